@@ -1,0 +1,19 @@
+"""The `greenex` command: operator and developer entry point composing the services."""
+
+from __future__ import annotations
+
+import typer
+
+__all__ = ["app"]
+
+app = typer.Typer(name="greenex", help="greenex carbon-credit exchange: services, replay, operator tools.",
+                  no_args_is_help=True)
+
+
+@app.callback()
+def _root() -> None:
+    """greenex carbon-credit exchange."""
+
+
+if __name__ == "__main__":
+    app()

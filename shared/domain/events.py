@@ -1,0 +1,137 @@
+"""Events of the matching core: past-tense facts, each one entry of the event log."""
+
+from __future__ import annotations
+
+import msgspec
+
+from shared.domain.instruments import Instrument
+from shared.domain.reasons import Reason
+from shared.domain.values import OrderType, Side, TimeInForce
+
+__all__ = [
+    "EngineEvent",
+    "InstrumentHalted",
+    "InstrumentListed",
+    "InstrumentResumed",
+    "OrderAccepted",
+    "OrderCancelled",
+    "OrderExpired",
+    "OrderRejected",
+    "OrderReplaced",
+    "TradeExecuted",
+]
+
+
+class _Event(msgspec.Struct, frozen=True, tag=True, tag_field="type", kw_only=True):
+    """Base of every event; the tag is the class name and never changes once published."""
+
+
+class OrderAccepted(_Event):
+    order_id: int
+    participant: str
+    client_order_id: str
+    instrument: str
+    side: Side
+    order_type: OrderType
+    price: int
+    quantity: int
+    time_in_force: TimeInForce
+
+
+class OrderRejected(_Event):
+    """A command refused by validation; `command` names what was refused (new_order, cancel_order ...)."""
+
+    participant: str
+    client_order_id: str
+    instrument: str
+    command: str
+    reason: Reason
+    text: str
+    order_id: int = 0
+
+
+class TradeExecuted(_Event):
+    """One fill between a resting (maker) and an incoming (taker) order, at the maker's price."""
+
+    trade_id: int
+    instrument: str
+    price: int
+    quantity: int
+    maker_order_id: int
+    maker_participant: str
+    maker_client_order_id: str
+    maker_side: Side
+    maker_leaves: int
+    maker_cum: int
+    taker_order_id: int
+    taker_participant: str
+    taker_client_order_id: str
+    taker_leaves: int
+    taker_cum: int
+
+
+class OrderCancelled(_Event):
+    order_id: int
+    participant: str
+    client_order_id: str
+    instrument: str
+    side: Side
+    price: int
+    cancelled_qty: int
+    cum_qty: int
+    reason: Reason
+
+
+class OrderExpired(_Event):
+    order_id: int
+    participant: str
+    client_order_id: str
+    instrument: str
+    side: Side
+    price: int
+    expired_qty: int
+    cum_qty: int
+    reason: Reason
+
+
+class OrderReplaced(_Event):
+    """An amendment; `priority_kept` is false when the order went to the back of its (new) level."""
+
+    order_id: int
+    participant: str
+    client_order_id: str
+    orig_client_order_id: str
+    instrument: str
+    side: Side
+    old_price: int
+    old_leaves: int
+    price: int
+    quantity: int
+    leaves: int
+    cum_qty: int
+    priority_kept: bool
+
+
+class InstrumentListed(_Event):
+    instrument: Instrument
+
+
+class InstrumentHalted(_Event):
+    instrument: str
+
+
+class InstrumentResumed(_Event):
+    instrument: str
+
+
+EngineEvent = (
+    OrderAccepted
+    | OrderRejected
+    | TradeExecuted
+    | OrderCancelled
+    | OrderExpired
+    | OrderReplaced
+    | InstrumentListed
+    | InstrumentHalted
+    | InstrumentResumed
+)

@@ -1,0 +1,36 @@
+"""Reject reason codes: stable strings that clients match on, each with a default message."""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["Reason"]
+
+
+class Reason(enum.StrEnum):
+    # validation in the matching core
+    UNKNOWN_INSTRUMENT = "unknown_instrument"
+    INSTRUMENT_HALTED = "instrument_halted"
+    INVALID_TICK = "invalid_tick"
+    INVALID_LOT = "invalid_lot"
+    INVALID_QUANTITY = "invalid_quantity"
+    INVALID_PRICE = "invalid_price"
+    OUTSIDE_PRICE_BAND = "outside_price_band"
+    UNKNOWN_ORDER = "unknown_order"
+    DUPLICATE_CLIENT_ORDER_ID = "duplicate_client_order_id"
+    # outcomes of time in force and self-trade prevention
+    FOK_NOT_FILLABLE = "fok_not_fillable"
+    IOC_REMAINDER = "ioc_remainder"
+    MARKET_REMAINDER = "market_remainder"
+    DAY_END = "day_end"
+    SELF_TRADE = "self_trade_prevented"
+    USER_CANCEL = "user_cancel"
+    # intake and verification
+    MALFORMED = "malformed"
+    BAD_SIGNATURE = "bad_signature"
+    UNKNOWN_PARTICIPANT = "unknown_participant"
+    NOT_OWNER = "not_owner"
+    NOT_PERMITTED = "not_permitted"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    INSUFFICIENT_CREDITS = "insufficient_credits"
+    PARTICIPANT_DISABLED = "participant_disabled"

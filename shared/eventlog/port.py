@@ -1,0 +1,66 @@
+"""The EventLog port: an append-only, gapless, hash-chained log; adapters live beside it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from shared.eventlog.entry import Entry, NewEntry
+
+__all__ = ["DuplicateAppend", "EventLog", "LogCorrupt", "LogFenced"]
+
+
+class DuplicateAppend(Exception):
+    """The producer already appended up to (or past) this position: the batch is refused whole."""
+
+
+class LogFenced(Exception):
+    """Another writer moved the head past what the caller expected (`expect_seq`): nothing was written."""
+
+
+class LogCorrupt(Exception):
+    """An entry breaks the sequence or the hash chain; `seq` names the first bad one."""
+
+    def __init__(self, seq: int, reason: str) -> None:
+        super().__init__(f"log entry seq={seq} is bad: {reason}")
+        self.seq = seq
+        self.reason = reason
+
+
+class EventLog(Protocol):
+    async def append(
+        self,
+        producer: str,
+        entries: Sequence[NewEntry],
+        *,
+        position: str | None = None,
+        expect_seq: int | None = None,
+    ) -> list[Entry]:
+        """Append atomically, all or nothing, after the current head.
+
+        `position` (a sortable string) makes the append idempotent per producer: it must be greater
+        than the producer's last position, else DuplicateAppend. `expect_seq` fences: if the head is
+        not exactly that seq, LogFenced and nothing is written. Without it, a concurrent writer just
+        moves the batch further along (the adapter re-chains and retries).
+        """
+        ...
+
+    async def read(self, after_seq: int = 0, limit: int = 1000) -> list[Entry]:
+        """Entries with seq > after_seq, in order, at most `limit`."""
+        ...
+
+    async def follow(self, after_seq: int, limit: int = 1000, block_ms: int = 100) -> list[Entry]:
+        """Like read, but waits up to block_ms for new entries when there are none."""
+        ...
+
+    async def head(self) -> tuple[int, bytes]:
+        """(seq, hash) of the last entry; (0, GENESIS_HASH) when empty."""
+        ...
+
+    async def position(self, producer: str) -> str:
+        """The producer's last appended position, or "" if it never appended one."""
+        ...
+
+    async def import_entries(self, entries: Sequence[Entry]) -> None:
+        """Load already-sealed entries (from an archive) into an empty log, verifying the chain."""
+        ...
