@@ -1,0 +1,30 @@
+"""One msgpack codec for every event of the log, decoding through a single typed union."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from shared.domain.events import EngineEvent
+from shared.domain.ledger import LedgerEvent
+
+__all__ = ["Event", "decode_event", "encode_event", "event_type"]
+
+Event = EngineEvent | LedgerEvent
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(Event)
+
+
+def encode_event(event: Event) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode_event(body: bytes) -> Event:
+    return _decoder.decode(body)  # type: ignore[no-any-return]
+
+
+def event_type(event: Event) -> str:
+    """The event's tag, which is its class name."""
+    return type(event).__name__

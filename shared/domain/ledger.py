@@ -1,0 +1,202 @@
+"""Ledger events around the matching core: requests taken in, verification, settlement, operator facts."""
+
+from __future__ import annotations
+
+import msgspec
+
+from shared.domain.reasons import Reason
+from shared.domain.values import OrderType, Side, TimeInForce
+
+__all__ = [
+    "CancelSubmitted",
+    "CashDeposited",
+    "CashWithdrawn",
+    "CreditsIssued",
+    "HaltRequested",
+    "LedgerEvent",
+    "OrderSubmitted",
+    "OrderVerified",
+    "ParticipantRegistered",
+    "ReplaceSubmitted",
+    "ReplaceVerified",
+    "ResumeRequested",
+    "SerialRange",
+    "TradeSettled",
+    "TradingDayClosed",
+    "WithdrawalRejected",
+    "WithdrawalRequested",
+    "EXCHANGE_ACCOUNT",
+    "OPERATOR",
+]
+
+EXCHANGE_ACCOUNT = "EXCHANGE"  # receives fees; a participant that never trades
+OPERATOR = "operator"  # signs operator commands
+
+
+class _Event(msgspec.Struct, frozen=True, tag=True, tag_field="type", kw_only=True):
+    """Base of every ledger event; the tag is the class name and never changes once published."""
+
+
+class SerialRange(msgspec.Struct, frozen=True, array_like=True):
+    """Serial numbers start..end inclusive of one instrument's credits; one serial is one tonne."""
+
+    start: int
+    end: int
+
+    @property
+    def tonnes(self) -> int:
+        return self.end - self.start + 1
+
+
+# ---------------------------------------------------------------- operator facts (appended by intake)
+
+
+class ParticipantRegistered(_Event):
+    participant: str
+    name: str
+    secret: str  # HMAC key the participant signs with; a KMS reference in a real deployment
+    roles: tuple[str, ...] = ("trader",)
+    instruments: tuple[str, ...] = ()  # instruments it may trade; empty = all
+
+
+class CashDeposited(_Event):
+    participant: str
+    amount: int  # fen
+
+
+class WithdrawalRequested(_Event):
+    participant: str
+    amount: int  # fen
+
+
+class CreditsIssued(_Event):
+    """Credits of an instrument created into a participant's holding as one serial block."""
+
+    participant: str
+    instrument: str
+    serials: SerialRange
+
+
+class HaltRequested(_Event):
+    instrument: str
+
+
+class ResumeRequested(_Event):
+    instrument: str
+
+
+class TradingDayClosed(_Event):
+    instrument: str
+
+
+# ---------------------------------------------------------------- client requests (appended by intake)
+
+
+class OrderSubmitted(_Event):
+    order_id: int  # assigned by intake: the count of orders submitted so far, plus one
+    participant: str
+    client_order_id: str
+    instrument: str
+    side: Side
+    order_type: OrderType
+    price: int
+    quantity: int
+    time_in_force: TimeInForce
+
+
+class CancelSubmitted(_Event):
+    participant: str
+    client_order_id: str
+    instrument: str
+    orig_client_order_id: str
+
+
+class ReplaceSubmitted(_Event):
+    participant: str
+    client_order_id: str
+    instrument: str
+    orig_client_order_id: str
+    price: int
+    quantity: int
+
+
+# ---------------------------------------------------------------- verification
+
+
+class OrderVerified(_Event):
+    """Pre-trade checks passed: cash (buy) or credits (sell) are frozen for the order."""
+
+    order_id: int
+    participant: str
+    client_order_id: str
+    instrument: str
+    side: Side
+    order_type: OrderType
+    price: int
+    quantity: int
+    time_in_force: TimeInForce
+    reserved_cash: int  # fen frozen for a buy, price x qty plus the highest fee
+    reserved_qty: int  # tonnes frozen for a sell
+
+
+class ReplaceVerified(_Event):
+    participant: str
+    client_order_id: str
+    instrument: str
+    orig_client_order_id: str
+    order_id: int
+    price: int
+    quantity: int
+    extra_cash: int  # additional fen frozen for the amendment
+    extra_qty: int  # additional tonnes frozen
+
+
+class CashWithdrawn(_Event):
+    participant: str
+    amount: int
+
+
+class WithdrawalRejected(_Event):
+    participant: str
+    amount: int
+    reason: Reason
+    text: str
+
+
+# ---------------------------------------------------------------- settlement
+
+
+class TradeSettled(_Event):
+    """Delivery versus payment of one trade at T+0; fees go to the exchange account."""
+
+    trade_id: int
+    instrument: str
+    price: int
+    quantity: int
+    buyer: str
+    seller: str
+    buy_order_id: int
+    sell_order_id: int
+    cash: int  # price x quantity, fen, buyer -> seller
+    buyer_fee: int
+    seller_fee: int
+    serials: tuple[SerialRange, ...]  # blocks delivered seller -> buyer, first-in-first-out
+
+
+LedgerEvent = (
+    ParticipantRegistered
+    | CashDeposited
+    | WithdrawalRequested
+    | CreditsIssued
+    | HaltRequested
+    | ResumeRequested
+    | TradingDayClosed
+    | OrderSubmitted
+    | CancelSubmitted
+    | ReplaceSubmitted
+    | OrderVerified
+    | ReplaceVerified
+    | CashWithdrawn
+    | WithdrawalRejected
+    | TradeSettled
+)
