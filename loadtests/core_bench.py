@@ -62,19 +62,27 @@ def main() -> None:
     args = parser.parse_args()
     commands = list(generate_commands(args.orders, args.seed))
     mix = Counter(type(c).__name__ for c in commands)
-    print(f"python {platform.python_version()} on {platform.machine()}, {args.orders} commands, seed {args.seed}")
+    where = f"python {platform.python_version()} on {platform.machine()}"
+    print(f"{where}, {args.orders} commands, seed {args.seed}")
     print("mix:", dict(mix))
     engine = MatchingEngine(BENCH_INSTRUMENTS)
-    outcomes = Counter(f"{type(e).__name__}:{getattr(e, 'reason', '')}".rstrip(":")
-                       for c in commands for e in engine.handle(c))
+    outcomes = Counter(
+        f"{type(e).__name__}:{getattr(e, 'reason', '')}".rstrip(":")
+        for c in commands
+        for e in engine.handle(c)
+    )
     print("events:", dict(outcomes.most_common()))
     for label, encode in (("events built", False), ("events built + msgpack-encoded", True)):
         best = min(run_throughput(commands, encode) for _ in range(args.repeat))
-        print(f"{label:32s} {args.orders / best[0]:>10,.0f} commands/s  ({best[1]:,} events, best of {args.repeat})")
+        rate = args.orders / best[0]
+        print(f"{label:32s} {rate:>10,.0f} commands/s  ({best[1]:,} events, best of {args.repeat})")
     hist = run_latency(commands)
     pct = {p: hist.get_value_at_percentile(p) / 1000 for p in (50, 90, 99, 99.9)}
-    print("per-command latency (us): " + "  ".join(f"p{p:g}={v:.2f}" for p, v in pct.items())
-          + f"  max={hist.get_max_value() / 1000:.1f}")
+    print(
+        "per-command latency (us): "
+        + "  ".join(f"p{p:g}={v:.2f}" for p, v in pct.items())
+        + f"  max={hist.get_max_value() / 1000:.1f}"
+    )
 
 
 if __name__ == "__main__":

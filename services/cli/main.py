@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import typer
 
+from services.cli.log import log_app
+
 __all__ = ["app"]
 
-app = typer.Typer(name="greenex", help="greenex carbon-credit exchange: services, replay, operator tools.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    name="greenex",
+    help="greenex carbon-credit exchange: services, replay, operator tools.",
+    no_args_is_help=True,
+)
 
 
 @app.callback()
 def _root() -> None:
     """greenex carbon-credit exchange."""
+
+
+app.add_typer(log_app, name="log")
 
 
 if __name__ == "__main__":

@@ -14,11 +14,28 @@ __all__ = ["Level", "OrderBook", "RestingOrder"]
 class RestingOrder:
     """A live order on the book; mutable because fills and amendments change it in place."""
 
-    __slots__ = ("client_order_id", "cum", "leaves", "live", "order_id", "participant", "price", "side", "tif")
+    __slots__ = (
+        "client_order_id",
+        "cum",
+        "leaves",
+        "live",
+        "order_id",
+        "participant",
+        "price",
+        "side",
+        "tif",
+    )
 
     def __init__(
-        self, order_id: int, participant: str, client_order_id: str, side: Side, price: int,
-        leaves: int, cum: int, tif: TimeInForce,
+        self,
+        order_id: int,
+        participant: str,
+        client_order_id: str,
+        side: Side,
+        price: int,
+        leaves: int,
+        cum: int,
+        tif: TimeInForce,
     ) -> None:
         self.order_id = order_id
         self.participant = participant
@@ -94,17 +111,19 @@ class OrderBook:
         order.leaves = new_leaves
 
     def best_bid(self) -> Level | None:
-        return self.bids.peekitem(0)[1] if self.bids else None  # type: ignore[no-any-return]
+        return self.bids.peekitem(0)[1] if self.bids else None
 
     def best_ask(self) -> Level | None:
-        return self.asks.peekitem(0)[1] if self.asks else None  # type: ignore[no-any-return]
+        return self.asks.peekitem(0)[1] if self.asks else None
 
     def l1(self) -> tuple[int, int, int, int]:
         """(bid price, bid qty, ask price, ask qty); 0, 0 for an empty side."""
         bid, ask = self.best_bid(), self.best_ask()
         return (
-            bid.price if bid else 0, bid.qty if bid else 0,
-            ask.price if ask else 0, ask.qty if ask else 0,
+            bid.price if bid else 0,
+            bid.qty if bid else 0,
+            ask.price if ask else 0,
+            ask.qty if ask else 0,
         )
 
     def depth(self, levels: int = 10) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:

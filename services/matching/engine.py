@@ -35,13 +35,13 @@ from shared.domain.events import (
 )
 from shared.domain.instruments import Instrument
 from shared.domain.reasons import Reason
+from shared.domain.rules import price_problem, quantity_problem
 from shared.domain.values import OrderType, Side, TimeInForce
 
 __all__ = ["MatchingEngine", "SelfTradePrevention"]
 
 _BUY = Side.BUY
 _SELL = Side.SELL
-_MAX_ORDER_QTY = 1_000_000_000  # tonnes; anything larger is a typo or an attack
 
 
 class SelfTradePrevention(enum.StrEnum):
@@ -97,44 +97,51 @@ class MatchingEngine:
     # ---------------------------------------------------------------- validation
 
     def _reject(
-        self, events: list[EngineEvent], cmd: PlaceOrder | CancelOrder | ReplaceOrder, command: str,
-        reason: Reason, text: str, order_id: int = 0,
+        self,
+        events: list[EngineEvent],
+        cmd: PlaceOrder | CancelOrder | ReplaceOrder,
+        command: str,
+        reason: Reason,
+        text: str,
+        order_id: int = 0,
     ) -> None:
-        events.append(OrderRejected(
-            participant=cmd.participant, client_order_id=cmd.client_order_id, instrument=cmd.instrument,
-            command=command, reason=reason, text=text, order_id=order_id,
-        ))
+        events.append(
+            OrderRejected(
+                participant=cmd.participant,
+                client_order_id=cmd.client_order_id,
+                instrument=cmd.instrument,
+                command=command,
+                reason=reason,
+                text=text,
+                order_id=order_id,
+            )
+        )
 
-    def _claim_id(self, cmd: PlaceOrder | CancelOrder | ReplaceOrder, command: str,
-                  events: list[EngineEvent]) -> bool:
+    def _claim_id(
+        self, cmd: PlaceOrder | CancelOrder | ReplaceOrder, command: str, events: list[EngineEvent]
+    ) -> bool:
         """Consume the client order id; a reused id is rejected whatever the command."""
         key = (cmd.participant, cmd.client_order_id)
         if key in self._used_ids:
-            self._reject(events, cmd, command, Reason.DUPLICATE_CLIENT_ORDER_ID,
-                         f"client_order_id {cmd.client_order_id!r} was already used")
+            self._reject(
+                events,
+                cmd,
+                command,
+                Reason.DUPLICATE_CLIENT_ORDER_ID,
+                f"client_order_id {cmd.client_order_id!r} was already used",
+            )
             return False
         self._used_ids.add(key)
         return True
 
-    def _price_problem(self, inst: Instrument, price: int) -> tuple[Reason, str] | None:
-        if price <= 0:
-            return Reason.INVALID_PRICE, f"price {price} must be positive"
-        if price % inst.tick_size:
-            return Reason.INVALID_TICK, f"price {price} is not a multiple of tick {inst.tick_size}"
-        if price < inst.band_low or price > inst.band_high:
-            return (Reason.OUTSIDE_PRICE_BAND,
-                    f"price {price} outside today's band [{inst.band_low}, {inst.band_high}]")
-        return None
-
-    def _quantity_problem(self, inst: Instrument, quantity: int) -> tuple[Reason, str] | None:
-        if quantity <= 0 or quantity > _MAX_ORDER_QTY:
-            return Reason.INVALID_QUANTITY, f"quantity {quantity} must be in 1..{_MAX_ORDER_QTY}"
-        if quantity % inst.lot_size:
-            return Reason.INVALID_LOT, f"quantity {quantity} is not a multiple of lot {inst.lot_size}"
-        return None
-
-    def _open_book(self, cmd: PlaceOrder | CancelOrder | ReplaceOrder, command: str,
-                   events: list[EngineEvent], *, halt_blocks: bool) -> OrderBook | None:
+    def _open_book(
+        self,
+        cmd: PlaceOrder | CancelOrder | ReplaceOrder,
+        command: str,
+        events: list[EngineEvent],
+        *,
+        halt_blocks: bool,
+    ) -> OrderBook | None:
         book = self.books.get(cmd.instrument)
         if book is None:
             self._reject(events, cmd, command, Reason.UNKNOWN_INSTRUMENT, f"no instrument {cmd.instrument!r}")
@@ -153,25 +160,42 @@ class MatchingEngine:
         if book is None:
             return
         inst = self.instruments[cmd.instrument]
-        problem = self._quantity_problem(inst, cmd.quantity)
+        problem = quantity_problem(inst, cmd.quantity)
         is_market = cmd.order_type is OrderType.MARKET
         if problem is None and not is_market:
-            problem = self._price_problem(inst, cmd.price)
+            problem = price_problem(inst, cmd.price)
         if problem is not None:
             self._reject(events, cmd, "new_order", problem[0], problem[1], cmd.order_id)
             return
         price = 0 if is_market else cmd.price
-        events.append(OrderAccepted(
-            order_id=cmd.order_id, participant=cmd.participant, client_order_id=cmd.client_order_id,
-            instrument=cmd.instrument, side=cmd.side, order_type=cmd.order_type, price=price,
-            quantity=cmd.quantity, time_in_force=cmd.time_in_force,
-        ))
-        taker = RestingOrder(cmd.order_id, cmd.participant, cmd.client_order_id, cmd.side, price,
-                             cmd.quantity, 0, cmd.time_in_force)
+        events.append(
+            OrderAccepted(
+                order_id=cmd.order_id,
+                participant=cmd.participant,
+                client_order_id=cmd.client_order_id,
+                instrument=cmd.instrument,
+                side=cmd.side,
+                order_type=cmd.order_type,
+                price=price,
+                quantity=cmd.quantity,
+                time_in_force=cmd.time_in_force,
+            )
+        )
+        taker = RestingOrder(
+            cmd.order_id,
+            cmd.participant,
+            cmd.client_order_id,
+            cmd.side,
+            price,
+            cmd.quantity,
+            0,
+            cmd.time_in_force,
+        )
         self._execute(book, taker, is_market, events)
 
-    def _execute(self, book: OrderBook, taker: RestingOrder, is_market: bool,
-                 events: list[EngineEvent]) -> None:
+    def _execute(
+        self, book: OrderBook, taker: RestingOrder, is_market: bool, events: list[EngineEvent]
+    ) -> None:
         """Match an incoming order, then rest, expire or kill what is left of it."""
         tif = taker.tif
         if tif is TimeInForce.FOK and self._fillable(book, taker, is_market) < taker.leaves:
@@ -196,15 +220,17 @@ class MatchingEngine:
             if not is_market and (level.price > limit if buy else level.price < limit):
                 break
             for order in level.orders:
-                if order.live and (order.participant != taker.participant
-                                   or self.stp is SelfTradePrevention.ALLOW):
+                if order.live and (
+                    order.participant != taker.participant or self.stp is SelfTradePrevention.ALLOW
+                ):
                     available += order.leaves
             if available >= taker.leaves:
                 break
         return available
 
-    def _match(self, book: OrderBook, taker: RestingOrder, is_market: bool,
-               events: list[EngineEvent]) -> bool:
+    def _match(
+        self, book: OrderBook, taker: RestingOrder, is_market: bool, events: list[EngineEvent]
+    ) -> bool:
         """Trade the taker against the opposite side; False if self-trade prevention killed the taker."""
         buy = taker.side is _BUY
         levels = book.asks if buy else book.bids
@@ -233,15 +259,25 @@ class MatchingEngine:
                 taker.leaves -= qty
                 taker.cum += qty
                 level.qty -= qty
-                events.append(TradeExecuted(
-                    trade_id=self.next_trade_id, instrument=symbol, price=price, quantity=qty,
-                    maker_order_id=maker.order_id, maker_participant=maker.participant,
-                    maker_client_order_id=maker.client_order_id, maker_side=maker_side,
-                    maker_leaves=maker.leaves, maker_cum=maker.cum,
-                    taker_order_id=taker.order_id, taker_participant=taker.participant,
-                    taker_client_order_id=taker.client_order_id, taker_leaves=taker.leaves,
-                    taker_cum=taker.cum,
-                ))
+                events.append(
+                    TradeExecuted(
+                        trade_id=self.next_trade_id,
+                        instrument=symbol,
+                        price=price,
+                        quantity=qty,
+                        maker_order_id=maker.order_id,
+                        maker_participant=maker.participant,
+                        maker_client_order_id=maker.client_order_id,
+                        maker_side=maker_side,
+                        maker_leaves=maker.leaves,
+                        maker_cum=maker.cum,
+                        taker_order_id=taker.order_id,
+                        taker_participant=taker.participant,
+                        taker_client_order_id=taker.client_order_id,
+                        taker_leaves=taker.leaves,
+                        taker_cum=taker.cum,
+                    )
+                )
                 self.next_trade_id += 1
                 if not maker.leaves:
                     orders.popleft()
@@ -254,18 +290,32 @@ class MatchingEngine:
                 levels.pop(key, None)
         return True
 
-    def _prevent_self_trade(self, book: OrderBook, level: Level, maker: RestingOrder, taker: RestingOrder,
-                            events: list[EngineEvent]) -> bool:
+    def _prevent_self_trade(
+        self,
+        book: OrderBook,
+        level: Level,
+        maker: RestingOrder,
+        taker: RestingOrder,
+        events: list[EngineEvent],
+    ) -> bool:
         """Apply the STP mode to a would-be self trade; False if the taker must stop."""
         stp = self.stp
         if stp is SelfTradePrevention.CANCEL_RESTING or stp is SelfTradePrevention.CANCEL_BOTH:
             self._cancel_resting(book, maker, Reason.SELF_TRADE, events)
         if stp is SelfTradePrevention.CANCEL_INCOMING or stp is SelfTradePrevention.CANCEL_BOTH:
-            events.append(OrderCancelled(
-                order_id=taker.order_id, participant=taker.participant,
-                client_order_id=taker.client_order_id, instrument=book.symbol, side=taker.side,
-                price=taker.price, cancelled_qty=taker.leaves, cum_qty=taker.cum, reason=Reason.SELF_TRADE,
-            ))
+            events.append(
+                OrderCancelled(
+                    order_id=taker.order_id,
+                    participant=taker.participant,
+                    client_order_id=taker.client_order_id,
+                    instrument=book.symbol,
+                    side=taker.side,
+                    price=taker.price,
+                    cancelled_qty=taker.leaves,
+                    cum_qty=taker.cum,
+                    reason=Reason.SELF_TRADE,
+                )
+            )
             taker.leaves = 0
             return False
         # The resting order was cancelled: drop it from the queue front so matching moves on.
@@ -274,32 +324,55 @@ class MatchingEngine:
         return True
 
     def _expire(self, order: RestingOrder, symbol: str, reason: Reason, events: list[EngineEvent]) -> None:
-        events.append(OrderExpired(
-            order_id=order.order_id, participant=order.participant, client_order_id=order.client_order_id,
-            instrument=symbol, side=order.side, price=order.price, expired_qty=order.leaves,
-            cum_qty=order.cum, reason=reason,
-        ))
+        events.append(
+            OrderExpired(
+                order_id=order.order_id,
+                participant=order.participant,
+                client_order_id=order.client_order_id,
+                instrument=symbol,
+                side=order.side,
+                price=order.price,
+                expired_qty=order.leaves,
+                cum_qty=order.cum,
+                reason=reason,
+            )
+        )
         order.leaves = 0
 
-    def _cancel_resting(self, book: OrderBook, order: RestingOrder, reason: Reason,
-                        events: list[EngineEvent]) -> None:
-        events.append(OrderCancelled(
-            order_id=order.order_id, participant=order.participant, client_order_id=order.client_order_id,
-            instrument=book.symbol, side=order.side, price=order.price, cancelled_qty=order.leaves,
-            cum_qty=order.cum, reason=reason,
-        ))
+    def _cancel_resting(
+        self, book: OrderBook, order: RestingOrder, reason: Reason, events: list[EngineEvent]
+    ) -> None:
+        events.append(
+            OrderCancelled(
+                order_id=order.order_id,
+                participant=order.participant,
+                client_order_id=order.client_order_id,
+                instrument=book.symbol,
+                side=order.side,
+                price=order.price,
+                cancelled_qty=order.leaves,
+                cum_qty=order.cum,
+                reason=reason,
+            )
+        )
         book.remove(order)
         del self._live_ids[(order.participant, order.client_order_id)]
 
     # ---------------------------------------------------------------- cancel and replace
 
-    def _find(self, book: OrderBook, cmd: CancelOrder | ReplaceOrder, command: str,
-              events: list[EngineEvent]) -> RestingOrder | None:
+    def _find(
+        self, book: OrderBook, cmd: CancelOrder | ReplaceOrder, command: str, events: list[EngineEvent]
+    ) -> RestingOrder | None:
         order_id = self._live_ids.get((cmd.participant, cmd.orig_client_order_id))
         order = book.orders.get(order_id) if order_id is not None else None
         if order is None:
-            self._reject(events, cmd, command, Reason.UNKNOWN_ORDER,
-                         f"no open order {cmd.orig_client_order_id!r} on {cmd.instrument}")
+            self._reject(
+                events,
+                cmd,
+                command,
+                Reason.UNKNOWN_ORDER,
+                f"no open order {cmd.orig_client_order_id!r} on {cmd.instrument}",
+            )
         return order
 
     def _cancel(self, cmd: CancelOrder, events: list[EngineEvent]) -> None:
@@ -322,21 +395,34 @@ class MatchingEngine:
         if order is None:
             return
         inst = self.instruments[cmd.instrument]
-        problem = self._price_problem(inst, cmd.price) or self._quantity_problem(inst, cmd.quantity)
+        problem = price_problem(inst, cmd.price) or quantity_problem(inst, cmd.quantity)
         if problem is None and cmd.quantity <= order.cum:
-            problem = (Reason.INVALID_QUANTITY,
-                       f"new quantity {cmd.quantity} must exceed the {order.cum} t already traded")
+            problem = (
+                Reason.INVALID_QUANTITY,
+                f"new quantity {cmd.quantity} must exceed the {order.cum} t already traded",
+            )
         if problem is not None:
             self._reject(events, cmd, "replace_order", problem[0], problem[1], order.order_id)
             return
         new_leaves = cmd.quantity - order.cum
         keep = cmd.price == order.price and new_leaves <= order.leaves
-        events.append(OrderReplaced(
-            order_id=order.order_id, participant=order.participant, client_order_id=cmd.client_order_id,
-            orig_client_order_id=order.client_order_id, instrument=cmd.instrument, side=order.side,
-            old_price=order.price, old_leaves=order.leaves, price=cmd.price, quantity=cmd.quantity,
-            leaves=new_leaves, cum_qty=order.cum, priority_kept=keep,
-        ))
+        events.append(
+            OrderReplaced(
+                order_id=order.order_id,
+                participant=order.participant,
+                client_order_id=cmd.client_order_id,
+                orig_client_order_id=order.client_order_id,
+                instrument=cmd.instrument,
+                side=order.side,
+                old_price=order.price,
+                old_leaves=order.leaves,
+                price=cmd.price,
+                quantity=cmd.quantity,
+                leaves=new_leaves,
+                cum_qty=order.cum,
+                priority_kept=keep,
+            )
+        )
         del self._live_ids[(order.participant, order.client_order_id)]
         if keep:
             book.reduce(order, new_leaves)
@@ -345,8 +431,16 @@ class MatchingEngine:
             return
         book.remove(order)
         # A fresh object: the old one may still sit, dead, in its level's queue.
-        moved = RestingOrder(order.order_id, order.participant, cmd.client_order_id, order.side, cmd.price,
-                             new_leaves, order.cum, order.tif)
+        moved = RestingOrder(
+            order.order_id,
+            order.participant,
+            cmd.client_order_id,
+            order.side,
+            cmd.price,
+            new_leaves,
+            order.cum,
+            order.tif,
+        )
         self._execute(book, moved, False, events)
 
     # ---------------------------------------------------------------- instrument control
@@ -362,8 +456,11 @@ class MatchingEngine:
         halt = type(cmd) is HaltInstrument
         if book.halted != halt:
             book.halted = halt
-            events.append(InstrumentHalted(instrument=cmd.instrument) if halt
-                          else InstrumentResumed(instrument=cmd.instrument))
+            events.append(
+                InstrumentHalted(instrument=cmd.instrument)
+                if halt
+                else InstrumentResumed(instrument=cmd.instrument)
+            )
 
     def _expire_day(self, cmd: ExpireDayOrders, events: list[EngineEvent]) -> None:
         book = self.books.get(cmd.instrument)
@@ -372,10 +469,18 @@ class MatchingEngine:
         for order_id in sorted(book.orders):
             order = book.orders[order_id]
             if order.tif is TimeInForce.DAY:
-                events.append(OrderExpired(
-                    order_id=order.order_id, participant=order.participant,
-                    client_order_id=order.client_order_id, instrument=book.symbol, side=order.side,
-                    price=order.price, expired_qty=order.leaves, cum_qty=order.cum, reason=Reason.DAY_END,
-                ))
+                events.append(
+                    OrderExpired(
+                        order_id=order.order_id,
+                        participant=order.participant,
+                        client_order_id=order.client_order_id,
+                        instrument=book.symbol,
+                        side=order.side,
+                        price=order.price,
+                        expired_qty=order.leaves,
+                        cum_qty=order.cum,
+                        reason=Reason.DAY_END,
+                    )
+                )
                 book.remove(order)
                 del self._live_ids[(order.participant, order.client_order_id)]

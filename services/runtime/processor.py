@@ -15,7 +15,7 @@ class Processor(Protocol):
     The runtime feeds it every log entry whose type is in `inputs`, in log order, skipping entries the
     processor produced itself. `process` updates the state and returns the events it decides, already
     applied to its own state (so its later decisions see them before they land in the log). Same log,
-    same outputs: after a crash the runtime re-runs `process` from a snapshot (or seq 0) and drops the
+    same outputs: after a crash the runtime re-runs `process` from seq 0 (or a snapshot) and drops the
     outputs the log already holds.
     """
 
@@ -23,10 +23,3 @@ class Processor(Protocol):
     inputs: frozenset[str]  # event type tags it reads; others are skipped without decoding
 
     def process(self, seq: int, event_ns: int, event: Event) -> list[Event]: ...
-
-    def snapshot(self) -> bytes:
-        """The whole state, canonically encoded (equal states give equal bytes)."""
-        ...
-
-    @classmethod
-    def restore(cls, data: bytes) -> Processor: ...

@@ -23,7 +23,7 @@ class _Command(msgspec.Struct, frozen=True, tag=True, tag_field="type", kw_only=
     """Base of every command; the tag is the class name and never changes once published."""
 
 
-class PlaceOrder(_Command):
+class PlaceOrder(_Command, frozen=True):
     """Enter a new order; `order_id` is assigned by the shell so the core stays deterministic."""
 
     order_id: int
@@ -37,14 +37,14 @@ class PlaceOrder(_Command):
     time_in_force: TimeInForce = TimeInForce.GTC
 
 
-class CancelOrder(_Command):
+class CancelOrder(_Command, frozen=True):
     participant: str
     client_order_id: str
     instrument: str
     orig_client_order_id: str
 
 
-class ReplaceOrder(_Command):
+class ReplaceOrder(_Command, frozen=True):
     """Amend price and/or total quantity; `quantity` is the new total including what already traded."""
 
     participant: str
@@ -55,24 +55,30 @@ class ReplaceOrder(_Command):
     quantity: int
 
 
-class ListInstrument(_Command):
+class ListInstrument(_Command, frozen=True):
     instrument: Instrument
 
 
-class HaltInstrument(_Command):
+class HaltInstrument(_Command, frozen=True):
     instrument: str
 
 
-class ResumeInstrument(_Command):
+class ResumeInstrument(_Command, frozen=True):
     instrument: str
 
 
-class ExpireDayOrders(_Command):
+class ExpireDayOrders(_Command, frozen=True):
     """Close of the trading day: every resting DAY order of the instrument expires."""
 
     instrument: str
 
 
 EngineCommand = (
-    PlaceOrder | CancelOrder | ReplaceOrder | ListInstrument | HaltInstrument | ResumeInstrument | ExpireDayOrders
+    PlaceOrder
+    | CancelOrder
+    | ReplaceOrder
+    | ListInstrument
+    | HaltInstrument
+    | ResumeInstrument
+    | ExpireDayOrders
 )

@@ -26,7 +26,7 @@ class _Event(msgspec.Struct, frozen=True, tag=True, tag_field="type", kw_only=Tr
     """Base of every event; the tag is the class name and never changes once published."""
 
 
-class OrderAccepted(_Event):
+class OrderAccepted(_Event, frozen=True):
     order_id: int
     participant: str
     client_order_id: str
@@ -38,7 +38,7 @@ class OrderAccepted(_Event):
     time_in_force: TimeInForce
 
 
-class OrderRejected(_Event):
+class OrderRejected(_Event, frozen=True):
     """A command refused by validation; `command` names what was refused (new_order, cancel_order ...)."""
 
     participant: str
@@ -50,7 +50,7 @@ class OrderRejected(_Event):
     order_id: int = 0
 
 
-class TradeExecuted(_Event):
+class TradeExecuted(_Event, frozen=True):
     """One fill between a resting (maker) and an incoming (taker) order, at the maker's price."""
 
     trade_id: int
@@ -70,7 +70,7 @@ class TradeExecuted(_Event):
     taker_cum: int
 
 
-class OrderCancelled(_Event):
+class OrderCancelled(_Event, frozen=True):
     order_id: int
     participant: str
     client_order_id: str
@@ -82,7 +82,7 @@ class OrderCancelled(_Event):
     reason: Reason
 
 
-class OrderExpired(_Event):
+class OrderExpired(_Event, frozen=True):
     order_id: int
     participant: str
     client_order_id: str
@@ -94,7 +94,7 @@ class OrderExpired(_Event):
     reason: Reason
 
 
-class OrderReplaced(_Event):
+class OrderReplaced(_Event, frozen=True):
     """An amendment; `priority_kept` is false when the order went to the back of its (new) level."""
 
     order_id: int
@@ -112,15 +112,15 @@ class OrderReplaced(_Event):
     priority_kept: bool
 
 
-class InstrumentListed(_Event):
+class InstrumentListed(_Event, frozen=True):
     instrument: Instrument
 
 
-class InstrumentHalted(_Event):
+class InstrumentHalted(_Event, frozen=True):
     instrument: str
 
 
-class InstrumentResumed(_Event):
+class InstrumentResumed(_Event, frozen=True):
     instrument: str
 
 

@@ -51,7 +51,7 @@ class SerialRange(msgspec.Struct, frozen=True, array_like=True):
 # ---------------------------------------------------------------- operator facts (appended by intake)
 
 
-class ParticipantRegistered(_Event):
+class ParticipantRegistered(_Event, frozen=True):
     participant: str
     name: str
     secret: str  # HMAC key the participant signs with; a KMS reference in a real deployment
@@ -59,17 +59,17 @@ class ParticipantRegistered(_Event):
     instruments: tuple[str, ...] = ()  # instruments it may trade; empty = all
 
 
-class CashDeposited(_Event):
+class CashDeposited(_Event, frozen=True):
     participant: str
     amount: int  # fen
 
 
-class WithdrawalRequested(_Event):
+class WithdrawalRequested(_Event, frozen=True):
     participant: str
     amount: int  # fen
 
 
-class CreditsIssued(_Event):
+class CreditsIssued(_Event, frozen=True):
     """Credits of an instrument created into a participant's holding as one serial block."""
 
     participant: str
@@ -77,22 +77,22 @@ class CreditsIssued(_Event):
     serials: SerialRange
 
 
-class HaltRequested(_Event):
+class HaltRequested(_Event, frozen=True):
     instrument: str
 
 
-class ResumeRequested(_Event):
+class ResumeRequested(_Event, frozen=True):
     instrument: str
 
 
-class TradingDayClosed(_Event):
+class TradingDayClosed(_Event, frozen=True):
     instrument: str
 
 
 # ---------------------------------------------------------------- client requests (appended by intake)
 
 
-class OrderSubmitted(_Event):
+class OrderSubmitted(_Event, frozen=True):
     order_id: int  # assigned by intake: the count of orders submitted so far, plus one
     participant: str
     client_order_id: str
@@ -104,14 +104,14 @@ class OrderSubmitted(_Event):
     time_in_force: TimeInForce
 
 
-class CancelSubmitted(_Event):
+class CancelSubmitted(_Event, frozen=True):
     participant: str
     client_order_id: str
     instrument: str
     orig_client_order_id: str
 
 
-class ReplaceSubmitted(_Event):
+class ReplaceSubmitted(_Event, frozen=True):
     participant: str
     client_order_id: str
     instrument: str
@@ -123,7 +123,7 @@ class ReplaceSubmitted(_Event):
 # ---------------------------------------------------------------- verification
 
 
-class OrderVerified(_Event):
+class OrderVerified(_Event, frozen=True):
     """Pre-trade checks passed: cash (buy) or credits (sell) are frozen for the order."""
 
     order_id: int
@@ -139,7 +139,7 @@ class OrderVerified(_Event):
     reserved_qty: int  # tonnes frozen for a sell
 
 
-class ReplaceVerified(_Event):
+class ReplaceVerified(_Event, frozen=True):
     participant: str
     client_order_id: str
     instrument: str
@@ -151,12 +151,12 @@ class ReplaceVerified(_Event):
     extra_qty: int  # additional tonnes frozen
 
 
-class CashWithdrawn(_Event):
+class CashWithdrawn(_Event, frozen=True):
     participant: str
     amount: int
 
 
-class WithdrawalRejected(_Event):
+class WithdrawalRejected(_Event, frozen=True):
     participant: str
     amount: int
     reason: Reason
@@ -166,7 +166,7 @@ class WithdrawalRejected(_Event):
 # ---------------------------------------------------------------- settlement
 
 
-class TradeSettled(_Event):
+class TradeSettled(_Event, frozen=True):
     """Delivery versus payment of one trade at T+0; fees go to the exchange account."""
 
     trade_id: int

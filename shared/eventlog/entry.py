@@ -6,7 +6,15 @@ import hashlib
 
 import msgspec
 
-__all__ = ["GENESIS_HASH", "Entry", "NewEntry", "seal", "entry_hash", "position_of_seq", "position_of_stream_id"]
+__all__ = [
+    "GENESIS_HASH",
+    "Entry",
+    "NewEntry",
+    "seal",
+    "entry_hash",
+    "position_of_seq",
+    "position_of_stream_id",
+]
 
 GENESIS_HASH = bytes(32)
 
@@ -38,8 +46,15 @@ _encoder = msgspec.msgpack.Encoder()
 
 
 def entry_hash(
-    prev_hash: bytes, seq: int, event_id: str, causation: str, producer: str, type_: str,
-    event_ns: int, logged_ns: int, body: bytes,
+    prev_hash: bytes,
+    seq: int,
+    event_id: str,
+    causation: str,
+    producer: str,
+    type_: str,
+    event_ns: int,
+    logged_ns: int,
+    body: bytes,
 ) -> bytes:
     """SHA-256 over the previous hash and a canonical msgpack array of every other field."""
     payload = _encoder.encode([seq, event_id, causation, producer, type_, event_ns, logged_ns, body])
@@ -48,10 +63,21 @@ def entry_hash(
 
 def seal(new: NewEntry, *, seq: int, producer: str, logged_ns: int, prev_hash: bytes) -> Entry:
     """Turn a writer's entry into a chained log entry at `seq`."""
-    digest = entry_hash(prev_hash, seq, new.event_id, new.causation, producer, new.type,
-                        new.event_ns, logged_ns, new.body)
-    return Entry(seq=seq, event_id=new.event_id, causation=new.causation, producer=producer, type=new.type,
-                 event_ns=new.event_ns, logged_ns=logged_ns, body=new.body, prev_hash=prev_hash, hash=digest)
+    digest = entry_hash(
+        prev_hash, seq, new.event_id, new.causation, producer, new.type, new.event_ns, logged_ns, new.body
+    )
+    return Entry(
+        seq=seq,
+        event_id=new.event_id,
+        causation=new.causation,
+        producer=producer,
+        type=new.type,
+        event_ns=new.event_ns,
+        logged_ns=logged_ns,
+        body=new.body,
+        prev_hash=prev_hash,
+        hash=digest,
+    )
 
 
 def position_of_seq(seq: int) -> str:

@@ -10,15 +10,15 @@ from shared.eventlog.entry import Entry, NewEntry
 __all__ = ["DuplicateAppend", "EventLog", "LogCorrupt", "LogFenced"]
 
 
-class DuplicateAppend(Exception):
+class DuplicateAppend(Exception):  # noqa: N818  -- named as the fact, like events
     """The producer already appended up to (or past) this position: the batch is refused whole."""
 
 
-class LogFenced(Exception):
+class LogFenced(Exception):  # noqa: N818  -- named as the fact, like events
     """Another writer moved the head past what the caller expected (`expect_seq`): nothing was written."""
 
 
-class LogCorrupt(Exception):
+class LogCorrupt(Exception):  # noqa: N818  -- named as the fact, like events
     """An entry breaks the sequence or the hash chain; `seq` names the first bad one."""
 
     def __init__(self, seq: int, reason: str) -> None:

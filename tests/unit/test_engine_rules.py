@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from services.matching.engine import SelfTradePrevention
@@ -17,7 +19,7 @@ from shared.domain.reasons import Reason
 from tests.unit.engine_support import SZEA, Scenario, kinds, szea, trades
 
 
-def rejected(events: list[object]) -> Reason:
+def rejected(events: Sequence[object]) -> Reason:
     assert len(events) == 1, events
     event = events[0]
     assert isinstance(event, OrderRejected)
@@ -217,7 +219,9 @@ def test_day_orders_expire_at_day_end_and_gtc_orders_stay() -> None:
     s.order("c", "buy", 7, 5700, tif="DAY")
     events = s.engine.handle(ExpireDayOrders(instrument=SZEA))
     assert [(e.order_id, e.expired_qty, e.reason) for e in events if isinstance(e, OrderExpired)] == [
-        (1, 5, Reason.DAY_END), (3, 7, Reason.DAY_END)]
+        (1, 5, Reason.DAY_END),
+        (3, 7, Reason.DAY_END),
+    ]
     assert s.depth() == ([], [(5810, 6)])
 
 

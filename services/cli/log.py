@@ -1,0 +1,126 @@
+"""`greenex log`: verify, export, import and tail the event log."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+import typer
+from redis.asyncio import Redis
+
+from shared.config import load_settings
+from shared.eventlog.archive import export_log, import_archive, verify_archive
+from shared.eventlog.entry import Entry
+from shared.eventlog.port import LogCorrupt
+from shared.eventlog.redis_log import RedisEventLog
+from shared.eventlog.verify import VerifyReport, verify_log
+
+__all__ = ["format_entry", "log_app"]
+
+log_app = typer.Typer(help="Verify, export, import and tail the event log.", no_args_is_help=True)
+
+RedisUrl = Annotated[str | None, typer.Option("--redis-url", help="Default: REDIS_URL or the settings.")]
+LogKey = Annotated[str | None, typer.Option("--key", help="Stream key. Default: <prefix>:log.")]
+
+
+@asynccontextmanager
+async def _open_log(redis_url: str | None, key: str | None) -> AsyncIterator[RedisEventLog]:
+    settings = load_settings(redis_url=redis_url)
+    client = Redis.from_url(settings.redis_url)
+    try:
+        yield RedisEventLog(client, key or settings.log_key)
+    finally:
+        await client.aclose()
+
+
+def _print_report(report: VerifyReport) -> None:
+    if report.ok:
+        typer.echo(f"OK count={report.count} head_seq={report.head_seq} head_hash={report.head_hash}")
+        return
+    typer.echo(f"BAD seq={report.first_bad_seq}: {report.reason} (after {report.count} good entries)")
+    raise typer.Exit(1)
+
+
+@log_app.command()
+def verify(
+    file: Annotated[Path | None, typer.Option("--file", help="Verify an archive instead of Redis.")] = None,
+    redis_url: RedisUrl = None,
+    key: LogKey = None,
+) -> None:
+    """Check the sequence and hash chain; exit 1 naming the first bad seq."""
+    if file is not None:
+        _print_report(verify_archive(file))
+        return
+
+    async def run() -> VerifyReport:
+        async with _open_log(redis_url, key) as log:
+            return await verify_log(log)
+
+    _print_report(asyncio.run(run()))
+
+
+@log_app.command()
+def export(path: Path, redis_url: RedisUrl = None, key: LogKey = None) -> None:
+    """Write the whole Redis log to an archive file."""
+
+    async def run() -> int:
+        async with _open_log(redis_url, key) as log:
+            return await export_log(log, path)
+
+    typer.echo(f"exported {asyncio.run(run())} entries to {path}")
+
+
+@log_app.command("import")
+def import_(path: Path, redis_url: RedisUrl = None, key: LogKey = None) -> None:
+    """Load an archive into an empty Redis log; producer positions are not restored."""
+
+    async def run() -> int:
+        async with _open_log(redis_url, key) as log:
+            head_seq, _ = await log.head()
+            if head_seq:
+                typer.echo(f"refused: {log.key} is not empty (head seq {head_seq})", err=True)
+                raise typer.Exit(1)
+            return await import_archive(log, path)
+
+    try:
+        count = asyncio.run(run())
+    except LogCorrupt as bad:
+        typer.echo(f"BAD seq={bad.seq}: {bad.reason}; nothing was imported", err=True)
+        raise typer.Exit(1) from bad
+    typer.echo(f"imported {count} entries; producer positions are not restored")
+
+
+@log_app.command()
+def tail(
+    from_seq: Annotated[int | None, typer.Option("--from", help="Print entries after this seq.")] = None,
+    count: Annotated[int, typer.Option("--count", help="Stop after this many; 0 follows forever.")] = 0,
+    redis_url: RedisUrl = None,
+    key: LogKey = None,
+) -> None:
+    """Follow the log and print new entries; by default only those after the current head."""
+
+    async def run() -> None:
+        async with _open_log(redis_url, key) as log:
+            after = (await log.head())[0] if from_seq is None else from_seq
+            printed = 0
+            while count == 0 or printed < count:
+                limit = 1000 if count == 0 else min(1000, count - printed)
+                for entry in await log.follow(after, limit, block_ms=1000):
+                    typer.echo(format_entry(entry))
+                    after = entry.seq
+                    printed += 1
+
+    asyncio.run(run())
+
+
+def format_entry(entry: Entry) -> str:
+    """One readable line: seq, type, producer, causation and the body as JSON."""
+    try:
+        body = msgspec.json.encode(msgspec.msgpack.decode(entry.body)).decode()
+    except (msgspec.DecodeError, msgspec.EncodeError, TypeError):
+        body = f"<{len(entry.body)} bytes, not msgpack: {entry.body[:32].hex()}>"
+    return f"{entry.seq} {entry.type} producer={entry.producer} causation={entry.causation} {body}"

@@ -1,0 +1,118 @@
+"""Starts the four services (and a private Redis when none answers) as child processes and restarts them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import structlog
+from redis.asyncio import Redis
+
+__all__ = ["SERVICES", "Supervisor", "ensure_redis"]
+
+SERVICES = ("intake", "verification", "matching", "settlement")
+log = structlog.get_logger("greenex.supervisor")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _answers(url: str) -> bool:
+    client = Redis.from_url(url, socket_connect_timeout=0.5)
+    try:
+        return bool(await client.ping())
+    except OSError:
+        return False
+    except Exception:  # noqa: BLE001 - redis-py wraps connection errors in its own types
+        return False
+    finally:
+        await client.aclose()
+
+
+async def ensure_redis(url: str, data_dir: Path) -> asyncio.subprocess.Process | None:
+    """Use the Redis at `url`; if none answers, start a private one with AOF in `data_dir`."""
+    if await _answers(url):
+        return None
+    server = shutil.which("redis-server")
+    if server is None:
+        raise SystemExit(f"nothing answers at {url} and redis-server is not installed (run scripts/setup)")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = urlparse(url).port or 6379
+    proc = await asyncio.create_subprocess_exec(
+        server,
+        str(ROOT / "deploy" / "redis.conf"),
+        "--port",
+        str(port),
+        "--dir",
+        str(data_dir),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        if await _answers(url):
+            log.info("redis_started", url=url, dir=str(data_dir), appendonly=True)
+            return proc
+        await asyncio.sleep(0.05)
+    raise SystemExit(f"redis-server did not start at {url}")
+
+
+@dataclass
+class Supervisor:
+    """Keeps one process per service alive; a crash (fail fast) is answered by a restart."""
+
+    env: dict[str, str]
+    services: tuple[str, ...] = SERVICES
+    log_dir: Path | None = None
+    procs: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
+    restarts: dict[str, int] = field(default_factory=dict)
+    _stopping: bool = False
+
+    async def start(self) -> None:
+        for name in self.services:
+            await self._spawn(name)
+
+    async def _spawn(self, name: str) -> None:
+        out = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            out = (self.log_dir / f"{name}.log").open("ab")
+        self.procs[name] = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            f"services.{name}",
+            cwd=ROOT,
+            env={**os.environ, **self.env},
+            stdout=out,
+            stderr=out if out is not None else None,
+        )
+        log.info("service_spawned", service=name, pid=self.procs[name].pid)
+
+    async def watch(self) -> None:
+        """Restart any service that exits until stop() is called."""
+        while not self._stopping:
+            for name, proc in list(self.procs.items()):
+                if proc.returncode is not None and not self._stopping:
+                    self.restarts[name] = self.restarts.get(name, 0) + 1
+                    log.warning(
+                        "service_exited", service=name, code=proc.returncode, restarts=self.restarts[name]
+                    )
+                    await asyncio.sleep(0.2)
+                    await self._spawn(name)
+            await asyncio.sleep(0.1)
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        self._stopping = True
+        for proc in self.procs.values():
+            if proc.returncode is None:
+                proc.terminate()
+        deadline = time.monotonic() + timeout
+        for proc in self.procs.values():
+            try:
+                await asyncio.wait_for(proc.wait(), max(0.1, deadline - time.monotonic()))
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()

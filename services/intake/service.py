@@ -1,0 +1,86 @@
+"""The intake service: client commands in from `greenex:in`, reports out to `greenex:out:<participant>`."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from faststream import FastStream
+from faststream.redis import RedisBroker, StreamSub
+from redis.asyncio import Redis
+
+from services.intake.core import Intake
+from services.intake.gateway import CONSUMER, GROUP, Gateway, Row
+from services.intake.reporting import ReportPublisher
+from services.runtime.app import fail_fast, log_subscription
+from services.runtime.streams import decode_log_batch, decode_raw_batch, parse_raw_batch
+from shared.config import Settings
+from shared.eventlog.entry import Entry
+from shared.eventlog.redis_log import RedisEventLog
+
+__all__ = ["DEV_OPERATOR_SECRET", "build_app"]
+
+DEV_OPERATOR_SECRET = "greenex-dev-operator"  # noqa: S105 - a development default; deployments set the env var
+
+
+def operator_secret() -> str:
+    return os.environ.get("GREENEX_OPERATOR_SECRET", DEV_OPERATOR_SECRET)
+
+
+def build_app(settings: Settings) -> FastStream:
+    redis = Redis.from_url(settings.redis_url)
+    gateway = Gateway(Intake(operator_secret()), RedisEventLog(redis, settings.log_key), redis, settings)
+    publisher = ReportPublisher(redis, settings)
+    broker = RedisBroker(settings.redis_url, logger=None)  # type: ignore[arg-type]  # trap 6: no per-message log
+
+    commands = StreamSub(
+        f"{settings.prefix}:in",
+        group=GROUP,
+        consumer=CONSUMER,
+        batch=True,
+        max_records=settings.batch_size,
+        polling_interval=settings.block_ms,
+    )
+
+    @broker.subscriber(
+        stream=commands,
+        parser=parse_raw_batch,
+        decoder=decode_raw_batch,
+        title="greenex:in",
+        description="Signed client and operator commands (JSON in `data`)",
+    )
+    async def on_commands(rows: Any) -> None:
+        batch: list[Row] = rows
+        try:
+            await gateway.handle(batch)
+        except Exception as exc:  # noqa: BLE001 - the entries stay pending and are re-handled on restart
+            fail_fast("intake", exc)
+
+    @broker.subscriber(  # type: ignore[untyped-decorator]
+        stream=log_subscription(settings),
+        parser=parse_raw_batch,
+        decoder=decode_log_batch,
+        title="greenex:log (reports)",
+        description="Execution and settlement reports",
+    )
+    async def on_log(entries: Any) -> None:
+        batch: list[Entry] = entries
+        try:
+            await publisher.publish(batch)
+        except Exception as exc:  # noqa: BLE001
+            fail_fast("intake", exc)
+
+    app = FastStream(broker, logger=None)
+
+    @app.on_startup
+    async def recover() -> None:
+        await gateway.rebuild()
+        await gateway.prepare_group()
+        await gateway.drain_pending()
+        await publisher.load_cursor()
+
+    @app.on_shutdown
+    async def close() -> None:
+        await redis.aclose()
+
+    return app

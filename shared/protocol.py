@@ -1,0 +1,81 @@
+"""The client contract on `greenex:in`: JSON commands signed with HMAC-SHA256 over their canonical form."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "MAX_CLIENT_ID_LEN",
+    "MAX_QUANTITY",
+    "CancelOrderMsg",
+    "ClientMessage",
+    "NewOrderMsg",
+    "OperatorMessage",
+    "ReplaceOrderMsg",
+    "canonical_bytes",
+    "sign",
+    "signed",
+]
+
+MAX_CLIENT_ID_LEN = 64
+MAX_QUANTITY = 1_000_000_000  # tonnes; larger values are rejected at the edge as malformed
+
+
+class _Msg(msgspec.Struct, frozen=True, tag_field="type", forbid_unknown_fields=True, kw_only=True):
+    participant: str
+    sig: str = ""
+
+
+class NewOrderMsg(_Msg, frozen=True, tag="new_order"):
+    client_order_id: str
+    instrument: str
+    side: str
+    order_type: str
+    quantity: int
+    price: str | None = None
+    time_in_force: str = "GTC"
+
+
+class CancelOrderMsg(_Msg, frozen=True, tag="cancel_order"):
+    client_order_id: str
+    instrument: str
+    orig_client_order_id: str
+
+
+class ReplaceOrderMsg(_Msg, frozen=True, tag="replace_order"):
+    client_order_id: str
+    instrument: str
+    orig_client_order_id: str
+    price: str
+    quantity: int
+
+
+class OperatorMessage(_Msg, frozen=True, tag="operator"):
+    """An operator command: `action` names it, `args` carries its fields (validated by intake)."""
+
+    client_order_id: str
+    action: str
+    args: dict[str, Any]
+
+
+ClientMessage = NewOrderMsg | CancelOrderMsg | ReplaceOrderMsg | OperatorMessage
+
+
+def canonical_bytes(command: dict[str, Any]) -> bytes:
+    """The signed form: the command without `sig`, keys sorted, no spaces, UTF-8."""
+    body = {k: v for k, v in command.items() if k != "sig"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sign(command: dict[str, Any], secret: str) -> str:
+    return hmac.new(secret.encode(), canonical_bytes(command), hashlib.sha256).hexdigest()
+
+
+def signed(command: dict[str, Any], secret: str) -> dict[str, Any]:
+    """A copy of `command` carrying its signature, ready to XADD as `data`."""
+    return {**command, "sig": sign(command, secret)}

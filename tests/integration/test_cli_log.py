@@ -1,0 +1,119 @@
+"""`greenex log` commands: verify (file and Redis), export, import and tail."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import pytest
+import redis
+from redis.asyncio import Redis as AsyncRedis
+from typer.testing import CliRunner
+
+from services.cli.main import app
+from shared.eventlog.archive import write_archive
+from shared.eventlog.entry import Entry
+from shared.eventlog.memory import InMemoryEventLog
+from shared.eventlog.redis_log import RedisEventLog, encode_entry
+from tests.support import FakeClock, new_entries
+
+runner = CliRunner()
+KEY = "cli:log"
+
+
+def sealed(count: int) -> list[Entry]:
+    async def build() -> list[Entry]:
+        log = InMemoryEventLog(clock=FakeClock())
+        await log.append("matching", new_entries(count))
+        return await log.read(0, count)
+
+    return asyncio.run(build())
+
+
+@pytest.fixture
+def sync_redis(redis_server: str) -> Iterator[redis.Redis]:
+    # CLI commands run their own event loop, so these tests stay synchronous around them.
+    with redis.Redis.from_url(redis_server) as client:
+        client.flushall()
+        yield client
+
+
+def test_verify_good_file(tmp_path: Path) -> None:
+    """A good archive verifies with exit 0 and prints its count and head hash."""
+    entries = sealed(12)
+    write_archive(tmp_path / "a", entries)
+    result = runner.invoke(app, ["log", "verify", "--file", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"OK count=12 head_seq=12 head_hash={entries[-1].hash.hex()}\n"
+
+
+def test_verify_file_with_a_flipped_byte(tmp_path: Path) -> None:
+    """One flipped byte inside entry 7's payload fails with exit 1 naming seq 7."""
+    entries = sealed(12)
+    path = tmp_path / "a"
+    write_archive(path, entries)
+    data = bytearray(path.read_bytes())
+    offset = 8 + sum(8 + len(encode_entry(e)["e"]) for e in entries[:6])
+    data[offset + 8 + 20] ^= 0x04
+    path.write_bytes(data)
+    result = runner.invoke(app, ["log", "verify", "--file", str(path)])
+    assert result.exit_code == 1
+    assert result.output.startswith("BAD seq=7: CRC mismatch (after 6 good entries)")
+
+
+@pytest.mark.integration
+def test_verify_redis_names_tampered_entry(redis_server: str, sync_redis: redis.Redis) -> None:
+    """A stream whose entry 4 has an altered body fails with exit 1 naming seq 4."""
+    entries = sealed(6)
+    for entry in entries:
+        fields = encode_entry(entry)
+        if entry.seq == 4:
+            fields = encode_entry(msgspec.structs.replace(entry, body=b"\x81\xa1x\x01"))
+        sync_redis.xadd(KEY, fields, id=f"{entry.seq}-0")  # type: ignore[arg-type]
+    result = runner.invoke(app, ["log", "verify", "--redis-url", redis_server, "--key", KEY])
+    assert result.exit_code == 1
+    assert result.output.startswith("BAD seq=4: hash mismatch")
+
+
+@pytest.mark.integration
+def test_export_import_round_trip(tmp_path: Path, redis_server: str, sync_redis: redis.Redis) -> None:
+    """Export a Redis log, import it into an empty one (refused when not empty), verify it."""
+    appended = asyncio.run(_append(redis_server, 25))
+    path = tmp_path / "log.grnx"
+    opts = ["--redis-url", redis_server, "--key", KEY]
+    assert (
+        runner.invoke(app, ["log", "export", str(path), *opts]).output == f"exported 25 entries to {path}\n"
+    )
+    refused = runner.invoke(app, ["log", "import", str(path), *opts])
+    assert refused.exit_code == 1
+    assert "refused: cli:log is not empty (head seq 25)" in refused.output
+    sync_redis.delete(KEY)
+    imported = runner.invoke(app, ["log", "import", str(path), *opts])
+    assert imported.exit_code == 0, imported.output
+    assert imported.output.startswith("imported 25 entries")
+    verified = runner.invoke(app, ["log", "verify", *opts])
+    assert verified.output == f"OK count=25 head_seq=25 head_hash={appended[-1].hash.hex()}\n"
+
+
+@pytest.mark.integration
+def test_tail_prints_entries_readably(redis_server: str, sync_redis: redis.Redis) -> None:
+    """tail --from --count prints seq, type, producer, causation and the body as JSON, then stops."""
+    asyncio.run(_append(redis_server, 4))
+    result = runner.invoke(app, ["log", "tail", "--from", "1", "--count", "2", "--redis-url", redis_server,
+                                 "--key", KEY])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"{seq} InstrumentHalted producer=matching causation=cmd-ev-{seq} "
+        f'{{"type":"InstrumentHalted","instrument":"SZEA-{seq}"}}'
+        for seq in (2, 3)
+    ]
+
+
+async def _append(url: str, count: int) -> list[Entry]:
+    client = AsyncRedis.from_url(url)
+    try:
+        return await RedisEventLog(client, key=KEY).append("matching", new_entries(count))
+    finally:
+        await client.aclose()
