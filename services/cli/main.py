@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from services.cli.exchange import register
 from services.cli.log import log_app
 
 __all__ = ["app"]
@@ -21,6 +22,7 @@ def _root() -> None:
 
 
 app.add_typer(log_app, name="log")
+register(app)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,104 @@
+"""Rich renderings of the read models: books, balances, holdings by serial block, the demo summary."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from services.cli.readmodel import ExchangeState
+from shared.domain.values import fen_to_price
+
+__all__ = ["conservation_problems", "print_balances", "print_book", "print_summary"]
+
+
+def print_book(console: Console, state: ExchangeState, symbol: str, levels: int = 10) -> None:
+    book = state.matching.engine.book(symbol)
+    bids, asks = book.depth(levels)
+    table = Table(title=f"{symbol}{' (HALTED)' if book.halted else ''}")
+    for col in ("bid qty", "bid", "ask", "ask qty"):
+        table.add_column(col, justify="right")
+    for i in range(max(len(bids), len(asks))):
+        b = bids[i] if i < len(bids) else None
+        a = asks[i] if i < len(asks) else None
+        table.add_row(
+            str(b[1]) if b else "",
+            fen_to_price(b[0]) if b else "",
+            fen_to_price(a[0]) if a else "",
+            str(a[1]) if a else "",
+        )
+    console.print(table)
+
+
+def print_balances(console: Console, state: ExchangeState, participant: str | None = None) -> None:
+    table = Table(title="Balances and holdings (serial blocks, oldest first)")
+    for col in ("account", "cash CNY", "instrument", "tonnes", "serial blocks"):
+        table.add_column(col, justify="right" if col in ("cash CNY", "tonnes") else "left")
+    balances = state.settlement.balances()
+    for account in sorted(balances):
+        if participant is not None and account != participant:
+            continue
+        holdings = state.settlement.holdings(account)
+        first = True
+        for symbol in sorted(holdings) or [""]:
+            blocks = holdings.get(symbol, [])
+            shown = ", ".join(f"{b.start}-{b.end}" for b in blocks[:4]) + (
+                f" (+{len(blocks) - 4} more)" if len(blocks) > 4 else ""
+            )
+            table.add_row(
+                account if first else "",
+                fen_to_price(balances[account]) if first else "",
+                symbol,
+                str(sum(b.tonnes for b in blocks)) if symbol else "",
+                shown,
+            )
+            first = False
+    console.print(table)
+
+
+def conservation_problems(state: ExchangeState) -> list[str]:
+    """Totals that fail to add up: cash vs deposits, tonnes vs issuance, negatives, double-held serials."""
+    problems: list[str] = []
+    try:
+        state.settlement.check_invariants()
+        state.verification.check_invariants()
+    except AssertionError as exc:
+        problems.append(str(exc))
+    cash = sum(state.settlement.balances().values())
+    if cash != state.deposited - state.withdrawn:
+        problems.append(f"cash {cash} != deposited {state.deposited} - withdrawn {state.withdrawn}")
+    held: dict[str, int] = {}
+    for account in state.settlement.balances():
+        for symbol, blocks in state.settlement.holdings(account).items():
+            held[symbol] = held.get(symbol, 0) + sum(b.tonnes for b in blocks)
+    if held != state.issued:
+        problems.append(f"held {held} != issued {state.issued}")
+    return problems
+
+
+def print_summary(console: Console, state: ExchangeState) -> None:
+    trades = state.counts.get("TradeExecuted", 0)
+    settled = state.counts.get("TradeSettled", 0)
+    console.rule("greenex demo summary")
+    console.print(f"log length {state.seq}, head hash {state.head_hash.hex()}")
+    console.print(
+        f"orders submitted {state.counts.get('OrderSubmitted', 0)}, verified "
+        f"{state.counts.get('OrderVerified', 0)}, rejected {state.counts.get('OrderRejected', 0)}, "
+        f"trades {trades}, settled {settled}"
+    )
+    for symbol in sorted(state.matching.engine.books):
+        print_book(console, state, symbol, levels=5)
+    print_balances(console, state)
+    problems = conservation_problems(state)
+    if trades != settled:
+        problems.append(f"{trades} trades but {settled} settlements")
+    if problems:
+        console.print("[bold red]CONSERVATION CHECK FAILED[/]")
+        for p in problems:
+            console.print(f"  - {p}")
+    else:
+        cash = fen_to_price(state.deposited - state.withdrawn)
+        console.print(
+            f"[bold green]conservation OK[/]: cash {cash} CNY incl. fees = deposits; "
+            f"tonnes held = issued {state.issued}; no negative balance; no serial held twice"
+        )
+    console.print(f"state digest {state.digest()}")

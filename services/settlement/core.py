@@ -1,0 +1,278 @@
+"""The settlement core: delivery versus payment at T+0 over cash accounts and first-in-first-out serials."""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from collections import deque
+
+import msgspec
+
+from services.settlement.blocks import (
+    Blocks,
+    IssuedIndex,
+    append_block,
+    coalesce,
+    first_overlap,
+    plan_fifo,
+    remove_front,
+)
+from shared.domain.codec import Event
+from shared.domain.events import TradeExecuted
+from shared.domain.fees import MAKER_FEE_BPS, TAKER_FEE_BPS, fee
+from shared.domain.ledger import (
+    EXCHANGE_ACCOUNT,
+    CashDeposited,
+    CashWithdrawn,
+    CreditsIssued,
+    ParticipantRegistered,
+    SerialRange,
+    TradeSettled,
+)
+from shared.domain.values import Side
+
+__all__ = ["Settlement", "SettlementInvariantError"]
+
+_SNAPSHOT_VERSION = 1
+
+
+class SettlementInvariantError(AssertionError):
+    """A fact the upstream checks guarantee turned out false; the service must crash and rebuild."""
+
+
+class _Snapshot(msgspec.Struct, frozen=True, array_like=True):
+    version: int
+    cash: dict[str, int]
+    holdings: dict[str, dict[str, list[SerialRange]]]  # block order is delivery order: keep it
+    issued: dict[str, list[SerialRange]]
+    settled: list[int]
+    deposited: int
+    withdrawn: int
+
+
+# Deterministic order sorts every dict key, so equal states encode to equal bytes.
+_encoder = msgspec.msgpack.Encoder(order="deterministic")
+_decoder = msgspec.msgpack.Decoder(_Snapshot)
+
+
+class Settlement:
+    """Cash in fen per participant, serial blocks per (participant, instrument), fees to the exchange.
+
+    `process` decides a `TradeSettled` for each `TradeExecuted` without touching the state, then applies
+    it, so a refused trade leaves the state as it was before the error is raised.
+    """
+
+    name = "settlement"
+    inputs = frozenset(
+        {"ParticipantRegistered", "CashDeposited", "CashWithdrawn", "CreditsIssued", "TradeExecuted"}
+    )
+
+    def __init__(self) -> None:
+        self._cash: dict[str, int] = {EXCHANGE_ACCOUNT: 0}
+        self._holdings: dict[str, dict[str, Blocks]] = {}
+        self._issued: dict[str, IssuedIndex] = {}
+        # Grows with every trade; trade ids are the only reliable guard, since the engine is the
+        # source of them and a replayed or duplicated entry must never move cash twice.
+        self._settled: set[int] = set()
+        self._deposited = 0
+        self._withdrawn = 0
+
+    # ------------------------------------------------------------ the processor
+
+    def process(self, seq: int, event_ns: int, event: Event) -> list[Event]:
+        """Apply one input; answers a `TradeSettled` per trade, already applied here."""
+        match event:
+            case TradeExecuted():
+                settled = self._decide(event)
+                self._apply(settled)
+                return [settled]
+            case ParticipantRegistered():
+                # Intake refuses a second registration; should one slip through, keep the money.
+                self._cash.setdefault(event.participant, 0)
+            case CashDeposited():
+                self._deposit(event)
+            case CashWithdrawn():
+                self._withdraw(event)
+            case CreditsIssued():
+                self._issue(event)
+        return []
+
+    def snapshot(self) -> bytes:
+        """The whole state, canonically encoded (equal states give equal bytes)."""
+        return _encoder.encode(
+            _Snapshot(
+                version=_SNAPSHOT_VERSION,
+                cash=self._cash,
+                holdings={p: {i: list(b) for i, b in held.items()} for p, held in self._holdings.items()},
+                issued={i: [SerialRange(s, e) for s, e in index] for i, index in self._issued.items()},
+                settled=sorted(self._settled),
+                deposited=self._deposited,
+                withdrawn=self._withdrawn,
+            )
+        )
+
+    @classmethod
+    def restore(cls, data: bytes) -> Settlement:
+        """Rebuild the state `snapshot` wrote; a snapshot that breaks an invariant is refused."""
+        state = _decoder.decode(data)
+        if state.version != _SNAPSHOT_VERSION:
+            raise SettlementInvariantError(f"unknown settlement snapshot version {state.version}")
+        restored = cls()
+        restored._cash = dict(state.cash)
+        restored._holdings = {
+            p: {i: deque(blocks) for i, blocks in held.items()} for p, held in state.holdings.items()
+        }
+        # Sorted again because the overlap search bisects it and a hand-edited file may not be.
+        restored._issued = {i: sorted((r.start, r.end) for r in rs) for i, rs in state.issued.items()}
+        restored._settled = set(state.settled)
+        restored._deposited = state.deposited
+        restored._withdrawn = state.withdrawn
+        restored.check_invariants()
+        return restored
+
+    def digest(self) -> str:
+        """Hex sha256 of the snapshot: two replicas agree exactly when their digests do."""
+        return hashlib.sha256(self.snapshot()).hexdigest()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Settlement):
+            return NotImplemented
+        return self.snapshot() == other.snapshot()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable state: equal now, different later
+
+    # ------------------------------------------------------------ queries for tests and operators
+
+    def balances(self) -> dict[str, int]:
+        """Cash in fen of every account, the exchange's fee account included."""
+        return dict(self._cash)
+
+    def holdings(self, participant: str) -> dict[str, list[SerialRange]]:
+        """Instrument -> the participant's blocks, oldest first; instruments it lacks are absent."""
+        return {i: list(blocks) for i, blocks in self._holdings.get(participant, {}).items()}
+
+    def check_invariants(self) -> None:
+        """Raise `SettlementInvariantError` unless cash and credits are whole and conserved."""
+        self._check_cash()
+        held: dict[str, list[tuple[int, int]]] = {}
+        for participant, by_instrument in self._holdings.items():
+            for instrument, blocks in by_instrument.items():
+                if not blocks:
+                    raise _broken(f"{participant} keeps an empty holding of {instrument}")
+                held.setdefault(instrument, []).extend((b.start, b.end) for b in blocks)
+        for instrument in sorted(held.keys() | self._issued.keys()):
+            _check_credits(instrument, held.get(instrument, []), self._issued.get(instrument, []))
+
+    # ------------------------------------------------------------ decide and evolve
+
+    def _decide(self, trade: TradeExecuted) -> TradeSettled:
+        """The settlement of `trade`, computed from the state without changing it."""
+        if trade.trade_id in self._settled:
+            raise _broken(f"trade {trade.trade_id} settled twice")
+        if trade.quantity <= 0 or trade.price <= 0:
+            raise _broken(f"trade {trade.trade_id} has price {trade.price} and quantity {trade.quantity}")
+        maker_buys = trade.maker_side is Side.BUY
+        buyer, seller = trade.maker_participant, trade.taker_participant
+        buy_order, sell_order = trade.maker_order_id, trade.taker_order_id
+        if not maker_buys:
+            buyer, seller, buy_order, sell_order = seller, buyer, sell_order, buy_order
+        cash = trade.price * trade.quantity
+        buyer_fee = fee(cash, MAKER_FEE_BPS if maker_buys else TAKER_FEE_BPS)
+        seller_fee = fee(cash, TAKER_FEE_BPS if maker_buys else MAKER_FEE_BPS)
+        if self._balance(buyer) < cash + buyer_fee:
+            raise _broken(f"trade {trade.trade_id}: {buyer} lacks {cash + buyer_fee} fen")
+        self._balance(seller)  # an unknown seller fails here
+        serials = plan_fifo(self._holdings.get(seller, {}).get(trade.instrument, deque()), trade.quantity)
+        if serials is None:
+            raise _broken(f"trade {trade.trade_id}: {seller} lacks {trade.quantity} t of {trade.instrument}")
+        return TradeSettled(
+            trade_id=trade.trade_id, instrument=trade.instrument, price=trade.price,
+            quantity=trade.quantity, buyer=buyer, seller=seller, buy_order_id=buy_order,
+            sell_order_id=sell_order, cash=cash, buyer_fee=buyer_fee, seller_fee=seller_fee,
+            serials=serials,
+        )  # fmt: skip
+
+    def _apply(self, settled: TradeSettled) -> None:
+        """Move cash, fees and serials as `settled` says; O(blocks delivered)."""
+        by_instrument = self._holdings.get(settled.seller, {})
+        blocks = by_instrument.get(settled.instrument, deque())
+        if not remove_front(blocks, settled.serials):
+            raise _broken(f"trade {settled.trade_id}: delivered serials are not the seller's oldest")
+        if not blocks:
+            # Dropping empty holdings keeps snapshots canonical: holding nothing has one encoding only.
+            del by_instrument[settled.instrument]
+            if not by_instrument:
+                del self._holdings[settled.seller]
+        self._settled.add(settled.trade_id)
+        self._cash[settled.buyer] -= settled.cash + settled.buyer_fee
+        self._cash[settled.seller] += settled.cash - settled.seller_fee
+        self._cash[EXCHANGE_ACCOUNT] += settled.buyer_fee + settled.seller_fee
+        received = self._holdings.setdefault(settled.buyer, {}).setdefault(settled.instrument, deque())
+        for piece in settled.serials:
+            append_block(received, piece)
+
+    def _deposit(self, event: CashDeposited) -> None:
+        if event.amount < 0:
+            raise _broken(f"negative deposit {event.amount} for {event.participant}")
+        self._cash[event.participant] = self._balance(event.participant) + event.amount
+        self._deposited += event.amount
+
+    def _withdraw(self, event: CashWithdrawn) -> None:
+        balance = self._balance(event.participant)
+        if event.amount < 0 or event.amount > balance:
+            raise _broken(f"{event.participant} withdraws {event.amount} fen of {balance}")
+        self._cash[event.participant] = balance - event.amount
+        self._withdrawn += event.amount
+
+    def _issue(self, event: CreditsIssued) -> None:
+        block = event.serials
+        self._balance(event.participant)  # an unknown holder fails here
+        if block.start > block.end:
+            raise _broken(f"empty serial block {block.start}..{block.end} of {event.instrument}")
+        index = self._issued.get(event.instrument, [])
+        clash = first_overlap(index, block)
+        if clash is not None:
+            raise _broken(
+                f"serials {block.start}..{block.end} of {event.instrument} overlap {clash[0]}..{clash[1]}"
+            )
+        bisect.insort(index, (block.start, block.end))
+        self._issued[event.instrument] = index
+        holding = self._holdings.setdefault(event.participant, {}).setdefault(event.instrument, deque())
+        append_block(holding, block)
+
+    def _balance(self, participant: str) -> int:
+        """The participant's cash; unknown participants are a broken upstream check, not a new account."""
+        balance = self._cash.get(participant)
+        if balance is None:
+            raise _broken(f"unknown participant {participant!r}")
+        return balance
+
+    def _check_cash(self) -> None:
+        for participant, balance in sorted(self._cash.items()):
+            if balance < 0:
+                raise _broken(f"{participant} holds {balance} fen")
+        total = sum(self._cash.values())
+        if total != self._deposited - self._withdrawn:
+            raise _broken(f"cash {total} != deposited {self._deposited} - withdrawn {self._withdrawn}")
+
+
+def _check_credits(instrument: str, held: list[tuple[int, int]], issued: IssuedIndex) -> None:
+    """Every issued serial of `instrument` is held exactly once and nothing else is held."""
+    if any(start > end for start, end in held):
+        raise _broken(f"an empty block is held of {instrument}")
+    held_merged, twice = coalesce(held)
+    if twice is not None:
+        raise _broken(f"serial {twice} of {instrument} is held twice")
+    issued_merged, reissued = coalesce(issued)
+    if reissued is not None:
+        raise _broken(f"serial {reissued} of {instrument} was issued twice")
+    held_tonnes = sum(end - start + 1 for start, end in held)
+    issued_tonnes = sum(end - start + 1 for start, end in issued)
+    if held_tonnes != issued_tonnes:
+        raise _broken(f"{held_tonnes} t of {instrument} held but {issued_tonnes} t issued")
+    if held_merged != issued_merged:
+        raise _broken(f"the serials held of {instrument} are not the serials issued")
+
+
+def _broken(message: str) -> SettlementInvariantError:
+    return SettlementInvariantError(message)

@@ -1,0 +1,233 @@
+"""The verification core: pre-trade checks that freeze cash or credits until orders end or trades settle."""
+
+from __future__ import annotations
+
+import hashlib
+
+from services.verification.evolve import evolve, order_unit
+from services.verification.state import (
+    OpenOrder,
+    State,
+    check_state,
+    decode_state,
+    encode_state,
+    unit_reservation,
+)
+from shared.domain.codec import Event
+from shared.domain.events import OrderRejected
+from shared.domain.ledger import (
+    CashWithdrawn,
+    OrderSubmitted,
+    OrderVerified,
+    ReplaceSubmitted,
+    ReplaceVerified,
+    WithdrawalRejected,
+    WithdrawalRequested,
+)
+from shared.domain.reasons import Reason
+from shared.domain.values import Side
+
+__all__ = ["Verification"]
+
+_Problem = tuple[Reason, str]
+
+
+class Verification:
+    """Pre-trade risk as a fold over the log; implements the runtime's Processor.
+
+    A buy freezes fen per tonne at its limit (a market buy at today's band high) plus the highest fee; a
+    sell freezes its tonnes. A fill moves its share of the reservation aside at execution and releases it
+    when the trade settles, so available cash never looks higher than it is between the two; whatever an
+    order still holds when it is cancelled, expires, is rejected or fills completely goes back then.
+    """
+
+    name = "verification"
+    inputs: frozenset[str] = frozenset(
+        {
+            "InstrumentListed",
+            "ParticipantRegistered",
+            "CashDeposited",
+            "CreditsIssued",
+            "OrderSubmitted",
+            "ReplaceSubmitted",
+            "WithdrawalRequested",
+            "OrderAccepted",
+            "OrderRejected",
+            "TradeExecuted",
+            "OrderCancelled",
+            "OrderExpired",
+            "OrderReplaced",
+            "TradeSettled",
+        }
+    )
+
+    def __init__(self, state: State | None = None) -> None:
+        self.state = State() if state is None else state
+
+    # ---------------------------------------------------------------- Processor
+
+    def process(self, seq: int, event_ns: int, event: Event) -> list[Event]:
+        """Fold one log entry in; answer requests with a verdict already applied to the state."""
+        match event:
+            case OrderSubmitted():
+                verdict: Event = self._decide_order(event)
+            case ReplaceSubmitted():
+                verdict = self._decide_replace(event)
+            case WithdrawalRequested():
+                verdict = self._decide_withdrawal(event)
+            case _:
+                evolve(self.state, event)
+                return []
+        # Only our own grants change state: our rejections never reach matching, so nothing answers them.
+        if not isinstance(verdict, OrderRejected | WithdrawalRejected):
+            evolve(self.state, verdict)
+        return [verdict]
+
+    def snapshot(self) -> bytes:
+        return encode_state(self.state)
+
+    @classmethod
+    def restore(cls, data: bytes) -> Verification:
+        return cls(decode_state(data))
+
+    def digest(self) -> str:
+        """Hex sha256 of the snapshot: equal digests mean equal states."""
+        return hashlib.sha256(self.snapshot()).hexdigest()
+
+    # ---------------------------------------------------------------- queries
+
+    def account(self, participant: str) -> tuple[int, int, dict[str, tuple[int, int]]]:
+        """(cash, frozen cash, {instrument: (tonnes held, tonnes frozen)}) of one participant."""
+        account = self.state.accounts.get(participant)
+        if account is None:
+            return 0, 0, {}
+        credits = {symbol: (h.held, h.frozen) for symbol, h in sorted(account.credits.items())}
+        return account.cash, account.frozen_cash, credits
+
+    def check_invariants(self) -> None:
+        """Raise InvariantError if a balance is negative or frozen amounts differ from what orders hold."""
+        check_state(self.state)
+
+    # ---------------------------------------------------------------- decisions
+
+    def _decide_order(self, sub: OrderSubmitted) -> OrderVerified | OrderRejected:
+        problem = self._order_problem(sub)
+        if problem is None:
+            amount = sub.quantity * order_unit(self.state, sub)
+            available = self._available(sub.participant, sub.instrument, sub.side)
+            if amount > available:
+                problem = _shortfall(sub.side, amount, available)
+        if problem is not None:
+            return OrderRejected(
+                participant=sub.participant,
+                client_order_id=sub.client_order_id,
+                instrument=sub.instrument,
+                command="new_order",
+                reason=problem[0],
+                text=problem[1],
+                order_id=sub.order_id,
+            )
+        buy = sub.side is Side.BUY
+        return OrderVerified(
+            order_id=sub.order_id,
+            participant=sub.participant,
+            client_order_id=sub.client_order_id,
+            instrument=sub.instrument,
+            side=sub.side,
+            order_type=sub.order_type,
+            price=sub.price,
+            quantity=sub.quantity,
+            time_in_force=sub.time_in_force,
+            reserved_cash=amount if buy else 0,
+            reserved_qty=0 if buy else amount,
+        )
+
+    def _order_problem(self, sub: OrderSubmitted) -> _Problem | None:
+        permitted = self.state.permissions.get(sub.participant)
+        if permitted is None:
+            return Reason.UNKNOWN_PARTICIPANT, f"participant {sub.participant!r} is not registered"
+        if sub.instrument not in self.state.instruments:
+            return Reason.UNKNOWN_INSTRUMENT, f"no instrument {sub.instrument!r}"
+        if permitted and sub.instrument not in permitted:
+            return Reason.NOT_PERMITTED, f"{sub.participant} may not trade {sub.instrument}"
+        return None
+
+    def _decide_replace(self, sub: ReplaceSubmitted) -> ReplaceVerified | OrderRejected:
+        order_id = self.state.live_ids.get(sub.participant, {}).get(sub.orig_client_order_id, 0)
+        order = self.state.orders.get(order_id)
+        if order is None or order.instrument != sub.instrument:
+            text = f"no open order {sub.orig_client_order_id!r} on {sub.instrument}"
+            return _reject_replace(sub, 0, (Reason.UNKNOWN_ORDER, text))
+        extra = _replace_extra(order, sub.price, sub.quantity)
+        available = self._available(order.participant, order.instrument, order.side)
+        if extra > available:
+            return _reject_replace(sub, order_id, _shortfall(order.side, extra, available))
+        buy = order.side is Side.BUY
+        return ReplaceVerified(
+            participant=sub.participant,
+            client_order_id=sub.client_order_id,
+            instrument=sub.instrument,
+            orig_client_order_id=sub.orig_client_order_id,
+            order_id=order_id,
+            price=sub.price,
+            quantity=sub.quantity,
+            extra_cash=extra if buy else 0,
+            extra_qty=0 if buy else extra,
+        )
+
+    def _decide_withdrawal(self, req: WithdrawalRequested) -> CashWithdrawn | WithdrawalRejected:
+        available = self._available_cash(req.participant)
+        problem: _Problem | None = None
+        if req.amount <= 0:
+            problem = Reason.MALFORMED, f"withdrawal of {req.amount} fen must be positive"
+        elif req.amount > available:
+            problem = _shortfall(Side.BUY, req.amount, available)
+        if problem is not None:
+            return WithdrawalRejected(
+                participant=req.participant, amount=req.amount, reason=problem[0], text=problem[1]
+            )
+        return CashWithdrawn(participant=req.participant, amount=req.amount)
+
+    def _available(self, participant: str, instrument: str, side: Side) -> int:
+        """Fen (buy) or tonnes of the instrument (sell) not yet frozen."""
+        if side is Side.BUY:
+            return self._available_cash(participant)
+        account = self.state.accounts.get(participant)
+        holding = account.credits.get(instrument) if account is not None else None
+        return 0 if holding is None else holding.held - holding.frozen
+
+    def _available_cash(self, participant: str) -> int:
+        account = self.state.accounts.get(participant)
+        return 0 if account is None else account.cash - account.frozen_cash
+
+
+def _replace_extra(order: OpenOrder, price: int, quantity: int) -> int:
+    """What an amendment must freeze on top of what the order holds for its current terms.
+
+    Fills at the old limit can still land before matching applies the amendment, so the new leaves are
+    covered at the dearer of the old and new unit. Nonsense terms freeze nothing: matching rejects them.
+    """
+    leaves = quantity - order.cum
+    if leaves <= 0 or price <= 0:
+        return 0
+    unit = max(order.unit, unit_reservation(order.side, price))
+    held = order.reserved - order.pending_extra  # another amendment in flight may yet be rejected
+    return max(0, leaves * unit - held)
+
+
+def _reject_replace(sub: ReplaceSubmitted, order_id: int, problem: _Problem) -> OrderRejected:
+    return OrderRejected(
+        participant=sub.participant,
+        client_order_id=sub.client_order_id,
+        instrument=sub.instrument,
+        command="replace_order",
+        reason=problem[0],
+        text=problem[1],
+        order_id=order_id,
+    )
+
+
+def _shortfall(side: Side, needed: int, available: int) -> _Problem:
+    if side is Side.BUY:
+        return Reason.INSUFFICIENT_FUNDS, f"needs {needed} fen, {available} fen available"
+    return Reason.INSUFFICIENT_CREDITS, f"needs {needed} t, {available} t available"

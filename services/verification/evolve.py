@@ -1,0 +1,241 @@
+"""Evolution of the verification state: how each fact moves cash, credits and reservations."""
+
+from __future__ import annotations
+
+from services.verification.state import (
+    Account,
+    Holding,
+    OpenOrder,
+    PendingReplace,
+    State,
+    Unsettled,
+    push,
+    take,
+    unit_reservation,
+)
+from shared.domain.codec import Event
+from shared.domain.events import (
+    InstrumentListed,
+    OrderAccepted,
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+    OrderReplaced,
+    TradeExecuted,
+)
+from shared.domain.ledger import (
+    EXCHANGE_ACCOUNT,
+    CashDeposited,
+    CashWithdrawn,
+    CreditsIssued,
+    OrderSubmitted,
+    OrderVerified,
+    ParticipantRegistered,
+    ReplaceVerified,
+    TradeSettled,
+)
+from shared.domain.values import OrderType, Side
+
+__all__ = ["evolve", "order_unit"]
+
+
+def order_unit(state: State, ev: OrderSubmitted | OrderVerified) -> int:
+    """What one tonne of the order freezes (see unit_reservation); 0 for nonsense terms.
+
+    A zero or negative quantity or limit price reserves nothing, never a negative amount: matching rejects
+    such orders itself, with the precise reason.
+    """
+    market = ev.order_type is OrderType.MARKET
+    if ev.quantity <= 0 or (not market and ev.price <= 0):
+        return 0
+    # A market buy trades at most at today's band high.
+    price = state.instruments[ev.instrument].band_high if market else ev.price
+    return unit_reservation(ev.side, price)
+
+
+def evolve(state: State, event: Event) -> None:
+    """Apply a fact; never refuses (facts about orders it does not know change nothing)."""
+    match event:
+        case OrderVerified():
+            _on_verified(state, event)
+        case ReplaceVerified():
+            _on_replace_verified(state, event)
+        case OrderAccepted():
+            _on_accepted(state, event)
+        case OrderRejected():
+            _on_rejected(state, event)
+        case TradeExecuted():
+            _on_trade(state, event)
+        case OrderCancelled() | OrderExpired():
+            _close(state, event.order_id)
+        case OrderReplaced():
+            _on_replaced(state, event)
+        case TradeSettled():
+            _on_settled(state, event)
+        case _:
+            _on_operator_fact(state, event)
+
+
+def _on_operator_fact(state: State, event: Event) -> None:
+    match event:
+        case InstrumentListed():
+            state.instruments[event.instrument.symbol] = event.instrument
+        case ParticipantRegistered():
+            state.permissions[event.participant] = event.instruments
+        case CashDeposited():
+            _account(state, event.participant).cash += event.amount
+        case CashWithdrawn():
+            _account(state, event.participant).cash -= event.amount
+        case CreditsIssued():
+            _holding(state, event.participant, event.instrument).held += event.serials.tonnes
+        case _:
+            pass  # not an input: nothing verification tracks
+
+
+def _on_verified(state: State, ev: OrderVerified) -> None:
+    unit = order_unit(state, ev)
+    order = OpenOrder(
+        order_id=ev.order_id,
+        participant=ev.participant,
+        client_order_id=ev.client_order_id,
+        instrument=ev.instrument,
+        side=ev.side,
+        unit=unit,
+        leaves=ev.quantity,
+        cum=0,
+        reserved=0,
+    )
+    state.orders[ev.order_id] = order
+    _freeze(state, order, ev.reserved_cash + ev.reserved_qty)
+    push(state.awaiting, ev.participant, ev.client_order_id, ev.order_id)
+    # A reused client id stays with its first order; matching rejects the newcomer as a duplicate.
+    state.live_ids.setdefault(ev.participant, {}).setdefault(ev.client_order_id, ev.order_id)
+
+
+def _on_replace_verified(state: State, ev: ReplaceVerified) -> None:
+    extra = ev.extra_cash + ev.extra_qty
+    order = state.orders.get(ev.order_id)
+    if order is not None:
+        _freeze(state, order, extra)
+        order.pending_extra += extra
+    push(state.replaces, ev.participant, ev.client_order_id, PendingReplace(ev.order_id, extra))
+
+
+def _on_accepted(state: State, ev: OrderAccepted) -> None:
+    take(state.awaiting, ev.participant, ev.client_order_id, ev.order_id)
+    if ev.order_id in state.orders:
+        state.live_ids.setdefault(ev.participant, {})[ev.client_order_id] = ev.order_id
+
+
+def _on_rejected(state: State, ev: OrderRejected) -> None:
+    if ev.command == "new_order":
+        order_id = take(state.awaiting, ev.participant, ev.client_order_id)
+        if order_id is not None:
+            _close(state, order_id)
+    elif ev.command == "replace_order":
+        pending = take(state.replaces, ev.participant, ev.client_order_id)
+        order = state.orders.get(pending.order_id) if pending is not None else None
+        if pending is not None and order is not None:
+            order.pending_extra -= pending.extra
+            _release(state, order, min(pending.extra, order.reserved))
+
+
+def _on_replaced(state: State, ev: OrderReplaced) -> None:
+    pending = take(state.replaces, ev.participant, ev.client_order_id)
+    order = state.orders.get(ev.order_id)
+    if order is None:
+        return
+    if pending is not None:
+        order.pending_extra -= pending.extra  # the extra now backs the new terms
+    _drop_live_id(state, order)
+    order.client_order_id = ev.client_order_id
+    order.unit = unit_reservation(order.side, ev.price)
+    order.leaves = ev.leaves
+    order.cum = ev.cum_qty
+    state.live_ids.setdefault(ev.participant, {})[ev.client_order_id] = ev.order_id
+
+
+def _on_trade(state: State, ev: TradeExecuted) -> None:
+    maker_buys = ev.maker_side is Side.BUY
+    maker = (ev.maker_order_id, ev.maker_leaves, ev.maker_cum)
+    taker = (ev.taker_order_id, ev.taker_leaves, ev.taker_cum)
+    buy, sell = (maker, taker) if maker_buys else (taker, maker)
+    cash = _take_fill(state, *buy, ev.quantity)
+    qty = _take_fill(state, *sell, ev.quantity)
+    buyer, seller = ev.maker_participant, ev.taker_participant
+    if not maker_buys:
+        buyer, seller = seller, buyer
+    state.unsettled[ev.trade_id] = Unsettled(ev.trade_id, buyer, cash, seller, ev.instrument, qty)
+
+
+def _take_fill(state: State, order_id: int, leaves: int, cum: int, qty: int) -> int:
+    """Move a fill's share of the reservation out of its order, still frozen until settlement."""
+    order = state.orders.get(order_id)
+    if order is None:
+        return 0
+    share = order.reserved if leaves == 0 else min(order.reserved, qty * order.unit)
+    order.reserved -= share
+    order.leaves = leaves
+    order.cum = cum
+    if leaves == 0:
+        del state.orders[order_id]
+        _drop_live_id(state, order)
+    return share
+
+
+def _on_settled(state: State, ev: TradeSettled) -> None:
+    _account(state, ev.buyer).cash -= ev.cash + ev.buyer_fee
+    _account(state, ev.seller).cash += ev.cash - ev.seller_fee
+    _account(state, EXCHANGE_ACCOUNT).cash += ev.buyer_fee + ev.seller_fee
+    _holding(state, ev.seller, ev.instrument).held -= ev.quantity
+    _holding(state, ev.buyer, ev.instrument).held += ev.quantity
+    trade = state.unsettled.pop(ev.trade_id, None)
+    if trade is not None:
+        _account(state, trade.buyer).frozen_cash -= trade.cash
+        _holding(state, trade.seller, trade.instrument).frozen -= trade.qty
+
+
+# ---------------------------------------------------------------- reservations
+
+
+def _close(state: State, order_id: int) -> None:
+    """The order is over: everything it still holds becomes available again."""
+    order = state.orders.pop(order_id, None)
+    if order is not None:
+        _release(state, order, order.reserved)
+        _drop_live_id(state, order)
+
+
+def _drop_live_id(state: State, order: OpenOrder) -> None:
+    by_id = state.live_ids.get(order.participant, {})
+    if by_id.get(order.client_order_id) == order.order_id:
+        del by_id[order.client_order_id]
+        if not by_id:
+            del state.live_ids[order.participant]
+
+
+def _freeze(state: State, order: OpenOrder, amount: int) -> None:
+    order.reserved += amount
+    if order.side is Side.BUY:
+        _account(state, order.participant).frozen_cash += amount
+    else:
+        _holding(state, order.participant, order.instrument).frozen += amount
+
+
+def _release(state: State, order: OpenOrder, amount: int) -> None:
+    _freeze(state, order, -amount)
+
+
+def _account(state: State, participant: str) -> Account:
+    account = state.accounts.get(participant)
+    if account is None:
+        account = state.accounts[participant] = Account()
+    return account
+
+
+def _holding(state: State, participant: str, instrument: str) -> Holding:
+    credits = _account(state, participant).credits
+    holding = credits.get(instrument)
+    if holding is None:
+        holding = credits[instrument] = Holding()
+    return holding

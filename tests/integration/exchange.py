@@ -1,0 +1,125 @@
+"""A running exchange for end-to-end tests: the four real service processes on the test's private Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+
+from services.cli.readmodel import ExchangeState, replay_log
+from services.cli.supervisor import Supervisor
+from services.intake.service import DEV_OPERATOR_SECRET
+from shared.client import ExchangeClient
+from shared.config import Settings
+from shared.domain.ledger import OPERATOR
+from shared.eventlog.redis_log import RedisEventLog
+from tests.support import eventually
+
+__all__ = ["Exchange"]
+
+_json = msgspec.json.Decoder()
+
+
+class Exchange:
+    """Operator and client helpers over a live exchange; every name it makes is unique per call."""
+
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self.redis, self.settings = redis, settings
+        self.operator = ExchangeClient(redis, OPERATOR, DEV_OPERATOR_SECRET, settings.prefix)
+        self.log = RedisEventLog(redis, settings.log_key)
+        self._ids = itertools.count(1)
+        self.supervisor: Supervisor | None = None
+
+    async def start(self) -> None:
+        self.supervisor = Supervisor(
+            env={
+                "REDIS_URL": self.settings.redis_url,
+                "GREENEX_PREFIX": self.settings.prefix,
+                "GREENEX_LOG_LEVEL": "WARNING",
+            }
+        )
+        await self.supervisor.start()
+
+    async def stop(self) -> None:
+        if self.supervisor is not None:
+            await self.supervisor.stop()
+
+    def unique(self, stem: str) -> str:
+        return f"{stem}{next(self._ids)}"
+
+    async def op(self, action: str, **args: Any) -> None:
+        await self.operator.operator(action, self.unique("op-"), **args)
+
+    async def instrument(self, stem: str = "SZEA", reference: str = "58.00", **extra: Any) -> str:
+        symbol = self.unique(f"{stem}-T")
+        await self.op(
+            "list_instrument",
+            symbol=symbol,
+            kind="allowance",
+            standard="SZEA",
+            registry="SZ",
+            vintage=2025,
+            reference_price=reference,
+            **extra,
+        )
+        return symbol
+
+    async def participant(
+        self, stem: str, cash: str = "1000000.00", credits: dict[str, tuple[int, int]] | None = None
+    ) -> ExchangeClient:
+        name = self.unique(stem)
+        secret = f"s3cret-{name}"
+        await self.op("register_participant", participant=name, name=name.title(), secret=secret)
+        await self.op("deposit_cash", participant=name, amount=cash)
+        for symbol, (start, end) in (credits or {}).items():
+            await self.op(
+                "issue_credits", participant=name, instrument=symbol, serial_start=start, serial_end=end
+            )
+        return ExchangeClient(self.redis, name, secret, self.settings.prefix)
+
+    async def raw(self, data: bytes | str) -> None:
+        """XADD exactly what a client in any language would: `XADD greenex:in * data <json>`."""
+        await self.redis.execute_command(  # type: ignore[no-untyped-call]
+            "XADD", f"{self.settings.prefix}:in", "*", "data", data
+        )
+
+    async def reports_until(
+        self, client: ExchangeClient, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 10.0
+    ) -> list[dict[str, Any]]:
+        """Collect the client's reports until `done(all so far)` holds."""
+        got: list[dict[str, Any]] = []
+
+        async def check() -> bool:
+            got.extend(await client.reports(block_ms=50))
+            return done(got)
+
+        await eventually(check, timeout=timeout)
+        return got
+
+    async def drained(self, timeout: float = 15.0) -> ExchangeState:
+        """Wait until the log stops growing with nothing unread, then rebuild the state from it."""
+        last = -1
+
+        async def quiet() -> bool:
+            nonlocal last
+            groups = await self.redis.xinfo_groups(f"{self.settings.prefix}:in")
+            backlog = sum(int(g.get("lag") or 0) + int(g.get("pending") or 0) for g in groups)
+            head = await self.redis.xlen(self.settings.log_key)
+            stable = head == last and not backlog and head > 0
+            last = head
+            if not stable:
+                await asyncio.sleep(0.3)
+            return stable
+
+        await eventually(quiet, timeout=timeout, interval=0.05)
+        return await replay_log(self.log)
+
+    async def trades_feed(self) -> list[dict[str, Any]]:
+        rows: list[tuple[bytes, dict[bytes, bytes]]] = await self.redis.xrange(  # type: ignore[assignment]
+            f"{self.settings.prefix}:md:trades"
+        )
+        return [_json.decode(fields[b"data"]) for _, fields in rows]

@@ -1,0 +1,220 @@
+"""End to end over real Redis and the four service processes: raw XADD in, reports and settlement out."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from redis.asyncio import Redis
+
+from shared.config import Settings
+from shared.domain.fees import MAKER_FEE_BPS, TAKER_FEE_BPS, fee
+from tests.integration.exchange import Exchange
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def exchange(redis_server: str) -> AsyncIterator[Exchange]:
+    settings = Settings(redis_url=redis_server, prefix=f"e2e{uuid.uuid4().hex[:8]}")
+    redis = Redis.from_url(redis_server)
+    ex = Exchange(redis, settings)
+    await ex.start()
+    yield ex
+    await ex.stop()
+    await redis.aclose()
+
+
+def kinds(reports: list[dict[str, Any]], cid: str) -> list[str]:
+    return [r.get("exec_type") or r["type"] for r in reports if r.get("client_order_id") == cid]
+
+
+def of(reports: list[dict[str, Any]], cid: str, exec_type: str) -> list[dict[str, Any]]:
+    return [r for r in reports if r.get("client_order_id") == cid and r.get("exec_type") == exec_type]
+
+
+async def test_crossing_limit_trades_reports_settles_and_moves_balances(exchange: Exchange) -> None:
+    """A buy above the ask fills at the ask; both sides get trade and settlement reports; DVP moves
+    cash (with maker/taker fees to the exchange) and serial numbers seller -> buyer."""
+    sym = await exchange.instrument()
+    seller = await exchange.participant("seller", credits={sym: (1001, 1100)})
+    buyer = await exchange.participant("buyer", cash="10000.00")
+    await seller.send(
+        "new_order",
+        client_order_id="s1",
+        instrument=sym,
+        side="sell",
+        order_type="limit",
+        price="58.00",
+        quantity=10,
+    )
+    await exchange.reports_until(seller, lambda r: "new" in kinds(r, "s1"))
+    await buyer.send(
+        "new_order",
+        client_order_id="b1",
+        instrument=sym,
+        side="buy",
+        order_type="limit",
+        price="58.10",
+        quantity=4,
+    )
+    got = await exchange.reports_until(buyer, lambda r: any(x["type"] == "settlement" for x in r))
+    trade = of(got, "b1", "trade")[0]
+    assert (
+        trade["last_qty"],
+        trade["last_price"],
+        trade["cum_qty"],
+        trade["leaves_qty"],
+        trade["ord_status"],
+    ) == (4, "58.00", 4, 0, "filled")
+    settlement = next(x for x in got if x["type"] == "settlement")
+    assert (settlement["serials"], settlement["cash"], settlement["side"]) == (
+        [[1001, 1004]],
+        "232.00",
+        "buy",
+    )
+    maker = await exchange.reports_until(seller, lambda r: any(x["type"] == "settlement" for x in r))
+    assert of(maker, "s1", "trade")[0]["leaves_qty"] == 6
+    assert of(maker, "s1", "trade")[0]["ord_status"] == "partially_filled"
+    feed = [t for t in await exchange.trades_feed() if t["instrument"] == sym]
+    assert [(t["price"], t["quantity"], t["aggressor"]) for t in feed] == [("58.00", 4, "buy")]
+    state = await exchange.drained()
+    balances = state.settlement.balances()
+    assert balances[buyer.participant] == 1_000_000 - 23_200 - fee(23_200, TAKER_FEE_BPS)
+    assert balances[seller.participant] == 100_000_000 + 23_200 - fee(23_200, MAKER_FEE_BPS)
+    assert [(b.start, b.end) for b in state.settlement.holdings(buyer.participant)[sym]] == [(1001, 1004)]
+    assert [(b.start, b.end) for b in state.settlement.holdings(seller.participant)[sym]] == [(1005, 1100)]
+
+
+async def test_market_order_sweeps_three_levels_and_expires_the_rest(exchange: Exchange) -> None:
+    """A market buy takes three ask levels in price order; the unfilled rest expires."""
+    sym = await exchange.instrument()
+    seller = await exchange.participant("mm", credits={sym: (1, 1000)})
+    buyer = await exchange.participant("taker", cash="100000.00")
+    for i, price in enumerate(("58.00", "58.05", "58.10")):
+        await seller.send(
+            "new_order",
+            client_order_id=f"a{i}",
+            instrument=sym,
+            side="sell",
+            order_type="limit",
+            price=price,
+            quantity=5,
+        )
+    await exchange.reports_until(seller, lambda r: len([x for x in r if x.get("exec_type") == "new"]) == 3)
+    await buyer.send(
+        "new_order",
+        client_order_id="m1",
+        instrument=sym,
+        side="buy",
+        order_type="market",
+        quantity=20,
+        time_in_force="IOC",
+    )
+    got = await exchange.reports_until(buyer, lambda r: "expired" in kinds(r, "m1"))
+    assert [(t["last_price"], t["last_qty"]) for t in of(got, "m1", "trade")] == [
+        ("58.00", 5),
+        ("58.05", 5),
+        ("58.10", 5),
+    ]
+    assert of(got, "m1", "expired")[0]["last_qty"] == 5
+
+
+async def test_fok_kill_ioc_expiry_cancel_and_replace(exchange: Exchange) -> None:
+    """FOK larger than the book is killed untraded; IOC trades then expires; cancel and replace work."""
+    sym = await exchange.instrument()
+    seller = await exchange.participant("mm", credits={sym: (1, 1000)})
+    buyer = await exchange.participant("taker", cash="100000.00")
+    await seller.send(
+        "new_order",
+        client_order_id="a1",
+        instrument=sym,
+        side="sell",
+        order_type="limit",
+        price="58.00",
+        quantity=5,
+    )
+    await seller.send(
+        "new_order",
+        client_order_id="a2",
+        instrument=sym,
+        side="sell",
+        order_type="limit",
+        price="58.50",
+        quantity=5,
+    )
+    await exchange.reports_until(seller, lambda r: "new" in kinds(r, "a2"))
+    await buyer.send(
+        "new_order",
+        client_order_id="f1",
+        instrument=sym,
+        side="buy",
+        order_type="limit",
+        price="58.00",
+        quantity=6,
+        time_in_force="FOK",
+    )
+    got = await exchange.reports_until(buyer, lambda r: "expired" in kinds(r, "f1"))
+    assert kinds(got, "f1") == ["new", "expired"]
+    await buyer.send(
+        "new_order",
+        client_order_id="i1",
+        instrument=sym,
+        side="buy",
+        order_type="limit",
+        price="58.00",
+        quantity=7,
+        time_in_force="IOC",
+    )
+    got = await exchange.reports_until(buyer, lambda r: "expired" in kinds(r, "i1"))
+    assert kinds(got, "i1") == ["new", "trade", "expired"]
+    assert of(got, "i1", "expired")[0]["last_qty"] == 2
+    await seller.send(
+        "replace_order",
+        client_order_id="a2r",
+        instrument=sym,
+        orig_client_order_id="a2",
+        price="58.40",
+        quantity=8,
+    )
+    got = await exchange.reports_until(seller, lambda r: "replaced" in kinds(r, "a2r"))
+    replaced = of(got, "a2r", "replaced")[0]
+    assert (replaced["price"], replaced["leaves_qty"], replaced["orig_client_order_id"]) == ("58.40", 8, "a2")
+    await seller.send("cancel_order", client_order_id="c1", instrument=sym, orig_client_order_id="a2r")
+    got = await exchange.reports_until(seller, lambda r: "cancelled" in kinds(r, "a2r"))
+    assert of(got, "a2r", "cancelled")[0]["last_qty"] == 8
+    state = await exchange.drained()
+    assert state.matching.engine.book(sym).depth() == ([], [])
+    assert state.verification.account(seller.participant)[2][sym][1] == 0  # nothing left frozen
+
+
+async def test_self_trade_prevention_cancels_the_resting_order(exchange: Exchange) -> None:
+    """A participant's buy meeting its own sell cancels the resting sell instead of trading."""
+    sym = await exchange.instrument()
+    both = await exchange.participant("both", credits={sym: (1, 100)})
+    await both.send(
+        "new_order",
+        client_order_id="s",
+        instrument=sym,
+        side="sell",
+        order_type="limit",
+        price="58.00",
+        quantity=5,
+    )
+    await both.send(
+        "new_order",
+        client_order_id="b",
+        instrument=sym,
+        side="buy",
+        order_type="limit",
+        price="58.00",
+        quantity=5,
+    )
+    got = await exchange.reports_until(
+        both, lambda r: "cancelled" in kinds(r, "s") and "new" in kinds(r, "b")
+    )
+    assert of(got, "s", "cancelled")[0]["reason"]["code"] == "self_trade_prevented"
+    assert not [r for r in got if r.get("exec_type") == "trade"]
