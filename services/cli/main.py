@@ -6,6 +6,7 @@ import typer
 
 from services.cli.exchange import register
 from services.cli.log import log_app
+from services.cli.operator import op_app
 
 __all__ = ["app"]
 
@@ -22,6 +23,7 @@ def _root() -> None:
 
 
 app.add_typer(log_app, name="log")
+app.add_typer(op_app, name="op")
 register(app)
 
 

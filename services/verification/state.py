@@ -72,6 +72,8 @@ class OpenOrder(msgspec.Struct):
 
 
 class PendingReplace(msgspec.Struct, array_like=True):
+    """An amendment verification froze `extra` for and matching has yet to apply or reject."""
+
     order_id: int
     extra: int
 
@@ -88,6 +90,8 @@ class Unsettled(msgspec.Struct, array_like=True):
 
 
 class State(msgspec.Struct):
+    """Everything verification knows: its projection of the log."""
+
     instruments: dict[str, Instrument] = {}
     permissions: dict[str, tuple[str, ...]] = {}  # participant -> instruments it may trade; empty = all
     accounts: dict[str, Account] = {}
@@ -100,7 +104,7 @@ class State(msgspec.Struct):
     unsettled: dict[int, Unsettled] = {}
 
 
-class InvariantError(RuntimeError):
+class InvariantError(AssertionError):
     """The books no longer add up: the service must stop and rebuild from the log."""
 
 
@@ -160,25 +164,7 @@ def decode_state(data: bytes) -> State:
 
 def check_state(state: State) -> None:
     """Raise InvariantError unless balances are non-negative and frozen amounts match their reasons."""
-    cash_due: dict[str, int] = {}
-    credits_due: dict[tuple[str, str], int] = {}
-    for order in state.orders.values():
-        _require(order.reserved >= 0, f"order {order.order_id} reserves {order.reserved}")
-        # Amendments in flight may legitimately cover the old and new terms at once; check settled ones.
-        if not order.pending_extra:
-            _require(
-                order.reserved >= order.leaves * order.unit,
-                f"order {order.order_id} reserves {order.reserved} for {order.leaves} x {order.unit}",
-            )
-        if order.side is Side.BUY:
-            cash_due[order.participant] = cash_due.get(order.participant, 0) + order.reserved
-        else:
-            key = (order.participant, order.instrument)
-            credits_due[key] = credits_due.get(key, 0) + order.reserved
-    for trade in state.unsettled.values():
-        cash_due[trade.buyer] = cash_due.get(trade.buyer, 0) + trade.cash
-        key = (trade.seller, trade.instrument)
-        credits_due[key] = credits_due.get(key, 0) + trade.qty
+    cash_due, credits_due = _reserved(state)
     for participant, account in state.accounts.items():
         _require(
             0 <= account.frozen_cash <= account.cash,
@@ -201,6 +187,30 @@ def check_state(state: State) -> None:
         not any(cash_due.values()) and not any(credits_due.values()),
         f"reservations without an account: {cash_due} {credits_due}",
     )
+
+
+def _reserved(state: State) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+    """Fen per participant and tonnes per (participant, instrument) that orders and unsettled fills hold."""
+    cash_due: dict[str, int] = {}
+    credits_due: dict[tuple[str, str], int] = {}
+    for order in state.orders.values():
+        _require(order.reserved >= 0, f"order {order.order_id} reserves {order.reserved}")
+        # An amendment in flight may hold for the old and new terms at once; check orders without one.
+        if not order.pending_extra:
+            _require(
+                order.reserved >= order.leaves * order.unit,
+                f"order {order.order_id} reserves {order.reserved} for {order.leaves} x {order.unit}",
+            )
+        if order.side is Side.BUY:
+            cash_due[order.participant] = cash_due.get(order.participant, 0) + order.reserved
+        else:
+            key = (order.participant, order.instrument)
+            credits_due[key] = credits_due.get(key, 0) + order.reserved
+    for trade in state.unsettled.values():
+        cash_due[trade.buyer] = cash_due.get(trade.buyer, 0) + trade.cash
+        key = (trade.seller, trade.instrument)
+        credits_due[key] = credits_due.get(key, 0) + trade.qty
+    return cash_due, credits_due
 
 
 def _require(condition: bool, text: str) -> None:

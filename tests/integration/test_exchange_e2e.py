@@ -10,6 +10,9 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
+from services.cli.demo import DEMO_PARTICIPANTS, run_session, seed_exchange
+from services.cli.views import conservation_problems
+from services.intake.service import DEV_OPERATOR_SECRET
 from shared.config import Settings
 from shared.domain.fees import MAKER_FEE_BPS, TAKER_FEE_BPS, fee
 from tests.integration.exchange import Exchange
@@ -218,3 +221,19 @@ async def test_self_trade_prevention_cancels_the_resting_order(exchange: Exchang
     )
     assert of(got, "s", "cancelled")[0]["reason"]["code"] == "self_trade_prevented"
     assert not [r for r in got if r.get("exec_type") == "trade"]
+
+
+async def test_demo_session_conserves_cash_and_credits(exchange: Exchange) -> None:
+    """After a demo session of signed orders from six companies: cash (fees included) and tonnes equal
+    what was deposited and issued, no account is negative, no serial is held twice, every trade settled
+    once, and nothing is left frozen beyond the orders still resting."""
+    settings = exchange.settings
+    await seed_exchange(exchange.redis, settings, DEV_OPERATOR_SECRET)
+    await run_session(exchange.redis, settings, 900, seed=7, tick=lambda _: None)
+    state = await exchange.drained(timeout=60)
+    assert conservation_problems(state) == []
+    assert state.counts["TradeExecuted"] > 50
+    assert state.counts["TradeExecuted"] == state.counts["TradeSettled"]
+    resting = sum(len(book.orders) for book in state.matching.engine.books.values())
+    frozen_cash = sum(state.verification.account(p)[1] for p, *_ in DEMO_PARTICIPANTS)
+    assert (resting > 0) == (frozen_cash > 0)

@@ -36,7 +36,7 @@ from shared.domain.ledger import (
     WithdrawalRequested,
 )
 from shared.domain.values import OrderType, Side, TimeInForce
-from tests.unit.test_verification_support import CCER, SZEA, instrument, settle
+from tests.unit.verification_support import CCER, SZEA, instrument, settle
 
 PARTICIPANTS = ("p0", "p1", "p2", "p3")  # p3 may trade CCER only
 REFERENCE = {SZEA: 5_800, CCER: 1_000}

@@ -17,7 +17,7 @@ from shared.domain.ledger import (
 )
 from shared.domain.reasons import Reason
 from shared.domain.values import OrderType, Side, TimeInForce
-from tests.unit.test_verification_support import CCER, SZEA, desk, rejected
+from tests.unit.verification_support import CCER, SZEA, desk, rejected
 
 # ---------------------------------------------------------------- reservations on entry
 

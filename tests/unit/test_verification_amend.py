@@ -19,7 +19,7 @@ from shared.domain.ledger import (
 )
 from shared.domain.reasons import Reason
 from shared.domain.values import OrderType, Side, TimeInForce
-from tests.unit.test_verification_support import SZEA, desk, rejected, settle
+from tests.unit.verification_support import SZEA, desk, rejected, settle
 
 # ---------------------------------------------------------------- amendments
 
@@ -86,15 +86,16 @@ def test_replace_of_an_unknown_order_or_beyond_means_is_rejected() -> None:
 
 
 def test_fill_at_the_old_price_while_an_amendment_is_in_flight_stays_covered() -> None:
-    """3 t at 60.00 amended to 6 t at 53.00: 2 t fill at 60.00 before matching applies it, so the new 4 t
-    leaves must still be covered; the reserve uses the dearer unit (6003) for the new leaves."""
+    """3 t at 60.00 amended to 6 t at 53.00 while a 2 t sell is verified but not yet matched: it fills at
+    60.00 before matching applies the amendment, so the extra covers the new leaves at the dearer unit."""
     d = desk()
     d.submit("alice", "buy", 3, 6000)
+    sell = d.submit("bob", "sell", 2, 6000, hold=True)  # ahead of the amendment in the log
     amend = d.replace("alice", "alice-1", 5300, 6, hold=True)
     assert isinstance(amend, ReplaceVerified)
     assert amend.extra_cash == 6 * 6_003 - 3 * 6_003
-    d.submit("bob", "sell", 2, 6000)
-    d.match(amend)
+    d.match(sell)
+    assert [type(e).__name__ for e in d.match(amend)] == ["OrderReplaced"]
     d.v.check_invariants()  # includes: what the order holds covers 4 t x 5303
     assert d.cash("alice") == (100_000, 6 * 6_003)
     d.settle_all()
@@ -191,3 +192,20 @@ def test_check_invariants_catches_frozen_cash_no_order_accounts_for() -> None:
     d.v.state.accounts["alice"].frozen_cash += 1
     with pytest.raises(InvariantError, match="alice: frozen cash 58031"):
         d.v.check_invariants()
+
+
+def test_two_amendments_in_flight_each_freeze_against_the_settled_terms() -> None:
+    """Amendment a (to 70.00, outside the band) and b (to 60.00) are both in flight: b's extra ignores a's,
+    so when matching rejects a and applies b the order still covers 10 t at 60.03."""
+    d = desk()
+    d.submit("alice", "buy", 10, 5800)
+    a = d.replace("alice", "alice-1", 7000, 10, clid="a", hold=True)
+    b = d.replace("alice", "alice-1", 6000, 10, clid="b", hold=True)
+    assert isinstance(a, ReplaceVerified)
+    assert isinstance(b, ReplaceVerified)
+    assert (a.extra_cash, b.extra_cash) == (70_040 - 58_030, 60_030 - 58_030)
+    assert d.cash("alice") == (100_000, 72_040)
+    assert rejected(d.match(a)[0])[1] is Reason.OUTSIDE_PRICE_BAND
+    assert d.cash("alice") == (100_000, 60_030)
+    assert [type(e).__name__ for e in d.match(b)] == ["OrderReplaced"]
+    d.v.check_invariants()
