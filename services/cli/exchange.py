@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 from pathlib import Path
@@ -105,6 +106,14 @@ def register(app: typer.Typer) -> None:
         with contextlib.suppress(KeyError):
             os.environ.pop("GREENEX_LOG_LEVEL")
         raise typer.Exit(asyncio.run(_demo(load_settings(), orders, seed, fresh)))
+
+    @app.command()
+    def asyncapi(out: Path = typer.Option(ROOT / "docs" / "asyncapi.json", help="where to write it")) -> None:
+        """Write the AsyncAPI spec of the client contract (FastStream's, plus the command schemas)."""
+        from services.intake.contract import contract_document  # noqa: PLC0415 - builds an app: only here
+
+        out.write_text(json.dumps(contract_document(), indent=2, sort_keys=True) + "\n")
+        console.print(f"wrote {out}")
 
     @app.command()
     def book(symbol: str, levels: int = 10) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 import pytest_asyncio
@@ -237,3 +241,42 @@ async def test_demo_session_conserves_cash_and_credits(exchange: Exchange) -> No
     resting = sum(len(book.orders) for book in state.matching.engine.books.values())
     frozen_cash = sum(state.verification.account(p)[1] for p, *_ in DEMO_PARTICIPANTS)
     assert (resting > 0) == (frozen_cash > 0)
+
+
+async def test_a_shell_client_with_redis_cli_and_openssl_can_trade(exchange: Exchange) -> None:
+    """The docs/protocol.md recipe: sign with openssl, send with redis-cli, get an execution report."""
+    sym = await exchange.instrument()
+    shell = await exchange.participant("shell")
+    body = json.dumps(
+        {
+            "client_order_id": "b1",
+            "instrument": sym,
+            "order_type": "limit",
+            "participant": shell.participant,
+            "price": "58.10",
+            "quantity": 10,
+            "side": "buy",
+            "time_in_force": "GTC",
+            "type": "new_order",
+        },
+        separators=(",", ":"),
+    )
+    port = urlparse(exchange.settings.redis_url).port
+    script = (
+        f"sig=$(printf '%s' \"$BODY\" | openssl dgst -sha256 -hmac \"$SECRET\" | cut -d' ' -f2)\n"
+        f"redis-cli -p {port} XADD {exchange.settings.prefix}:in '*' data "
+        '"${BODY%\\}},\\"sig\\":\\"$sig\\"}"\n'
+    )
+    done = subprocess.run(
+        ["bash", "-c", script],
+        env={**os.environ, "BODY": body, "SECRET": shell.secret},
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    got = await exchange.reports_until(shell, lambda r: bool(r))
+    assert [(r["client_order_id"], r["exec_type"], r["price"], r["leaves_qty"]) for r in got] == [
+        ("b1", "new", "58.10", 10)
+    ]
