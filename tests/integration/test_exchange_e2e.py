@@ -276,7 +276,7 @@ async def test_a_shell_client_with_redis_cli_and_openssl_can_trade(exchange: Exc
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    got = await exchange.reports_until(shell, lambda r: bool(r))
+    got = await exchange.reports_until(shell, bool)
     assert [(r["client_order_id"], r["exec_type"], r["price"], r["leaves_qty"]) for r in got] == [
         ("b1", "new", "58.10", 10)
     ]
