@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from services.cli.exchange import register
+from services.cli.loadtest import register as register_loadtest
 from services.cli.log import log_app
 from services.cli.operator import op_app
 
@@ -25,6 +26,7 @@ def _root() -> None:
 app.add_typer(log_app, name="log")
 app.add_typer(op_app, name="op")
 register(app)
+register_loadtest(app)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,157 @@
+"""The load test's pure parts: the open-loop plan, latency from the planned time, percentiles, the sweep."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from loadtests.flow import build_flow, parse_mix
+from loadtests.hdr import summary_ms
+from loadtests.openloop import LatencyBook, due_until, new_histogram, schedule
+from loadtests.sweep import RateSearch, sustained
+from shared.protocol import sign
+
+MS = 1_000_000
+
+
+def test_schedule_spaces_sends_evenly_by_rate_and_duration() -> None:
+    """1,000/s for 2 s is 2,000 sends 1 ms apart, planned before the run starts."""
+    plan = schedule(1000, duration_s=2)
+    assert len(plan) == 2000
+    assert plan.offsets_ns[:3] == [0, MS, 2 * MS]
+    assert plan.offsets_ns[-1] == 1999 * MS
+
+
+def test_schedule_by_count_and_rejects_ambiguous_bounds() -> None:
+    """A count bounds the plan instead of a duration; exactly one of them must be given."""
+    assert schedule(3, count=4).offsets_ns == [0, 333_333_333, 666_666_667, 1_000_000_000]
+    with pytest.raises(ValueError, match="exactly one"):
+        schedule(10, duration_s=1, count=5)
+    with pytest.raises(ValueError, match="positive"):
+        schedule(0, count=5)
+
+
+def test_due_until_sends_everything_whose_time_came_in_one_batch() -> None:
+    """A sender that wakes late sends all overdue orders at once (it never skips or delays the plan)."""
+    offsets = [0, 10, 20, 30, 40]
+    assert due_until(offsets, 0, 0) == 1
+    assert due_until(offsets, 1, 5) == 1  # nothing new is due yet
+    assert due_until(offsets, 1, 35) == 4  # woke up late: three are overdue, all go now
+    assert due_until(offsets, 4, 10_000) == 5
+
+
+def test_latency_counts_from_the_scheduled_time_not_the_send_time() -> None:
+    """Coordinated omission corrected: a report 7 ms after a plan slot is 7 ms, however late the send was."""
+    book = LatencyBook()
+    book.expect("alice", "o1", scheduled_ns=100 * MS)
+    new = {"type": "execution_report", "exec_type": "new", "client_order_id": "o1", "seq": 5}
+    book.on_report("alice", new, received_ns=107 * MS)
+    trade = {
+        "type": "execution_report", "exec_type": "trade", "client_order_id": "o1",
+        "liquidity": "taker", "trade_id": 9, "seq": 6,
+    }  # fmt: skip
+    book.on_report("alice", trade, received_ns=109 * MS)
+    book.on_report("alice", {**trade, "trade_id": 10, "seq": 7}, received_ns=111 * MS)  # second fill
+    book.on_report("alice", {"type": "settlement", "trade_id": 9}, received_ns=112 * MS)
+    assert book.ack.get_max_value() == pytest.approx(7 * MS, rel=1e-3)
+    assert book.match.get_total_count() == 1  # only the first taker fill is match latency
+    assert book.match.get_max_value() == pytest.approx(9 * MS, rel=1e-3)
+    assert book.settle.get_max_value() == pytest.approx(3 * MS, rel=1e-3)
+    assert book.match_seqs == [(6, 109 * MS)]
+    assert book.unanswered() == 0
+
+
+def test_cancel_is_acknowledged_by_the_cancelled_report_of_its_target() -> None:
+    """The `cancelled` report names the cancelled order; it answers the cancel request that asked for it."""
+    book = LatencyBook()
+    book.expect("bob", "o1", 0)
+    book.expect("bob", "o2", 5 * MS, cancels="o1")
+    book.on_report("bob", {"type": "execution_report", "exec_type": "new", "client_order_id": "o1"}, MS)
+    cancelled: dict[str, object] = {
+        "type": "execution_report", "exec_type": "cancelled", "client_order_id": "o1",
+        "reason": {"code": "user_cancel", "text": "user cancel"},
+    }  # fmt: skip
+    book.on_report("bob", cancelled, 8 * MS)
+    assert book.unanswered() == 0
+    assert book.ack.get_max_value() == pytest.approx(3 * MS, rel=1e-3)
+
+
+def test_unanswered_orders_count_until_the_end_instead_of_vanishing() -> None:
+    """An order that never got an answer is recorded with the time it waited so far."""
+    book = LatencyBook()
+    book.expect("carol", "o1", 0)
+    book.record_unanswered(now_ns=2_000 * MS)
+    assert book.unanswered() == 1
+    assert book.ack.get_max_value() == pytest.approx(2_000 * MS, rel=1e-3)
+
+
+def test_summary_gives_percentiles_in_ms() -> None:
+    """p50 of 1..100 ms is 50 ms, p99 is 99 ms, max is 100 ms (HdrHistogram at 3 significant digits)."""
+    hist = new_histogram()
+    for ms in range(1, 101):
+        hist.record_value(ms * MS)
+    s = summary_ms(hist)
+    assert s["count"] == 100
+    assert s["p50"] == pytest.approx(50, rel=1e-3)
+    assert s["p99"] == pytest.approx(99, rel=1e-3)
+    assert s["max"] == pytest.approx(100, rel=1e-3)
+    assert summary_ms(new_histogram())["p99"] == 0.0
+
+
+def test_rate_search_doubles_then_bisects_to_the_highest_passing_rate() -> None:
+    """With a true limit of 5,000/s: 1k, 2k, 4k pass, 8k fails, then bisection closes in on 5k."""
+    search = RateSearch(start=1000, resolution=0.05)
+    tried = []
+    while (rate := search.next_rate()) is not None:
+        tried.append(rate)
+        search.record(rate, rate <= 5000)
+    assert tried[:4] == [1000, 2000, 4000, 8000]
+    assert search.passed is not None
+    assert 4750 <= search.passed <= 5000
+    assert search.failed is not None
+    assert search.failed <= search.passed * 1.05
+
+
+def test_rate_search_goes_down_when_the_first_rate_fails() -> None:
+    """A machine that cannot do the start rate is halved until it passes or reaches the floor."""
+    search = RateSearch(start=1000, floor=100)
+    while (rate := search.next_rate()) is not None:
+        search.record(rate, rate <= 300)
+    assert search.passed is not None
+    assert 250 <= search.passed <= 300
+
+
+def test_sustained_needs_answers_the_planned_rate_and_a_p99_under_the_limit() -> None:
+    """A run passes only when nothing went unanswered, the plan was kept and p99 match is in bounds."""
+    good = {"rate": 1000, "achieved_rate": 999, "unanswered": 0, "match_ms": {"count": 10, "p99": 4.0}}
+    assert sustained(good, 10)
+    assert not sustained({**good, "unanswered": 1}, 10)
+    assert not sustained({**good, "achieved_rate": 900}, 10)
+    assert not sustained({**good, "match_ms": {"count": 10, "p99": 12.0}}, 10)
+
+
+def test_flow_is_signed_seeded_and_cancels_only_the_senders_own_orders() -> None:
+    """Every payload carries a valid signature; the same seed gives the same bytes."""
+    flow = build_flow(
+        300, clients=3, instruments=2, mix=parse_mix("passive=50,marketable=30,cancel=20"), seed=1
+    )
+    assert [o.payload for o in flow] == [
+        o.payload for o in build_flow(300, 3, 2, parse_mix("passive=50,marketable=30,cancel=20"), 1)
+    ]
+    placed: dict[str, str] = {}
+    for order in flow:
+        cmd = msgspec.json.decode(order.payload)
+        assert cmd["sig"] == sign(cmd, f"loadtest-secret-{cmd['participant']}")
+        if cmd["type"] == "new_order":
+            placed[cmd["client_order_id"]] = cmd["participant"]
+        else:
+            assert order.cancels == cmd["orig_client_order_id"]
+            assert placed[cmd["orig_client_order_id"]] == cmd["participant"]
+    assert any(o.cancels for o in flow)
+
+
+def test_parse_mix_normalizes_and_refuses_unknown_kinds() -> None:
+    """Shares are relative weights; a typo in a kind is an error, not a silent zero."""
+    assert parse_mix("passive=3,cancel=1") == {"passive": 0.75, "cancel": 0.25}
+    with pytest.raises(ValueError, match="unknown order kind"):
+        parse_mix("pasive=1")
