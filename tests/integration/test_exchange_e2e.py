@@ -89,6 +89,8 @@ async def test_crossing_limit_trades_reports_settles_and_moves_balances(exchange
     feed = [t for t in await exchange.trades_feed() if t["instrument"] == sym]
     assert [(t["price"], t["quantity"], t["aggressor"]) for t in feed] == [("58.00", 4, "buy")]
     state = await exchange.drained()
+    depth = json.loads(await exchange.redis.get(f"{exchange.settings.prefix}:md:depth:{sym}") or b"{}")
+    assert (depth["bids"], depth["asks"], depth["halted"]) == ([], [["58.00", 6]], False)
     balances = state.settlement.balances()
     assert balances[buyer.participant] == 1_000_000 - 23_200 - fee(23_200, TAKER_FEE_BPS)
     assert balances[seller.participant] == 100_000_000 + 23_200 - fee(23_200, MAKER_FEE_BPS)
