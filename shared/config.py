@@ -14,6 +14,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     prefix: str = "greenex"  # every Redis key the exchange owns starts with this
     batch_size: int = 500  # entries per XREAD(GROUP) COUNT
     block_ms: int = 100
+    snapshot_every: int = 10_000  # log entries between a follower's snapshots; 0: only at shutdown
 
     @property
     def log_key(self) -> str:
@@ -27,5 +28,7 @@ def load_settings(**overrides: object) -> Settings:
         env["redis_url"] = url
     if prefix := os.environ.get("GREENEX_PREFIX"):
         env["prefix"] = prefix
+    if every := os.environ.get("GREENEX_SNAPSHOT_EVERY"):
+        env["snapshot_every"] = int(every)
     env.update({k: v for k, v in overrides.items() if v is not None})
     return msgspec.convert(env, Settings)

@@ -16,7 +16,9 @@ __all__ = [
     "ClientMessage",
     "NewOrderMsg",
     "OperatorMessage",
+    "RegistryMsg",
     "ReplaceOrderMsg",
+    "RetireCreditsMsg",
     "canonical_bytes",
     "sign",
     "signed",
@@ -63,7 +65,28 @@ class OperatorMessage(_Msg, frozen=True, tag="operator"):
     args: dict[str, Any]
 
 
-ClientMessage = NewOrderMsg | CancelOrderMsg | ReplaceOrderMsg | OperatorMessage
+class RetireCreditsMsg(_Msg, frozen=True, tag="retire_credits"):
+    """Retire `quantity` t of an instrument from your holding for `beneficiary`, for good."""
+
+    client_order_id: str
+    instrument: str
+    quantity: int
+    beneficiary: str
+    reason: str = ""
+
+
+class RegistryMsg(_Msg, frozen=True, tag="registry"):
+    """A registry action (submit_verification, register_product, record_activity, issue_label,
+    claim_neutral): `args` carries its fields (validated by intake, decided by the registry)."""
+
+    client_order_id: str
+    action: str
+    args: dict[str, Any]
+
+
+ClientMessage = (
+    NewOrderMsg | CancelOrderMsg | ReplaceOrderMsg | OperatorMessage | RetireCreditsMsg | RegistryMsg
+)
 
 
 def canonical_bytes(command: dict[str, Any]) -> bytes:

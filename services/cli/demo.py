@@ -9,11 +9,20 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from services.cli.demo_registry import seed_registry
 from shared.client import ExchangeClient
 from shared.config import Settings
 from shared.domain.ledger import OPERATOR
 
-__all__ = ["DEMO_INSTRUMENTS", "DEMO_PARTICIPANTS", "run_session", "seed_exchange", "wait_quiet"]
+__all__ = [
+    "DEMO_INSTRUMENTS",
+    "DEMO_PARTICIPANTS",
+    "OFFSETS",
+    "run_session",
+    "seed_exchange",
+    "secret_of",
+    "wait_quiet",
+]
 
 # Reference prices near 2024-25 market levels (CNY/t): Shenzhen allowances, national CEA, CCER offsets.
 DEMO_INSTRUMENTS: list[dict[str, Any]] = [
@@ -43,8 +52,12 @@ DEMO_INSTRUMENTS: list[dict[str, Any]] = [
         "vintage": 2024,
         "reference_price": "78.00",
         "project_type": "afforestation",
+        "eligible_standards": ["CCER"],
+        "min_vintage": 2017,  # the compliance rule: CCER of vintage 2017 or later
     },
 ]
+OFFSETS = frozenset(spec["symbol"] for spec in DEMO_INSTRUMENTS if spec["kind"] == "offset")
+
 
 # (id, name, cash CNY, tonnes issued per instrument)
 DEMO_PARTICIPANTS: list[tuple[str, str, str, int]] = [
@@ -77,6 +90,8 @@ async def seed_exchange(redis: Redis, settings: Settings, operator_secret: str) 
         )
         await op.operator("deposit_cash", f"op-dep-{participant}", participant=participant, amount=cash)
         for symbol, start in list(next_serial.items()):
+            if symbol in OFFSETS:
+                continue  # offsets exist only through verified issuance: see seed_registry
             next_serial[symbol] = start + tonnes
             await op.operator(
                 "issue_credits",
@@ -86,6 +101,7 @@ async def seed_exchange(redis: Redis, settings: Settings, operator_secret: str) 
                 serial_start=start,
                 serial_end=start + tonnes - 1,
             )
+    await seed_registry(redis, settings, op, secret_of)
 
 
 async def _trader(

@@ -14,7 +14,8 @@ from redis.asyncio import Redis
 from rich.console import Console
 from rich.progress import Progress
 
-from services.cli.demo import run_session, seed_exchange, wait_quiet
+from services.cli.demo import run_session, secret_of, seed_exchange, wait_quiet
+from services.cli.demo_registry import run_registry_chain
 from services.cli.readmodel import ExchangeState, replay_log
 from services.cli.supervisor import ROOT, Supervisor, ensure_redis
 from services.cli.views import conservation_problems, print_balances, print_book, print_summary
@@ -74,6 +75,8 @@ async def _demo(settings: Settings, orders: int, seed: int, fresh: bool) -> int:
         with Progress(console=console) as progress:
             task = progress.add_task(f"trading session ({orders} signed orders)", total=orders)
             await run_session(redis, settings, orders, seed, lambda n: progress.advance(task, n))
+        with console.status("registry chain: label, purchase, retirement, neutrality claim"):
+            await run_registry_chain(redis, settings, secret_of)
         with console.status("waiting for the services to drain"):
             await wait_quiet(redis, settings)
         state = await replay_log(RedisEventLog(redis, settings.log_key))

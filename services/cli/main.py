@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from services.cli import audit, replay
 from services.cli.exchange import register
 from services.cli.loadtest import register as register_loadtest
 from services.cli.log import log_app
 from services.cli.operator import op_app
+from services.cli.registry_cli import register_registry
 
 __all__ = ["app"]
 
@@ -26,7 +28,10 @@ def _root() -> None:
 app.add_typer(log_app, name="log")
 app.add_typer(op_app, name="op")
 register(app)
+register_registry(app)
 register_loadtest(app)
+replay.register(app)
+audit.register(app)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ def add_participant(
     name: str,
     secret: str,
     instruments: list[str] | None = _INSTRUMENTS,
+    roles: list[str] | None = typer.Option(None, "--role", help="trader (default), verifier (repeat)"),
 ) -> None:
     """Register a participant with its signing secret (and optionally the instruments it may trade)."""
     _run(
@@ -70,6 +71,7 @@ def add_participant(
         name=name,
         secret=secret,
         instruments=tuple(instruments) if instruments else None,
+        roles=tuple(roles) if roles else None,
     )
 
 
@@ -141,3 +143,52 @@ def resume(instrument: str) -> None:
 def close_day(instrument: str) -> None:
     """End the trading day: resting DAY orders expire."""
     _run("close_day", instrument=instrument)
+
+
+@op_app.command("register-project")
+def register_project(
+    project: str,
+    owner: str,
+    instrument: str,
+    standard: str,
+    methodology: str,
+    country: str,
+    project_type: str,
+    name: str = "",
+    buffer_bps: int = typer.Option(1000, help="share of each issuance set aside in BUFFER, basis points"),
+) -> None:
+    """Register an offset project into an instrument's pool (its standard must be eligible)."""
+    _run(
+        "register_project", project=project, owner=owner, instrument=instrument, standard=standard,
+        methodology=methodology, country=country, project_type=project_type, name=name,
+        buffer_bps=buffer_bps,
+    )  # fmt: skip
+
+
+@op_app.command("issue-verified")
+def issue_verified(report_id: str, tonnes: int) -> None:
+    """Issue tonnes against an accepted verification report (owner block + buffer block)."""
+    _run("issue_verified", report_id=report_id, tonnes=tonnes)
+
+
+@op_app.command("set-eligibility")
+def set_eligibility(
+    instrument: str,
+    min_vintage: int = typer.Option(0, help="oldest vintage accepted; 0 = open"),
+    max_vintage: int = typer.Option(0, help="newest vintage accepted; 0 = open"),
+    standards: list[str] | None = typer.Option(None, "--standard", help="eligible standard (repeat)"),
+) -> None:
+    """Change which standards and vintages an instrument pools (ineligible credits can no longer sell)."""
+    _run(
+        "set_eligibility",
+        instrument=instrument,
+        min_vintage=min_vintage,
+        max_vintage=max_vintage,
+        eligible_standards=tuple(standards) if standards else None,
+    )
+
+
+@op_app.command("cancel-credits")
+def cancel_credits(participant: str, instrument: str, quantity: int, reason: str) -> None:
+    """Cancel credits from a holding (e.g. BUFFER after a reversal): they leave the market for good."""
+    _run("cancel_credits", participant=participant, instrument=instrument, quantity=quantity, reason=reason)

@@ -89,6 +89,8 @@ class Supervisor:
             stdout=out,
             stderr=out if out is not None else None,
         )
+        if out is not None:
+            out.close()  # the child holds its own descriptor; ours would leak one per restart
         log.info("service_spawned", service=name, pid=self.procs[name].pid)
 
     async def watch(self) -> None:

@@ -6,6 +6,8 @@ from rich.console import Console
 from rich.table import Table
 
 from services.cli.readmodel import ExchangeState
+from services.cli.registry_cli import print_chain, print_registry
+from services.cli.registry_view import registry_rows
 from shared.domain.values import fen_to_price
 
 __all__ = ["conservation_problems", "print_balances", "print_book", "print_summary"]
@@ -70,8 +72,19 @@ def conservation_problems(state: ExchangeState) -> list[str]:
     for account in state.settlement.balances():
         for symbol, blocks in state.settlement.holdings(account).items():
             held[symbol] = held.get(symbol, 0) + sum(b.tonnes for b in blocks)
+    for symbol in state.issued:  # retired and cancelled serials left the holdings but were issued
+        out = sum(r.tonnes for r in state.settlement.retired(symbol))
+        if out:
+            held[symbol] = held.get(symbol, 0) + out
     if held != state.issued:
-        problems.append(f"held {held} != issued {state.issued}")
+        problems.append(f"held + retired {held} != issued {state.issued}")
+    try:
+        # registry_rows also checks that no serial is in two states or accounts
+        problems.extend(
+            f"issued != accounted in {row}" for row in registry_rows(state) if row.issued != row.accounted
+        )
+    except AssertionError as exc:
+        problems.append(str(exc))
     return problems
 
 
@@ -88,6 +101,9 @@ def print_summary(console: Console, state: ExchangeState) -> None:
     for symbol in sorted(state.matching.engine.books):
         print_book(console, state, symbol, levels=5)
     print_balances(console, state)
+    if state.registry.state.projects:
+        print_registry(console, state)
+        print_chain(console, state)
     problems = conservation_problems(state)
     if trades != settled:
         problems.append(f"{trades} trades but {settled} settlements")
@@ -99,6 +115,6 @@ def print_summary(console: Console, state: ExchangeState) -> None:
         cash = fen_to_price(state.deposited - state.withdrawn)
         console.print(
             f"[bold green]conservation OK[/]: cash {cash} CNY incl. fees = deposits; "
-            f"tonnes held = issued {state.issued}; no negative balance; no serial held twice"
+            f"tonnes held + retired = issued {state.issued}; no negative balance; no serial held twice"
         )
     console.print(f"state digest {state.digest()}")

@@ -9,10 +9,12 @@ from typing import Any
 import msgspec
 
 from services.intake.operator import operator_event
+from services.intake.registry import RefusedError, registry_event, retirement_event
 from shared.domain.codec import Event
 from shared.domain.events import InstrumentListed
-from shared.domain.instruments import Instrument
+from shared.domain.instruments import Instrument, InstrumentKind
 from shared.domain.ledger import (
+    BUFFER_ACCOUNT,
     OPERATOR,
     CancelSubmitted,
     CreditsIssued,
@@ -21,6 +23,13 @@ from shared.domain.ledger import (
     ReplaceSubmitted,
 )
 from shared.domain.reasons import Reason
+from shared.domain.registry import (
+    EligibilityChanged,
+    IssuanceRequested,
+    ProductRegistered,
+    ProjectRegistered,
+    RetirementRequested,
+)
 from shared.domain.rules import price_problem, quantity_problem
 from shared.domain.values import OrderType, Side, TimeInForce, price_to_fen
 from shared.protocol import (
@@ -29,7 +38,9 @@ from shared.protocol import (
     ClientMessage,
     NewOrderMsg,
     OperatorMessage,
+    RegistryMsg,
     ReplaceOrderMsg,
+    RetireCreditsMsg,
     sign,
 )
 
@@ -71,6 +82,8 @@ class Intake:
         self.order_ids: dict[str, set[str]] = {}  # client ids that named an order (new or replace)
         self.issued: dict[str, list[tuple[int, int]]] = {}
         self.orders_submitted = 0
+        self.projects: set[str] = set()
+        self.products: dict[str, str] = {}  # product -> owner
 
     # ---------------------------------------------------------------- evolve (own events from the log)
 
@@ -89,6 +102,29 @@ class Intake:
             self.instruments[event.instrument.symbol] = event.instrument
         elif isinstance(event, CreditsIssued):
             self.issued.setdefault(event.instrument, []).append((event.serials.start, event.serials.end))
+        else:
+            self._evolve_registry(event)
+
+    def _evolve_registry(self, event: Event) -> None:
+        if isinstance(event, ProjectRegistered):
+            self.projects.add(event.project)
+        elif isinstance(event, ProductRegistered):
+            self.products[event.product] = event.participant
+        elif isinstance(event, EligibilityChanged) and event.instrument in self.instruments:
+            self.instruments[event.instrument] = msgspec.structs.replace(
+                self.instruments[event.instrument],
+                eligible_standards=event.eligible_standards,
+                min_vintage=event.min_vintage,
+                max_vintage=event.max_vintage,
+            )
+        # Client registry requests use up the sender's client id; operator ones are the operator's.
+        operators = isinstance(event, IssuanceRequested) or (
+            isinstance(event, RetirementRequested) and event.kind == "cancel"
+        )
+        if operators:
+            self._use(OPERATOR, getattr(event, "client_order_id"), names_order=False)  # noqa: B009
+        elif (cid := getattr(event, "client_order_id", None)) is not None:
+            self._use(getattr(event, "participant"), cid, names_order=False)  # noqa: B009
 
     def _use(self, participant: str, client_order_id: str, *, names_order: bool) -> None:
         self.used_ids.setdefault(participant, set()).add(client_order_id)
@@ -108,7 +144,7 @@ class Intake:
                 raise _RefusedError(Reason.MALFORMED, "data must be a JSON object")
             msg = self._authenticate(raw)
             events = self._validate(msg)
-        except _RefusedError as refused:
+        except (_RefusedError, RefusedError) as refused:
             return self._rejection(raw, refused.reason, refused.text)
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
             return self._rejection(raw, Reason.MALFORMED, str(exc)[:200])
@@ -139,9 +175,16 @@ class Intake:
             return [self._new_order(msg)]
         if isinstance(msg, OperatorMessage):
             event = operator_event(msg.action, msg.args)
+            if isinstance(event, IssuanceRequested | RetirementRequested):
+                event = msgspec.structs.replace(event, client_order_id=msg.client_order_id)
             self._check_operator(event)
             self._use(msg.participant, msg.client_order_id, names_order=False)
             return [event]
+        if isinstance(msg, RetireCreditsMsg):
+            self._instrument(msg.instrument, msg.participant)
+            return [retirement_event(msg)]
+        if isinstance(msg, RegistryMsg):
+            return [registry_event(msg, self.products)]
         inst = self._instrument(msg.instrument, msg.participant)
         if msg.orig_client_order_id not in self.order_ids.get(msg.participant, ()):
             raise _RefusedError(Reason.UNKNOWN_ORDER, f"no order {msg.orig_client_order_id!r} of yours")
@@ -208,9 +251,19 @@ class Intake:
             raise _RefusedError(*problem)
 
     def _check_operator(self, event: Event) -> None:
+        if isinstance(event, ProjectRegistered | EligibilityChanged | RetirementRequested):
+            self._check_registry(event)
+            return
         if isinstance(event, CreditsIssued):
-            if event.instrument not in self.instruments:
+            inst = self.instruments.get(event.instrument)
+            if inst is None:
                 raise _RefusedError(Reason.UNKNOWN_INSTRUMENT, f"no instrument {event.instrument!r}")
+            if inst.kind is InstrumentKind.OFFSET:
+                # Offsets exist only against a verification report; the registry numbers them, so
+                # operator blocks could also collide with the serials it allocates.
+                raise _RefusedError(
+                    Reason.UNVERIFIED_ISSUANCE, f"{event.instrument} is an offset: use issue_verified"
+                )
             start, end = event.serials.start, event.serials.end
             if any(s <= end and start <= e for s, e in self.issued.get(event.instrument, ())):
                 raise _RefusedError(Reason.NOT_PERMITTED, f"serials {start}-{end} overlap an issued block")
@@ -222,6 +275,27 @@ class Intake:
             raise _RefusedError(Reason.UNKNOWN_PARTICIPANT, f"unknown participant {event.participant!r}")
         if isinstance(event, ParticipantRegistered) and event.participant in self.secrets:
             raise _RefusedError(Reason.NOT_PERMITTED, f"participant {event.participant!r} already exists")
+
+    def _check_registry(self, event: ProjectRegistered | EligibilityChanged | RetirementRequested) -> None:
+        inst = self.instruments.get(event.instrument)
+        if inst is None:
+            raise _RefusedError(Reason.UNKNOWN_INSTRUMENT, f"no instrument {event.instrument!r}")
+        if isinstance(event, RetirementRequested):
+            if event.participant not in self.secrets and event.participant != BUFFER_ACCOUNT:
+                raise _RefusedError(Reason.UNKNOWN_PARTICIPANT, f"unknown participant {event.participant!r}")
+            return
+        if isinstance(event, EligibilityChanged):
+            return
+        if inst.kind is not InstrumentKind.OFFSET:
+            raise _RefusedError(Reason.NOT_PERMITTED, f"{inst.symbol} is not an offset instrument")
+        if event.owner not in self.secrets:
+            raise _RefusedError(Reason.UNKNOWN_PARTICIPANT, f"unknown participant {event.owner!r}")
+        if event.project in self.projects:
+            raise _RefusedError(Reason.DUPLICATE_PROJECT, f"project {event.project!r} is already registered")
+        if not inst.accepts_standard(event.standard):
+            raise _RefusedError(
+                Reason.INELIGIBLE_CREDITS, f"{inst.symbol} does not pool {event.standard} credits"
+            )
 
     def _rejection(self, raw: Any, reason: Reason, text: str) -> Rejection:
         participant = raw.get("participant") if isinstance(raw, dict) else None

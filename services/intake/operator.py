@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -10,6 +11,7 @@ from shared.domain.codec import Event
 from shared.domain.events import InstrumentListed
 from shared.domain.instruments import Instrument
 from shared.domain.ledger import (
+    OPERATOR,
     CashDeposited,
     CreditsIssued,
     HaltRequested,
@@ -19,9 +21,18 @@ from shared.domain.ledger import (
     TradingDayClosed,
     WithdrawalRequested,
 )
+from shared.domain.registry import (
+    EligibilityChanged,
+    IssuanceRequested,
+    ProjectRegistered,
+    RetirementRequested,
+)
 from shared.domain.values import price_to_fen
+from shared.protocol import MAX_QUANTITY
 
 __all__ = ["ACTIONS", "operator_event"]
+
+_ID = re.compile(r"[A-Za-z0-9_.]{1,64}")  # project ids appear inside serial labels, so no dashes
 
 
 class _Participant(msgspec.Struct, forbid_unknown_fields=True):
@@ -55,6 +66,9 @@ class _Listing(msgspec.Struct, forbid_unknown_fields=True):
     tick_size: str = "0.01"
     lot_size: int = 1
     band_bps: int = 1000
+    eligible_standards: tuple[str, ...] = ()
+    min_vintage: int = 0
+    max_vintage: int = 0
 
 
 class _Symbol(msgspec.Struct, forbid_unknown_fields=True):
@@ -108,6 +122,9 @@ def _list(args: dict[str, Any]) -> Event:
             "lot_size": spec.lot_size,
             "reference_price": _positive_fen(spec.reference_price),
             "band_bps": spec.band_bps,
+            "eligible_standards": spec.eligible_standards,
+            "min_vintage": spec.min_vintage,
+            "max_vintage": spec.max_vintage,
         },
         Instrument,
     )
@@ -128,11 +145,89 @@ def _close_day(args: dict[str, Any]) -> Event:
     return TradingDayClosed(instrument=msgspec.convert(args, _Symbol).instrument)
 
 
+class _Project(msgspec.Struct, forbid_unknown_fields=True):
+    project: str
+    owner: str
+    instrument: str
+    standard: str
+    methodology: str
+    country: str
+    project_type: str
+    name: str = ""
+    buffer_bps: int = 1000
+
+
+class _IssueVerified(msgspec.Struct, forbid_unknown_fields=True):
+    report_id: str
+    tonnes: int
+
+
+class _Eligibility(msgspec.Struct, forbid_unknown_fields=True):
+    instrument: str
+    eligible_standards: tuple[str, ...] = ()
+    min_vintage: int = 0
+    max_vintage: int = 0
+
+
+class _Cancel(msgspec.Struct, forbid_unknown_fields=True):
+    participant: str
+    instrument: str
+    quantity: int
+    reason: str
+
+
+def _project(args: dict[str, Any]) -> Event:
+    p = msgspec.convert(args, _Project)
+    if not p.project or not _ID.fullmatch(p.project):
+        raise ValueError("project must be 1-64 of [A-Za-z0-9_.]")
+    if not 0 <= p.buffer_bps <= 10_000:
+        raise ValueError("buffer_bps must be in 0..10000")
+    return ProjectRegistered(
+        project=p.project, owner=p.owner, instrument=p.instrument, standard=p.standard,
+        methodology=p.methodology, country=p.country, project_type=p.project_type, name=p.name,
+        buffer_bps=p.buffer_bps,
+    )  # fmt: skip
+
+
+def _issue_verified(args: dict[str, Any]) -> Event:
+    i = msgspec.convert(args, _IssueVerified)
+    if not 0 < i.tonnes <= MAX_QUANTITY:
+        raise ValueError(f"tonnes must be in 1..{MAX_QUANTITY}")
+    # the client order id is the operator command's own, filled in by intake
+    return IssuanceRequested(participant=OPERATOR, client_order_id="", report_id=i.report_id, tonnes=i.tonnes)
+
+
+def _eligibility(args: dict[str, Any]) -> Event:
+    e = msgspec.convert(args, _Eligibility)
+    if e.min_vintage < 0 or e.max_vintage < 0 or (e.max_vintage and e.min_vintage > e.max_vintage):
+        raise ValueError("vintage window must be 0 (open) or min <= max")
+    return EligibilityChanged(
+        instrument=e.instrument,
+        eligible_standards=e.eligible_standards,
+        min_vintage=e.min_vintage,
+        max_vintage=e.max_vintage,
+    )
+
+
+def _cancel(args: dict[str, Any]) -> Event:
+    c = msgspec.convert(args, _Cancel)
+    if not 0 < c.quantity <= MAX_QUANTITY:
+        raise ValueError(f"quantity must be in 1..{MAX_QUANTITY}")
+    return RetirementRequested(
+        participant=c.participant, client_order_id="", instrument=c.instrument, quantity=c.quantity,
+        beneficiary="", reason=c.reason, kind="cancel",
+    )  # fmt: skip
+
+
 ACTIONS = {
     "register_participant": _register,
     "deposit_cash": _deposit,
     "withdraw_cash": _withdraw,
     "issue_credits": _issue,
+    "register_project": _project,
+    "issue_verified": _issue_verified,
+    "set_eligibility": _eligibility,
+    "cancel_credits": _cancel,
     "list_instrument": _list,
     "halt_instrument": _halt,
     "resume_instrument": _resume,

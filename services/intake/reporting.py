@@ -37,7 +37,7 @@ class ReportPublisher:
         for entry in entries:
             if entry.type not in REPORTED_TYPES:
                 continue
-            reports = self.reporter.reports(entry.seq, decode_event(entry.body))
+            reports = self.reporter.reports(entry.seq, decode_event(entry.body), entry.hash)
             if entry.seq <= self.cursor:
                 continue
             for stream, payload in reports:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.intake.registry_reports import REGISTRY_REPORTED_TYPES, RegistryReporter
 from shared.domain.codec import Event
 from shared.domain.events import (
     OrderAccepted,
@@ -34,6 +35,7 @@ REPORTED_TYPES = frozenset(
         "CashWithdrawn",
         "WithdrawalRejected",
     }
+    | REGISTRY_REPORTED_TYPES
 )
 
 
@@ -50,8 +52,11 @@ class Reporter:
 
     def __init__(self) -> None:
         self.orders: dict[int, tuple[Side, int, int]] = {}  # order id -> side, limit price, total qty
+        self.registry = RegistryReporter()
 
-    def reports(self, seq: int, event: Event) -> list[Report]:
+    def reports(self, seq: int, event: Event, entry_hash: bytes = b"") -> list[Report]:
+        if type(event).__name__ in REGISTRY_REPORTED_TYPES:
+            return self.registry.reports(seq, event, entry_hash)
         if isinstance(event, TradeExecuted):
             return self._trade(seq, event)
         if isinstance(event, OrderAccepted):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from services.matching.engine import MatchingEngine, SelfTradePrevention
+from services.matching.snapshot import decode_engine, encode_engine
 from shared.domain.codec import Event
 from shared.domain.commands import (
     CancelOrder,
@@ -101,6 +102,17 @@ class MatchingProcessor:
         symbol = getattr(event, "instrument", None)
         self.touched.add(symbol.symbol if isinstance(event, InstrumentListed) else symbol)  # type: ignore[union-attr, arg-type]
         return list(events)
+
+    def snapshot(self) -> bytes:
+        """The engine's whole state, canonically encoded (see services/matching/snapshot.py)."""
+        return encode_engine(self.engine)
+
+    @classmethod
+    def restore(cls, data: bytes) -> MatchingProcessor:
+        restored = cls()
+        restored.engine = decode_engine(data)
+        restored.touched = set(restored.engine.books)  # depth views are republished after a restore
+        return restored
 
     def digest(self) -> str:
         """A hash over every book's orders in priority order, for replay comparisons."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from typing import Any
 
@@ -10,16 +12,22 @@ from faststream import FastStream
 from faststream.redis import RedisBroker, StreamSub
 from redis.asyncio import Redis
 
+from services.runtime.digests import publish_digest
 from services.runtime.follower import BatchHook, LogFollower
 from services.runtime.processor import Processor
+from services.runtime.snapshots import SnapshotStore
 from services.runtime.streams import decode_log_batch, parse_raw_batch
 from shared.config import Settings
 from shared.eventlog.entry import Entry
 from shared.eventlog.redis_log import RedisEventLog
 
-__all__ = ["fail_fast", "follower_app", "log_subscription"]
+__all__ = ["DIGEST_INTERVAL_S", "fail_fast", "follower_app", "log_subscription"]
 
 log = structlog.get_logger("greenex.runtime")
+
+# How often a follower republishes its state digest when its state moved; a digest costs a full
+# canonical encoding of the state, so not after every batch under load.
+DIGEST_INTERVAL_S = 0.25
 
 
 def fail_fast(service: str, exc: BaseException) -> None:
@@ -47,13 +55,15 @@ def follower_app(
 ) -> tuple[FastStream, LogFollower]:
     redis = redis or Redis.from_url(settings.redis_url)
     follower = LogFollower(
-        processor, RedisEventLog(redis, settings.log_key), batch=settings.batch_size, on_batch=on_batch
+        processor,
+        RedisEventLog(redis, settings.log_key),
+        batch=settings.batch_size,
+        on_batch=on_batch,
+        snapshots=SnapshotStore(redis, settings.prefix) if hasattr(processor, "snapshot") else None,
+        snapshot_every=settings.snapshot_every,
     )
     broker = RedisBroker(settings.redis_url, logger=None)  # type: ignore[arg-type]  # trap 6: no per-message log
 
-    @broker.subscriber(  # type: ignore[untyped-decorator]
-        stream=log_subscription(settings), parser=parse_raw_batch, decoder=decode_log_batch
-    )
     async def on_log(entries: Any) -> None:
         batch: list[Entry] = entries
         try:
@@ -62,14 +72,69 @@ def follower_app(
             fail_fast(processor.name, exc)
 
     app = FastStream(broker, logger=None)
+    tasks: list[asyncio.Task[None]] = []
 
     @app.on_startup
-    async def load_position() -> None:
-        follower.floor = await follower.log.position(processor.name)
-        log.info("service_starting", service=processor.name, position=follower.floor)
+    async def recover() -> None:
+        stored = await follower.log.position(processor.name)
+        follower.floor = stored
+        snap = None
+        if follower.snapshots is not None:
+            snap = await follower.snapshots.load(processor.name, follower.log)
+            if snap is None:
+                log.warning("snapshot_missing_full_replay", service=processor.name)
+            else:
+                follower.restore(snap, stored)
+        log.info(
+            "service_starting", service=processor.name, position=follower.floor, resume_after=follower.cursor
+        )
+        # Declared here, not at build time, because where to start is known only once the snapshot is
+        # loaded; the broker starts its subscribers after the startup hooks.
+        broker.subscriber(
+            stream=log_subscription(settings, start_after=follower.cursor),
+            parser=parse_raw_batch,
+            decoder=decode_log_batch,
+        )(on_log)
 
-    @app.on_shutdown
+    @app.after_startup
+    async def start_digests() -> None:
+        tasks.append(asyncio.create_task(_publish_digests(follower, redis, settings.prefix)))
+
+    @app.after_shutdown
     async def close() -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        # The broker has stopped: no batch is running, so a settled state is safe to save.
+        with contextlib.suppress(Exception):
+            await follower.save_snapshot()
+            await _publish_once(follower, redis, settings.prefix)
         await redis.aclose()
 
     return app, follower
+
+
+async def _publish_once(follower: LogFollower, redis: Redis, prefix: str) -> int:
+    digest = getattr(follower.processor, "digest", None)
+    if digest is None or not follower.settled:
+        return -1
+    seq = follower.cursor
+    await publish_digest(redis, prefix, follower.processor.name, seq, digest())
+    return seq
+
+
+async def _publish_digests(follower: LogFollower, redis: Redis, prefix: str) -> None:
+    """Republish `<seq>:<digest>` whenever the state moved, between batches (never mid-batch)."""
+    published = -1
+    while True:
+        await asyncio.sleep(DIGEST_INTERVAL_S)
+        if follower.cursor == published:
+            continue
+        try:
+            seq = await _publish_once(follower, redis, prefix)
+        except Exception as exc:  # noqa: BLE001 - Redis away: the subscriber's own errors decide; retry later
+            log.warning("digest_publish_failed", error=repr(exc))
+            continue
+        if seq >= 0:
+            published = seq

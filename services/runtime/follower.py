@@ -8,11 +8,12 @@ from collections.abc import Awaitable, Callable, Sequence
 import structlog
 
 from services.runtime.processor import Processor
+from services.runtime.snapshots import Snapshot, SnapshotStore, Snapshottable, new_snapshot
 from shared.domain.codec import decode_event, encode_event, event_type
-from shared.eventlog.entry import Entry, NewEntry, position_of_seq
-from shared.eventlog.port import EventLog
+from shared.eventlog.entry import GENESIS_HASH, Entry, NewEntry, position_of_seq
+from shared.eventlog.port import EventLog, LogCorrupt
 
-__all__ = ["LogFollower"]
+__all__ = ["BatchHook", "LogFollower"]
 
 log = structlog.get_logger("greenex.runtime")
 
@@ -22,8 +23,10 @@ BatchHook = Callable[[Sequence[Entry], Sequence[Entry]], Awaitable[None]]
 class LogFollower:
     """Feeds one processor every log entry in order; exactly-once answers through producer positions.
 
-    On start it replays the log from seq 0 through the same `process` path; answers to inputs at or below
-    the producer's stored position are already in the log and are dropped, later ones are appended.
+    On start it replays the log from seq 0 (or from a snapshot's seq) through the same `process` path;
+    answers to inputs at or below the producer's stored position are already in the log and are
+    dropped, later ones are appended. With a snapshot store it saves a snapshot every
+    `snapshot_every` entries, and only when every answer it decided is in the log.
     """
 
     def __init__(
@@ -34,15 +37,35 @@ class LogFollower:
         batch: int = 500,
         block_ms: int = 100,
         on_batch: BatchHook | None = None,
+        snapshots: SnapshotStore | None = None,
+        snapshot_every: int = 0,
     ) -> None:
         self.processor = processor
         self.log = event_log
         self.batch = batch
         self.block_ms = block_ms
         self.on_batch = on_batch
+        self.snapshots = snapshots
+        self.snapshot_every = snapshot_every
         self.cursor = 0  # last log seq fed to the processor
+        self.head_hash = GENESIS_HASH  # that entry's hash: the next batch must link to it
         self.floor = ""  # producer position already in the log
+        # False from the moment a batch is decided until its answers are in the log: a snapshot or a
+        # digest taken then would describe decisions the log may never hold.
+        self.settled = True
+        self.snapshot_seq = 0
         self.caught_up = asyncio.Event()
+
+    def restore(self, snap: Snapshot, stored_floor: str) -> None:
+        """Continue from a snapshot: state, cursor and chain link from it, the floor from both."""
+        restored = type(self.processor).restore(snap.state)  # type: ignore[attr-defined]
+        # The shells' hooks close over the processor object, so its state moves in rather than
+        # the object being swapped.
+        vars(self.processor).clear()
+        vars(self.processor).update(vars(restored))
+        self.cursor = self.snapshot_seq = snap.seq
+        self.head_hash = snap.head_hash
+        self.floor = max(stored_floor, snap.floor)  # an imported log has entries but no positions
 
     async def run(self, stop: asyncio.Event) -> None:
         self.floor = await self.log.position(self.processor.name)
@@ -58,6 +81,8 @@ class LogFollower:
         """Process one batch; return what was appended."""
         proc = self.processor
         name, inputs, floor = proc.name, proc.inputs, self.floor
+        self._check_links(entries)
+        self.settled = False
         pending: list[NewEntry] = []
         last_answered = 0
         for entry in entries:
@@ -78,12 +103,40 @@ class LogFollower:
                 for i, event in enumerate(answers)
             )
             last_answered = entry.seq
-        self.cursor = entries[-1].seq
+        self.cursor, self.head_hash = entries[-1].seq, entries[-1].hash
         appended: list[Entry] = []
         if pending:
             position = position_of_seq(last_answered)
             appended = await self.log.append(name, pending, position=position)
             self.floor = position
+        self.settled = True
+        if self.snapshot_every and self.cursor - self.snapshot_seq >= self.snapshot_every:
+            await self.save_snapshot()
         if self.on_batch is not None:
             await self.on_batch(entries, appended)
         return appended
+
+    def _check_links(self, entries: Sequence[Entry]) -> None:
+        """Refuse a batch that does not continue the chain we folded (e.g. a log rewound and rewritten).
+
+        Only the links are compared, not recomputed hashes: cheap enough for every entry, and it catches
+        a log that moved under a running service, which then crashes and rebuilds from what is there.
+        """
+        seq, prev = self.cursor, self.head_hash
+        for entry in entries:
+            if entry.seq != seq + 1:
+                raise LogCorrupt(seq + 1, f"expected seq {seq + 1}, got {entry.seq}")
+            if entry.prev_hash != prev:
+                raise LogCorrupt(entry.seq, "does not link to the entry this service folded before it")
+            seq, prev = entry.seq, entry.hash
+
+    async def save_snapshot(self) -> bool:
+        """Write a snapshot of the current state if it is settled; return whether one was written."""
+        if self.snapshots is None or not self.settled or not hasattr(self.processor, "snapshot"):
+            return False
+        proc: Snapshottable = self.processor  # type: ignore[assignment]
+        snap = new_snapshot(proc, self.cursor, self.head_hash, self.floor)
+        await self.snapshots.save(snap)
+        self.snapshot_seq = snap.seq
+        log.info("snapshot_saved", service=proc.name, seq=snap.seq, bytes=len(snap.state))
+        return True

@@ -21,6 +21,7 @@ from shared.domain.codec import Event
 from shared.domain.events import TradeExecuted
 from shared.domain.fees import MAKER_FEE_BPS, TAKER_FEE_BPS, fee
 from shared.domain.ledger import (
+    BUFFER_ACCOUNT,
     EXCHANGE_ACCOUNT,
     CashDeposited,
     CashWithdrawn,
@@ -29,6 +30,7 @@ from shared.domain.ledger import (
     SerialRange,
     TradeSettled,
 )
+from shared.domain.registry import CreditsRetired, RetirementApproved
 from shared.domain.values import Side
 
 __all__ = ["Settlement", "SettlementInvariantError"]
@@ -48,6 +50,7 @@ class _Snapshot(msgspec.Struct, frozen=True, array_like=True):
     settled: list[int]
     deposited: int
     withdrawn: int
+    retired: dict[str, list[SerialRange]] = {}  # retired and cancelled serials: out of the market
 
 
 # Deterministic order sorts every dict key, so equal states encode to equal bytes.
@@ -64,7 +67,14 @@ class Settlement:
 
     name = "settlement"
     inputs = frozenset(
-        {"ParticipantRegistered", "CashDeposited", "CashWithdrawn", "CreditsIssued", "TradeExecuted"}
+        {
+            "ParticipantRegistered",
+            "CashDeposited",
+            "CashWithdrawn",
+            "CreditsIssued",
+            "TradeExecuted",
+            "RetirementApproved",
+        }
     )
 
     def __init__(self) -> None:
@@ -76,6 +86,7 @@ class Settlement:
         self._settled: set[int] = set()
         self._deposited = 0
         self._withdrawn = 0
+        self._retired: dict[str, IssuedIndex] = {}
 
     # ------------------------------------------------------------ the processor
 
@@ -95,6 +106,10 @@ class Settlement:
                 self._withdraw(event)
             case CreditsIssued():
                 self._issue(event)
+            case RetirementApproved():
+                retired = self._decide_retirement(seq, event)
+                self._retire(retired)
+                return [retired]
         return []
 
     def snapshot(self) -> bytes:
@@ -108,6 +123,7 @@ class Settlement:
                 settled=sorted(self._settled),
                 deposited=self._deposited,
                 withdrawn=self._withdrawn,
+                retired={i: [SerialRange(s, e) for s, e in index] for i, index in self._retired.items()},
             )
         )
 
@@ -127,6 +143,7 @@ class Settlement:
         restored._settled = set(state.settled)
         restored._deposited = state.deposited
         restored._withdrawn = state.withdrawn
+        restored._retired = {i: sorted((r.start, r.end) for r in rs) for i, rs in state.retired.items()}
         restored.check_invariants()
         return restored
 
@@ -151,8 +168,15 @@ class Settlement:
         """Instrument -> the participant's blocks, oldest first; instruments it lacks are absent."""
         return {i: list(blocks) for i, blocks in self._holdings.get(participant, {}).items()}
 
+    def retired(self, instrument: str) -> list[SerialRange]:
+        """Serials of `instrument` retired or cancelled so far, by start."""
+        return [SerialRange(s, e) for s, e in self._retired.get(instrument, [])]
+
     def check_invariants(self) -> None:
-        """Raise `SettlementInvariantError` unless cash and credits are whole and conserved."""
+        """Raise `SettlementInvariantError` unless cash and credits are whole and conserved.
+
+        Every issued serial is in exactly one place: one holding, or out of the market (retired).
+        """
         self._check_cash()
         held: dict[str, list[tuple[int, int]]] = {}
         for participant, by_instrument in self._holdings.items():
@@ -160,6 +184,8 @@ class Settlement:
                 if not blocks:
                     raise _broken(f"{participant} keeps an empty holding of {instrument}")
                 held.setdefault(instrument, []).extend((b.start, b.end) for b in blocks)
+        for instrument, index in self._retired.items():
+            held.setdefault(instrument, []).extend(index)
         for instrument in sorted(held.keys() | self._issued.keys()):
             _check_credits(instrument, held.get(instrument, []), self._issued.get(instrument, []))
 
@@ -211,6 +237,31 @@ class Settlement:
         for piece in settled.serials:
             append_block(received, piece)
 
+    def _decide_retirement(self, seq: int, ok: RetirementApproved) -> CreditsRetired:
+        """The oldest blocks of the holding leave the market; the certificate is named after `seq`."""
+        blocks = self._holdings.get(ok.participant, {}).get(ok.instrument, deque())
+        serials = plan_fifo(blocks, ok.quantity)
+        if serials is None or ok.quantity <= 0:
+            raise _broken(f"retirement {seq}: {ok.participant} lacks {ok.quantity} t of {ok.instrument}")
+        return CreditsRetired(
+            certificate_id=f"RC-{seq}", participant=ok.participant, beneficiary=ok.beneficiary,
+            reason=ok.reason, instrument=ok.instrument, serials=serials, tonnes=ok.quantity, kind=ok.kind,
+            client_order_id=ok.client_order_id, request_seq=ok.request_seq,
+        )  # fmt: skip
+
+    def _retire(self, retired: CreditsRetired) -> None:
+        by_instrument = self._holdings.get(retired.participant, {})
+        blocks = by_instrument.get(retired.instrument, deque())
+        if not remove_front(blocks, retired.serials):
+            raise _broken(f"{retired.certificate_id}: retired serials are not the holder's oldest")
+        if not blocks:
+            del by_instrument[retired.instrument]
+            if not by_instrument:
+                del self._holdings[retired.participant]
+        index = self._retired.setdefault(retired.instrument, [])
+        for piece in retired.serials:
+            bisect.insort(index, (piece.start, piece.end))
+
     def _deposit(self, event: CashDeposited) -> None:
         if event.amount < 0:
             raise _broken(f"negative deposit {event.amount} for {event.participant}")
@@ -226,6 +277,8 @@ class Settlement:
 
     def _issue(self, event: CreditsIssued) -> None:
         block = event.serials
+        if event.participant == BUFFER_ACCOUNT:
+            self._cash.setdefault(BUFFER_ACCOUNT, 0)  # the registry's buffer pool, never registered
         self._balance(event.participant)  # an unknown holder fails here
         if block.start > block.end:
             raise _broken(f"empty serial block {block.start}..{block.end} of {event.instrument}")

@@ -25,6 +25,7 @@ from shared.domain.ledger import (
     WithdrawalRequested,
 )
 from shared.domain.reasons import Reason
+from shared.domain.registry import RetirementApproved, RetirementRejected, RetirementRequested
 from shared.domain.values import Side
 
 __all__ = ["Verification"]
@@ -58,6 +59,8 @@ class Verification:
             "OrderExpired",
             "OrderReplaced",
             "TradeSettled",
+            "RetirementRequested",
+            "CreditsRetired",
         }
     )
 
@@ -75,11 +78,13 @@ class Verification:
                 verdict = self._decide_replace(event)
             case WithdrawalRequested():
                 verdict = self._decide_withdrawal(event)
+            case RetirementRequested():
+                verdict = self._decide_retirement(seq, event)
             case _:
                 evolve(self.state, event)
                 return []
         # Only our own grants change state: our rejections never reach matching, so nothing answers them.
-        if not isinstance(verdict, OrderRejected | WithdrawalRejected):
+        if not isinstance(verdict, OrderRejected | WithdrawalRejected | RetirementRejected):
             evolve(self.state, verdict)
         return [verdict]
 
@@ -187,6 +192,25 @@ class Verification:
                 participant=req.participant, amount=req.amount, reason=problem[0], text=problem[1]
             )
         return CashWithdrawn(participant=req.participant, amount=req.amount)
+
+    def _decide_retirement(
+        self, seq: int, req: RetirementRequested
+    ) -> RetirementApproved | RetirementRejected:
+        """Retired (and cancelled) tonnes leave the holding, so retiring or selling them again finds
+        them missing here: one check serves both 'insufficient' and 'already retired'."""
+        available = self._available(req.participant, req.instrument, Side.SELL)
+        if req.quantity <= 0 or req.quantity > available:
+            return RetirementRejected(
+                participant=req.participant, client_order_id=req.client_order_id,
+                instrument=req.instrument, quantity=req.quantity, kind=req.kind,
+                reason=Reason.INSUFFICIENT_CREDITS,
+                text=f"needs {req.quantity} t, {available} t available",
+            )  # fmt: skip
+        return RetirementApproved(
+            participant=req.participant, client_order_id=req.client_order_id, instrument=req.instrument,
+            quantity=req.quantity, beneficiary=req.beneficiary, reason=req.reason, kind=req.kind,
+            request_seq=seq,
+        )  # fmt: skip
 
     def _available(self, participant: str, instrument: str, side: Side) -> int:
         """Fen (buy) or tonnes of the instrument (sell) not yet frozen."""

@@ -7,6 +7,7 @@ from services.verification.state import (
     Holding,
     OpenOrder,
     PendingReplace,
+    Retiring,
     State,
     Unsettled,
     push,
@@ -34,6 +35,7 @@ from shared.domain.ledger import (
     ReplaceVerified,
     TradeSettled,
 )
+from shared.domain.registry import CreditsRetired, RetirementApproved
 from shared.domain.values import OrderType, Side
 
 __all__ = ["evolve", "order_unit"]
@@ -72,6 +74,13 @@ def evolve(state: State, event: Event) -> None:
             _on_replaced(state, event)
         case TradeSettled():
             _on_settled(state, event)
+        case RetirementApproved():
+            state.retiring.append(
+                Retiring(event.request_seq, event.participant, event.instrument, event.quantity)
+            )
+            _holding(state, event.participant, event.instrument).frozen += event.quantity
+        case CreditsRetired():
+            _on_retired(state, event)
         case _:
             _on_operator_fact(state, event)
 
@@ -193,6 +202,17 @@ def _on_settled(state: State, ev: TradeSettled) -> None:
     if trade is not None:
         _account(state, trade.buyer).frozen_cash -= trade.cash
         _holding(state, trade.seller, trade.instrument).frozen -= trade.qty
+
+
+def _on_retired(state: State, ev: CreditsRetired) -> None:
+    """The serials left the holding for good: they are no longer held, nor frozen for the retirement."""
+    holding = _holding(state, ev.participant, ev.instrument)
+    holding.held -= ev.tonnes
+    for i, retiring in enumerate(state.retiring):
+        if retiring.request_seq == ev.request_seq:
+            holding.frozen -= retiring.qty
+            del state.retiring[i]
+            break
 
 
 # ---------------------------------------------------------------- reservations

@@ -16,6 +16,7 @@ __all__ = [
     "OpenOrder",
     "PendingReplace",
     "Unsettled",
+    "Retiring",
     "State",
     "InvariantError",
     "unit_reservation",
@@ -89,6 +90,15 @@ class Unsettled(msgspec.Struct, array_like=True):
     qty: int
 
 
+class Retiring(msgspec.Struct, array_like=True):
+    """Tonnes frozen for an approved retirement until settlement moves the serials out."""
+
+    request_seq: int
+    participant: str
+    instrument: str
+    qty: int
+
+
 class State(msgspec.Struct):
     """Everything verification knows: its projection of the log."""
 
@@ -102,6 +112,7 @@ class State(msgspec.Struct):
     awaiting: dict[str, dict[str, list[int]]] = {}
     replaces: dict[str, dict[str, list[PendingReplace]]] = {}
     unsettled: dict[int, Unsettled] = {}
+    retiring: list[Retiring] = []  # in approval order, which is the order settlement answers in
 
 
 class InvariantError(AssertionError):
@@ -210,6 +221,9 @@ def _reserved(state: State) -> tuple[dict[str, int], dict[tuple[str, str], int]]
         cash_due[trade.buyer] = cash_due.get(trade.buyer, 0) + trade.cash
         key = (trade.seller, trade.instrument)
         credits_due[key] = credits_due.get(key, 0) + trade.qty
+    for retiring in state.retiring:
+        key = (retiring.participant, retiring.instrument)
+        credits_due[key] = credits_due.get(key, 0) + retiring.qty
     return cash_due, credits_due
 
 

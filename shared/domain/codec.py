@@ -8,10 +8,11 @@ import msgspec
 
 from shared.domain.events import EngineEvent
 from shared.domain.ledger import LedgerEvent
+from shared.domain.registry import RegistryEvent
 
 __all__ = ["Event", "decode_event", "encode_event", "event_type"]
 
-Event = EngineEvent | LedgerEvent
+Event = EngineEvent | LedgerEvent | RegistryEvent
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(Event)

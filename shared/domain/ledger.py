@@ -25,11 +25,13 @@ __all__ = [
     "TradingDayClosed",
     "WithdrawalRejected",
     "WithdrawalRequested",
+    "BUFFER_ACCOUNT",
     "EXCHANGE_ACCOUNT",
     "OPERATOR",
 ]
 
 EXCHANGE_ACCOUNT = "EXCHANGE"  # receives fees; a participant that never trades
+BUFFER_ACCOUNT = "BUFFER"  # holds the buffer share of verified issuance; never trades
 OPERATOR = "operator"  # signs operator commands
 
 
@@ -70,11 +72,20 @@ class WithdrawalRequested(_Event, frozen=True):
 
 
 class CreditsIssued(_Event, frozen=True):
-    """Credits of an instrument created into a participant's holding as one serial block."""
+    """Credits of an instrument created into a participant's holding as one serial block.
+
+    Allowances are issued by the operator (project "" and vintage 0); offsets only by the registry
+    against an accepted verification report, which fills in where the tonnes come from.
+    """
 
     participant: str
     instrument: str
     serials: SerialRange
+    project: str = ""
+    vintage: int = 0
+    report_id: str = ""
+    buffer: bool = False  # the project's share set aside in the BUFFER account against reversals
+    standard: str = ""  # the project's registry standard (CCER, VCS ...), for serial labels
 
 
 class HaltRequested(_Event, frozen=True):

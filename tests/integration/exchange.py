@@ -56,24 +56,20 @@ class Exchange:
 
     async def instrument(self, stem: str = "SZEA", reference: str = "58.00", **extra: Any) -> str:
         symbol = self.unique(f"{stem}-T")
-        await self.op(
-            "list_instrument",
-            symbol=symbol,
-            kind="allowance",
-            standard="SZEA",
-            registry="SZ",
-            vintage=2025,
-            reference_price=reference,
-            **extra,
-        )
+        spec: dict[str, Any] = {"kind": "allowance", "standard": stem, "registry": "SZ", "vintage": 2025}
+        await self.op("list_instrument", symbol=symbol, reference_price=reference, **(spec | extra))
         return symbol
 
     async def participant(
-        self, stem: str, cash: str = "1000000.00", credits: dict[str, tuple[int, int]] | None = None
+        self,
+        stem: str,
+        cash: str = "1000000.00",
+        credits: dict[str, tuple[int, int]] | None = None,
+        roles: tuple[str, ...] = ("trader",),
     ) -> ExchangeClient:
         name = self.unique(stem)
         secret = f"s3cret-{name}"
-        await self.op("register_participant", participant=name, name=name.title(), secret=secret)
+        await self.op("register_participant", participant=name, name=name.title(), secret=secret, roles=roles)
         await self.op("deposit_cash", participant=name, amount=cash)
         for symbol, (start, end) in (credits or {}).items():
             await self.op(

@@ -18,8 +18,11 @@ def test_committed_asyncapi_spec_is_current() -> None:
 def test_command_names_clients_depend_on_are_present() -> None:
     """The command type tags and channel addresses documented in docs/protocol.md."""
     document = contract_document()
-    tags = {s["properties"]["type"]["enum"][0] for name, s in document["components"]["schemas"].items()
-            if name.endswith("Msg") or name == "OperatorMessage"}
-    assert tags == {"new_order", "cancel_order", "replace_order", "operator"}
+    tags = {
+        s["properties"]["type"]["enum"][0]
+        for name, s in document["components"]["schemas"].items()
+        if name.endswith("Msg") or name == "OperatorMessage"
+    }
+    assert tags == {"new_order", "cancel_order", "replace_order", "operator", "retire_credits", "registry"}
     addresses = {c["address"] for c in document["channels"].values()}
     assert "greenex:in" in addresses

@@ -1,0 +1,191 @@
+"""Replay benchmark: build a realistic exchange log in-process, export it, time `replay` from the file."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import platform
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from loadtests.order_stream import BENCH_INSTRUMENTS, generate_commands
+from services.cli.readmodel import replay_archive
+from services.matching.processor import MatchingProcessor
+from services.runtime.follower import LogFollower
+from services.settlement.core import Settlement
+from services.verification.core import Verification
+from shared.domain.codec import Event, encode_event, event_type
+from shared.domain.commands import CancelOrder, PlaceOrder, ReplaceOrder
+from shared.domain.events import InstrumentListed
+from shared.domain.ledger import (
+    CancelSubmitted,
+    CashDeposited,
+    CreditsIssued,
+    OrderSubmitted,
+    ParticipantRegistered,
+    ReplaceSubmitted,
+    SerialRange,
+)
+from shared.eventlog.archive import iter_archive, write_archive
+from shared.eventlog.entry import NewEntry
+from shared.eventlog.memory import InMemoryEventLog
+from shared.eventlog.verify import ChainVerifier
+
+__all__ = ["build_exchange_log", "intake_events", "main"]
+
+PARTICIPANTS = 50
+TONNES = 10_000_000  # per participant and instrument: sellers never run short
+
+
+def _setup_events() -> Iterator[Event]:
+    for inst in BENCH_INSTRUMENTS:
+        yield InstrumentListed(instrument=inst)
+    for i in range(PARTICIPANTS):
+        name = f"P{i:03d}"
+        yield ParticipantRegistered(participant=name, name=name, secret=f"s-{name}")
+        yield CashDeposited(participant=name, amount=10**12)
+        for n, inst in enumerate(BENCH_INSTRUMENTS):
+            start = 1 + (i * len(BENCH_INSTRUMENTS) + n) * TONNES
+            yield CreditsIssued(
+                participant=name, instrument=inst.symbol, serials=SerialRange(start, start + TONNES - 1)
+            )
+
+
+def intake_events(orders: int, seed: int) -> Iterator[Event]:
+    """What intake would append for a seeded command stream: setup, then submitted requests."""
+    yield from _setup_events()
+    for cmd in generate_commands(orders, seed, participants=PARTICIPANTS):
+        if isinstance(cmd, PlaceOrder):
+            yield OrderSubmitted(
+                order_id=cmd.order_id,
+                participant=cmd.participant,
+                client_order_id=cmd.client_order_id,
+                instrument=cmd.instrument,
+                side=cmd.side,
+                order_type=cmd.order_type,
+                price=cmd.price,
+                quantity=cmd.quantity,
+                time_in_force=cmd.time_in_force,
+            )
+        elif isinstance(cmd, CancelOrder):
+            yield CancelSubmitted(
+                participant=cmd.participant,
+                client_order_id=cmd.client_order_id,
+                instrument=cmd.instrument,
+                orig_client_order_id=cmd.orig_client_order_id,
+            )
+        elif isinstance(cmd, ReplaceOrder):
+            yield ReplaceSubmitted(
+                participant=cmd.participant,
+                client_order_id=cmd.client_order_id,
+                instrument=cmd.instrument,
+                orig_client_order_id=cmd.orig_client_order_id,
+                price=cmd.price,
+                quantity=cmd.quantity,
+            )
+
+
+async def build_exchange_log(
+    orders: int, seed: int, *, chunk: int = 50, log: InMemoryEventLog | None = None
+) -> InMemoryEventLog:
+    """Run intake's requests through the real verification, matching and settlement followers.
+
+    Requests go in `chunk` at a time and every follower then catches up, so the log interleaves
+    requests and answers the way the live exchange does under load.
+    """
+    log = log or InMemoryEventLog(clock=_Clock())
+    followers = [
+        LogFollower(proc, log, batch=10_000) for proc in (Verification(), MatchingProcessor(), Settlement())
+    ]
+    pending: list[NewEntry] = []
+    n = 0
+    for n, event in enumerate(intake_events(orders, seed), start=1):
+        pending.append(NewEntry(event_id=f"in:{n}", causation=f"in:{n}", type=event_type(event),
+                                event_ns=n * 1000, body=encode_event(event)))  # fmt: skip
+        if len(pending) == chunk:
+            await log.append("intake", pending, position=f"S{n:020d}")
+            pending = []
+            await _pump(log, followers)
+    if pending:
+        await log.append("intake", pending, position=f"S{n:020d}")
+    await _pump(log, followers)
+    return log
+
+
+async def _pump(log: InMemoryEventLog, followers: list[LogFollower]) -> None:
+    moved = True
+    while moved:
+        moved = False
+        for follower in followers:
+            if entries := await log.read(follower.cursor, 1_000_000):
+                await follower.step(entries)
+                moved = True
+
+
+class _Clock:
+    """Deterministic logged_ns: one microsecond per append from a fixed epoch."""
+
+    def __init__(self) -> None:
+        self.now = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
+
+    def __call__(self) -> int:
+        self.now += 1000
+        return self.now
+
+
+def _best(runs: int, fn: object) -> float:
+    times = []
+    for _ in range(runs):
+        gc.collect()
+        start = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    log = asyncio.run(build_exchange_log(args.orders, args.seed))
+    entries = asyncio.run(log.read(0, 10**9))
+    built = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.grnxlog"
+        write_archive(path, entries)
+        size = path.stat().st_size
+        count = len(entries)
+        read = _best(args.runs, lambda: sum(1 for _ in iter_archive(path)))
+        verify = _best(args.runs, lambda: _verify_only(path))
+        full = _best(args.runs, lambda: replay_archive(path))
+        unverified = _best(args.runs, lambda: replay_archive(path, verify=False))
+        state = replay_archive(path)
+    print(
+        f"python {platform.python_version()} on {platform.machine()}; orders={args.orders} seed={args.seed}"
+    )
+    print(f"log: {count:,} entries, {size / 1e6:.1f} MB archive, built in-process in {built:.1f} s")
+    print(f"types: {dict(sorted(state.counts.items(), key=lambda kv: -kv[1]))}")
+    for label, secs in (
+        ("archive read + decode", read),
+        ("  + hash-chain verify", verify),
+        ("replay through the cores, verified (greenex replay --file)", full),
+        ("replay through the cores, unverified", unverified),
+    ):
+        print(f"{label:<60} {count / secs:>10,.0f} entries/s  ({secs:.2f} s, best of {args.runs})")
+    print(f"state digest {state.digest()}")
+
+
+def _verify_only(path: Path) -> None:
+    verifier = ChainVerifier()
+    for entry in iter_archive(path):
+        verifier.check(entry)
+
+
+if __name__ == "__main__":
+    main()

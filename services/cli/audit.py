@@ -1,0 +1,107 @@
+"""`greenex audit ACCOUNT`: every log event that touched an account, with its key amounts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from redis.asyncio import Redis
+
+from services.cli.replay import format_ns
+from shared.config import load_settings
+from shared.domain.codec import Event, decode_event
+from shared.domain.values import fen_to_price
+from shared.eventlog.archive import iter_archive
+from shared.eventlog.entry import Entry
+from shared.eventlog.port import LogCorrupt
+from shared.eventlog.redis_log import RedisEventLog
+
+__all__ = ["audit_lines", "roles_of", "register"]
+
+_ROLE_FIELDS = ("participant", "maker_participant", "taker_participant", "buyer", "seller")
+_PRICES = ("price", "old_price")  # fen, shown as CNY
+_MONEY = ("amount", "cash", "buyer_fee", "seller_fee", "reserved_cash", "extra_cash")  # fen
+_QUANTITIES = (
+    "quantity",
+    "leaves",
+    "cancelled_qty",
+    "expired_qty",
+    "cum_qty",
+    "maker_leaves",
+    "taker_leaves",
+)
+
+
+def roles_of(event: Event, account: str) -> list[str]:
+    """How the event involves the account: `participant`, `maker_participant`, `buyer`..."""
+    return [f for f in _ROLE_FIELDS if getattr(event, f, None) == account]
+
+
+def _amounts(event: Event) -> str:
+    parts: list[str] = []
+    for name in ("instrument", "client_order_id", "order_id", "trade_id", "side"):
+        value: Any = getattr(event, name, None)
+        if value not in (None, "", 0):
+            parts.append(f"{name}={value}")
+    parts += [f"{n}={fen_to_price(getattr(event, n))}" for n in _PRICES if getattr(event, n, 0)]
+    parts += [f"{n}={fen_to_price(getattr(event, n))}" for n in _MONEY if getattr(event, n, 0)]
+    parts += [f"{n}={getattr(event, n)}" for n in _QUANTITIES if hasattr(event, n)]
+    serials = getattr(event, "serials", None)
+    if serials:
+        blocks = serials if isinstance(serials, tuple) else (serials,)
+        parts.append("serials=" + ",".join(f"{b.start}-{b.end}" for b in blocks))
+    reason = getattr(event, "reason", None)
+    if reason:
+        parts.append(f"reason={reason}")
+    return " ".join(parts)
+
+
+def audit_lines(entries: Iterator[Entry], account: str) -> Iterator[str]:
+    """One line per entry touching the account: seq, logged time, type, roles, key amounts."""
+    needle = account.encode()
+    for entry in entries:
+        if needle not in entry.body:  # most entries never name the account: skip decoding them
+            continue
+        event = decode_event(entry.body)
+        if roles := roles_of(event, account):
+            when = format_ns(entry.logged_ns)
+            yield f"{entry.seq:>8} {when} {entry.type:<16} {'/'.join(roles)} {_amounts(event)}"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def audit(
+        account: str,
+        file: Annotated[Path | None, typer.Option("--file", help="Read an exported archive.")] = None,
+        redis_url: Annotated[str | None, typer.Option("--redis-url", help="Default: REDIS_URL.")] = None,
+    ) -> None:
+        """List every event that touched ACCOUNT (as participant, maker/taker, buyer/seller)."""
+        try:
+            if file is not None:
+                lines = list(audit_lines(iter_archive(file), account))
+            else:
+                lines = asyncio.run(_collect(redis_url, account))
+        except LogCorrupt as bad:
+            typer.echo(f"BAD seq={bad.seq}: {bad.reason}", err=True)
+            raise typer.Exit(1) from bad
+        for line in lines:
+            typer.echo(line)
+        typer.echo(f"{len(lines)} events touched {account}")
+
+
+async def _collect(url: str | None, account: str) -> list[str]:
+    settings = load_settings(redis_url=url)
+    redis = Redis.from_url(settings.redis_url)
+    lines: list[str] = []
+    try:
+        event_log = RedisEventLog(redis, settings.log_key)
+        after = 0
+        while entries := await event_log.read(after, 5000):
+            lines += audit_lines(iter(entries), account)
+            after = entries[-1].seq
+    finally:
+        await redis.aclose()
+    return lines

@@ -1,0 +1,177 @@
+"""The demo's registry chain: verification -> issuance -> trade -> retirement -> product label -> claim."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import Redis
+
+from shared.client import ExchangeClient
+from shared.config import Settings
+
+__all__ = ["DRONE", "DRONE_UNITS", "PROJECT", "VERIFIER", "run_registry_chain", "seed_registry"]
+
+VERIFIER = ("cqc-verify", "Pearl Delta Verification Centre")  # an accredited verifier (fictional)
+PROJECT = "SF001"  # Sunforest's afforestation project in Guangdong
+OFFSET = "CCER-2024"
+VERIFIED_TONNES = 600_000
+DRONE = "SKY4"
+DRONE_UNITS = 5_000
+# One Skyward S4 inspection drone over a 3-year service life (illustrative bill of activities):
+# (stage, factor key in shared/data/emission_factors_v1.json, amount per functional unit)
+DRONE_ACTIVITIES = (
+    ("materials", "aluminium_primary", "1.2"),  # kg airframe
+    ("materials", "plastic_abs", "0.8"),  # kg shell and props
+    ("materials", "copper_cathode", "0.15"),  # kg motors and wiring
+    ("materials", "battery_li_ion_capacity", "0.1"),  # kWh pack
+    ("production", "electricity_cn_grid", "45"),  # kWh assembly and test in Shenzhen
+    ("distribution", "sea_freight_container", "43.2"),  # t.km: 2.4 kg boxed x 18,000 km
+    ("distribution", "road_freight_truck", "2.88"),  # t.km: 2.4 kg x 1,200 km
+    ("use", "electricity_cn_grid", "450"),  # kWh charging over 3 years
+    ("end_of_life", "weee_treatment", "2.4"),  # kg collected and treated
+)
+
+Secret = Callable[[str], str]
+
+
+async def _answer(client: ExchangeClient, cid: str, timeout: float = 30.0) -> dict[str, Any]:
+    """The first report about `cid` (registry answers and edge rejections both carry it)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        for report in await client.reports(block_ms=100):
+            if report.get("client_order_id") == cid:
+                return report
+    raise TimeoutError(f"no answer to {cid}")
+
+
+async def seed_registry(redis: Redis, settings: Settings, op: ExchangeClient, secret: Secret) -> None:
+    """An accredited verifier, Sunforest's project, its verified 2024 report and the issuance against it."""
+    verifier, name = VERIFIER
+    await op.operator(
+        "register_participant",
+        f"op-reg-{verifier}",
+        participant=verifier,
+        name=name,
+        secret=secret(verifier),
+        roles=["verifier"],
+    )
+    await op.operator(
+        "register_project",
+        f"op-proj-{PROJECT}",
+        project=PROJECT,
+        owner="sunforest",
+        instrument=OFFSET,
+        standard="CCER",
+        methodology="CCER-14-001-V01 afforestation",
+        country="CN",
+        project_type="afforestation",
+        name="Sunforest Guangdong afforestation",
+        buffer_bps=1000,
+    )
+    client = ExchangeClient(redis, verifier, secret(verifier), settings.prefix)
+    report = b"Sunforest SF001 monitoring report 2024, verification statement"
+    await client.send(
+        "registry",
+        client_order_id="vr-sf001-2024",
+        action="submit_verification",
+        args={
+            "project": PROJECT,
+            "vintage": 2024,
+            "period_start": "2024-01-01",
+            "period_end": "2024-12-31",
+            "tonnes": VERIFIED_TONNES,
+            "report_hash": hashlib.sha256(report).hexdigest(),
+        },
+    )
+    accepted = await _answer(client, "vr-sf001-2024")
+    if accepted.get("event") != "verification_accepted":
+        raise RuntimeError(f"verification refused: {accepted}")
+    await op.operator(
+        "issue_verified", "op-iss-sf001-2024", report_id=accepted["report_id"], tonnes=VERIFIED_TONNES
+    )
+
+
+async def run_registry_chain(redis: Redis, settings: Settings, secret: Secret) -> None:
+    """Skyward Drones buys CCER, gets its drone's footprint labelled, retires and claims neutrality."""
+
+    def client(participant: str) -> ExchangeClient:
+        return ExchangeClient(redis, participant, secret(participant), settings.prefix)
+
+    maker, forest, verifier = client("dronemaker"), client("sunforest"), client(VERIFIER[0])
+    for c in (maker, forest, verifier):
+        tail: list[tuple[bytes, Any]] = await redis.xrevrange(c.out_key, count=1)  # type: ignore[assignment]
+        c.last_report_id = tail[0][0] if tail else b"0"
+    await maker.send(
+        "registry",
+        client_order_id="p-sky4",
+        action="register_product",
+        args={
+            "product": DRONE,
+            "model": "Skyward S4 inspection drone",
+            "boundary": "cradle-to-grave",
+            "functional_unit": "one drone over a 3-year service life",
+            "category": "drones",
+        },
+    )
+    for n, (stage, factor, amount) in enumerate(DRONE_ACTIVITIES):
+        await maker.send(
+            "registry",
+            client_order_id=f"a-sky4-{n}",
+            action="record_activity",
+            args={"product": DRONE, "stage": stage, "factor": factor, "amount": amount},
+        )
+    await verifier.send("registry", client_order_id="l-sky4", action="issue_label", args={"product": DRONE})
+    label = await _answer(verifier, "l-sky4")
+    if label.get("event") != "label_issued":
+        raise RuntimeError(f"label refused: {label}")
+    needed = -(-label["total_grams"] * DRONE_UNITS // 1_000_000)
+    # Buy the tonnes on the exchange: Sunforest offers at the reference, the maker lifts the offers.
+    await forest.send(
+        "new_order",
+        client_order_id="primary-ccer",
+        instrument=OFFSET,
+        side="sell",
+        order_type="limit",
+        price="78.00",
+        quantity=needed,
+    )
+    await _answer(forest, "primary-ccer")
+    await maker.send(
+        "new_order",
+        client_order_id="buy-ccer",
+        instrument=OFFSET,
+        side="buy",
+        order_type="limit",
+        price="85.80",
+        quantity=needed,
+        time_in_force="IOC",
+    )
+    retired: dict[str, Any] = {}
+    for attempt in range(20):  # settlement delivers the bought tonnes a moment after the trades
+        await maker.send(
+            "retire_credits",
+            client_order_id=f"retire-sky4-{attempt}",
+            instrument=OFFSET,
+            quantity=needed,
+            beneficiary=f"Skyward Drones: {DRONE_UNITS} SKY4 drones shipped in 2025",
+            reason="carbon-neutral product claim",
+        )
+        retired = await _answer(maker, f"retire-sky4-{attempt}")
+        if retired.get("event") == "retired":
+            break
+        await asyncio.sleep(0.25)
+    else:
+        raise RuntimeError(f"retirement refused: {retired}")
+    await maker.send(
+        "registry",
+        client_order_id="claim-sky4",
+        action="claim_neutral",
+        args={"product": DRONE, "units": DRONE_UNITS, "certificates": [retired["certificate"]["id"]]},
+    )
+    claim = await _answer(maker, "claim-sky4")
+    if claim.get("event") != "neutrality_claimed":
+        raise RuntimeError(f"claim refused: {claim}")

@@ -1,0 +1,315 @@
+"""`greenex registry`, `greenex label`, `greenex retire`: the carbon registry, rebuilt from the log."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import typer
+from redis.asyncio import Redis
+from rich.console import Console
+from rich.table import Table
+
+from services.cli.readmodel import ExchangeState, replay_log
+from services.cli.registry_view import registry_rows
+from shared.client import ExchangeClient
+from shared.config import load_settings
+from shared.domain.certificates import certificate
+from shared.domain.ledger import BUFFER_ACCOUNT
+from shared.eventlog.redis_log import RedisEventLog
+
+__all__ = ["certificate_of", "label_json", "label_svg", "print_chain", "print_registry", "register_registry"]
+
+console = Console()
+registry_app = typer.Typer(help="Issued, held, retired and buffer tonnes; retirement certificates.")
+
+
+def kg(grams: int) -> str:
+    """Integer grams as a decimal kg string (no floats for quantities)."""
+    sign = "-" if grams < 0 else ""
+    whole, part = divmod(abs(grams), 1000)
+    return f"{sign}{whole}.{part:03d}"
+
+
+def print_registry(out: Console, state: ExchangeState) -> None:
+    table = Table(
+        title="Registry: tonnes per project and vintage (issued = held+frozen+retired+cancelled+buffer)"
+    )
+    for col in (
+        "instrument",
+        "project",
+        "vintage",
+        "issued",
+        "held",
+        "frozen",
+        "retired",
+        "cancelled",
+        "buffer",
+    ):
+        table.add_column(col, justify="left" if col in ("instrument", "project") else "right")
+    for r in registry_rows(state):
+        if not r.project:
+            continue  # allowances are issued by the operator, not against projects
+        nums = (r.issued, r.held, r.frozen, r.retired, r.cancelled, r.buffer)
+        table.add_row(r.instrument, r.project, str(r.vintage), *map(str, nums))
+    out.print(table)
+    certs = Table(title="Public list of retirements")
+    for col in ("certificate", "kind", "holder", "beneficiary", "instrument", "tonnes", "serials", "seq"):
+        certs.add_column(col, justify="right" if col in ("tonnes", "seq") else "left")
+    origins = state.registry.state.origins
+    for cert in state.registry.certificates():
+        ev = cert.retired
+        labels = origins.labels(ev.instrument, ev.serials)
+        shown = ", ".join(labels[:2]) + (f" (+{len(labels) - 2})" if len(labels) > 2 else "")
+        certs.add_row(
+            ev.certificate_id,
+            ev.kind,
+            ev.participant,
+            ev.beneficiary,
+            ev.instrument,
+            str(ev.tonnes),
+            shown,
+            str(cert.seq),
+        )
+    out.print(certs)
+
+
+def print_chain(out: Console, state: ExchangeState) -> None:
+    """Verification -> issuance -> trade -> retirement -> label -> claim, as the log recorded it."""
+    s = state.registry.state
+    out.rule("registry chain")
+    for report in s.reports.values():
+        project = s.projects[report.project]
+        out.print(
+            f"[bold]verified[/] {report.report_id}: {project.standard} project {project.project} "
+            f"({project.project_type}, {project.country}, owner {project.owner}) {report.period_start}.."
+            f"{report.period_end} vintage {report.vintage}: {report.tonnes} t by {report.verifier}"
+        )
+        issued = s.report_issued.get(report.report_id, 0)
+        buffer = s.totals[(report.instrument, report.project, report.vintage)].buffer if issued else 0
+        out.print(
+            f"[bold]issued[/] {issued} t into {report.instrument}: {issued - buffer} t to "
+            f"{project.owner}, {buffer} t to BUFFER ({project.buffer_bps / 100:g} %)"
+        )
+    for symbol in sorted({r.instrument for r in s.reports.values()}):
+        owners = {p.owner for p in s.projects.values() if p.instrument == symbol} | {BUFFER_ACCOUNT}
+        bought = {
+            account: sum(b.tonnes for b in held.get(symbol, []))
+            for account in state.settlement.balances()
+            if account not in owners and (held := state.settlement.holdings(account)).get(symbol)
+        }
+        out.print(
+            f"[bold]traded[/] {symbol}: {sum(bought.values())} t now held by {len(bought)} buyers "
+            f"({', '.join(f'{a} {t} t' for a, t in sorted(bought.items()))})"
+        )
+    for cert in state.registry.certificates():
+        ev = cert.retired
+        out.print(
+            f"[bold]{ev.kind}d[/] {ev.certificate_id}: {ev.tonnes} t of {ev.instrument} by "
+            f"{ev.participant} for {ev.beneficiary!r}, serials "
+            f"{', '.join(s.origins.labels(ev.instrument, ev.serials))} (log seq {cert.seq})"
+        )
+    for label in s.labels.values():
+        out.print(
+            f"[bold]labelled[/] {label.label_id}: {label.model} {kg(label.total_grams)} kg CO2e per "
+            f"{label.functional_unit} ({label.boundary}), verified by {label.verifier}"
+        )
+    for claim in s.claims.values():
+        out.print(
+            f"[bold]claimed neutral[/] {claim.claim_id}: {claim.units} x {claim.product} = "
+            f"{kg(claim.footprint_grams)} kg -> {claim.required_tonnes} t needed, "
+            f"{claim.covered_tonnes} t retired in {', '.join(claim.certificates)}"
+        )
+
+
+async def certificate_of(state: ExchangeState, event_log: RedisEventLog, cert_id: str) -> dict[str, Any]:
+    """The full certificate, hash included: the chain hash comes from the log entry itself."""
+    cert = state.registry.state.certificates.get(cert_id)
+    if cert is None:
+        raise KeyError(cert_id)
+    (entry,) = await event_log.read(cert.seq - 1, 1)
+    return certificate(cert.retired, entry.seq, entry.hash, state.registry.state.origins)
+
+
+def label_json(state: ExchangeState, product: str) -> dict[str, Any]:
+    s = state.registry.state
+    label = s.labels[product]
+    claims = [c for c in s.claims.values() if c.product == product]
+    return {
+        "label_id": label.label_id,
+        "product": label.product,
+        "model": label.model,
+        "maker": label.owner,
+        "functional_unit": label.functional_unit,
+        "boundary": label.boundary,
+        "stages": [
+            {"stage": st.stage, "kg_co2e": kg(st.grams), "included": st.included} for st in label.stages
+        ],
+        "total_kg_co2e": kg(label.total_grams),
+        "factor_tables": list(label.factor_tables),
+        "verifier": label.verifier,
+        "date": datetime.datetime.fromtimestamp(label.issued_ns // 1_000_000_000, datetime.UTC)
+        .date()
+        .isoformat(),
+        "carbon_neutral_claims": [
+            {
+                "claim_id": c.claim_id,
+                "units": c.units,
+                "required_tonnes": c.required_tonnes,
+                "covered_tonnes": c.covered_tonnes,
+                "certificates": list(c.certificates),
+                "serials": list(c.serials),
+            }
+            for c in claims
+        ],
+    }
+
+
+def label_svg(label: dict[str, Any]) -> str:
+    """A 360 x 200 badge: the footprint per functional unit, the boundary, who verified it, and a
+    'carbon neutral' band when a claim backs it."""
+    neutral = bool(label["carbon_neutral_claims"])
+    band = "#1b7f3b" if neutral else "#555"
+    title = "CARBON NEUTRAL" if neutral else "CARBON FOOTPRINT"
+    lines = [
+        (16, 64, 28, "bold", f"{label['total_kg_co2e']} kg CO2e"),
+        (16, 90, 13, "normal", f"per {label['functional_unit']}"),
+        (16, 116, 13, "normal", f"{label['model']} ({label['product']}), {label['boundary']}"),
+        (16, 140, 12, "normal", f"verified by {label['verifier']} on {label['date']}"),
+        (16, 162, 12, "normal", f"factors {', '.join(label['factor_tables'])}, label {label['label_id']}"),
+    ]
+    texts = "\n".join(
+        f'  <text x="{x}" y="{y}" font-size="{size}" font-weight="{weight}">{escape(text)}</text>'
+        for x, y, size, weight, text in lines
+    )
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="360" height="200" viewBox="0 0 360 200" '
+        'font-family="Helvetica, Arial, sans-serif">\n'
+        '  <rect width="360" height="200" rx="12" fill="#f4f8f1" stroke="#1b7f3b" stroke-width="2"/>\n'
+        f'  <rect width="360" height="34" rx="12" fill="{band}"/>\n'
+        f'  <text x="16" y="23" font-size="15" font-weight="bold" fill="#fff">{title} | greenex</text>\n'
+        f"{texts}\n</svg>\n"
+    )
+
+
+async def _state() -> tuple[ExchangeState, RedisEventLog, Redis]:
+    settings = load_settings()
+    redis = Redis.from_url(settings.redis_url)
+    event_log = RedisEventLog(redis, settings.log_key)
+    return await replay_log(event_log), event_log, redis
+
+
+@registry_app.callback(invoke_without_command=True)
+def registry(ctx: typer.Context) -> None:
+    """Issued, held, frozen, retired, cancelled and buffer totals per project and vintage, and the
+    public list of retirements, rebuilt from the log."""
+    if ctx.invoked_subcommand is not None:
+        return
+
+    async def show() -> None:
+        state, _, redis = await _state()
+        await redis.aclose()
+        print_registry(console, state)
+
+    asyncio.run(show())
+
+
+@registry_app.command("certificate")
+def certificate_cmd(cert_id: str) -> None:
+    """One retirement certificate as JSON (serial labels, seq, chain hash and its own sha256)."""
+
+    async def show() -> dict[str, Any]:
+        state, event_log, redis = await _state()
+        try:
+            return await certificate_of(state, event_log, cert_id)
+        finally:
+            await redis.aclose()
+
+    try:
+        console.print_json(json.dumps(asyncio.run(show())))
+    except KeyError:
+        raise typer.BadParameter(f"no certificate {cert_id}") from None
+
+
+def register_registry(app: typer.Typer) -> None:
+    app.add_typer(registry_app, name="registry")
+
+    @app.command()
+    def label(
+        product: str, svg: Path | None = typer.Option(None, help="also write the SVG badge here")
+    ) -> None:
+        """A product's footprint label as JSON (and an SVG badge with --svg)."""
+
+        async def load() -> ExchangeState:
+            state, _, redis = await _state()
+            await redis.aclose()
+            return state
+
+        state = asyncio.run(load())
+        if product not in state.registry.state.labels:
+            raise typer.BadParameter(f"no label for product {product}")
+        doc = label_json(state, product)
+        console.print_json(json.dumps(doc))
+        if svg is not None:
+            svg.write_text(label_svg(doc))
+            console.print(f"wrote {svg}")
+
+    @app.command()
+    def retire(
+        instrument: str,
+        quantity: int,
+        participant: str = typer.Option(..., help="your participant id"),
+        secret: str = typer.Option(..., help="your signing secret", envvar="GREENEX_SECRET"),
+        beneficiary: str = typer.Option(..., help="on whose behalf the tonnes are retired"),
+        reason: str = typer.Option("", help="why (e.g. 'FY2025 scope 1 offset')"),
+        timeout: float = 10.0,
+    ) -> None:
+        """Retire credits from your holding (signed with your secret); prints the certificate."""
+        raise typer.Exit(
+            asyncio.run(_retire(instrument, quantity, participant, secret, beneficiary, reason, timeout))
+        )
+
+
+async def _retire(
+    instrument: str,
+    quantity: int,
+    participant: str,
+    secret: str,
+    beneficiary: str,
+    reason: str,
+    timeout: float,
+) -> int:
+    settings = load_settings()
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        client = ExchangeClient(redis, participant, secret, settings.prefix)
+        tail: list[tuple[bytes, Any]] = await redis.xrevrange(client.out_key, count=1)  # type: ignore[assignment]
+        client.last_report_id = tail[0][0] if tail else b"0"
+        cid = f"retire-{datetime.datetime.now(datetime.UTC).strftime('%Y%m%dT%H%M%S%f')}"
+        await client.send(
+            "retire_credits",
+            client_order_id=cid,
+            instrument=instrument,
+            quantity=quantity,
+            beneficiary=beneficiary,
+            reason=reason,
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            for report in await client.reports(block_ms=100):
+                if report.get("client_order_id") != cid:
+                    continue
+                if report.get("event") == "retired":
+                    console.print_json(json.dumps(report["certificate"]))
+                    return 0
+                console.print(f"[red]rejected[/] {report['reason']['code']}: {report['reason']['text']}")
+                return 1
+        console.print(f"[yellow]no answer within {timeout}s: is `greenex up` running?[/]")
+        return 2
+    finally:
+        await redis.aclose()

@@ -1,0 +1,198 @@
+"""Registry commands at the edge: retire_credits and the participants' `registry` actions."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Mapping
+
+import msgspec
+
+from shared.domain.codec import Event
+from shared.domain.footprint import CURRENT_TABLE, factor_table, grams_co2e
+from shared.domain.reasons import Reason
+from shared.domain.registry import (
+    BOUNDARIES,
+    STAGES,
+    ActivityRecorded,
+    LabelRequested,
+    NeutralityClaimSubmitted,
+    ProductRegistered,
+    RetirementRequested,
+    VerificationSubmitted,
+)
+from shared.protocol import MAX_QUANTITY, RegistryMsg, RetireCreditsMsg
+
+__all__ = ["REGISTRY_ACTIONS", "RefusedError", "registry_event", "retirement_event"]
+
+_ID = re.compile(r"[A-Za-z0-9_.]{1,64}")
+_HASH = re.compile(r"[0-9a-f]{64}")
+_MAX_TEXT = 200
+MAX_CERTIFICATES = 50
+
+
+class RefusedError(Exception):
+    """A registry command refused at the edge, with the reason code the client gets."""
+
+    def __init__(self, reason: Reason, text: str) -> None:
+        super().__init__(text)
+        self.reason, self.text = reason, text
+
+
+class _Verification(msgspec.Struct, forbid_unknown_fields=True):
+    project: str
+    vintage: int
+    period_start: str
+    period_end: str
+    tonnes: int
+    report_hash: str
+
+
+class _Product(msgspec.Struct, forbid_unknown_fields=True):
+    product: str
+    model: str
+    functional_unit: str
+    boundary: str
+    category: str = ""
+
+
+class _Activity(msgspec.Struct, forbid_unknown_fields=True):
+    product: str
+    stage: str
+    factor: str
+    amount: str
+    factor_table: str = CURRENT_TABLE
+
+
+class _ProductRef(msgspec.Struct, forbid_unknown_fields=True):
+    product: str
+
+
+class _Claim(msgspec.Struct, forbid_unknown_fields=True):
+    product: str
+    units: int
+    certificates: list[str]
+
+
+def _text(value: str, what: str, *, required: bool = True) -> str:
+    if (required and not value.strip()) or len(value) > _MAX_TEXT:
+        raise ValueError(f"{what} must be 1-{_MAX_TEXT} characters")
+    return value
+
+
+def _id(value: str, what: str) -> str:
+    if not _ID.fullmatch(value):
+        raise ValueError(f"{what} must be 1-64 of [A-Za-z0-9_.]")
+    return value
+
+
+def retirement_event(msg: RetireCreditsMsg) -> RetirementRequested:
+    if not 0 < msg.quantity <= MAX_QUANTITY:
+        raise RefusedError(Reason.INVALID_QUANTITY, f"quantity {msg.quantity} must be in 1..{MAX_QUANTITY}")
+    return RetirementRequested(
+        participant=msg.participant,
+        client_order_id=msg.client_order_id,
+        instrument=msg.instrument,
+        quantity=msg.quantity,
+        beneficiary=_text(msg.beneficiary, "beneficiary"),
+        reason=_text(msg.reason, "reason", required=False),
+        kind="retire",
+    )
+
+
+def _verification(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
+    v = msgspec.convert(msg.args, _Verification)
+    start, end = datetime.date.fromisoformat(v.period_start), datetime.date.fromisoformat(v.period_end)
+    if start > end:
+        raise ValueError("period_start is after period_end")
+    if not start.year <= v.vintage <= end.year:
+        raise ValueError(f"vintage {v.vintage} is outside the monitoring period")
+    if not 0 < v.tonnes <= MAX_QUANTITY:
+        raise ValueError(f"tonnes must be in 1..{MAX_QUANTITY}")
+    if not _HASH.fullmatch(v.report_hash):
+        raise ValueError("report_hash must be the lower-case hex sha256 of the report")
+    return VerificationSubmitted(
+        participant=msg.participant, client_order_id=msg.client_order_id, project=_id(v.project, "project"),
+        vintage=v.vintage, period_start=start.isoformat(), period_end=end.isoformat(), tonnes=v.tonnes,
+        report_hash=v.report_hash,
+    )  # fmt: skip
+
+
+def _product(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
+    p = msgspec.convert(msg.args, _Product)
+    if p.product in products:
+        raise RefusedError(Reason.DUPLICATE_PRODUCT, f"product {p.product!r} is already registered")
+    if p.boundary not in BOUNDARIES:
+        raise ValueError(f"boundary must be one of {', '.join(BOUNDARIES)}")
+    return ProductRegistered(
+        participant=msg.participant, client_order_id=msg.client_order_id, product=_id(p.product, "product"),
+        model=_text(p.model, "model"), functional_unit=_text(p.functional_unit, "functional_unit"),
+        boundary=p.boundary, category=_text(p.category, "category", required=False),
+    )  # fmt: skip
+
+
+def _owned(product: str, participant: str, products: Mapping[str, str]) -> None:
+    owner = products.get(product)
+    if owner is None:
+        raise RefusedError(Reason.UNKNOWN_PRODUCT, f"no product {product!r}")
+    if owner != participant:
+        raise RefusedError(Reason.NOT_OWNER, f"product {product!r} is not yours")
+
+
+def _activity(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
+    a = msgspec.convert(msg.args, _Activity)
+    _owned(a.product, msg.participant, products)
+    if a.stage not in STAGES:
+        raise ValueError(f"stage must be one of {', '.join(STAGES)}")
+    try:
+        factor = factor_table(a.factor_table).factors[a.factor]
+    except (ValueError, KeyError) as exc:
+        text = f"no factor {a.factor!r} in table {a.factor_table!r}"
+        raise RefusedError(Reason.UNKNOWN_FACTOR, text) from exc
+    return ActivityRecorded(
+        participant=msg.participant, client_order_id=msg.client_order_id, product=a.product, stage=a.stage,
+        factor_key=a.factor, factor_table=a.factor_table, amount=a.amount, unit=factor.unit,
+        factor=factor.kg_co2e, grams=grams_co2e(a.amount, factor.kg_co2e),
+    )  # fmt: skip
+
+
+def _label(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
+    ref = msgspec.convert(msg.args, _ProductRef)
+    if ref.product not in products:
+        raise RefusedError(Reason.UNKNOWN_PRODUCT, f"no product {ref.product!r}")
+    return LabelRequested(
+        participant=msg.participant, client_order_id=msg.client_order_id, product=ref.product
+    )
+
+
+def _claim(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
+    c = msgspec.convert(msg.args, _Claim)
+    _owned(c.product, msg.participant, products)
+    if not 0 < c.units <= MAX_QUANTITY:
+        raise ValueError(f"units must be in 1..{MAX_QUANTITY}")
+    if not 0 < len(c.certificates) <= MAX_CERTIFICATES or len(set(c.certificates)) != len(c.certificates):
+        raise ValueError(f"certificates must be 1-{MAX_CERTIFICATES} distinct ids")
+    return NeutralityClaimSubmitted(
+        participant=msg.participant, client_order_id=msg.client_order_id, product=c.product, units=c.units,
+        certificates=tuple(c.certificates),
+    )  # fmt: skip
+
+
+REGISTRY_ACTIONS = {
+    "submit_verification": _verification,
+    "register_product": _product,
+    "record_activity": _activity,
+    "issue_label": _label,
+    "claim_neutral": _claim,
+}
+
+
+def registry_event(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
+    """The request a `registry` message records; `products` maps product id -> owner.
+
+    Raises RefusedError for domain refusals and ValueError/msgspec errors for malformed arguments.
+    """
+    build = REGISTRY_ACTIONS.get(msg.action)
+    if build is None:
+        raise ValueError(f"unknown registry action {msg.action!r}")
+    return build(msg, products)

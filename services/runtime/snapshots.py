@@ -1,0 +1,136 @@
+"""Service snapshots: a core's state at a log seq, checksummed, kept in Redis beside the log (newest 2).
+
+Snapshots are derived data: each is tied to the log by the hash of the entry it covers, so one taken on
+another log (or past a tail that was lost) is refused, and deleting them all only costs a full replay.
+They live in Redis rather than in files because the log does: one AOF holds both, so a snapshot can
+never survive a log it describes, services on different hosts need no shared disk, and the write and
+the trim of older ones are one MULTI (no half-written file to detect).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Protocol, cast
+
+import msgspec
+import structlog
+from redis.asyncio import Redis
+
+from shared.eventlog.port import EventLog
+
+__all__ = [
+    "KEEP",
+    "Snapshot",
+    "SnapshotStore",
+    "Snapshottable",
+    "decode_record",
+    "encode_record",
+    "new_snapshot",
+    "snapshots_key",
+]
+
+log = structlog.get_logger("greenex.runtime")
+
+KEEP = 2  # the newest is enough; the one before it covers a newest that turns out damaged
+_VERSION = 1
+
+
+class Snapshottable(Protocol):
+    """A processor whose state can be saved; its class has `restore(data) -> processor`."""
+
+    name: str
+
+    def snapshot(self) -> bytes: ...
+
+
+class Snapshot(msgspec.Struct, frozen=True, array_like=True, kw_only=True):
+    version: int = _VERSION
+    service: str
+    seq: int  # the last log seq folded into `state`
+    head_hash: bytes  # that entry's hash: ties the snapshot to this very log
+    floor: str  # the producer position already in the log: answers at or below it are not re-appended
+    taken_ns: int
+    state: bytes  # the processor's own snapshot bytes
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Snapshot)
+
+
+def encode_record(snap: Snapshot) -> bytes:
+    """sha256 of the encoded snapshot, then the snapshot: damage anywhere fails the checksum."""
+    body = _encoder.encode(snap)
+    return hashlib.sha256(body).digest() + body
+
+
+def decode_record(record: bytes) -> Snapshot:
+    """The snapshot in a record, or ValueError saying why it cannot be trusted."""
+    checksum, body = record[:32], record[32:]
+    if len(checksum) < 32 or hashlib.sha256(body).digest() != checksum:
+        raise ValueError("checksum mismatch")
+    try:
+        snap = _decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"undecodable: {exc}") from exc
+    if snap.version != _VERSION:
+        raise ValueError(f"unknown snapshot version {snap.version}")
+    return snap
+
+
+def snapshots_key(prefix: str, service: str) -> str:
+    return f"{prefix}:snapshots:{service}"
+
+
+class SnapshotStore:
+    """`{prefix}:snapshots:<service>`: a Redis list, newest first, trimmed to KEEP."""
+
+    def __init__(self, redis: Redis, prefix: str, keep: int = KEEP) -> None:
+        self.redis, self.prefix, self.keep = redis, prefix, keep
+
+    def key(self, service: str) -> str:
+        return snapshots_key(self.prefix, service)
+
+    async def save(self, snap: Snapshot) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.lpush(self.key(snap.service), encode_record(snap))
+        pipe.ltrim(self.key(snap.service), 0, self.keep - 1)
+        await pipe.execute()
+
+    async def records(self, service: str) -> list[bytes]:
+        return cast(list[bytes], await self.redis.lrange(self.key(service), 0, -1))
+
+    async def load(self, service: str, event_log: EventLog) -> Snapshot | None:
+        """The newest snapshot that is intact and matches the log; None (full replay) if there is none."""
+        for index, record in enumerate(await self.records(service)):
+            try:
+                snap = decode_record(record)
+                if snap.service != service:
+                    raise ValueError(f"snapshot of {snap.service!r}")
+                await _check_against_log(snap, event_log)
+            except ValueError as exc:
+                log.warning("snapshot_refused", service=service, index=index, reason=str(exc))
+                continue
+            return snap
+        return None
+
+
+async def _check_against_log(snap: Snapshot, event_log: EventLog) -> None:
+    if snap.seq == 0:
+        return
+    entries = await event_log.read(snap.seq - 1, 1)
+    if not entries or entries[0].seq != snap.seq:
+        raise ValueError(f"the log has no entry {snap.seq}: it is shorter than the snapshot")
+    if entries[0].hash != snap.head_hash:
+        raise ValueError(f"entry {snap.seq} has another hash: the snapshot is of a different log")
+
+
+def new_snapshot(proc: Snapshottable, seq: int, head_hash: bytes, floor: str) -> Snapshot:
+    return Snapshot(
+        service=proc.name,
+        seq=seq,
+        head_hash=head_hash,
+        floor=floor,
+        taken_ns=time.time_ns(),
+        state=proc.snapshot(),
+    )

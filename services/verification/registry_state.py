@@ -1,0 +1,99 @@
+"""State of the registry core: what it has folded from the log, and its per-project tonne totals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import msgspec
+
+from shared.domain.certificates import SerialOrigins
+from shared.domain.instruments import Instrument
+from shared.domain.ledger import CreditsIssued
+from shared.domain.registry import (
+    ActivityRecorded,
+    CreditsRetired,
+    EligibilityChanged,
+    LabelIssued,
+    NeutralityClaimed,
+    ProductRegistered,
+    ProjectRegistered,
+    VerificationAccepted,
+)
+
+__all__ = ["Certificate", "RegistryState", "Totals"]
+
+
+@dataclass
+class Totals:
+    """Tonnes of one (instrument, project, vintage): issued in all, and how many left the market."""
+
+    issued: int = 0
+    buffer: int = 0  # issued into the BUFFER account
+    retired: int = 0
+    cancelled: int = 0
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A retirement (or cancellation) and the log seq of its CreditsRetired entry."""
+
+    retired: CreditsRetired
+    seq: int
+
+
+@dataclass
+class RegistryState:
+    roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    instruments: dict[str, Instrument] = field(default_factory=dict)
+    projects: dict[str, ProjectRegistered] = field(default_factory=dict)
+    reports: dict[str, VerificationAccepted] = field(default_factory=dict)
+    periods: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # project -> verified periods
+    report_issued: dict[str, int] = field(default_factory=dict)  # report id -> tonnes issued against it
+    next_serial: dict[str, int] = field(default_factory=dict)  # instrument -> first never-issued serial
+    origins: SerialOrigins = field(default_factory=SerialOrigins)
+    totals: dict[tuple[str, str, int], Totals] = field(default_factory=dict)
+    certificates: dict[str, Certificate] = field(default_factory=dict)
+    products: dict[str, ProductRegistered] = field(default_factory=dict)
+    activities: dict[str, list[ActivityRecorded]] = field(default_factory=dict)
+    labels: dict[str, LabelIssued] = field(default_factory=dict)  # product -> its current label
+    claims: dict[str, NeutralityClaimed] = field(default_factory=dict)
+    claimed: dict[str, str] = field(default_factory=dict)  # certificate id -> the claim it backs
+
+    def change_eligibility(self, ev: EligibilityChanged) -> None:
+        inst = self.instruments.get(ev.instrument)
+        if inst is not None:
+            self.instruments[ev.instrument] = msgspec.structs.replace(
+                inst,
+                eligible_standards=ev.eligible_standards,
+                min_vintage=ev.min_vintage,
+                max_vintage=ev.max_vintage,
+            )
+
+    def add_issued(self, ev: CreditsIssued) -> None:
+        """Every block of every instrument, allowances too: offsets are numbered after all of them."""
+        self.next_serial[ev.instrument] = max(self.next_serial.get(ev.instrument, 1), ev.serials.end + 1)
+        self.origins.add(ev)
+        totals = self._totals(ev.instrument, ev.project, ev.vintage)
+        totals.issued += ev.serials.tonnes
+        if ev.buffer:
+            totals.buffer += ev.serials.tonnes
+        if ev.report_id:
+            self.report_issued[ev.report_id] = self.report_issued.get(ev.report_id, 0) + ev.serials.tonnes
+
+    def add_retired(self, seq: int, ev: CreditsRetired) -> None:
+        self.certificates[ev.certificate_id] = Certificate(ev, seq)
+        for block in ev.serials:
+            for piece, origin in self.origins.split(ev.instrument, block):
+                project, vintage = (origin.project, origin.vintage) if origin else ("", 0)
+                totals = self._totals(ev.instrument, project, vintage)
+                if ev.kind == "cancel":
+                    totals.cancelled += piece.tonnes
+                else:
+                    totals.retired += piece.tonnes
+
+    def _totals(self, instrument: str, project: str, vintage: int) -> Totals:
+        key = (instrument, project, vintage)
+        totals = self.totals.get(key)
+        if totals is None:
+            totals = self.totals[key] = Totals()
+        return totals

@@ -1,0 +1,213 @@
+"""Random registry sessions through the real cores: after every step, issued = held + frozen + retired +
+cancelled + buffer per project and vintage, no serial is in two states or accounts, and a retired
+serial never trades again."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+
+import hypothesis.strategies as st
+from hypothesis import settings
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from services.cli.readmodel import ExchangeState
+from services.cli.registry_view import registry_rows, serial_states
+from services.matching.processor import MatchingProcessor
+from services.runtime.processor import Processor
+from services.settlement.core import Settlement
+from services.verification.core import Verification
+from services.verification.registry import Registry
+from shared.domain.codec import Event, event_type
+from shared.domain.events import InstrumentListed
+from shared.domain.instruments import Instrument, InstrumentKind
+from shared.domain.ledger import (
+    BUFFER_ACCOUNT,
+    CancelSubmitted,
+    CashDeposited,
+    OrderSubmitted,
+    ParticipantRegistered,
+    TradeSettled,
+)
+from shared.domain.registry import (
+    CreditsRetired,
+    IssuanceRequested,
+    ProjectRegistered,
+    RetirementRequested,
+    VerificationAccepted,
+    VerificationSubmitted,
+)
+from shared.domain.values import OrderType, Side, TimeInForce
+
+CCER = "CCER-T"
+TRADERS = ("p0", "p1", "p2")
+VERIFIER = "v0"
+HASH = hashlib.sha256(b"report").hexdigest()
+
+
+class Log:
+    """An in-memory log with the real cores as followers: each entry is fed, in log order, to every
+    core that reads it and did not write it; their answers are appended at the end."""
+
+    def __init__(self) -> None:
+        self.state = ExchangeState(MatchingProcessor(), Verification(), Settlement(), Registry())
+        self.entries: list[tuple[str, Event]] = []
+        self.fed = 0
+        self.retired: set[int] = set()
+        self.traded_after_retirement: list[int] = []
+
+    def append(self, producer: str, event: Event) -> None:
+        self.entries.append((producer, event))
+        while self.fed < len(self.entries):
+            self.fed += 1
+            self._feed(self.fed, *self.entries[self.fed - 1])
+
+    def _feed(self, seq: int, producer: str, event: Event) -> None:
+        self._watch(event)
+        cores: tuple[Processor, ...] = self.state.processors
+        for core in cores:
+            if core.name != producer and event_type(event) in core.inputs:
+                for answer in core.process(seq, seq, event):
+                    self.entries.append((core.name, answer))
+
+    def _watch(self, event: Event) -> None:
+        if isinstance(event, CreditsRetired):
+            self.retired.update(s for r in event.serials for s in range(r.start, r.end + 1))
+        elif isinstance(event, TradeSettled):
+            delivered = {s for r in event.serials for s in range(r.start, r.end + 1)}
+            self.traded_after_retirement.extend(sorted(delivered & self.retired))
+
+
+class RegistrySession(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.log = Log()
+        self.order_ids = itertools.count(1)
+        self.cids = itertools.count(1)
+        self.open: list[tuple[str, str]] = []
+
+    def op(self, event: Event) -> None:
+        self.log.append("intake", event)
+
+    def cid(self) -> str:
+        return f"c{next(self.cids)}"
+
+    @initialize(buffer_bps=st.sampled_from([0, 1000, 2500]))
+    def setup(self, buffer_bps: int) -> None:
+        inst = Instrument(
+            symbol=CCER,
+            kind=InstrumentKind.OFFSET,
+            standard="CCER",
+            registry="CCER",
+            vintage=2024,
+            reference_price=7_800,
+        )
+        self.op(InstrumentListed(instrument=inst))
+        for p in (*TRADERS, VERIFIER):
+            roles = ("verifier",) if p == VERIFIER else ("trader",)
+            self.op(ParticipantRegistered(participant=p, name=p, secret="k", roles=roles))
+            self.op(CashDeposited(participant=p, amount=100_000_000))
+        for n, owner in enumerate(("p0", "p1")):
+            self.op(
+                ProjectRegistered(
+                    project=f"P{n}",
+                    owner=owner,
+                    instrument=CCER,
+                    standard="CCER",
+                    methodology="m",
+                    country="CN",
+                    project_type="afforestation",
+                    buffer_bps=buffer_bps,
+                )
+            )
+            for vintage in (2022, 2023):
+                self.op(
+                    VerificationSubmitted(
+                        participant=VERIFIER,
+                        client_order_id=self.cid(),
+                        project=f"P{n}",
+                        vintage=vintage,
+                        period_start=f"{vintage}-01-01",
+                        period_end=f"{vintage}-12-31",
+                        tonnes=500,
+                        report_hash=HASH,
+                    )
+                )
+        self.reports = [e.report_id for _, e in self.log.entries if isinstance(e, VerificationAccepted)]
+        assert len(self.reports) == 4
+
+    @rule(report=st.integers(0, 3), tonnes=st.integers(1, 300))
+    def issue(self, report: int, tonnes: int) -> None:
+        self.op(
+            IssuanceRequested(
+                participant="operator",
+                client_order_id=self.cid(),
+                report_id=self.reports[report],
+                tonnes=tonnes,
+            )
+        )
+
+    @rule(
+        who=st.sampled_from(TRADERS),
+        side=st.sampled_from(Side),
+        price=st.integers(7_790, 7_810),
+        qty=st.integers(1, 80),
+    )
+    def order(self, who: str, side: Side, price: int, qty: int) -> None:
+        cid = self.cid()
+        self.op(
+            OrderSubmitted(
+                order_id=next(self.order_ids),
+                participant=who,
+                client_order_id=cid,
+                instrument=CCER,
+                side=side,
+                order_type=OrderType.LIMIT,
+                price=price,
+                quantity=qty,
+                time_in_force=TimeInForce.GTC,
+            )
+        )
+        self.open.append((who, cid))
+
+    @rule(data=st.data())
+    def cancel(self, data: st.DataObject) -> None:
+        if self.open:
+            who, orig = self.open.pop(data.draw(st.integers(0, len(self.open) - 1)))
+            self.op(
+                CancelSubmitted(
+                    participant=who, client_order_id=self.cid(), instrument=CCER, orig_client_order_id=orig
+                )
+            )
+
+    @rule(who=st.sampled_from((*TRADERS, BUFFER_ACCOUNT)), qty=st.integers(1, 120), cancel=st.booleans())
+    def retire(self, who: str, qty: int, cancel: bool) -> None:
+        kind = "cancel" if cancel or who == BUFFER_ACCOUNT else "retire"
+        self.op(
+            RetirementRequested(
+                participant=who,
+                client_order_id=self.cid(),
+                instrument=CCER,
+                quantity=qty,
+                beneficiary="b",
+                reason="r",
+                kind=kind,
+            )
+        )
+
+    @invariant()
+    def every_tonne_is_in_exactly_one_state(self) -> None:
+        state = self.log.state
+        serial_states(state)  # raises on a serial in two states or accounts, or none
+        for row in registry_rows(state):
+            assert row.issued == row.accounted, row
+        state.settlement.check_invariants()
+        state.verification.check_invariants()
+
+    @invariant()
+    def a_retired_serial_never_trades_again(self) -> None:
+        assert self.log.traded_after_retirement == []
+
+
+TestRegistrySession = RegistrySession.TestCase
+TestRegistrySession.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
