@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from typing import Any
 
@@ -56,19 +58,21 @@ def build_app(settings: Settings) -> FastStream:
         except Exception as exc:  # noqa: BLE001 - the entries stay pending and are re-handled on restart
             fail_fast("intake", exc)
 
-    @broker.subscriber(  # type: ignore[untyped-decorator]
-        stream=log_subscription(settings),
-        parser=parse_raw_batch,
-        decoder=decode_log_batch,
-        title="greenex:log (reports)",
-        description="Execution and settlement reports",
-    )
     async def on_log(entries: Any) -> None:
         batch: list[Entry] = entries
         try:
             await publisher.publish(batch)
         except Exception as exc:  # noqa: BLE001
             fail_fast("intake", exc)
+
+    if not settings.direct_read:
+        broker.subscriber(
+            stream=log_subscription(settings),
+            parser=parse_raw_batch,
+            decoder=decode_log_batch,
+            title="greenex:log (reports)",
+            description="Execution and settlement reports",
+        )(on_log)
 
     app = FastStream(broker, logger=None)
 
@@ -79,8 +83,33 @@ def build_app(settings: Settings) -> FastStream:
         await gateway.drain_pending()
         await publisher.load_cursor()
 
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def read_log() -> None:
+        """The report publisher's own XREAD loop over the log (see Settings.direct_read)."""
+        event_log, after = RedisEventLog(redis, settings.log_key), 0
+        try:
+            while not stop.is_set():
+                entries = await event_log.follow(after, settings.batch_size, settings.block_ms)
+                if entries:
+                    await publisher.publish(entries)
+                    after = entries[-1].seq
+        except Exception as exc:  # noqa: BLE001 - reports must not silently stop: crash, restart, resume
+            fail_fast("intake", exc)
+
+    @app.after_startup
+    async def start_reports() -> None:
+        if settings.direct_read:
+            tasks.append(asyncio.create_task(read_log()))
+
     @app.on_shutdown
     async def close() -> None:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await redis.aclose()
 
     return app

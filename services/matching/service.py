@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
 
 import msgspec
+import structlog
 from faststream import FastStream
 from redis.asyncio import Redis
 
@@ -12,9 +14,11 @@ from services.matching.processor import MatchingProcessor
 from services.runtime.app import follower_app
 from shared.config import Settings
 from shared.domain.values import fen_to_price
-from shared.eventlog.entry import Entry
 
-__all__ = ["build_app", "depth_view"]
+__all__ = ["DEPTH_INTERVAL_S", "build_app", "depth_view"]
+
+DEPTH_INTERVAL_S = 0.05
+log = structlog.get_logger("greenex.matching")
 
 
 def depth_view(processor: MatchingProcessor, symbol: str, levels: int = 10) -> bytes:
@@ -34,17 +38,39 @@ def depth_view(processor: MatchingProcessor, symbol: str, levels: int = 10) -> b
 def build_app(settings: Settings) -> FastStream:
     processor = MatchingProcessor()
     redis = Redis.from_url(settings.redis_url)
+    app, _ = follower_app(processor, settings, redis=redis)
+    tasks: list[asyncio.Task[None]] = []
 
-    async def publish_depth(_: Sequence[Entry], __: Sequence[Entry]) -> None:
-        # Depth is a view, overwritten whole each batch: idempotent, so a replay may rewrite it freely.
-        if not processor.touched:
-            return
-        pipe = redis.pipeline(transaction=False)
-        for symbol in processor.touched:
-            if symbol in processor.engine.books:
-                pipe.set(f"{settings.prefix}:md:depth:{symbol}", depth_view(processor, symbol))
-        processor.touched.clear()
-        await pipe.execute()
+    async def publish_depth() -> None:
+        """Rewrite the L2 view of every book that changed, at most every DEPTH_INTERVAL_S.
 
-    app, _ = follower_app(processor, settings, on_batch=publish_depth, redis=redis)
+        Depth is a view, overwritten whole: idempotent, and off the matching path (a write per batch
+        cost a round trip on every order).
+        """
+        while True:
+            await asyncio.sleep(DEPTH_INTERVAL_S)
+            if not processor.touched:
+                continue
+            touched, processor.touched = processor.touched, set()
+            pipe = redis.pipeline(transaction=False)
+            for symbol in touched:
+                if symbol in processor.engine.books:
+                    pipe.set(f"{settings.prefix}:md:depth:{symbol}", depth_view(processor, symbol))
+            try:
+                await pipe.execute()
+            except Exception as exc:  # noqa: BLE001 - a view; the next round rewrites it
+                processor.touched |= touched
+                log.warning("depth_publish_failed", error=repr(exc))
+
+    @app.after_startup
+    async def start_depth() -> None:
+        tasks.append(asyncio.create_task(publish_depth()))
+
+    @app.on_shutdown
+    async def stop_depth() -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     return app

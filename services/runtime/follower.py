@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
@@ -54,6 +55,7 @@ class LogFollower:
         # digest taken then would describe decisions the log may never hold.
         self.settled = True
         self.snapshot_seq = 0
+        self.last_batch_at = 0.0  # time.monotonic() of the last batch, so costly extras can wait for a lull
         self.caught_up = asyncio.Event()
 
     def restore(self, snap: Snapshot, stored_floor: str) -> None:
@@ -104,6 +106,7 @@ class LogFollower:
             )
             last_answered = entry.seq
         self.cursor, self.head_hash = entries[-1].seq, entries[-1].hash
+        self.last_batch_at = time.monotonic()
         appended: list[Entry] = []
         if pending:
             position = position_of_seq(last_answered)
