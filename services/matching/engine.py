@@ -303,19 +303,7 @@ class MatchingEngine:
         if stp is SelfTradePrevention.CANCEL_RESTING or stp is SelfTradePrevention.CANCEL_BOTH:
             self._cancel_resting(book, maker, Reason.SELF_TRADE, events)
         if stp is SelfTradePrevention.CANCEL_INCOMING or stp is SelfTradePrevention.CANCEL_BOTH:
-            events.append(
-                OrderCancelled(
-                    order_id=taker.order_id,
-                    participant=taker.participant,
-                    client_order_id=taker.client_order_id,
-                    instrument=book.symbol,
-                    side=taker.side,
-                    price=taker.price,
-                    cancelled_qty=taker.leaves,
-                    cum_qty=taker.cum,
-                    reason=Reason.SELF_TRADE,
-                )
-            )
+            events.append(_cancelled(taker, book.symbol, Reason.SELF_TRADE))
             taker.leaves = 0
             return False
         # The resting order was cancelled: drop it from the queue front so matching moves on.
@@ -342,19 +330,7 @@ class MatchingEngine:
     def _cancel_resting(
         self, book: OrderBook, order: RestingOrder, reason: Reason, events: list[EngineEvent]
     ) -> None:
-        events.append(
-            OrderCancelled(
-                order_id=order.order_id,
-                participant=order.participant,
-                client_order_id=order.client_order_id,
-                instrument=book.symbol,
-                side=order.side,
-                price=order.price,
-                cancelled_qty=order.leaves,
-                cum_qty=order.cum,
-                reason=reason,
-            )
-        )
+        events.append(_cancelled(order, book.symbol, reason))
         book.remove(order)
         del self._live_ids[(order.participant, order.client_order_id)]
 
@@ -469,18 +445,21 @@ class MatchingEngine:
         for order_id in sorted(book.orders):
             order = book.orders[order_id]
             if order.tif is TimeInForce.DAY:
-                events.append(
-                    OrderExpired(
-                        order_id=order.order_id,
-                        participant=order.participant,
-                        client_order_id=order.client_order_id,
-                        instrument=book.symbol,
-                        side=order.side,
-                        price=order.price,
-                        expired_qty=order.leaves,
-                        cum_qty=order.cum,
-                        reason=Reason.DAY_END,
-                    )
-                )
+                # Off the book first: remove() takes the order's open quantity off its level.
                 book.remove(order)
                 del self._live_ids[(order.participant, order.client_order_id)]
+                self._expire(order, book.symbol, Reason.DAY_END, events)
+
+
+def _cancelled(order: RestingOrder, symbol: str, reason: Reason) -> OrderCancelled:
+    return OrderCancelled(
+        order_id=order.order_id,
+        participant=order.participant,
+        client_order_id=order.client_order_id,
+        instrument=symbol,
+        side=order.side,
+        price=order.price,
+        cancelled_qty=order.leaves,
+        cum_qty=order.cum,
+        reason=reason,
+    )
