@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from redis.asyncio import Redis
 
-from shared.config import Settings
 from shared.protocol import signed
 from tests.integration.exchange import Exchange
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def exchange(redis_server: str) -> AsyncIterator[Exchange]:
-    settings = Settings(redis_url=redis_server, prefix=f"bad{uuid.uuid4().hex[:8]}")
-    redis = Redis.from_url(redis_server)
-    ex = Exchange(redis, settings)
-    await ex.start()
-    yield ex
-    await ex.stop()
-    await redis.aclose()
 
 
 async def test_hostile_entries_are_rejected_with_reasons_and_change_nothing(exchange: Exchange) -> None:

@@ -5,34 +5,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-import pytest_asyncio
-from redis.asyncio import Redis
 
 from services.cli.demo import DEMO_PARTICIPANTS, run_session, seed_exchange
 from services.cli.views import conservation_problems
 from services.intake.service import DEV_OPERATOR_SECRET
-from shared.config import Settings
 from shared.domain.fees import MAKER_FEE_BPS, TAKER_FEE_BPS, fee
 from tests.integration.exchange import Exchange
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def exchange(redis_server: str) -> AsyncIterator[Exchange]:
-    settings = Settings(redis_url=redis_server, prefix=f"e2e{uuid.uuid4().hex[:8]}")
-    redis = Redis.from_url(redis_server)
-    ex = Exchange(redis, settings)
-    await ex.start()
-    yield ex
-    await ex.stop()
-    await redis.aclose()
 
 
 def kinds(reports: list[dict[str, Any]], cid: str) -> list[str]:

@@ -4,17 +4,12 @@ certificates, product labels and neutrality claims, with every rejection path of
 from __future__ import annotations
 
 import hashlib
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from redis.asyncio import Redis
 
 from services.cli.registry_view import registry_rows, serial_states
 from shared.client import ExchangeClient
-from shared.config import Settings
 from shared.domain.certificates import certificate_hash
 from shared.domain.ledger import BUFFER_ACCOUNT
 from tests.integration.exchange import Exchange
@@ -23,17 +18,6 @@ from tests.support import eventually
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 HASH = hashlib.sha256(b"verification report").hexdigest()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def exchange(redis_server: str) -> AsyncIterator[Exchange]:
-    settings = Settings(redis_url=redis_server, prefix=f"reg{uuid.uuid4().hex[:8]}")
-    redis = Redis.from_url(redis_server)
-    ex = Exchange(redis, settings)
-    await ex.start()
-    yield ex
-    await ex.stop()
-    await redis.aclose()
 
 
 class Registry:
