@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -38,6 +39,9 @@ class Gateway:
         self.core, self.log, self.redis, self.settings, self.clock = core, event_log, redis, settings, clock
         self.in_key = f"{settings.prefix}:in"
         self.floor = ""
+        # One batch at a time: the periodic re-drain of pending entries must never see a batch that the
+        # subscriber is still handling (read but not yet acked).
+        self.lock = asyncio.Lock()
 
     async def rebuild(self) -> None:
         """Intake's state is a projection of its own events in the log."""
@@ -59,16 +63,25 @@ class Gateway:
                 raise
 
     async def drain_pending(self) -> None:
-        """Re-handle entries a previous run read but never acked (FastStream only reads `>`: trap 3)."""
-        while True:
-            reply: Any = await self.redis.xreadgroup(GROUP, CONSUMER, {self.in_key: "0"}, count=500)
-            rows: list[Row] = reply[0][1] if reply else []
-            if not rows:
-                return
-            await self.handle(rows)
+        """Re-handle entries read but never acked (FastStream only reads `>`: trap 3).
+
+        At start these are a previous run's; while running, they can be entries whose XREADGROUP reply
+        was lost when the connection to Redis broke (Redis delivered them, intake never saw them).
+        """
+        async with self.lock:
+            while True:
+                reply: Any = await self.redis.xreadgroup(GROUP, CONSUMER, {self.in_key: "0"}, count=500)
+                rows: list[Row] = reply[0][1] if reply else []
+                if not rows:
+                    return
+                await self._handle(rows)
 
     async def handle(self, rows: Sequence[Row]) -> None:
         """Decide every entry, append the accepted in one call, then reports and XACK in one MULTI."""
+        async with self.lock:
+            await self._handle(rows)
+
+    async def _handle(self, rows: Sequence[Row]) -> None:
         now = self.clock()
         pending: list[NewEntry] = []
         rejections: list[tuple[bytes, Rejection]] = []

@@ -7,9 +7,12 @@ import contextlib
 import os
 from typing import Any
 
+import structlog
 from faststream import FastStream
 from faststream.redis import RedisBroker, StreamSub
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.intake.core import Intake
 from services.intake.gateway import CONSUMER, GROUP, Gateway, Row
@@ -20,7 +23,10 @@ from shared.config import Settings
 from shared.eventlog.entry import Entry
 from shared.eventlog.redis_log import RedisEventLog
 
-__all__ = ["DEV_OPERATOR_SECRET", "build_app"]
+__all__ = ["DEV_OPERATOR_SECRET", "PENDING_RECHECK_S", "build_app"]
+
+PENDING_RECHECK_S = 2.0
+log = structlog.get_logger("greenex.intake")
 
 DEV_OPERATOR_SECRET = "greenex-dev-operator"  # noqa: S105 - a development default; deployments set the env var
 
@@ -86,22 +92,11 @@ def build_app(settings: Settings) -> FastStream:
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
 
-    async def read_log() -> None:
-        """The report publisher's own XREAD loop over the log (see Settings.direct_read)."""
-        event_log, after = RedisEventLog(redis, settings.log_key), 0
-        try:
-            while not stop.is_set():
-                entries = await event_log.follow(after, settings.batch_size, settings.block_ms)
-                if entries:
-                    await publisher.publish(entries)
-                    after = entries[-1].seq
-        except Exception as exc:  # noqa: BLE001 - reports must not silently stop: crash, restart, resume
-            fail_fast("intake", exc)
-
     @app.after_startup
     async def start_reports() -> None:
+        tasks.append(asyncio.create_task(_redrain(gateway, stop)))
         if settings.direct_read:
-            tasks.append(asyncio.create_task(read_log()))
+            tasks.append(asyncio.create_task(_report_loop(publisher, redis, settings, stop)))
 
     @app.on_shutdown
     async def close() -> None:
@@ -113,3 +108,30 @@ def build_app(settings: Settings) -> FastStream:
         await redis.aclose()
 
     return app
+
+
+async def _report_loop(
+    publisher: ReportPublisher, redis: Redis, settings: Settings, stop: asyncio.Event
+) -> None:
+    """The report publisher's own XREAD loop over the log (see Settings.direct_read)."""
+    event_log, after = RedisEventLog(redis, settings.log_key), 0
+    try:
+        while not stop.is_set():
+            entries = await event_log.follow(after, settings.batch_size, settings.block_ms)
+            if entries:
+                await publisher.publish(entries)
+                after = entries[-1].seq
+    except Exception as exc:  # noqa: BLE001 - reports must not silently stop: crash, restart, resume
+        fail_fast("intake", exc)
+
+
+async def _redrain(gateway: Gateway, stop: asyncio.Event) -> None:
+    """Pick up entries stranded in our pending list while running (a reply lost with a connection)."""
+    while not stop.is_set():
+        await asyncio.sleep(PENDING_RECHECK_S)
+        try:
+            await gateway.drain_pending()
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            log.warning("pending_recheck_failed", error=repr(exc))  # Redis away: try again later
+        except Exception as exc:  # noqa: BLE001 - a failed batch must not be skipped: crash and restart
+            fail_fast("intake", exc)

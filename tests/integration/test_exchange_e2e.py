@@ -12,7 +12,8 @@ import pytest
 
 from services.cli.demo import DEMO_PARTICIPANTS, run_session, seed_exchange
 from services.cli.views import conservation_problems
-from services.intake.service import DEV_OPERATOR_SECRET
+from services.intake.gateway import CONSUMER, GROUP
+from services.intake.service import DEV_OPERATOR_SECRET, PENDING_RECHECK_S
 from shared.domain.fees import MAKER_FEE_BPS, TAKER_FEE_BPS, fee
 from tests.integration.exchange import Exchange
 
@@ -266,3 +267,29 @@ async def test_a_shell_client_with_redis_cli_and_openssl_can_trade(exchange: Exc
     assert [(r["client_order_id"], r["exec_type"], r["price"], r["leaves_qty"]) for r in got] == [
         ("b1", "new", "58.10", 10)
     ]
+
+
+async def test_a_command_stranded_in_intakes_pending_list_is_still_handled(exchange: Exchange) -> None:
+    """If Redis delivered an entry to intake but the reply was lost (a broken connection), the entry sits
+    in intake's pending list; intake's periodic re-drain handles it without a restart."""
+    sym = await exchange.instrument()
+    client = await exchange.participant("lost")
+    await exchange.drained()
+    command = client.command(
+        "new_order",
+        client_order_id="p1",
+        instrument=sym,
+        side="buy",
+        order_type="limit",
+        price="58.00",
+        quantity=1,
+    )
+    # Play the lost reply: in one transaction, add the entry and read it as intake's consumer, so Redis
+    # marks it delivered to intake before intake itself can read it.
+    pipe = exchange.redis.pipeline(transaction=True)
+    pipe.xadd(client.in_key, {"data": json.dumps(command)})
+    pipe.xreadgroup(GROUP, CONSUMER, {client.in_key: ">"}, count=10)
+    _, stolen = await pipe.execute()
+    assert len(stolen[0][1]) == 1
+    got = await exchange.reports_until(client, bool, timeout=PENDING_RECHECK_S * 4)
+    assert [(r["client_order_id"], r["exec_type"]) for r in got] == [("p1", "new")]
