@@ -72,11 +72,13 @@ async def _demo(settings: Settings, orders: int, seed: int, fresh: bool) -> int:
             if keys:
                 await redis.delete(*keys)
         await seed_exchange(redis, settings, operator_secret())
+        # The registry chain first: the maker then retires what it bought before the session's orders
+        # freeze any of its credits, whatever the session's size.
+        with console.status("registry chain: label, purchase, retirement, neutrality claim"):
+            await run_registry_chain(redis, settings, secret_of)
         with Progress(console=console) as progress:
             task = progress.add_task(f"trading session ({orders} signed orders)", total=orders)
             await run_session(redis, settings, orders, seed, lambda n: progress.advance(task, n))
-        with console.status("registry chain: label, purchase, retirement, neutrality claim"):
-            await run_registry_chain(redis, settings, secret_of)
         with console.status("waiting for the services to drain"):
             await wait_quiet(redis, settings)
         state = await replay_log(RedisEventLog(redis, settings.log_key))
