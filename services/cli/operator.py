@@ -178,7 +178,7 @@ def set_eligibility(
     max_vintage: int = typer.Option(0, help="newest vintage accepted; 0 = open"),
     standards: list[str] | None = typer.Option(None, "--standard", help="eligible standard (repeat)"),
 ) -> None:
-    """Change which standards and vintages an instrument pools (ineligible credits can no longer sell)."""
+    """Change which standards and vintages an instrument pools (credits it excludes can no longer sell)."""
     _run(
         "set_eligibility",
         instrument=instrument,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,15 @@ from shared.domain.certificates import certificate
 from shared.domain.ledger import BUFFER_ACCOUNT
 from shared.eventlog.redis_log import RedisEventLog
 
-__all__ = ["certificate_of", "label_json", "label_svg", "print_chain", "print_registry", "register_registry"]
+__all__ = [
+    "certificate_of",
+    "label_json",
+    "label_png",
+    "label_svg",
+    "print_chain",
+    "print_registry",
+    "register_registry",
+]
 
 console = Console()
 registry_app = typer.Typer(help="Issued, held, retired and buffer tonnes; retirement certificates.")
@@ -169,19 +178,32 @@ def label_json(state: ExchangeState, product: str) -> dict[str, Any]:
     }
 
 
-def label_svg(label: dict[str, Any]) -> str:
-    """A 360 x 200 badge: the footprint per functional unit, the boundary, who verified it, and a
-    'carbon neutral' band when a claim backs it."""
+_BADGE_W, _BADGE_H, _BAND_H, _RADIUS = 360, 200, 34, 12
+_GREEN, _GREY, _PAPER = "#1b7f3b", "#555", "#f4f8f1"
+
+_Line = tuple[int, int, int, str, str]  # x, baseline y, font size px, weight, text
+
+
+def _badge(label: dict[str, Any]) -> tuple[str, str, list[_Line]]:
+    """What the badge says, in badge pixels (origin top left): band colour, title, text lines."""
     neutral = bool(label["carbon_neutral_claims"])
-    band = "#1b7f3b" if neutral else "#555"
+    band = _GREEN if neutral else _GREY
     title = "CARBON NEUTRAL" if neutral else "CARBON FOOTPRINT"
     lines = [
+        (16, 23, 15, "bold", f"{title} | greenex"),
         (16, 64, 28, "bold", f"{label['total_kg_co2e']} kg CO2e"),
         (16, 90, 13, "normal", f"per {label['functional_unit']}"),
         (16, 116, 13, "normal", f"{label['model']} ({label['product']}), {label['boundary']}"),
         (16, 140, 12, "normal", f"verified by {label['verifier']} on {label['date']}"),
         (16, 162, 12, "normal", f"factors {', '.join(label['factor_tables'])}, label {label['label_id']}"),
     ]
+    return band, title, lines
+
+
+def label_svg(label: dict[str, Any]) -> str:
+    """A 360 x 200 badge: the footprint per functional unit, the boundary, who verified it, and a
+    'carbon neutral' band when a claim backs it."""
+    band, title, (_, *lines) = _badge(label)
     texts = "\n".join(
         f'  <text x="{x}" y="{y}" font-size="{size}" font-weight="{weight}">{escape(text)}</text>'
         for x, y, size, weight, text in lines
@@ -194,6 +216,40 @@ def label_svg(label: dict[str, Any]) -> str:
         f'  <text x="16" y="23" font-size="15" font-weight="bold" fill="#fff">{title} | greenex</text>\n'
         f"{texts}\n</svg>\n"
     )
+
+
+def label_png(label: dict[str, Any], scale: int = 2) -> bytes:
+    """The SVG badge drawn with matplotlib's Agg backend: (360 x scale) x (200 x scale) pixels.
+
+    matplotlib is imported here, not at module level, so the other commands start without it; Agg is
+    chosen explicitly so no display is needed. Sizes are badge pixels: at 100 badge pixels per inch,
+    one pixel is 0.72 pt.
+    """
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure  # noqa: PLC0415
+    from matplotlib.patches import FancyBboxPatch  # noqa: PLC0415
+
+    band, _, lines = _badge(label)
+    fig = Figure(figsize=(_BADGE_W / 100, _BADGE_H / 100), dpi=100 * scale)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, _BADGE_W)
+    ax.set_ylim(_BADGE_H, 0)  # y down, as in the SVG
+    ax.set_axis_off()
+    box = "round,pad=0,rounding_size=" + str(_RADIUS)
+    ax.add_patch(
+        FancyBboxPatch((1, 1), _BADGE_W - 2, _BADGE_H - 2, boxstyle=box, fc=_PAPER, ec=_GREEN, lw=1.44)
+    )
+    ax.add_patch(FancyBboxPatch((0, 0), _BADGE_W, _BAND_H, boxstyle=box, fc=band, ec="none"))
+    for i, (x, y, size, weight, text) in enumerate(lines):
+        ax.text(
+            x, y, text, fontsize=size * 0.72, fontweight=weight, color="#fff" if i == 0 else "#000",
+            family="sans-serif", va="baseline", ha="left",
+        )  # fmt: skip
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=100 * scale, facecolor="none")
+    return out.getvalue()
 
 
 async def _state() -> tuple[ExchangeState, RedisEventLog, Redis]:
@@ -240,9 +296,11 @@ def register_registry(app: typer.Typer) -> None:
 
     @app.command()
     def label(
-        product: str, svg: Path | None = typer.Option(None, help="also write the SVG badge here")
+        product: str,
+        svg: Path | None = typer.Option(None, help="also write the SVG badge here"),
+        png: Path | None = typer.Option(None, help="also write the badge as a PNG image here"),
     ) -> None:
-        """A product's footprint label as JSON (and an SVG badge with --svg)."""
+        """A product's footprint label as JSON (and the badge as SVG with --svg, as PNG with --png)."""
 
         async def load() -> ExchangeState:
             state, _, redis = await _state()
@@ -257,6 +315,9 @@ def register_registry(app: typer.Typer) -> None:
         if svg is not None:
             svg.write_text(label_svg(doc))
             console.print(f"wrote {svg}")
+        if png is not None:
+            png.write_bytes(label_png(doc))
+            console.print(f"wrote {png}")
 
     @app.command()
     def retire(

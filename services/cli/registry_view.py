@@ -3,16 +3,22 @@
 A serial is in exactly one state: held by one account, frozen (by an open order or a retirement in
 flight), retired, cancelled, or buffer (held by the BUFFER account). Settlement knows which account
 holds which blocks and which serials left the market; verification knows how many tonnes of a holding
-are frozen. Frozen serials are the holding's oldest, because those are the ones delivered next (FIFO).
+are frozen, and how many of those back retirements in flight rather than sells. Frozen serials are the
+ones that would leave first if every claim settled now, sells first: the oldest eligible serials for
+sells (then the oldest ineligible, for sells resting since a window tightened), then for retirements the
+oldest ineligible serials left, then the oldest eligible ones; settlement picks serials the same way.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from dataclasses import dataclass
 
 from services.cli.readmodel import ExchangeState
+from services.settlement.blocks import Blocks, plan_preferring, remove_pieces
 from shared.domain.certificates import Origin
+from shared.domain.eligibility import split_eligibility
 from shared.domain.ledger import BUFFER_ACCOUNT, SerialRange
 
 __all__ = ["RegistryRow", "SerialState", "registry_rows", "serial_states"]
@@ -47,20 +53,19 @@ class SerialState:
 def serial_states(state: ExchangeState) -> list[SerialState]:
     """Every issued serial with its one state; AssertionError if a serial has two or none."""
     out: list[SerialState] = []
+    retiring: dict[tuple[str, str], int] = {}
+    for r in state.verification.state.retiring:
+        retiring[(r.participant, r.instrument)] = retiring.get((r.participant, r.instrument), 0) + r.qty
     for account in state.settlement.balances():
         _, _, credits = state.verification.account(account)
-        for instrument, blocks in state.settlement.holdings(account).items():
+        for instrument, held in state.settlement.holdings(account).items():
             frozen = credits.get(instrument, (0, 0))[1]
-            for block in blocks:
-                take = min(frozen, block.tonnes)
-                frozen -= take
-                if take:
-                    out.append(
-                        SerialState(instrument, block.start, block.start + take - 1, "frozen", account)
-                    )
-                if take < block.tonnes:
-                    kind = "buffer" if account == BUFFER_ACCOUNT else "held"
-                    out.append(SerialState(instrument, block.start + take, block.end, kind, account))
+            for_retirement = retiring.get((account, instrument), 0)
+            blocks: Blocks = deque(held)
+            for pieces in _frozen(state, instrument, blocks, frozen - for_retirement, for_retirement):
+                out.extend(SerialState(instrument, p.start, p.end, "frozen", account) for p in pieces)
+            kind = "buffer" if account == BUFFER_ACCOUNT else "held"
+            out.extend(SerialState(instrument, b.start, b.end, kind, account) for b in blocks)
     for cert in state.registry.certificates():
         kind = "cancelled" if cert.retired.kind == "cancel" else "retired"
         out.extend(
@@ -68,6 +73,25 @@ def serial_states(state: ExchangeState) -> list[SerialState]:
             for r in cert.retired.serials
         )
     _check_partition(state, out)
+    return out
+
+
+def _frozen(
+    state: ExchangeState, instrument: str, blocks: Blocks, for_sells: int, for_retirement: int
+) -> list[tuple[SerialRange, ...]]:
+    """The serials frozen for sells, then for retirements, taken out of `blocks` (which keeps the rest)."""
+    registry = state.registry.state
+    inst, origins = registry.instruments.get(instrument), registry.origins.blocks.get(instrument, [])
+    out: list[tuple[SerialRange, ...]] = []
+    for quantity, prefer_eligible in ((for_sells, True), (for_retirement, False)):
+        if quantity <= 0:
+            continue
+        pieces = plan_preferring(
+            blocks, quantity, lambda b: split_eligibility(inst, origins, b), prefer_eligible
+        )
+        if pieces is None or not remove_pieces(blocks, pieces):
+            raise AssertionError(f"{quantity} t of {instrument} frozen but not held")
+        out.append(pieces)
     return out
 
 

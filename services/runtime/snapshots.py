@@ -33,7 +33,7 @@ __all__ = [
 log = structlog.get_logger("greenex.runtime")
 
 KEEP = 2  # the newest is enough; the one before it covers a newest that turns out damaged
-_VERSION = 1
+_VERSION = 2  # 2: verification and settlement track serial origins; older states lack them
 
 
 class Snapshottable(Protocol):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from shared.domain.ledger import SerialRange
 
@@ -15,7 +15,9 @@ __all__ = [
     "coalesce",
     "first_overlap",
     "plan_fifo",
+    "plan_preferring",
     "remove_front",
+    "remove_pieces",
 ]
 
 Blocks = deque[SerialRange]
@@ -53,6 +55,59 @@ def plan_fifo(blocks: Blocks, quantity: int) -> tuple[SerialRange, ...] | None:
             taken.append(SerialRange(block.start, block.start + need - 1))
             need = 0
     return None if need > 0 else tuple(taken)
+
+
+Split = Callable[[SerialRange], list[tuple[SerialRange, bool]]]
+"""A block cut into pieces, each flagged (eligible or not), in serial order."""
+
+
+def plan_preferring(
+    blocks: Iterable[SerialRange], quantity: int, split: Split, prefer: bool
+) -> tuple[SerialRange, ...] | None:
+    """Like plan_fifo, but first the oldest pieces flagged `prefer`, then, only if those are short, the
+    oldest of the others; None when the holding is short. Reads only the blocks it needs when the
+    preferred pieces suffice, so a holding that is eligible throughout costs what plan_fifo does."""
+    taken: list[SerialRange] = []
+    need = quantity
+    for wanted in (prefer, not prefer):
+        for block in blocks:
+            if need <= 0:
+                break
+            for piece, flag in split(block):
+                if flag is not wanted or need <= 0:
+                    continue
+                part = piece if piece.tonnes <= need else SerialRange(piece.start, piece.start + need - 1)
+                taken.append(part)
+                need -= part.tonnes
+        if need <= 0:
+            break
+    return None if need > 0 else tuple(taken)
+
+
+def remove_pieces(blocks: Blocks, taken: Iterable[SerialRange]) -> bool:
+    """Remove `taken` from wherever it lies in the holding, keeping the order of what stays (a block
+    cut in the middle leaves its two ends in its place); False (holding partly changed) if a piece is
+    not held. O(1) per piece at the front, O(blocks) elsewhere."""
+    for piece in taken:
+        at = next((i for i, b in enumerate(blocks) if b.start <= piece.start and piece.end <= b.end), None)
+        if at is None:
+            return False
+        block = blocks[at]
+        rest = [
+            r
+            for r in (SerialRange(block.start, piece.start - 1), SerialRange(piece.end + 1, block.end))
+            if r.start <= r.end
+        ]
+        if at == 0 and len(rest) <= 1:
+            if rest:
+                blocks[0] = rest[0]
+            else:
+                blocks.popleft()
+            continue
+        del blocks[at]
+        for r in reversed(rest):
+            blocks.insert(at, r)
+    return True
 
 
 def remove_front(blocks: Blocks, taken: Iterable[SerialRange]) -> bool:

@@ -14,12 +14,15 @@ from services.settlement.blocks import (
     append_block,
     coalesce,
     first_overlap,
-    plan_fifo,
-    remove_front,
+    plan_preferring,
+    remove_pieces,
 )
+from shared.domain.certificates import Origin, SerialOrigins
 from shared.domain.codec import Event
-from shared.domain.events import TradeExecuted
+from shared.domain.eligibility import split_eligibility, with_window
+from shared.domain.events import InstrumentListed, TradeExecuted
 from shared.domain.fees import MAKER_FEE_BPS, TAKER_FEE_BPS, fee
+from shared.domain.instruments import Instrument
 from shared.domain.ledger import (
     BUFFER_ACCOUNT,
     EXCHANGE_ACCOUNT,
@@ -30,12 +33,12 @@ from shared.domain.ledger import (
     SerialRange,
     TradeSettled,
 )
-from shared.domain.registry import CreditsRetired, RetirementApproved
+from shared.domain.registry import CreditsRetired, EligibilityChanged, RetirementApproved
 from shared.domain.values import Side
 
 __all__ = ["Settlement", "SettlementInvariantError"]
 
-_SNAPSHOT_VERSION = 1
+_SNAPSHOT_VERSION = 2  # 2: instruments and serial origins, for eligibility
 
 
 class SettlementInvariantError(AssertionError):
@@ -51,6 +54,8 @@ class _Snapshot(msgspec.Struct, frozen=True, array_like=True):
     deposited: int
     withdrawn: int
     retired: dict[str, list[SerialRange]] = {}  # retired and cancelled serials: out of the market
+    instruments: dict[str, Instrument] = {}  # with their current eligibility windows
+    origins: dict[str, list[Origin]] = {}  # every issued block with its standard and vintage
 
 
 # Deterministic order sorts every dict key, so equal states encode to equal bytes.
@@ -74,6 +79,8 @@ class Settlement:
             "CreditsIssued",
             "TradeExecuted",
             "RetirementApproved",
+            "InstrumentListed",
+            "EligibilityChanged",
         }
     )
 
@@ -87,6 +94,8 @@ class Settlement:
         self._deposited = 0
         self._withdrawn = 0
         self._retired: dict[str, IssuedIndex] = {}
+        self._instruments: dict[str, Instrument] = {}
+        self._origins = SerialOrigins()
 
     # ------------------------------------------------------------ the processor
 
@@ -110,6 +119,12 @@ class Settlement:
                 retired = self._decide_retirement(seq, event)
                 self._retire(retired)
                 return [retired]
+            case InstrumentListed():
+                self._instruments[event.instrument.symbol] = event.instrument
+            case EligibilityChanged():
+                inst = self._instruments.get(event.instrument)
+                if inst is not None:
+                    self._instruments[event.instrument] = with_window(inst, event)
         return []
 
     def snapshot(self) -> bytes:
@@ -124,6 +139,8 @@ class Settlement:
                 deposited=self._deposited,
                 withdrawn=self._withdrawn,
                 retired={i: [SerialRange(s, e) for s, e in index] for i, index in self._retired.items()},
+                instruments=self._instruments,
+                origins=self._origins.blocks,
             )
         )
 
@@ -144,6 +161,8 @@ class Settlement:
         restored._deposited = state.deposited
         restored._withdrawn = state.withdrawn
         restored._retired = {i: sorted((r.start, r.end) for r in rs) for i, rs in state.retired.items()}
+        restored._instruments = dict(state.instruments)
+        restored._origins.blocks = {i: sorted(o, key=lambda b: b.start) for i, o in state.origins.items()}
         restored.check_invariants()
         return restored
 
@@ -208,7 +227,9 @@ class Settlement:
         if self._balance(buyer) < cash + buyer_fee:
             raise _broken(f"trade {trade.trade_id}: {buyer} lacks {cash + buyer_fee} fen")
         self._balance(seller)  # an unknown seller fails here
-        serials = plan_fifo(self._holdings.get(seller, {}).get(trade.instrument, deque()), trade.quantity)
+        # Eligible blocks first; ineligible ones only for what they cannot cover, which verification lets
+        # happen only to sells resting when the window tightened (docs/registry.md).
+        serials = self._plan(seller, trade.instrument, trade.quantity, prefer_eligible=True)
         if serials is None:
             raise _broken(f"trade {trade.trade_id}: {seller} lacks {trade.quantity} t of {trade.instrument}")
         return TradeSettled(
@@ -222,8 +243,8 @@ class Settlement:
         """Move cash, fees and serials as `settled` says; O(blocks delivered)."""
         by_instrument = self._holdings.get(settled.seller, {})
         blocks = by_instrument.get(settled.instrument, deque())
-        if not remove_front(blocks, settled.serials):
-            raise _broken(f"trade {settled.trade_id}: delivered serials are not the seller's oldest")
+        if not remove_pieces(blocks, settled.serials):
+            raise _broken(f"trade {settled.trade_id}: delivered serials are not the seller's")
         if not blocks:
             # Dropping empty holdings keeps snapshots canonical: holding nothing has one encoding only.
             del by_instrument[settled.instrument]
@@ -238,9 +259,9 @@ class Settlement:
             append_block(received, piece)
 
     def _decide_retirement(self, seq: int, ok: RetirementApproved) -> CreditsRetired:
-        """The oldest blocks of the holding leave the market; the certificate is named after `seq`."""
-        blocks = self._holdings.get(ok.participant, {}).get(ok.instrument, deque())
-        serials = plan_fifo(blocks, ok.quantity)
+        """The oldest ineligible blocks, then the oldest eligible ones, leave the market; the certificate
+        is named after `seq`. Ineligible first keeps the eligible tonnes that resting sells claim."""
+        serials = self._plan(ok.participant, ok.instrument, ok.quantity, prefer_eligible=False)
         if serials is None or ok.quantity <= 0:
             raise _broken(f"retirement {seq}: {ok.participant} lacks {ok.quantity} t of {ok.instrument}")
         return CreditsRetired(
@@ -252,8 +273,8 @@ class Settlement:
     def _retire(self, retired: CreditsRetired) -> None:
         by_instrument = self._holdings.get(retired.participant, {})
         blocks = by_instrument.get(retired.instrument, deque())
-        if not remove_front(blocks, retired.serials):
-            raise _broken(f"{retired.certificate_id}: retired serials are not the holder's oldest")
+        if not remove_pieces(blocks, retired.serials):
+            raise _broken(f"{retired.certificate_id}: retired serials are not the holder's")
         if not blocks:
             del by_instrument[retired.instrument]
             if not by_instrument:
@@ -290,8 +311,19 @@ class Settlement:
             )
         bisect.insort(index, (block.start, block.end))
         self._issued[event.instrument] = index
+        self._origins.add(event)
         holding = self._holdings.setdefault(event.participant, {}).setdefault(event.instrument, deque())
         append_block(holding, block)
+
+    def _plan(
+        self, participant: str, instrument: str, quantity: int, *, prefer_eligible: bool
+    ) -> tuple[SerialRange, ...] | None:
+        """The serials `quantity` t of the holding takes, oldest first among those preferred."""
+        blocks = self._holdings.get(participant, {}).get(instrument, deque())
+        inst, origins = self._instruments.get(instrument), self._origins.blocks.get(instrument, [])
+        return plan_preferring(
+            blocks, quantity, lambda b: split_eligibility(inst, origins, b), prefer_eligible
+        )
 
     def _balance(self, participant: str) -> int:
         """The participant's cash; unknown participants are a broken upstream check, not a new account."""

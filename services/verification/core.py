@@ -14,6 +14,7 @@ from services.verification.state import (
     unit_reservation,
 )
 from shared.domain.codec import Event
+from shared.domain.eligibility import accepts
 from shared.domain.events import OrderRejected
 from shared.domain.ledger import (
     CashWithdrawn,
@@ -61,6 +62,7 @@ class Verification:
             "TradeSettled",
             "RetirementRequested",
             "CreditsRetired",
+            "EligibilityChanged",
         }
     )
 
@@ -122,6 +124,8 @@ class Verification:
             available = self._available(sub.participant, sub.instrument, sub.side)
             if amount > available:
                 problem = _shortfall(sub.side, amount, available)
+            elif sub.side is Side.SELL:
+                problem = self._ineligible(sub.participant, sub.instrument, amount)
         if problem is not None:
             return OrderRejected(
                 participant=sub.participant,
@@ -167,6 +171,10 @@ class Verification:
         available = self._available(order.participant, order.instrument, order.side)
         if extra > available:
             return _reject_replace(sub, order_id, _shortfall(order.side, extra, available))
+        if order.side is Side.SELL and extra:
+            problem = self._ineligible(order.participant, order.instrument, extra)
+            if problem is not None:
+                return _reject_replace(sub, order_id, problem)
         buy = order.side is Side.BUY
         return ReplaceVerified(
             participant=sub.participant,
@@ -219,6 +227,31 @@ class Verification:
         account = self.state.accounts.get(participant)
         holding = account.credits.get(instrument) if account is not None else None
         return 0 if holding is None else holding.held - holding.frozen
+
+    def _ineligible(self, participant: str, instrument: str, quantity: int) -> _Problem | None:
+        """Whether `quantity` more tonnes of sells would outrun the eligible tonnes of the holding.
+
+        Settlement delivers sells from eligible blocks only, so what sells freeze is a claim on
+        eligible tonnes: eligible held - frozen for sells must cover the new quantity. Retirements
+        freeze too, but settlement retires ineligible blocks first, so theirs claim the rest.
+        """
+        account = self.state.accounts.get(participant)
+        holding = account.credits.get(instrument) if account is not None else None
+        if holding is None or quantity <= 0:
+            return None  # nothing held passes the total check only for nothing, which matching refuses
+        inst = self.state.instruments.get(instrument)
+        excluded = sum(lot.tonnes for lot in holding.lots if not accepts(inst, lot.standard, lot.vintage))
+        retiring = sum(
+            r.qty for r in self.state.retiring if (r.participant, r.instrument) == (participant, instrument)
+        )
+        eligible = holding.held - excluded - (holding.frozen - retiring)
+        if quantity <= eligible:
+            return None
+        return (
+            Reason.INELIGIBLE_CREDITS,
+            f"needs {quantity} t eligible in {instrument}, {max(eligible, 0)} t available "
+            f"({excluded} t held are outside its eligibility window)",
+        )
 
     def _available_cash(self, participant: str) -> int:
         account = self.state.accounts.get(participant)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
+
 from services.verification.state import (
     Account,
     Holding,
+    Lot,
     OpenOrder,
     PendingReplace,
     Retiring,
@@ -14,7 +17,9 @@ from services.verification.state import (
     take,
     unit_reservation,
 )
+from shared.domain.certificates import Origin, split_serials
 from shared.domain.codec import Event
+from shared.domain.eligibility import with_window
 from shared.domain.events import (
     InstrumentListed,
     OrderAccepted,
@@ -33,9 +38,10 @@ from shared.domain.ledger import (
     OrderVerified,
     ParticipantRegistered,
     ReplaceVerified,
+    SerialRange,
     TradeSettled,
 )
-from shared.domain.registry import CreditsRetired, RetirementApproved
+from shared.domain.registry import CreditsRetired, EligibilityChanged, RetirementApproved
 from shared.domain.values import OrderType, Side
 
 __all__ = ["evolve", "order_unit"]
@@ -95,10 +101,50 @@ def _on_operator_fact(state: State, event: Event) -> None:
             _account(state, event.participant).cash += event.amount
         case CashWithdrawn():
             _account(state, event.participant).cash -= event.amount
+        case EligibilityChanged():
+            inst = state.instruments.get(event.instrument)
+            if inst is not None:
+                state.instruments[event.instrument] = with_window(inst, event)
         case CreditsIssued():
-            _holding(state, event.participant, event.instrument).held += event.serials.tonnes
+            _on_issued(state, event)
         case _:
             pass  # not an input: nothing verification tracks
+
+
+def _on_issued(state: State, ev: CreditsIssued) -> None:
+    s = ev.serials
+    _holding(state, ev.participant, ev.instrument).held += s.tonnes
+    origin = Origin(s.start, s.end, ev.standard, ev.project, ev.vintage)
+    bisect.insort(state.origins.setdefault(ev.instrument, []), origin, key=lambda o: o.start)
+    if ev.standard:
+        _add_lot(_holding(state, ev.participant, ev.instrument), ev.standard, ev.vintage, s.tonnes)
+
+
+def _move_lots(
+    state: State, instrument: str, serials: tuple[SerialRange, ...], source: str, to: str | None
+) -> None:
+    """Registry credits among `serials` leave `source`'s lots (and join `to`'s), by standard and vintage."""
+    origins = state.origins.get(instrument, [])
+    for block in serials:
+        for piece, origin in split_serials(origins, block):
+            if origin is None or not origin.standard:
+                continue
+            _add_lot(_holding(state, source, instrument), origin.standard, origin.vintage, -piece.tonnes)
+            if to is not None:
+                _add_lot(_holding(state, to, instrument), origin.standard, origin.vintage, piece.tonnes)
+
+
+def _add_lot(holding: Holding, standard: str, vintage: int, tonnes: int) -> None:
+    """Lots stay sorted and without empty entries, so equal holdings snapshot equally."""
+    lots = holding.lots
+    at = bisect.bisect_left(lots, (standard, vintage), key=lambda lot: (lot.standard, lot.vintage))
+    if at < len(lots) and (lots[at].standard, lots[at].vintage) == (standard, vintage):
+        lots[at].tonnes += tonnes
+        if not lots[at].tonnes:
+            del lots[at]
+    else:
+        # A lot never goes negative on facts settlement decided; should one, check_state says so.
+        lots.insert(at, Lot(standard, vintage, tonnes))
 
 
 def _on_verified(state: State, ev: OrderVerified) -> None:
@@ -198,6 +244,7 @@ def _on_settled(state: State, ev: TradeSettled) -> None:
     _account(state, EXCHANGE_ACCOUNT).cash += ev.buyer_fee + ev.seller_fee
     _holding(state, ev.seller, ev.instrument).held -= ev.quantity
     _holding(state, ev.buyer, ev.instrument).held += ev.quantity
+    _move_lots(state, ev.instrument, ev.serials, ev.seller, ev.buyer)
     trade = state.unsettled.pop(ev.trade_id, None)
     if trade is not None:
         _account(state, trade.buyer).frozen_cash -= trade.cash
@@ -208,6 +255,7 @@ def _on_retired(state: State, ev: CreditsRetired) -> None:
     """The serials left the holding for good: they are no longer held, nor frozen for the retirement."""
     holding = _holding(state, ev.participant, ev.instrument)
     holding.held -= ev.tonnes
+    _move_lots(state, ev.instrument, ev.serials, ev.participant, None)
     for i, retiring in enumerate(state.retiring):
         if retiring.request_seq == ev.request_seq:
             holding.frozen -= retiring.qty

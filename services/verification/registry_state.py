@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import msgspec
-
 from shared.domain.certificates import SerialOrigins
+from shared.domain.eligibility import with_window
 from shared.domain.instruments import Instrument
 from shared.domain.ledger import CreditsIssued
 from shared.domain.registry import (
@@ -62,12 +61,7 @@ class RegistryState:
     def change_eligibility(self, ev: EligibilityChanged) -> None:
         inst = self.instruments.get(ev.instrument)
         if inst is not None:
-            self.instruments[ev.instrument] = msgspec.structs.replace(
-                inst,
-                eligible_standards=ev.eligible_standards,
-                min_vintage=ev.min_vintage,
-                max_vintage=ev.max_vintage,
-            )
+            self.instruments[ev.instrument] = with_window(inst, ev)
 
     def add_issued(self, ev: CreditsIssued) -> None:
         """Every block of every instrument, allowances too: offsets are numbered after all of them."""

@@ -6,6 +6,7 @@ from typing import TypeVar
 
 import msgspec
 
+from shared.domain.certificates import Origin
 from shared.domain.fees import MAX_FEE_BPS, fee
 from shared.domain.instruments import Instrument
 from shared.domain.values import Side
@@ -13,6 +14,7 @@ from shared.domain.values import Side
 __all__ = [
     "Account",
     "Holding",
+    "Lot",
     "OpenOrder",
     "PendingReplace",
     "Unsettled",
@@ -42,11 +44,23 @@ def unit_reservation(side: Side, price: int) -> int:
     return price + fee(price, MAX_FEE_BPS) if price > 0 else 0
 
 
+class Lot(msgspec.Struct, array_like=True):
+    """Held tonnes of registry credits of one standard and vintage, whatever their serials."""
+
+    standard: str
+    vintage: int
+    tonnes: int
+
+
 class Holding(msgspec.Struct, array_like=True):
-    """Tonnes of one instrument a participant holds, and how many of them open sells have frozen."""
+    """Tonnes of one instrument a participant holds, and how many of them open sells and retirements
+    have frozen; `lots` splits the registry credits among them by (standard, vintage), sorted, so an
+    eligibility window can count the eligible ones. Held tonnes outside every lot are operator blocks
+    (allowances), which no window excludes."""
 
     held: int = 0
     frozen: int = 0
+    lots: list[Lot] = []
 
 
 class Account(msgspec.Struct):
@@ -113,6 +127,7 @@ class State(msgspec.Struct):
     replaces: dict[str, dict[str, list[PendingReplace]]] = {}
     unsettled: dict[int, Unsettled] = {}
     retiring: list[Retiring] = []  # in approval order, which is the order settlement answers in
+    origins: dict[str, list[Origin]] = {}  # instrument -> issued blocks by start: serials -> vintages
 
 
 class InvariantError(AssertionError):
@@ -193,6 +208,13 @@ def check_state(state: State) -> None:
             _require(
                 holding.frozen == credits_due.pop((participant, symbol), 0),
                 f"{participant}/{symbol}: frozen {holding.frozen} t is not what its orders reserve",
+            )
+            keys = [(lot.standard, lot.vintage) for lot in holding.lots]
+            _require(
+                keys == sorted(set(keys))
+                and all(lot.tonnes > 0 for lot in holding.lots)
+                and sum(lot.tonnes for lot in holding.lots) <= holding.held,
+                f"{participant}/{symbol}: lots {holding.lots} do not split the {holding.held} t held",
             )
     _require(
         not any(cash_due.values()) and not any(credits_due.values()),

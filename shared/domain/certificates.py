@@ -12,7 +12,14 @@ import msgspec
 from shared.domain.ledger import CreditsIssued, SerialRange
 from shared.domain.registry import CreditsRetired
 
-__all__ = ["Origin", "SerialOrigins", "certificate", "certificate_hash", "serial_label"]
+__all__ = [
+    "Origin",
+    "SerialOrigins",
+    "certificate",
+    "certificate_hash",
+    "serial_label",
+    "split_serials",
+]
 
 
 class Origin(msgspec.Struct, frozen=True, array_like=True):
@@ -46,23 +53,7 @@ class SerialOrigins:
 
     def split(self, instrument: str, serials: SerialRange) -> list[tuple[SerialRange, Origin | None]]:
         """`serials` cut at issued-block boundaries, each piece with its block (None if never issued)."""
-        blocks = self.blocks.get(instrument, [])
-        out: list[tuple[SerialRange, Origin | None]] = []
-        at = serials.start
-        i = max(0, bisect.bisect_right(blocks, at, key=lambda o: o.start) - 1)
-        while at <= serials.end:
-            block = blocks[i] if i < len(blocks) else None
-            if block is not None and block.start <= at <= block.end:
-                end = min(block.end, serials.end)
-                out.append((SerialRange(at, end), block))
-                at, i = end + 1, i + 1
-            elif block is not None and block.end < at:
-                i += 1
-            else:
-                end = serials.end if block is None else min(serials.end, block.start - 1)
-                out.append((SerialRange(at, end), None))
-                at = end + 1
-        return out
+        return split_serials(self.blocks.get(instrument, []), serials)
 
     def labels(self, instrument: str, serials: tuple[SerialRange, ...]) -> list[str]:
         return [
@@ -70,6 +61,27 @@ class SerialOrigins:
             for block in serials
             for piece, origin in self.split(instrument, block)
         ]
+
+
+def split_serials(blocks: list[Origin], serials: SerialRange) -> list[tuple[SerialRange, Origin | None]]:
+    """`serials` cut at the boundaries of `blocks` (one instrument's, sorted by start), each piece with
+    its block (None if never issued); O(log n + pieces)."""
+    out: list[tuple[SerialRange, Origin | None]] = []
+    at = serials.start
+    i = max(0, bisect.bisect_right(blocks, at, key=lambda o: o.start) - 1)
+    while at <= serials.end:
+        block = blocks[i] if i < len(blocks) else None
+        if block is not None and block.start <= at <= block.end:
+            end = min(block.end, serials.end)
+            out.append((SerialRange(at, end), block))
+            at, i = end + 1, i + 1
+        elif block is not None and block.end < at:
+            i += 1
+        else:
+            end = serials.end if block is None else min(serials.end, block.start - 1)
+            out.append((SerialRange(at, end), None))
+            at = end + 1
+    return out
 
 
 def certificate_hash(body: dict[str, Any]) -> str:

@@ -331,3 +331,30 @@ async def test_product_label_and_neutrality_claim(exchange: Exchange) -> None:
     )
     conflict = await act(reg.verifier, "issue_label", product=verifier_product)
     assert code(conflict) == "conflict_of_interest"
+
+
+async def test_a_sell_of_credits_the_window_now_excludes_is_refused(exchange: Exchange) -> None:
+    """After set_eligibility excludes vintage 2024, selling those credits gets ineligible_credits on the
+    seller's report stream, and nothing else changes: no order rests, nothing is frozen or moved."""
+    reg = await Registry.make(exchange)
+    await issued(reg, 100)  # 90 t of vintage 2024 to the owner
+    before = await exchange.drained()
+    await exchange.op("set_eligibility", instrument=reg.symbol, min_vintage=2025)
+    await reg.owner.send(
+        "new_order",
+        client_order_id="late1",
+        instrument=reg.symbol,
+        side="sell",
+        order_type="limit",
+        price="78.00",
+        quantity=10,
+    )
+    sold = await answer(exchange, reg.owner, "late1")
+    assert (sold["exec_type"], code(sold)) == ("rejected", "ineligible_credits")
+    after = await exchange.drained()
+    owner = reg.owner.participant
+    assert after.verification.account(owner) == before.verification.account(owner)
+    assert after.verification.account(owner)[2][reg.symbol] == (90, 0)
+    assert after.settlement.holdings(owner) == before.settlement.holdings(owner)
+    assert not after.matching.engine.books[reg.symbol].orders
+    assert serial_states(after)

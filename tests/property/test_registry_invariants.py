@@ -1,6 +1,7 @@
 """Random registry sessions through the real cores: after every step, issued = held + frozen + retired +
-cancelled + buffer per project and vintage, no serial is in two states or accounts, and a retired
-serial never trades again."""
+cancelled + buffer per project and vintage, no serial is in two states or accounts, a retired serial
+never trades again, and a sell verified under the current eligibility window delivers eligible serials
+only, however the window moves between steps."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from services.settlement.core import Settlement
 from services.verification.core import Verification
 from services.verification.registry import Registry
 from shared.domain.codec import Event, event_type
+from shared.domain.eligibility import split_eligibility
 from shared.domain.events import InstrumentListed
 from shared.domain.instruments import Instrument, InstrumentKind
 from shared.domain.ledger import (
@@ -26,11 +28,14 @@ from shared.domain.ledger import (
     CancelSubmitted,
     CashDeposited,
     OrderSubmitted,
+    OrderVerified,
     ParticipantRegistered,
+    SerialRange,
     TradeSettled,
 )
 from shared.domain.registry import (
     CreditsRetired,
+    EligibilityChanged,
     IssuanceRequested,
     ProjectRegistered,
     RetirementRequested,
@@ -55,6 +60,9 @@ class Log:
         self.fed = 0
         self.retired: set[int] = set()
         self.traded_after_retirement: list[int] = []
+        self.verified_at: dict[int, int] = {}  # order id -> seq of its OrderVerified
+        self.window_changed_at = 0
+        self.ineligible_deliveries: list[tuple[int, SerialRange]] = []
 
     def append(self, producer: str, event: Event) -> None:
         self.entries.append((producer, event))
@@ -64,6 +72,7 @@ class Log:
 
     def _feed(self, seq: int, producer: str, event: Event) -> None:
         self._watch(event)
+        self._watch_eligibility(seq, event)
         cores: tuple[Processor, ...] = self.state.processors
         for core in cores:
             if core.name != producer and event_type(event) in core.inputs:
@@ -76,6 +85,24 @@ class Log:
         elif isinstance(event, TradeSettled):
             delivered = {s for r in event.serials for s in range(r.start, r.end + 1)}
             self.traded_after_retirement.extend(sorted(delivered & self.retired))
+
+    def _watch_eligibility(self, seq: int, event: Event) -> None:
+        """Sells verified after the last window change deliver only what that window accepts."""
+        if isinstance(event, OrderVerified):
+            self.verified_at[event.order_id] = seq
+        elif isinstance(event, EligibilityChanged):
+            self.window_changed_at = seq
+        elif isinstance(event, TradeSettled):
+            if self.verified_at.get(event.sell_order_id, 0) < self.window_changed_at:
+                return  # resting when the window changed: grandfathered
+            registry = self.state.registry.state
+            inst, origins = registry.instruments[event.instrument], registry.origins.blocks[event.instrument]
+            self.ineligible_deliveries.extend(
+                (event.trade_id, piece)
+                for block in event.serials
+                for piece, ok in split_eligibility(inst, origins, block)
+                if not ok
+            )
 
 
 class RegistrySession(RuleBasedStateMachine):
@@ -135,6 +162,8 @@ class RegistrySession(RuleBasedStateMachine):
                 )
         self.reports = [e.report_id for _, e in self.log.entries if isinstance(e, VerificationAccepted)]
         assert len(self.reports) == 4
+        for report in range(4):  # holdings of both vintages from the start, so sells have credits
+            self.issue(report, 150)
 
     @rule(report=st.integers(0, 3), tonnes=st.integers(1, 300))
     def issue(self, report: int, tonnes: int) -> None:
@@ -195,6 +224,17 @@ class RegistrySession(RuleBasedStateMachine):
             )
         )
 
+    @rule(
+        window=st.sampled_from([(0, 0), (2022, 0), (2023, 0), (0, 2022), (2023, 2023)]),
+        standards=st.sampled_from([(), ("CCER",), ("VCS",)]),
+    )
+    def set_eligibility(self, window: tuple[int, int], standards: tuple[str, ...]) -> None:
+        self.op(
+            EligibilityChanged(
+                instrument=CCER, eligible_standards=standards, min_vintage=window[0], max_vintage=window[1]
+            )
+        )
+
     @invariant()
     def every_tonne_is_in_exactly_one_state(self) -> None:
         state = self.log.state
@@ -207,6 +247,10 @@ class RegistrySession(RuleBasedStateMachine):
     @invariant()
     def a_retired_serial_never_trades_again(self) -> None:
         assert self.log.traded_after_retirement == []
+
+    @invariant()
+    def sells_deliver_only_eligible_serials(self) -> None:
+        assert self.log.ineligible_deliveries == []
 
 
 TestRegistrySession = RegistrySession.TestCase
