@@ -142,6 +142,9 @@ class MatchingEngine:
         *,
         halt_blocks: bool,
     ) -> OrderBook | None:
+        """Claim the command's client order id, then the book it may act on; None (rejected) if not."""
+        if not self._claim_id(cmd, command, events):
+            return None
         book = self.books.get(cmd.instrument)
         if book is None:
             self._reject(events, cmd, command, Reason.UNKNOWN_INSTRUMENT, f"no instrument {cmd.instrument!r}")
@@ -154,8 +157,6 @@ class MatchingEngine:
     # ---------------------------------------------------------------- new orders
 
     def _place(self, cmd: PlaceOrder, events: list[EngineEvent]) -> None:
-        if not self._claim_id(cmd, "new_order", events):
-            return
         book = self._open_book(cmd, "new_order", events, halt_blocks=True)
         if book is None:
             return
@@ -352,8 +353,6 @@ class MatchingEngine:
         return order
 
     def _cancel(self, cmd: CancelOrder, events: list[EngineEvent]) -> None:
-        if not self._claim_id(cmd, "cancel_order", events):
-            return
         book = self._open_book(cmd, "cancel_order", events, halt_blocks=False)
         if book is None:
             return
@@ -362,8 +361,6 @@ class MatchingEngine:
             self._cancel_resting(book, order, Reason.USER_CANCEL, events)
 
     def _replace(self, cmd: ReplaceOrder, events: list[EngineEvent]) -> None:
-        if not self._claim_id(cmd, "replace_order", events):
-            return
         book = self._open_book(cmd, "replace_order", events, halt_blocks=True)
         if book is None:
             return
