@@ -96,12 +96,12 @@ class MatchingProcessor:
         if command is None:
             return []
         events = self.engine.handle(command)
-        if isinstance(event, InstrumentListed):
+        if isinstance(command, ListInstrument):
             # The listing is already a fact in the log (written by intake); the core's echo is not news.
-            events = [e for e in events if not isinstance(e, InstrumentListed)]
-        symbol = getattr(event, "instrument", None)
-        self.touched.add(symbol.symbol if isinstance(event, InstrumentListed) else symbol)  # type: ignore[union-attr, arg-type]
-        return list(events)
+            self.touched.add(command.instrument.symbol)
+            return [e for e in events if not isinstance(e, InstrumentListed)]
+        self.touched.add(command.instrument)
+        return list(events)  # widened to the log's Event union
 
     def snapshot(self) -> bytes:
         """The engine's whole state, canonically encoded (see services/matching/snapshot.py)."""
