@@ -8,10 +8,11 @@ from typing import Any
 from services.matching.processor import MatchingProcessor
 from services.settlement.core import Settlement
 from services.verification.core import Verification
+from services.verification.registry import Registry
 
 __all__ = ["first_difference", "restore_core"]
 
-Core = MatchingProcessor | Verification | Settlement
+Core = MatchingProcessor | Verification | Settlement | Registry
 
 
 def restore_core(name: str, state: bytes) -> Core:
@@ -21,6 +22,8 @@ def restore_core(name: str, state: bytes) -> Core:
         return Verification.restore(state)
     if name == "settlement":
         return Settlement.restore(state)
+    if name == "registry":
+        return Registry.restore(state)
     raise KeyError(name)
 
 
@@ -35,6 +38,8 @@ def first_difference(live: Core, replayed: Core) -> str | None:
         found = _verification(live, replayed)
     elif isinstance(live, Settlement) and isinstance(replayed, Settlement):
         found = _settlement(live, replayed)
+    elif isinstance(live, Registry) and isinstance(replayed, Registry):
+        found = _registry(live, replayed)
     return found or "the states differ in internal bookkeeping (no account or order differs)"
 
 
@@ -88,3 +93,11 @@ def _settlement(live: Settlement, replayed: Settlement) -> str | None:
     ha = {p: live.holdings(p) for p in accounts}
     hb = {p: replayed.holdings(p) for p in accounts}
     return _first(accounts, ha, hb, "holdings of account")
+
+
+def _registry(live: Registry, replayed: Registry) -> str | None:
+    a, b = live.totals(), replayed.totals()
+    if diff := _first(a.keys() | b.keys(), a, b, "registry totals"):
+        return diff
+    certificates = live.state.certificates.keys() | replayed.state.certificates.keys()
+    return _first(certificates, live.state.certificates, replayed.state.certificates, "certificate")

@@ -23,7 +23,7 @@ from shared.eventlog.verify import ChainVerifier
 
 __all__ = ["CORES", "Checkpoint", "ExchangeState", "Stop", "replay_archive", "replay_entries", "replay_log"]
 
-CORES = ("matching", "verification", "settlement")
+CORES = ("matching", "verification", "settlement", "registry")
 _TOTALS = frozenset({"CashDeposited", "CashWithdrawn", "CreditsIssued"})
 
 Checkpoint = Callable[["ExchangeState"], None]
@@ -36,7 +36,7 @@ class ExchangeState:
     matching: MatchingProcessor = field(default_factory=MatchingProcessor)
     verification: Verification = field(default_factory=Verification)
     settlement: Settlement = field(default_factory=Settlement)
-    registry: Registry = field(default_factory=Registry)  # no digest: it runs without snapshots
+    registry: Registry = field(default_factory=Registry)
     seq: int = 0
     head_hash: bytes = GENESIS_HASH
     logged_ns: int = 0
@@ -58,13 +58,15 @@ class ExchangeState:
     def processors(self) -> tuple[Processor, ...]:
         return (self.matching, self.verification, self.settlement, self.registry)
 
-    def core(self, name: str) -> MatchingProcessor | Verification | Settlement:
+    def core(self, name: str) -> MatchingProcessor | Verification | Settlement | Registry:
         if name == "matching":
             return self.matching
         if name == "verification":
             return self.verification
         if name == "settlement":
             return self.settlement
+        if name == "registry":
+            return self.registry
         raise KeyError(name)
 
     def apply(self, entry: Entry) -> None:

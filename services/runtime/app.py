@@ -22,7 +22,15 @@ from shared.config import Settings
 from shared.eventlog.entry import Entry
 from shared.eventlog.redis_log import RedisEventLog
 
-__all__ = ["DIGEST_INTERVAL_S", "DIGEST_QUIET_S", "fail_fast", "follower_app", "log_subscription"]
+__all__ = [
+    "DIGEST_INTERVAL_S",
+    "DIGEST_QUIET_S",
+    "fail_fast",
+    "follower_app",
+    "log_subscription",
+    "publish_digests",
+    "resume_follower",
+]
 
 log = structlog.get_logger("greenex.runtime")
 
@@ -82,18 +90,7 @@ def follower_app(
 
     @app.on_startup
     async def recover() -> None:
-        stored = await follower.log.position(processor.name)
-        follower.floor = stored
-        snap = None
-        if follower.snapshots is not None:
-            snap = await follower.snapshots.load(processor.name, follower.log)
-            if snap is None:
-                log.warning("snapshot_missing_full_replay", service=processor.name)
-            else:
-                follower.restore(snap, stored)
-        log.info(
-            "service_starting", service=processor.name, position=follower.floor, resume_after=follower.cursor
-        )
+        await resume_follower(follower)
         if not settings.direct_read:
             # Declared here, not at build time, because where to start is known only once the snapshot
             # is loaded; the broker starts its subscribers after the startup hooks.
@@ -110,7 +107,7 @@ def follower_app(
 
     @app.after_startup
     async def start_digests() -> None:
-        tasks.append(asyncio.create_task(_publish_digests(follower, redis, settings.prefix)))
+        tasks.append(asyncio.create_task(publish_digests(follower, redis, settings.prefix)))
 
     @app.after_shutdown
     async def close() -> None:
@@ -126,6 +123,20 @@ def follower_app(
         await redis.aclose()
 
     return app, follower
+
+
+async def resume_follower(follower: LogFollower) -> None:
+    """Set the follower's floor from the log and its state from the newest valid snapshot, if any."""
+    name = follower.processor.name
+    stored = await follower.log.position(name)
+    follower.floor = stored
+    if follower.snapshots is not None:
+        snap = await follower.snapshots.load(name, follower.log)
+        if snap is None:
+            log.warning("snapshot_missing_full_replay", service=name)
+        else:
+            follower.restore(snap, stored)
+    log.info("service_starting", service=name, position=follower.floor, resume_after=follower.cursor)
 
 
 async def _read_log(follower: LogFollower, stop: asyncio.Event, block_ms: int) -> None:
@@ -152,7 +163,7 @@ async def _publish_once(follower: LogFollower, redis: Redis, prefix: str) -> int
     return seq
 
 
-async def _publish_digests(follower: LogFollower, redis: Redis, prefix: str) -> None:
+async def publish_digests(follower: LogFollower, redis: Redis, prefix: str) -> None:
     """Republish `<seq>:<digest>` whenever the state moved, between batches (never mid-batch)."""
     published = -1
     while True:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+
+from services.verification.registry_snapshot import decode_registry, encode_registry
 from services.verification.registry_state import Certificate, RegistryState, Totals
 from shared.domain.codec import Event
 from shared.domain.events import InstrumentListed
@@ -63,6 +66,19 @@ class Registry:
 
     def __init__(self) -> None:
         self.state = RegistryState()
+
+    def snapshot(self) -> bytes:
+        """The whole state, canonically encoded (equal states give equal bytes)."""
+        return encode_registry(self.state)
+
+    @classmethod
+    def restore(cls, data: bytes) -> Registry:
+        restored = cls()
+        restored.state = decode_registry(data)
+        return restored
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.snapshot()).hexdigest()
 
     def process(self, seq: int, event_ns: int, event: Event) -> list[Event]:
         try:
