@@ -100,3 +100,28 @@ async def test_client_uses_hiredis(redis_client: Redis) -> None:
         assert type(connection._parser).__name__ == "_AsyncHiredisParser"
     finally:
         await redis_client.connection_pool.release(connection)
+
+
+async def test_a_follower_seals_on_the_head_it_just_read(redis_client: Redis) -> None:
+    """After following another writer's entries, the next append is sealed on them: one script call,
+    not a refused one and a retry (the cost that made every append two round trips)."""
+    mine = RedisEventLog(redis_client, key="h:log", clock=FakeClock())
+    other = RedisEventLog(redis_client, key="h:log", clock=FakeClock())
+    await mine.append("me", new_entries(1))
+    await other.append("them", new_entries(3, start=10))
+    calls = 0
+    run_script = mine._run_script
+
+    async def counted(*args: object) -> list[object]:
+        nonlocal calls
+        calls += 1
+        return await run_script(*args)  # type: ignore[arg-type]
+
+    mine._run_script = counted  # type: ignore[method-assign, assignment]
+    assert [e.seq for e in await mine.follow(1, 10, block_ms=100)] == [2, 3, 4]
+    appended = await mine.append("me", new_entries(1, start=20))
+    assert ([e.seq for e in appended], calls) == ([5], 1)
+    await other.append("them", new_entries(1, start=30))
+    await mine.append("me", new_entries(1, start=40))  # stale again: refused once, then retried
+    assert calls == 3
+    assert (await verify_log(mine)).ok
