@@ -70,6 +70,7 @@ def follower_app(
         processor,
         RedisEventLog(redis, settings.log_key),
         batch=settings.batch_size,
+        block_ms=settings.block_ms,
         on_batch=on_batch,
         snapshots=SnapshotStore(redis, settings.prefix) if hasattr(processor, "snapshot") else None,
         snapshot_every=settings.snapshot_every,
@@ -103,7 +104,7 @@ def follower_app(
     @app.after_startup
     async def start_reading() -> None:
         if settings.direct_read:
-            tasks.append(asyncio.create_task(_read_log(follower, stop, settings.block_ms)))
+            tasks.append(asyncio.create_task(_read_log(follower, stop)))
 
     @app.after_startup
     async def start_digests() -> None:
@@ -139,17 +140,14 @@ async def resume_follower(follower: LogFollower) -> None:
     log.info("service_starting", service=name, position=follower.floor, resume_after=follower.cursor)
 
 
-async def _read_log(follower: LogFollower, stop: asyncio.Event, block_ms: int) -> None:
+async def _read_log(follower: LogFollower, stop: asyncio.Event) -> None:
     """The follower's own XREAD loop: one blocking read per batch, no per-batch framework path.
 
     Measured against FastStream's batch subscriber in loadtests/RESULTS.md ("follower read path").
     """
     name = follower.processor.name
     try:
-        while not stop.is_set():
-            entries = await follower.log.follow(follower.cursor, follower.batch, block_ms)
-            if entries:
-                await follower.step(entries)
+        await follower.run(stop)
     except Exception as exc:  # noqa: BLE001 - any failure here must stop the process, see fail_fast
         fail_fast(name, exc)
 

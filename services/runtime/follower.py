@@ -56,7 +56,6 @@ class LogFollower:
         self.settled = True
         self.snapshot_seq = 0
         self.last_batch_at = 0.0  # time.monotonic() of the last batch, so costly extras can wait for a lull
-        self.caught_up = asyncio.Event()
 
     def restore(self, snap: Snapshot, stored_floor: str) -> None:
         """Continue from a snapshot: state, cursor and chain link from it, the floor from both."""
@@ -70,14 +69,12 @@ class LogFollower:
         self.floor = max(stored_floor, snap.floor)  # an imported log has entries but no positions
 
     async def run(self, stop: asyncio.Event) -> None:
-        self.floor = await self.log.position(self.processor.name)
-        log.info("follower_started", producer=self.processor.name, position=self.floor)
+        """Read and process batches from the cursor until `stop` (the floor is set before: see
+        runtime.app.resume_follower, which also restores a snapshot)."""
         while not stop.is_set():
             entries = await self.log.follow(self.cursor, self.batch, self.block_ms)
-            if not entries:
-                self.caught_up.set()
-                continue
-            await self.step(entries)
+            if entries:
+                await self.step(entries)
 
     async def step(self, entries: Sequence[Entry]) -> list[Entry]:
         """Process one batch; return what was appended."""
