@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
+from services.cli.demo import wait_quiet
 from services.cli.readmodel import ExchangeState, replay_log
 from services.cli.supervisor import Supervisor
 from services.intake.service import DEV_OPERATOR_SECRET
@@ -97,21 +97,9 @@ class Exchange:
         return got
 
     async def drained(self, timeout: float = 15.0) -> ExchangeState:
-        """Wait until the log stops growing with nothing unread, then rebuild the state from it."""
-        last = -1
-
-        async def quiet() -> bool:
-            nonlocal last
-            groups = await self.redis.xinfo_groups(f"{self.settings.prefix}:in")
-            backlog = sum(int(g.get("lag") or 0) + int(g.get("pending") or 0) for g in groups)
-            head = await self.redis.xlen(self.settings.log_key)
-            stable = head == last and not backlog and head > 0
-            last = head
-            if not stable:
-                await asyncio.sleep(0.3)
-            return stable
-
-        await eventually(quiet, timeout=timeout, interval=0.05)
+        """Wait until the log stops growing with nothing unread (the demo's own check, with a shorter
+        quiet spell), then rebuild the state from it."""
+        await wait_quiet(self.redis, self.settings, quiet_s=0.3, timeout_s=timeout)
         return await replay_log(self.log)
 
     async def trades_feed(self) -> list[dict[str, Any]]:
