@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from typing import Any
 
@@ -17,7 +16,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from services.intake.core import Intake
 from services.intake.gateway import CONSUMER, GROUP, Gateway, Row
 from services.intake.reporting import ReportPublisher
-from services.runtime.app import fail_fast, log_subscription
+from services.runtime.app import cancel_tasks, fail_fast, log_subscription
 from services.runtime.streams import decode_log_batch, decode_raw_batch, parse_raw_batch
 from shared.config import Settings
 from shared.eventlog.entry import Entry
@@ -101,10 +100,7 @@ def build_app(settings: Settings) -> FastStream:
     @app.on_shutdown
     async def close() -> None:
         stop.set()
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_tasks(tasks)
         await redis.aclose()
 
     return app

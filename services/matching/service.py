@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import msgspec
 import structlog
@@ -11,7 +10,7 @@ from faststream import FastStream
 from redis.asyncio import Redis
 
 from services.matching.processor import MatchingProcessor
-from services.runtime.app import follower_app
+from services.runtime.app import cancel_tasks, follower_app
 from shared.config import Settings
 from shared.domain.values import fen_to_price
 
@@ -68,9 +67,6 @@ def build_app(settings: Settings) -> FastStream:
 
     @app.on_shutdown
     async def stop_depth() -> None:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_tasks(tasks)
 
     return app

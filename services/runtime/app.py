@@ -24,6 +24,7 @@ from shared.eventlog.redis_log import RedisEventLog
 
 __all__ = [
     "DIGEST_INTERVAL_S",
+    "cancel_tasks",
     "DIGEST_QUIET_S",
     "fail_fast",
     "follower_app",
@@ -113,10 +114,7 @@ def follower_app(
     @app.after_shutdown
     async def close() -> None:
         stop.set()
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_tasks(tasks)
         # The broker has stopped: no batch is running, so a settled state is safe to save.
         with contextlib.suppress(Exception):
             await follower.save_snapshot()
@@ -124,6 +122,14 @@ def follower_app(
         await redis.aclose()
 
     return app, follower
+
+
+async def cancel_tasks(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel a service's background tasks and wait until each has stopped."""
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def resume_follower(follower: LogFollower) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from faststream import FastStream
 from redis.asyncio import Redis
 
-from services.runtime.app import follower_app, publish_digests, resume_follower
+from services.runtime.app import cancel_tasks, follower_app, publish_digests, resume_follower
 from services.runtime.follower import LogFollower
 from services.runtime.snapshots import SnapshotStore
 from services.verification.core import Verification
@@ -64,10 +64,7 @@ def build_app(settings: Settings) -> FastStream:
 
     @app.on_shutdown
     async def save_registry() -> None:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_tasks(tasks)
         with contextlib.suppress(Exception):
             await registry.save_snapshot()
 
