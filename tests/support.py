@@ -43,13 +43,14 @@ class FakeClock:
         return self.now
 
 
-def new_entries(count: int, *, start: int = 1, tag: str = "ev") -> list[NewEntry]:
-    """`count` distinct entries whose bodies are real encoded events (so they decode for display)."""
+def new_entries(count: int, *, start: int = 1, tag: str = "ev", kind: str = "InstrumentHalted") -> list[NewEntry]:
+    """`count` distinct entries whose bodies are real encoded events (so they decode for display);
+    `kind` relabels their type, for tests about routing by type that never decode the body."""
     return [
         NewEntry(
             event_id=f"{tag}-{i}",
             causation=f"cmd-{tag}-{i}",
-            type="InstrumentHalted",
+            type=kind,
             event_ns=1_000 * i,
             body=msgspec.msgpack.encode(InstrumentHalted(instrument=f"SZEA-{i}")),
         )

@@ -17,7 +17,8 @@ __all__ = ["contract_document"]
 
 def contract_document() -> dict[str, Any]:
     """AsyncAPI 3.0 for intake's channels, with the JSON schema of every command clients may send."""
-    app = build_app(Settings())
+    # The channel is the same whichever loop reads it; declared as a FastStream subscriber only here.
+    app = build_app(Settings(direct_read=False))
     assert app.broker is not None  # build_app always passes one; FastStream types it optional
     spec = AsyncAPI(
         app.broker,

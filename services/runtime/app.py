@@ -21,6 +21,7 @@ from services.runtime.streams import decode_log_batch, parse_raw_batch
 from shared.config import Settings
 from shared.eventlog.entry import Entry
 from shared.eventlog.redis_log import RedisEventLog
+from shared.resp import RespClient
 
 __all__ = [
     "DIGEST_INTERVAL_S",
@@ -64,12 +65,20 @@ def log_subscription(settings: Settings, start_after: int = 0) -> StreamSub:
 
 
 def follower_app(
-    processor: Processor, settings: Settings, *, on_batch: BatchHook | None = None, redis: Redis | None = None
+    processor: Processor,
+    settings: Settings,
+    *,
+    on_batch: BatchHook | None = None,
+    redis: Redis | None = None,
+    also_reads: frozenset[str] = frozenset(),
 ) -> tuple[FastStream, LogFollower]:
+    """`also_reads`: types a core fed from this follower's reads needs (see verification's registry)."""
     redis = redis or Redis.from_url(settings.redis_url)
+    resp = RespClient.like(redis)
+    event_log = RedisEventLog(redis, settings.log_key, resp=resp)
     follower = LogFollower(
         processor,
-        RedisEventLog(redis, settings.log_key),
+        event_log,
         batch=settings.batch_size,
         block_ms=settings.block_ms,
         on_batch=on_batch,
@@ -93,7 +102,9 @@ def follower_app(
     @app.on_startup
     async def recover() -> None:
         await resume_follower(follower)
-        if not settings.direct_read:
+        if settings.direct_read:
+            await event_log.wake_on(processor.name, processor.inputs | also_reads)
+        else:
             # Declared here, not at build time, because where to start is known only once the snapshot
             # is loaded; the broker starts its subscribers after the startup hooks.
             broker.subscriber(
@@ -119,6 +130,7 @@ def follower_app(
         with contextlib.suppress(Exception):
             await follower.save_snapshot()
             await _publish_once(follower, redis, settings.prefix)
+        await resp.aclose()
         await redis.aclose()
 
     return app, follower

@@ -134,6 +134,8 @@ class LogFollower:
         """Write a snapshot of the current state if it is settled; return whether one was written."""
         if self.snapshots is None or not self.settled or not hasattr(self.processor, "snapshot"):
             return False
+        if self.cursor == self.snapshot_seq:
+            return False  # the newest snapshot already holds this state: keep the older one as fallback
         proc: Snapshottable = self.processor  # type: ignore[assignment]
         snap = new_snapshot(proc, self.cursor, self.head_hash, self.floor)
         await self.snapshots.save(snap)

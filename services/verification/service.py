@@ -45,7 +45,9 @@ def build_app(settings: Settings) -> FastStream:
         if fresh:
             await registry.step(fresh)
 
-    app, verification = follower_app(Verification(), settings, redis=redis, on_batch=feed_registry)
+    app, verification = follower_app(
+        Verification(), settings, redis=redis, on_batch=feed_registry, also_reads=Registry.inputs
+    )
     tasks: list[asyncio.Task[None]] = []
 
     @app.on_startup

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, cast
 
 import msgspec
@@ -13,7 +13,9 @@ from redis.exceptions import WatchError
 
 from shared.eventlog.entry import GENESIS_HASH, Entry, NewEntry, seal
 from shared.eventlog.port import DuplicateAppend, LogCorrupt, LogFenced
+from shared.eventlog.redis_wire import RedisPyWire, RespWire, Row, Wire
 from shared.eventlog.verify import ChainVerifier
+from shared.resp import RespClient
 
 __all__ = ["RedisEventLog", "decode_stream_entry", "encode_entry"]
 
@@ -55,8 +57,17 @@ if ARGV[4] ~= '' then
   local stored = redis.call('HGET', KEYS[2], ARGV[3])
   if stored and not sorts_after(ARGV[4], stored) then return {'DUP', stored} end
 end
+-- Wake-up bells: a reader that registered the types it reads (SADD <log>:wake:<type> <reader>) blocks on
+-- its bell stream, not on the log, so entries it skips anyway do not wake it.
+local readers_of, rung = {}, {}
 for i = 5, #ARGV, 3 do
   redis.call('XADD', KEYS[1], ARGV[i], 't', ARGV[i + 1], 'e', ARGV[i + 2])
+  local t = ARGV[i + 1]
+  if readers_of[t] == nil then readers_of[t] = redis.call('SMEMBERS', KEYS[1] .. ':wake:' .. t) end
+  for _, reader in ipairs(readers_of[t]) do rung[reader] = true end
+end
+for reader in pairs(rung) do
+  redis.call('XADD', KEYS[1] .. ':bell:' .. reader, 'MAXLEN', '1', '*', 's', ARGV[#ARGV - 2])
 end
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[3], ARGV[4]) end
 return {'OK'}
@@ -83,27 +94,42 @@ def decode_stream_entry(stream_id: bytes, fields: Mapping[bytes, bytes]) -> Entr
     return entry
 
 
-# A stream entry as a decode_responses=False client returns it; redis-py types both response modes.
-_Row = tuple[bytes, dict[bytes, bytes]]
-
-
 def _head_id(seq: int) -> str:
     return "" if seq == 0 else f"{seq}-0"
 
 
 class RedisEventLog:
-    """The EventLog port over a Redis stream; producer positions live in the hash `{key}:positions`."""
+    """The EventLog port over a Redis stream; producer positions live in the hash `{key}:positions`.
+
+    With `resp` the hot commands (append, read, follow) go through the lean client (shared/resp.py),
+    whose connections the caller closes; without it everything goes through redis-py.
+    """
 
     def __init__(
-        self, redis: Redis, key: str = "greenex:log", clock: Callable[[], int] = time.time_ns
+        self,
+        redis: Redis,
+        key: str = "greenex:log",
+        clock: Callable[[], int] = time.time_ns,
+        *,
+        resp: RespClient | None = None,
     ) -> None:
         self.redis = redis
         self.key = key
         self.positions_key = f"{key}:positions"
         self._clock = clock
-        self._script = redis.register_script(_APPEND_LUA)
+        self._wire: Wire = RedisPyWire(redis) if resp is None else RespWire(resp)
         # The head this handle last saw: saves a read per append; the script refuses it when stale.
         self._head: tuple[int, bytes] | None = None
+        # Set by wake_on: follow() then blocks on this reader's bell instead of on the log itself.
+        self._bell: str | None = None
+        self._bell_seen = "0-0"
+        self._behind = True  # the last read filled its page: read on without waiting for a bell
+
+    async def wake_on(self, reader: str, types: Collection[str]) -> None:
+        """Register `reader` for the entry types it reads: appends of other types no longer wake its
+        follow(). Registrations only add wake-ups (a stale one costs a spurious read, never a miss)."""
+        await self._wire.execute([("SADD", f"{self.key}:wake:{t}", reader) for t in sorted(types)])
+        self._bell, self._bell_seen, self._behind = f"{self.key}:bell:{reader}", "0-0", True
 
     async def append(
         self,
@@ -148,10 +174,8 @@ class RedisEventLog:
     ) -> list[Any]:
         args: list[str | bytes] = [_head_id(head[0]), head[1] if head[0] else b"", producer, position or ""]
         for entry in sealed:
-            fields = encode_entry(entry)
-            args += [f"{entry.seq}-0", fields["t"], fields["e"]]
-        reply: list[Any] = await self._script(keys=[self.key, self.positions_key], args=args)
-        return reply
+            args += [f"{entry.seq}-0", entry.type.encode(), _encoder.encode(entry)]
+        return await self._wire.run_script(_APPEND_LUA, [self.key, self.positions_key], args)
 
     def _saw(self, entry: Entry) -> None:
         """Remember the newest entry read as the likely head: a follower appends right after reading, and
@@ -177,9 +201,7 @@ class RedisEventLog:
 
     async def read_checked(self, after_seq: int, limit: int) -> tuple[list[Entry], LogCorrupt | None]:
         """The good entries after `after_seq`, and the fault that stopped the page early, if any."""
-        rows = cast(
-            list[_Row], await self.redis.xrange(self.key, f"{max(after_seq, 0) + 1}-0", "+", count=limit)
-        )
+        rows = await self._wire.xrange(self.key, f"{max(after_seq, 0) + 1}-0", limit)
         good: list[Entry] = []
         for stream_id, fields in rows:
             try:
@@ -196,18 +218,34 @@ class RedisEventLog:
         deadline = loop.time() + block_ms / 1000
         while True:
             wait_ms = max(1, min(_MAX_BLOCK_MS, round((deadline - loop.time()) * 1000)))
-            # XREAD returns ids strictly greater than the one given, so pass the last seen seq.
-            reply = await self.redis.xread({self.key: f"{max(after_seq, 0)}-0"}, count=limit, block=wait_ms)
-            if reply:
-                rows = cast(list[tuple[bytes, list[_Row]]], reply)[0][1]
+            rows = await self._wait_rows(max(after_seq, 0), limit, wait_ms)
+            if rows:
                 entries = [decode_stream_entry(stream_id, fields) for stream_id, fields in rows]
                 self._saw(entries[-1])
                 return entries
             if loop.time() >= deadline:
                 return []
 
+    async def _wait_rows(self, after_seq: int, limit: int, wait_ms: int) -> list[Row]:
+        if self._bell is None:
+            # XREAD returns ids strictly greater than the one given, so pass the last seen seq.
+            return await self._wire.xread(self.key, f"{after_seq}-0", limit, wait_ms)
+        start = f"{after_seq + 1}-0"
+        if self._behind:  # a backlog (or a fresh start): no ring is owed for entries already there
+            rows = await self._wire.xrange(self.key, start, limit)
+        else:
+            # One round trip: Redis runs the range only once the bell's XREAD returns, so the range holds
+            # everything appended up to the ring; a ring after the bell id we saw returns at once.
+            bell_id, rows = await self._wire.ring_then_range(
+                self._bell, self._bell_seen, wait_ms, self.key, start, limit
+            )
+            if bell_id is not None:
+                self._bell_seen = bell_id
+        self._behind = len(rows) >= limit
+        return rows
+
     async def head(self) -> tuple[int, bytes]:
-        self._head = _head_of(cast(list[_Row], await self.redis.xrevrange(self.key, "+", "-", count=1)))
+        self._head = _head_of(await self._wire.last(self.key))
         return self._head
 
     async def position(self, producer: str) -> str:
@@ -224,7 +262,7 @@ class RedisEventLog:
             await pipe.watch(self.key)  # a concurrent append voids the transaction instead of interleaving
             # Under WATCH, before MULTI, the pipeline runs commands at once and returns their replies.
             head_seq, head_hash = _head_of(
-                cast(list[_Row], await pipe.xrevrange(self.key, "+", "-", count=1))
+                cast(list[Row], await pipe.xrevrange(self.key, "+", "-", count=1))
             )
             verifier = ChainVerifier(start_seq=head_seq + 1, prev_hash=head_hash)
             for entry in entries:
@@ -239,7 +277,7 @@ class RedisEventLog:
         self._head = (verifier.head_seq, verifier.head_hash)
 
 
-def _head_of(rows: list[_Row]) -> tuple[int, bytes]:
+def _head_of(rows: list[Row]) -> tuple[int, bytes]:
     """(seq, hash) of an XREVRANGE COUNT 1 reply."""
     if not rows:
         return 0, GENESIS_HASH

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import msgspec
 import pytest
@@ -16,6 +16,7 @@ from shared.eventlog.memory import InMemoryEventLog
 from shared.eventlog.port import DuplicateAppend, EventLog, LogCorrupt, LogFenced
 from shared.eventlog.redis_log import RedisEventLog
 from shared.eventlog.verify import verify_entries, verify_log
+from shared.resp import RespClient
 from tests.support import FakeClock, eventually, new_entries
 
 
@@ -27,16 +28,33 @@ class Backend:
         self.reopen = reopen
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
-def backend(request: pytest.FixtureRequest) -> Backend:
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("redis", marks=pytest.mark.integration),
+        # The services' configuration: the lean client, and follow() woken by its reader's bell.
+        pytest.param("redis-lean-bells", marks=pytest.mark.integration),
+    ]
+)
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     if request.param == "memory":
         memory = InMemoryEventLog(clock=FakeClock())
-        return Backend(memory, lambda: memory)  # in one process every writer shares the one log
-    client: Redis = request.getfixturevalue("redis_client")
-    return Backend(
-        RedisEventLog(client, key="t:log", clock=FakeClock()),
-        lambda: RedisEventLog(client, key="t:log", clock=FakeClock(start=2_000_000_000_000_000_000)),
+        yield Backend(memory, lambda: memory)  # in one process every writer shares the one log
+        return
+    # The session server's URL (a sync fixture: an async one cannot be requested from in here).
+    client = Redis.from_url(request.getfixturevalue("redis_server"))
+    await client.flushall()
+    resp = RespClient.like(client) if request.param == "redis-lean-bells" else None
+    log = RedisEventLog(client, key="t:log", clock=FakeClock(), resp=resp)
+    if resp is not None:
+        await log.wake_on("contract-reader", ["InstrumentHalted"])  # the type new_entries writes
+    yield Backend(
+        log,
+        lambda: RedisEventLog(client, key="t:log", clock=FakeClock(start=2_000_000_000_000_000_000), resp=resp),
     )
+    if resp is not None:
+        await resp.aclose()
+    await client.aclose()
 
 
 async def read_all(log: EventLog) -> list[Entry]:

@@ -1,0 +1,130 @@
+"""The few Redis commands the event log sends, over redis-py or over the lean client (shared/resp.py)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, cast
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError, ResponseError
+
+from shared.resp import Command, RespClient
+
+__all__ = ["RedisPyWire", "RespWire", "Row", "Wire"]
+
+# A stream entry: its id and its fields.
+Row = tuple[bytes, Mapping[bytes, bytes]]
+
+
+class Wire(Protocol):
+    async def run_script(self, script: str, keys: Sequence[str], args: Sequence[str | bytes]) -> list[Any]:
+        """EVALSHA, loading the script on NOSCRIPT (after a Redis restart or SCRIPT FLUSH)."""
+        ...
+
+    async def xrange(self, key: str, start: str, count: int) -> list[Row]: ...
+
+    async def last(self, key: str) -> list[Row]:
+        """The newest entry (XREVRANGE COUNT 1), or none."""
+        ...
+
+    async def xread(self, key: str, after: str, count: int, block_ms: int) -> list[Row]: ...
+
+    async def ring_then_range(
+        self, bell: str, bell_after: str, block_ms: int, key: str, start: str, count: int
+    ) -> tuple[str | None, list[Row]]:
+        """Block until `bell` has an entry after `bell_after` (or the time is up), then XRANGE `key`, in
+        one round trip; returns the newest bell id seen (None on time-out) and the range."""
+        ...
+
+    async def execute(self, commands: Sequence[Command]) -> list[Any]:
+        """Plain commands, one round trip."""
+        ...
+
+
+class RedisPyWire:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._shas: dict[str, str] = {}
+
+    async def run_script(self, script: str, keys: Sequence[str], args: Sequence[str | bytes]) -> list[Any]:
+        sha = self._shas.get(script) or self._shas.setdefault(script, _sha1(script))
+        try:
+            reply = await self.redis.evalsha(sha, len(keys), *keys, *args)
+        except NoScriptError:
+            reply = await self.redis.eval(script, len(keys), *keys, *args)
+        return cast(list[Any], reply)
+
+    async def xrange(self, key: str, start: str, count: int) -> list[Row]:
+        return cast(list[Row], await self.redis.xrange(key, start, "+", count=count))
+
+    async def last(self, key: str) -> list[Row]:
+        return cast(list[Row], await self.redis.xrevrange(key, "+", "-", count=1))
+
+    async def xread(self, key: str, after: str, count: int, block_ms: int) -> list[Row]:
+        reply = await self.redis.xread({key: after}, count=count, block=block_ms)
+        return cast(list[tuple[bytes, list[Row]]], reply)[0][1] if reply else []
+
+    async def ring_then_range(
+        self, bell: str, bell_after: str, block_ms: int, key: str, start: str, count: int
+    ) -> tuple[str | None, list[Row]]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xread({bell: bell_after}, count=1, block=block_ms)
+            pipe.xrange(key, start, "+", count=count)
+            rung, rows = await pipe.execute()
+        return (rung[0][1][-1][0].decode() if rung else None), cast(list[Row], rows)
+
+    async def execute(self, commands: Sequence[Command]) -> list[Any]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for command in commands:
+                pipe.execute_command(*command)
+            return await pipe.execute()
+
+
+class RespWire:
+    def __init__(self, client: RespClient) -> None:
+        self.client = client
+        self._shas: dict[str, str] = {}
+
+    async def run_script(self, script: str, keys: Sequence[str], args: Sequence[str | bytes]) -> list[Any]:
+        sha = self._shas.get(script) or self._shas.setdefault(script, _sha1(script))
+        try:
+            reply = await self.client.call("EVALSHA", sha, len(keys), *keys, *args)
+        except ResponseError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            reply = await self.client.call("EVAL", script, len(keys), *keys, *args)
+        return cast(list[Any], reply)
+
+    async def xrange(self, key: str, start: str, count: int) -> list[Row]:
+        return _rows(await self.client.call("XRANGE", key, start, "+", "COUNT", count))
+
+    async def last(self, key: str) -> list[Row]:
+        return _rows(await self.client.call("XREVRANGE", key, "+", "-", "COUNT", 1))
+
+    async def xread(self, key: str, after: str, count: int, block_ms: int) -> list[Row]:
+        reply = await self.client.call("XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS", key, after)
+        return _rows(reply[0][1]) if reply else []
+
+    async def ring_then_range(
+        self, bell: str, bell_after: str, block_ms: int, key: str, start: str, count: int
+    ) -> tuple[str | None, list[Row]]:
+        rung, rows = await self.client.execute(
+            [
+                ("XREAD", "COUNT", 1, "BLOCK", block_ms, "STREAMS", bell, bell_after),
+                ("XRANGE", key, start, "+", "COUNT", count),
+            ]
+        )
+        return (rung[0][1][-1][0].decode() if rung else None), _rows(rows)
+
+    async def execute(self, commands: Sequence[Command]) -> list[Any]:
+        return await self.client.execute(commands)
+
+
+def _rows(raw: list[list[Any]]) -> list[Row]:
+    """hiredis gives a stream entry as [id, [field, value, ...]]."""
+    return [(stream_id, dict(zip(flat[::2], flat[1::2], strict=True))) for stream_id, flat in raw]
+
+
+def _sha1(script: str) -> str:
+    return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()

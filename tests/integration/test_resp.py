@@ -1,0 +1,113 @@
+"""The lean Redis client and the log's wake-up bells, against real redis-servers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from shared.eventlog.redis_log import RedisEventLog
+from shared.resp import RespClient
+from tests.redis_server import RedisServer
+from tests.support import new_entries
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def resp(redis_client: Redis) -> AsyncIterator[RespClient]:
+    client = RespClient.like(redis_client)
+    yield client
+    await client.aclose()
+
+
+async def test_pipelined_commands_answer_in_order(resp: RespClient) -> None:
+    """One write, replies in command order, with the types hiredis gives (bytes, ints, arrays)."""
+    replies = await resp.execute([("SET", "k", "v"), ("INCRBY", "n", 5), ("GET", "k"), ("LRANGE", "none", 0, -1)])
+    assert replies == [b"OK", 5, b"v", []]
+
+
+async def test_error_replies_raise_and_leave_the_connection_usable(resp: RespClient) -> None:
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await resp.execute([("SET", "k", "v"), ("LPUSH", "k", "x")])
+    with pytest.raises(ResponseError, match="EXECABORT|unknown command"):
+        await resp.execute([("MULTI",), ("NOSUCHCOMMAND",), ("EXEC",)])
+    assert await resp.call("GET", "k") == b"v"
+
+
+async def test_selects_the_database_of_the_url(redis_client: Redis, redis_server: str) -> None:
+    """A client made like a redis-py client for db 3 writes where that client reads."""
+    other = Redis.from_url(redis_server.rsplit("/", 1)[0] + "/3")
+    resp = RespClient.like(other)
+    try:
+        await resp.call("SET", "in-db-3", "yes")
+        assert await other.get("in-db-3") == b"yes"
+        assert await redis_client.get("in-db-3") is None  # db 0
+    finally:
+        await resp.aclose()
+        await other.aclose()
+
+
+async def test_a_cancelled_blocking_read_does_not_delay_the_next_call(resp: RespClient) -> None:
+    """A blocked connection is closed on cancel, never handed to the next caller."""
+    blocked = asyncio.create_task(resp.call("XREAD", "BLOCK", 10_000, "STREAMS", "nothing", "$"))
+    await asyncio.sleep(0.05)
+    blocked.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await blocked
+    assert await asyncio.wait_for(resp.call("PING"), 1) == b"PONG"
+
+
+async def test_a_lost_server_raises_connection_error_then_reconnects(
+    redis_server_factory: Callable[..., RedisServer],
+) -> None:
+    server = redis_server_factory()
+    server.start()
+    resp = RespClient.like(Redis.from_url(server.url))
+    try:
+        assert await resp.call("PING") == b"PONG"
+        server.kill()
+        with pytest.raises(RedisConnectionError):
+            await resp.call("PING")
+        server.start()
+        assert await resp.call("PING") == b"PONG"
+    finally:
+        await resp.aclose()
+
+
+async def test_a_bell_wakes_its_reader_only_for_the_types_it_reads(redis_client: Redis, resp: RespClient) -> None:
+    """Entries of other types do not end the wait; one of its types does, and the read returns
+    everything up to it (the skipped types too: the reader's cursor stays gapless)."""
+    reader = RedisEventLog(redis_client, key="b:log", resp=resp)
+    writer = RedisEventLog(redis_client, key="b:log", resp=resp)
+    await reader.wake_on("settlement", ["TradeExecuted"])
+    await writer.append("w", new_entries(1))
+    assert [e.seq for e in await reader.follow(0, block_ms=1000)] == [1]
+
+    waiter = asyncio.create_task(reader.follow(1, block_ms=5000))
+    await writer.append("w", new_entries(2, start=2))  # InstrumentHalted: not read by this reader
+    await asyncio.sleep(0.2)
+    assert not waiter.done()
+    await writer.append("w", new_entries(1, start=4, tag="trade", kind="TradeExecuted"))
+    entries = await asyncio.wait_for(waiter, 2)
+    assert [e.seq for e in entries] == [2, 3, 4]
+    assert await redis_client.xlen("b:log:bell:settlement") == 1  # a bell is a doorbell, not a queue
+
+
+async def test_a_reader_behind_reads_on_without_waiting_for_a_bell(redis_client: Redis, resp: RespClient) -> None:
+    """A backlog is read page after page at once, though only one bell rang for all of it."""
+    writer = RedisEventLog(redis_client, key="c:log", resp=resp)
+    reader = RedisEventLog(redis_client, key="c:log", resp=resp)
+    await reader.wake_on("r", ["InstrumentHalted"])
+    await writer.append("w", new_entries(30))
+    loop = asyncio.get_running_loop()
+    started, after, pages = loop.time(), 0, 0
+    while after < 30:
+        page = await reader.follow(after, limit=10, block_ms=2000)
+        after, pages = page[-1].seq, pages + 1
+    assert pages == 3
+    assert loop.time() - started < 1  # no page waited for the 2 s block
