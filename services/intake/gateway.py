@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
 import structlog
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from services.intake.core import Intake, Rejection
 from shared.config import Settings
 from shared.domain.codec import decode_event, encode_event, event_type
 from shared.eventlog.entry import NewEntry, position_of_stream_id
 from shared.eventlog.port import EventLog
+from shared.resp import Command, RespClient
 
 __all__ = ["Gateway"]
 
@@ -24,7 +24,7 @@ log = structlog.get_logger("greenex.intake")
 GROUP = "intake"
 CONSUMER = "intake-1"  # one consumer: command order is the order entries reach the log
 
-Row = tuple[bytes, dict[bytes, bytes]]
+Row = tuple[bytes, Mapping[bytes, bytes]]
 
 
 class Gateway:
@@ -33,10 +33,12 @@ class Gateway:
         core: Intake,
         event_log: EventLog,
         redis: Redis,
+        resp: RespClient,
         settings: Settings,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.core, self.log, self.redis, self.settings, self.clock = core, event_log, redis, settings, clock
+        self.resp = resp
         self.in_key = f"{settings.prefix}:in"
         self.floor = ""
         # One batch at a time: the periodic re-drain of pending entries must never see a batch that the
@@ -74,14 +76,18 @@ class Gateway:
                 rows: list[Row] = reply[0][1] if reply else []
                 if not rows:
                     return
-                await self._handle(rows)
+                await self.resp.execute(await self.decide(rows))
 
     async def handle(self, rows: Sequence[Row]) -> None:
-        """Decide every entry, append the accepted in one call, then reports and XACK in one MULTI."""
+        """Decide a batch and send its reports and XACK (the FastStream subscriber's path)."""
         async with self.lock:
-            await self._handle(rows)
+            await self.resp.execute(await self.decide(rows))
 
-    async def _handle(self, rows: Sequence[Row]) -> None:
+    async def decide(self, rows: Sequence[Row]) -> list[Command]:
+        """Decide every entry and append the accepted in one call; return the MULTI that reports the
+        rejected and XACKs the batch, for the caller to send (the command loop sends it in the same
+        write as its next read). Call under `lock`, and keep it until that MULTI is sent: the re-drain
+        must not see a batch read and not yet acked."""
         now = self.clock()
         pending: list[NewEntry] = []
         rejections: list[tuple[bytes, Rejection]] = []
@@ -109,13 +115,13 @@ class Gateway:
         if pending:
             await self.log.append(self.core.name, pending, position=last_position)
             self.floor = last_position
-        pipe = self.redis.pipeline(transaction=True)
+        finish: list[Command] = [("MULTI",)]
         for stream_id, rejection in rejections:
-            self._report(pipe, stream_id, rejection)
-        pipe.xack(self.in_key, GROUP, *[stream_id for stream_id, _ in rows])
-        await pipe.execute()
+            finish.extend(self._report(stream_id, rejection))
+        finish += [("XACK", self.in_key, GROUP, *[stream_id for stream_id, _ in rows]), ("EXEC",)]
+        return finish
 
-    def _report(self, pipe: Pipeline, stream_id: bytes, r: Rejection) -> None:
+    def _report(self, stream_id: bytes, r: Rejection) -> list[Command]:
         log.warning(
             "command_rejected",
             input_id=stream_id.decode(),
@@ -125,7 +131,7 @@ class Gateway:
             text=r.text,
         )
         if r.participant is None:
-            return  # nobody we could deliver to: an unknown sender gets no stream of ours
+            return []  # nobody we could deliver to: an unknown sender gets no stream of ours
         report = {
             "type": "execution_report",
             "exec_type": "rejected",
@@ -136,7 +142,5 @@ class Gateway:
             "input_id": stream_id.decode(),
             "reason": {"code": r.reason, "text": r.text},
         }
-        pipe.xadd(
-            f"{self.settings.prefix}:out:{r.participant}",
-            {"data": msgspec.json.encode(report)},
-        )
+        stream = f"{self.settings.prefix}:out:{r.participant}"
+        return [("XADD", stream, "*", "data", msgspec.json.encode(report))]

@@ -11,6 +11,7 @@ from services.intake.reports import REPORTED_TYPES, Reporter
 from shared.config import Settings
 from shared.domain.codec import decode_event
 from shared.eventlog.entry import Entry
+from shared.resp import Command, RespClient
 
 __all__ = ["ReportPublisher"]
 
@@ -21,8 +22,8 @@ class ReportPublisher:
     Entries at or below the stored cursor only rebuild the reporter's memory of open orders.
     """
 
-    def __init__(self, redis: Redis, settings: Settings) -> None:
-        self.redis, self.settings = redis, settings
+    def __init__(self, redis: Redis, resp: RespClient, settings: Settings) -> None:
+        self.redis, self.resp, self.settings = redis, resp, settings
         self.reporter = Reporter()
         self.cursor_key = f"{settings.prefix}:reports:cursor"
         self.cursor = 0
@@ -32,19 +33,18 @@ class ReportPublisher:
 
     async def publish(self, entries: Sequence[Entry]) -> None:
         prefix = self.settings.prefix
-        pipe = self.redis.pipeline(transaction=True)
-        fresh = 0
+        writes: list[Command] = [("MULTI",)]
         for entry in entries:
             if entry.type not in REPORTED_TYPES:
                 continue
             reports = self.reporter.reports(entry.seq, decode_event(entry.body), entry.hash)
             if entry.seq <= self.cursor:
                 continue
-            for stream, payload in reports:
-                pipe.xadd(f"{prefix}:{stream}", {"data": msgspec.json.encode(payload)})
-                fresh += 1
+            writes.extend(
+                ("XADD", f"{prefix}:{stream}", "*", "data", msgspec.json.encode(payload))
+                for stream, payload in reports
+            )
         if entries and entries[-1].seq > self.cursor:
             self.cursor = entries[-1].seq
-            if fresh:
-                pipe.set(self.cursor_key, self.cursor)
-                await pipe.execute()
+            if len(writes) > 1:
+                await self.resp.execute([*writes, ("SET", self.cursor_key, self.cursor), ("EXEC",)])

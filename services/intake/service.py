@@ -22,7 +22,8 @@ from services.runtime.streams import decode_log_batch, decode_raw_batch, parse_r
 from shared.config import Settings
 from shared.eventlog.entry import Entry
 from shared.eventlog.redis_log import RedisEventLog
-from shared.resp import RespClient
+from shared.eventlog.redis_wire import rows_of
+from shared.resp import Command, RespClient
 
 __all__ = ["DEV_OPERATOR_SECRET", "PENDING_RECHECK_S", "build_app"]
 
@@ -39,10 +40,9 @@ def operator_secret() -> str:
 def build_app(settings: Settings) -> FastStream:
     redis = Redis.from_url(settings.redis_url)
     resp = RespClient.like(redis)
-    gateway = Gateway(
-        Intake(operator_secret()), RedisEventLog(redis, settings.log_key, resp=resp), redis, settings
-    )
-    publisher = ReportPublisher(redis, settings)
+    event_log = RedisEventLog(redis, settings.log_key, resp=resp)
+    gateway = Gateway(Intake(operator_secret()), event_log, redis, resp, settings)
+    publisher = ReportPublisher(redis, resp, settings)
     broker = RedisBroker(settings.redis_url, logger=None)  # type: ignore[arg-type]  # trap 6: no per-message log
 
     commands = StreamSub(
@@ -103,7 +103,7 @@ def build_app(settings: Settings) -> FastStream:
     async def start_reports() -> None:
         tasks.append(asyncio.create_task(_redrain(gateway, stop)))
         if settings.direct_read:
-            tasks.append(asyncio.create_task(_command_loop(gateway, redis, settings, stop)))
+            tasks.append(asyncio.create_task(_command_loop(gateway, event_log, resp, settings, stop)))
             tasks.append(asyncio.create_task(_report_loop(publisher, redis, resp, settings, stop)))
 
     @app.on_shutdown
@@ -116,24 +116,32 @@ def build_app(settings: Settings) -> FastStream:
     return app
 
 
-async def _command_loop(gateway: Gateway, redis: Redis, settings: Settings, stop: asyncio.Event) -> None:
-    """Intake's own XREADGROUP loop over `greenex:in` (see Settings.direct_read): one blocking read per
-    batch, without FastStream's per-batch consume path (measured in loadtests/RESULTS.md)."""
+async def _command_loop(
+    gateway: Gateway, event_log: RedisEventLog, resp: RespClient, settings: Settings, stop: asyncio.Event
+) -> None:
+    """Intake's own XREADGROUP loop over `greenex:in` (see Settings.direct_read), one write per batch:
+    the previous batch's reports and XACK, the blocking read of the next, and the log's head (so the
+    next append is sealed on a fresh head). FastStream's per-batch consume path is skipped."""
+    read: Command = (
+        "XREADGROUP", "GROUP", GROUP, CONSUMER, "COUNT", settings.batch_size, "BLOCK", settings.block_ms,
+        "STREAMS", gateway.in_key, ">",
+    )  # fmt: skip
+    finish: list[Command] = []
     while not stop.is_set():
-        try:
-            reply: Any = await redis.xreadgroup(
-                GROUP, CONSUMER, {gateway.in_key: ">"}, count=settings.batch_size, block=settings.block_ms
-            )
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            # Redis away: entries it delivered but we never saw stay pending; the re-drain takes them.
-            log.warning("command_read_failed", error=repr(exc))
-            await asyncio.sleep(settings.block_ms / 1000)
-            continue
-        except Exception as exc:  # noqa: BLE001 - e.g. the group is gone: crash, restart, recreate it
-            fail_fast("intake", exc)
-        if reply:
+        async with gateway.lock:  # held until the batch's XACK is sent: see Gateway.decide
             try:
-                await gateway.handle(reply[0][1])
+                *_, reply, head = await resp.execute([*finish, read, event_log.head_command()])
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                # Whether the last batch's MULTI ran or not, the re-drain finishes that batch exactly once.
+                log.warning("command_read_failed", error=repr(exc))
+                finish = []
+                await asyncio.sleep(settings.block_ms / 1000)
+                continue
+            except Exception as exc:  # noqa: BLE001 - e.g. the group is gone: crash, restart, recreate it
+                fail_fast("intake", exc)
+            event_log.note_head(head)
+            try:
+                finish = await gateway.decide(rows_of(reply[0][1])) if reply else []
             except Exception as exc:  # noqa: BLE001 - intake's memory may be ahead of the log: rebuild
                 fail_fast("intake", exc)
 

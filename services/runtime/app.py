@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import structlog
 from faststream import FastStream
@@ -44,7 +44,7 @@ DIGEST_INTERVAL_S = 0.25
 DIGEST_QUIET_S = 0.5
 
 
-def fail_fast(service: str, exc: BaseException) -> None:
+def fail_fast(service: str, exc: BaseException) -> NoReturn:
     """A broken invariant or a lost write: stop now; the supervisor restarts us, we rebuild from the log."""
     log.critical("service_crashed", service=service, error=repr(exc), exc_info=exc)
     os._exit(70)

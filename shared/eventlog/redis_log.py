@@ -13,9 +13,9 @@ from redis.exceptions import WatchError
 
 from shared.eventlog.entry import GENESIS_HASH, Entry, NewEntry, seal
 from shared.eventlog.port import DuplicateAppend, LogCorrupt, LogFenced
-from shared.eventlog.redis_wire import RedisPyWire, RespWire, Row, Wire
+from shared.eventlog.redis_wire import RedisPyWire, RespWire, Row, Wire, rows_of
 from shared.eventlog.verify import ChainVerifier
-from shared.resp import RespClient
+from shared.resp import Command, RespClient
 
 __all__ = ["RedisEventLog", "decode_stream_entry", "encode_entry"]
 
@@ -243,6 +243,15 @@ class RedisEventLog:
                 self._bell_seen = bell_id
         self._behind = len(rows) >= limit
         return rows
+
+    def head_command(self) -> Command:
+        """A command whose reply, passed to note_head, refreshes this handle's idea of the head: a writer
+        that does not read the log sends it with its own reads, so its appends rarely need a retry."""
+        return ("XREVRANGE", self.key, "+", "-", "COUNT", 1)
+
+    def note_head(self, reply: list[list[Any]]) -> None:
+        if reply:
+            self._saw(decode_stream_entry(*rows_of(reply)[0]))
 
     async def head(self) -> tuple[int, bytes]:
         self._head = _head_of(await self._wire.last(self.key))

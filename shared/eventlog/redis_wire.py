@@ -11,7 +11,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from shared.resp import Command, RespClient
 
-__all__ = ["RedisPyWire", "RespWire", "Row", "Wire"]
+__all__ = ["RedisPyWire", "RespWire", "Row", "Wire", "rows_of"]
 
 # A stream entry: its id and its fields.
 Row = tuple[bytes, Mapping[bytes, bytes]]
@@ -97,14 +97,14 @@ class RespWire:
         return cast(list[Any], reply)
 
     async def xrange(self, key: str, start: str, count: int) -> list[Row]:
-        return _rows(await self.client.call("XRANGE", key, start, "+", "COUNT", count))
+        return rows_of(await self.client.call("XRANGE", key, start, "+", "COUNT", count))
 
     async def last(self, key: str) -> list[Row]:
-        return _rows(await self.client.call("XREVRANGE", key, "+", "-", "COUNT", 1))
+        return rows_of(await self.client.call("XREVRANGE", key, "+", "-", "COUNT", 1))
 
     async def xread(self, key: str, after: str, count: int, block_ms: int) -> list[Row]:
         reply = await self.client.call("XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS", key, after)
-        return _rows(reply[0][1]) if reply else []
+        return rows_of(reply[0][1]) if reply else []
 
     async def ring_then_range(
         self, bell: str, bell_after: str, block_ms: int, key: str, start: str, count: int
@@ -115,13 +115,13 @@ class RespWire:
                 ("XRANGE", key, start, "+", "COUNT", count),
             ]
         )
-        return (rung[0][1][-1][0].decode() if rung else None), _rows(rows)
+        return (rung[0][1][-1][0].decode() if rung else None), rows_of(rows)
 
     async def execute(self, commands: Sequence[Command]) -> list[Any]:
         return await self.client.execute(commands)
 
 
-def _rows(raw: list[list[Any]]) -> list[Row]:
+def rows_of(raw: list[list[Any]]) -> list[Row]:
     """hiredis gives a stream entry as [id, [field, value, ...]]."""
     return [(stream_id, dict(zip(flat[::2], flat[1::2], strict=True))) for stream_id, flat in raw]
 
