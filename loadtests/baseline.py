@@ -19,8 +19,9 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from loadtests.openloop import new_histogram, schedule
-from loadtests.sender import Clock, read_streams, send_open_loop
+from loadtests.sender import Clock, no_gc_pauses, read_streams, send_open_loop
 from services.cli.supervisor import ROOT
+from shared.resp import RespClient
 
 __all__ = ["GREENEX_HOPS", "HopResult", "run_chain"]
 
@@ -48,7 +49,8 @@ async def run_chain(url: str, hops: int, rate: float = 1000.0, duration_s: float
     ]
     redis = Redis.from_url(url)
     try:
-        return await _measure(redis, keys, hops, rate, duration_s)
+        with no_gc_pauses():
+            return await _measure(redis, keys, hops, rate, duration_s)
     finally:
         for proc in relays:
             proc.terminate()
@@ -71,13 +73,17 @@ async def _measure(redis: Redis, keys: list[str], hops: int, rate: float, durati
         latency.record_value(max(1_000, received - clock.wall_of(plan.offsets_ns[i])))
 
     stop = asyncio.Event()
-    reader = asyncio.create_task(read_streams(redis, keys[-1:], on_row, stop))
-    await send_open_loop(redis, keys[0], payloads, plan.offsets_ns, clock, lag)
-    deadline = time.monotonic() + 5
-    while len(seen) < len(plan) and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-    stop.set()
-    await reader
+    resp = RespClient.like(redis)
+    try:
+        reader = asyncio.create_task(read_streams(resp, keys[-1:], on_row, stop))
+        await send_open_loop(resp, keys[0], payloads, plan.offsets_ns, clock, lag)
+        deadline = time.monotonic() + 5
+        while len(seen) < len(plan) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        stop.set()
+        await reader
+    finally:
+        await resp.aclose()
     return HopResult(hops, hops - 1, rate, latency, len(plan) - len(seen))
 
 

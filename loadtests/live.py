@@ -19,7 +19,7 @@ from loadtests.cpu import cpu_seconds, cpu_shares
 from loadtests.flow import REFERENCE_FEN, build_flow, client_names, parse_mix, secret_of, symbols
 from loadtests.hdr import summary_ms
 from loadtests.openloop import LatencyBook, new_histogram, schedule
-from loadtests.sender import Clock, read_streams, send_open_loop
+from loadtests.sender import Clock, no_gc_pauses, read_streams, send_open_loop
 from loadtests.stages import stage_histograms
 from services.cli.supervisor import ROOT, Supervisor, ensure_redis
 from services.intake.service import operator_secret
@@ -28,6 +28,7 @@ from shared.config import Settings
 from shared.domain.ledger import OPERATOR
 from shared.eventlog.entry import Entry
 from shared.eventlog.redis_log import RedisEventLog
+from shared.resp import RespClient
 
 __all__ = ["RunConfig", "RunResult", "fresh_prefix", "run_load", "services_on"]
 
@@ -186,7 +187,8 @@ async def run_load(cfg: RunConfig, progress: Callable[[int, int], None] | None =
         try:
             await seed(redis, settings, cfg.clients, cfg.instruments)
             await _warm_up(redis, settings, names, symbols(cfg.instruments), timeout=60)
-            return await _measure(redis, settings, cfg, plan.offsets_ns, flow, pids, progress)
+            with no_gc_pauses():
+                return await _measure(redis, settings, cfg, plan.offsets_ns, flow, pids, progress)
         finally:
             if not cfg.prefix:
                 await _cleanup(redis, prefix)
@@ -214,7 +216,8 @@ async def _measure(
         book.on_report(owner[key], _json.decode(data), received)
 
     stop = asyncio.Event()
-    reader = asyncio.create_task(read_streams(redis, out_keys, on_row, stop))
+    resp = RespClient.like(redis)
+    reader = asyncio.create_task(read_streams(resp, out_keys, on_row, stop))
     clock = Clock()
     for i, order in enumerate(flow):
         book.expect(names[order.client], order.client_order_id, clock.wall_of(offsets[i]), order.cancels)
@@ -228,7 +231,7 @@ async def _measure(
             progress(sent_done, len(flow))
 
     payloads = [o.payload for o in flow]
-    send_s = await send_open_loop(redis, f"{settings.prefix}:in", payloads, offsets, clock, lag, tick)
+    send_s = await send_open_loop(resp, f"{settings.prefix}:in", payloads, offsets, clock, lag, tick)
     cpu1, wall = {**_pids_cpu(pids), "loadgen": time.process_time()}, time.perf_counter() - t0
     deadline = time.monotonic() + cfg.drain_s
     while book.unanswered() and time.monotonic() < deadline:
@@ -236,6 +239,7 @@ async def _measure(
     await asyncio.sleep(0.3)  # settlements trail their trades
     stop.set()
     await reader
+    await resp.aclose()
     book.record_unanswered(time.time_ns())
     entries = await _read_log(redis, settings.log_key, start_seq)
     result = RunResult(

@@ -43,7 +43,9 @@ class FakeClock:
         return self.now
 
 
-def new_entries(count: int, *, start: int = 1, tag: str = "ev", kind: str = "InstrumentHalted") -> list[NewEntry]:
+def new_entries(
+    count: int, *, start: int = 1, tag: str = "ev", kind: str = "InstrumentHalted"
+) -> list[NewEntry]:
     """`count` distinct entries whose bodies are real encoded events (so they decode for display);
     `kind` relabels their type, for tests about routing by type that never decode the body."""
     return [

@@ -86,6 +86,7 @@ class MatchingProcessor:
             "TradingDayClosed",
         }
     )
+    answers_to = inputs  # every request it reads is answered; the rest are rare
 
     def __init__(self, stp: SelfTradePrevention = SelfTradePrevention.CANCEL_RESTING) -> None:
         self.engine = MatchingEngine(stp=stp)

@@ -70,9 +70,9 @@ def follower_app(
     *,
     on_batch: BatchHook | None = None,
     redis: Redis | None = None,
-    also_reads: frozenset[str] = frozenset(),
+    also_answers: frozenset[str] = frozenset(),
 ) -> tuple[FastStream, LogFollower]:
-    """`also_reads`: types a core fed from this follower's reads needs (see verification's registry)."""
+    """`also_answers`: types a core fed from this follower's reads answers (see verification's registry)."""
     redis = redis or Redis.from_url(settings.redis_url)
     resp = RespClient.like(redis)
     event_log = RedisEventLog(redis, settings.log_key, resp=resp)
@@ -103,7 +103,7 @@ def follower_app(
     async def recover() -> None:
         await resume_follower(follower)
         if settings.direct_read:
-            await event_log.wake_on(processor.name, processor.inputs | also_reads)
+            await event_log.wake_on(processor.name, processor.answers_to | also_answers)
         else:
             # Declared here, not at build time, because where to start is known only once the snapshot
             # is loaded; the broker starts its subscribers after the startup hooks.

@@ -21,5 +21,9 @@ class Processor(Protocol):
 
     name: str  # the producer name its events carry in the log
     inputs: frozenset[str]  # event type tags it reads; others are skipped without decoding
+    # The inputs it may answer: only these wake its follower (see RedisEventLog.wake_on). The rest only
+    # change its state; they are folded, in log order, when the next of these arrives or within the
+    # follower's block_ms, which is all a later decision needs.
+    answers_to: frozenset[str]
 
     def process(self, seq: int, event_ns: int, event: Event) -> list[Event]: ...

@@ -83,6 +83,7 @@ class Settlement:
             "EligibilityChanged",
         }
     )
+    answers_to = inputs  # trades are nearly all of them; the rest are rare
 
     def __init__(self) -> None:
         self._cash: dict[str, int] = {EXCHANGE_ACCOUNT: 0}

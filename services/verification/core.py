@@ -66,6 +66,10 @@ class Verification:
         }
     )
 
+    answers_to: frozenset[str] = frozenset(
+        {"OrderSubmitted", "ReplaceSubmitted", "WithdrawalRequested", "RetirementRequested"}
+    )
+
     def __init__(self, state: State | None = None) -> None:
         self.state = State() if state is None else state
 

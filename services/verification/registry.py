@@ -64,6 +64,10 @@ class Registry:
         }
     )
 
+    answers_to: frozenset[str] = frozenset(
+        {"VerificationSubmitted", "IssuanceRequested", "LabelRequested", "NeutralityClaimSubmitted"}
+    )
+
     def __init__(self) -> None:
         self.state = RegistryState()
 

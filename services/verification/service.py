@@ -46,7 +46,7 @@ def build_app(settings: Settings) -> FastStream:
             await registry.step(fresh)
 
     app, verification = follower_app(
-        Verification(), settings, redis=redis, on_batch=feed_registry, also_reads=Registry.inputs
+        Verification(), settings, redis=redis, on_batch=feed_registry, also_answers=Registry.answers_to
     )
     tasks: list[asyncio.Task[None]] = []
 

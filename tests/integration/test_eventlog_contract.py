@@ -48,10 +48,8 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     log = RedisEventLog(client, key="t:log", clock=FakeClock(), resp=resp)
     if resp is not None:
         await log.wake_on("contract-reader", ["InstrumentHalted"])  # the type new_entries writes
-    yield Backend(
-        log,
-        lambda: RedisEventLog(client, key="t:log", clock=FakeClock(start=2_000_000_000_000_000_000), resp=resp),
-    )
+    later = FakeClock(start=2_000_000_000_000_000_000)
+    yield Backend(log, lambda: RedisEventLog(client, key="t:log", clock=later, resp=resp))
     if resp is not None:
         await resp.aclose()
     await client.aclose()

@@ -11,7 +11,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from shared.eventlog.redis_log import RedisEventLog
-from shared.resp import RespClient
+from shared.resp import Command, RespClient
 from tests.redis_server import RedisServer
 from tests.support import new_entries
 
@@ -27,14 +27,15 @@ async def resp(redis_client: Redis) -> AsyncIterator[RespClient]:
 
 async def test_pipelined_commands_answer_in_order(resp: RespClient) -> None:
     """One write, replies in command order, with the types hiredis gives (bytes, ints, arrays)."""
-    replies = await resp.execute([("SET", "k", "v"), ("INCRBY", "n", 5), ("GET", "k"), ("LRANGE", "none", 0, -1)])
+    commands: list[Command] = [("SET", "k", "v"), ("INCRBY", "n", 5), ("GET", "k"), ("LRANGE", "none", 0, -1)]
+    replies = await resp.execute(commands)
     assert replies == [b"OK", 5, b"v", []]
 
 
 async def test_error_replies_raise_and_leave_the_connection_usable(resp: RespClient) -> None:
     with pytest.raises(ResponseError, match="WRONGTYPE"):
         await resp.execute([("SET", "k", "v"), ("LPUSH", "k", "x")])
-    with pytest.raises(ResponseError, match="EXECABORT|unknown command"):
+    with pytest.raises(ResponseError, match=r"EXECABORT|unknown command"):
         await resp.execute([("MULTI",), ("NOSUCHCOMMAND",), ("EXEC",)])
     assert await resp.call("GET", "k") == b"v"
 
@@ -79,7 +80,9 @@ async def test_a_lost_server_raises_connection_error_then_reconnects(
         await resp.aclose()
 
 
-async def test_a_bell_wakes_its_reader_only_for_the_types_it_reads(redis_client: Redis, resp: RespClient) -> None:
+async def test_a_bell_wakes_its_reader_only_for_the_types_it_reads(
+    redis_client: Redis, resp: RespClient
+) -> None:
     """Entries of other types do not end the wait; one of its types does, and the read returns
     everything up to it (the skipped types too: the reader's cursor stays gapless)."""
     reader = RedisEventLog(redis_client, key="b:log", resp=resp)
@@ -98,7 +101,9 @@ async def test_a_bell_wakes_its_reader_only_for_the_types_it_reads(redis_client:
     assert await redis_client.xlen("b:log:bell:settlement") == 1  # a bell is a doorbell, not a queue
 
 
-async def test_a_reader_behind_reads_on_without_waiting_for_a_bell(redis_client: Redis, resp: RespClient) -> None:
+async def test_a_reader_behind_reads_on_without_waiting_for_a_bell(
+    redis_client: Redis, resp: RespClient
+) -> None:
     """A backlog is read page after page at once, though only one bell rang for all of it."""
     writer = RedisEventLog(redis_client, key="c:log", resp=resp)
     reader = RedisEventLog(redis_client, key="c:log", resp=resp)
