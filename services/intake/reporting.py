@@ -32,6 +32,12 @@ class ReportPublisher:
         self.cursor = int(await self.redis.get(self.cursor_key) or 0)
 
     async def publish(self, entries: Sequence[Entry]) -> None:
+        if writes := self.prepare(entries):
+            await self.resp.execute(writes)
+
+    def prepare(self, entries: Sequence[Entry]) -> list[Command]:
+        """The MULTI that writes the batch's reports and moves the cursor ([] when nothing is new);
+        the caller sends it (the report loop, ahead of its next read)."""
         prefix = self.settings.prefix
         writes: list[Command] = [("MULTI",)]
         for entry in entries:
@@ -44,7 +50,7 @@ class ReportPublisher:
                 ("XADD", f"{prefix}:{stream}", "*", "data", msgspec.json.encode(payload))
                 for stream, payload in reports
             )
-        if entries and entries[-1].seq > self.cursor:
-            self.cursor = entries[-1].seq
-            if len(writes) > 1:
-                await self.resp.execute([*writes, ("SET", self.cursor_key, self.cursor), ("EXEC",)])
+        if not entries or entries[-1].seq <= self.cursor:
+            return []
+        self.cursor = entries[-1].seq
+        return [*writes, ("SET", self.cursor_key, self.cursor), ("EXEC",)] if len(writes) > 1 else []

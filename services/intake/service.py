@@ -150,14 +150,15 @@ async def _report_loop(
     publisher: ReportPublisher, redis: Redis, resp: RespClient, settings: Settings, stop: asyncio.Event
 ) -> None:
     """The report publisher's own XREAD loop over the log (see Settings.direct_read), woken only by
-    entries that make reports."""
+    entries that make reports; a batch's reports go out in the same write as the next read."""
     event_log, after = RedisEventLog(redis, settings.log_key, resp=resp), 0
+    writes: list[Command] = []
     try:
         await event_log.wake_on("reports", REPORTED_TYPES)
         while not stop.is_set():
-            entries = await event_log.follow(after, settings.batch_size, settings.block_ms)
+            entries = await event_log.follow(after, settings.batch_size, settings.block_ms, first=writes)
+            writes = publisher.prepare(entries)
             if entries:
-                await publisher.publish(entries)
                 after = entries[-1].seq
     except Exception as exc:  # noqa: BLE001 - reports must not silently stop: crash, restart, resume
         fail_fast("intake", exc)

@@ -210,15 +210,24 @@ class RedisEventLog:
                 return good, fault
         return good, None
 
-    async def follow(self, after_seq: int, limit: int = 1000, block_ms: int = 100) -> list[Entry]:
-        """Like read, waiting up to block_ms for entries; block_ms <= 0 never waits (unlike XREAD's 0)."""
+    async def follow(
+        self, after_seq: int, limit: int = 1000, block_ms: int = 100, *, first: Sequence[Command] = ()
+    ) -> list[Entry]:
+        """Like read, waiting up to block_ms for entries; block_ms <= 0 never waits (unlike XREAD's 0).
+
+        `first`: commands sent ahead of the read, in the same write with the lean client (a reader that
+        writes after each batch saves a round trip); their error replies raise.
+        """
         if block_ms <= 0:
+            if first:
+                await self._wire.execute(first)
             return await self.read(after_seq, limit)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + block_ms / 1000
         while True:
             wait_ms = max(1, min(_MAX_BLOCK_MS, round((deadline - loop.time()) * 1000)))
-            rows = await self._wait_rows(max(after_seq, 0), limit, wait_ms)
+            rows = await self._wait_rows(max(after_seq, 0), limit, wait_ms, first)
+            first = ()
             if rows:
                 entries = [decode_stream_entry(stream_id, fields) for stream_id, fields in rows]
                 self._saw(entries[-1])
@@ -226,18 +235,20 @@ class RedisEventLog:
             if loop.time() >= deadline:
                 return []
 
-    async def _wait_rows(self, after_seq: int, limit: int, wait_ms: int) -> list[Row]:
+    async def _wait_rows(
+        self, after_seq: int, limit: int, wait_ms: int, first: Sequence[Command]
+    ) -> list[Row]:
         if self._bell is None:
             # XREAD returns ids strictly greater than the one given, so pass the last seen seq.
-            return await self._wire.xread(self.key, f"{after_seq}-0", limit, wait_ms)
+            return await self._wire.xread(self.key, f"{after_seq}-0", limit, wait_ms, first)
         start = f"{after_seq + 1}-0"
         if self._behind:  # a backlog (or a fresh start): no ring is owed for entries already there
-            rows = await self._wire.xrange(self.key, start, limit)
+            rows = await self._wire.xrange(self.key, start, limit, first)
         else:
             # One round trip: Redis runs the range only once the bell's XREAD returns, so the range holds
             # everything appended up to the ring; a ring after the bell id we saw returns at once.
             bell_id, rows = await self._wire.ring_then_range(
-                self._bell, self._bell_seen, wait_ms, self.key, start, limit
+                self._bell, self._bell_seen, wait_ms, self.key, start, limit, first
             )
             if bell_id is not None:
                 self._bell_seen = bell_id

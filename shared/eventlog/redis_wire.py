@@ -22,17 +22,22 @@ class Wire(Protocol):
         """EVALSHA, loading the script on NOSCRIPT (after a Redis restart or SCRIPT FLUSH)."""
         ...
 
-    async def xrange(self, key: str, start: str, count: int) -> list[Row]: ...
+    async def xrange(self, key: str, start: str, count: int, first: Sequence[Command] = ()) -> list[Row]:
+        """`first`: commands to send ahead of it (in the same write where the client allows)."""
+        ...
 
     async def last(self, key: str) -> list[Row]:
         """The newest entry (XREVRANGE COUNT 1), or none."""
         ...
 
-    async def xread(self, key: str, after: str, count: int, block_ms: int) -> list[Row]: ...
+    async def xread(
+        self, key: str, after: str, count: int, block_ms: int, first: Sequence[Command] = ()
+    ) -> list[Row]: ...
 
     async def ring_then_range(
-        self, bell: str, bell_after: str, block_ms: int, key: str, start: str, count: int
-    ) -> tuple[str | None, list[Row]]:
+        self, bell: str, bell_after: str, block_ms: int, key: str, start: str, count: int,
+        first: Sequence[Command] = (),
+    ) -> tuple[str | None, list[Row]]:  # fmt: skip
         """Block until `bell` has an entry after `bell_after` (or the time is up), then XRANGE `key`, in
         one round trip; returns the newest bell id seen (None on time-out) and the range."""
         ...
@@ -55,19 +60,28 @@ class RedisPyWire:
             reply = await self.redis.eval(script, len(keys), *keys, *args)
         return cast(list[Any], reply)
 
-    async def xrange(self, key: str, start: str, count: int) -> list[Row]:
+    async def xrange(self, key: str, start: str, count: int, first: Sequence[Command] = ()) -> list[Row]:
+        if first:
+            await self.execute(first)
         return cast(list[Row], await self.redis.xrange(key, start, "+", count=count))
 
     async def last(self, key: str) -> list[Row]:
         return cast(list[Row], await self.redis.xrevrange(key, "+", "-", count=1))
 
-    async def xread(self, key: str, after: str, count: int, block_ms: int) -> list[Row]:
+    async def xread(
+        self, key: str, after: str, count: int, block_ms: int, first: Sequence[Command] = ()
+    ) -> list[Row]:
+        if first:
+            await self.execute(first)
         reply = await self.redis.xread({key: after}, count=count, block=block_ms)
         return cast(list[tuple[bytes, list[Row]]], reply)[0][1] if reply else []
 
     async def ring_then_range(
-        self, bell: str, bell_after: str, block_ms: int, key: str, start: str, count: int
-    ) -> tuple[str | None, list[Row]]:
+        self, bell: str, bell_after: str, block_ms: int, key: str, start: str, count: int,
+        first: Sequence[Command] = (),
+    ) -> tuple[str | None, list[Row]]:  # fmt: skip
+        if first:
+            await self.execute(first)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.xread({bell: bell_after}, count=1, block=block_ms)
             pipe.xrange(key, start, "+", count=count)
@@ -78,7 +92,12 @@ class RedisPyWire:
         async with self.redis.pipeline(transaction=False) as pipe:
             for command in commands:
                 pipe.execute_command(*command)
-            return await pipe.execute()
+            replies = await pipe.execute()
+        for reply in replies:  # as the lean client does: an error inside EXEC's reply raises too
+            for item in reply if isinstance(reply, list) else ():
+                if isinstance(item, ResponseError):
+                    raise item
+        return replies
 
 
 class RespWire:
@@ -96,21 +115,27 @@ class RespWire:
             reply = await self.client.call("EVAL", script, len(keys), *keys, *args)
         return cast(list[Any], reply)
 
-    async def xrange(self, key: str, start: str, count: int) -> list[Row]:
-        return rows_of(await self.client.call("XRANGE", key, start, "+", "COUNT", count))
+    async def xrange(self, key: str, start: str, count: int, first: Sequence[Command] = ()) -> list[Row]:
+        replies = await self.client.execute([*first, ("XRANGE", key, start, "+", "COUNT", count)])
+        return rows_of(replies[-1])
 
     async def last(self, key: str) -> list[Row]:
         return rows_of(await self.client.call("XREVRANGE", key, "+", "-", "COUNT", 1))
 
-    async def xread(self, key: str, after: str, count: int, block_ms: int) -> list[Row]:
-        reply = await self.client.call("XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS", key, after)
+    async def xread(
+        self, key: str, after: str, count: int, block_ms: int, first: Sequence[Command] = ()
+    ) -> list[Row]:
+        read = ("XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS", key, after)
+        reply = (await self.client.execute([*first, read]))[-1]
         return rows_of(reply[0][1]) if reply else []
 
     async def ring_then_range(
-        self, bell: str, bell_after: str, block_ms: int, key: str, start: str, count: int
-    ) -> tuple[str | None, list[Row]]:
-        rung, rows = await self.client.execute(
+        self, bell: str, bell_after: str, block_ms: int, key: str, start: str, count: int,
+        first: Sequence[Command] = (),
+    ) -> tuple[str | None, list[Row]]:  # fmt: skip
+        *_, rung, rows = await self.client.execute(
             [
+                *first,
                 ("XREAD", "COUNT", 1, "BLOCK", block_ms, "STREAMS", bell, bell_after),
                 ("XRANGE", key, start, "+", "COUNT", count),
             ]

@@ -116,3 +116,23 @@ async def test_a_reader_behind_reads_on_without_waiting_for_a_bell(
         after, pages = page[-1].seq, pages + 1
     assert pages == 3
     assert loop.time() - started < 1  # no page waited for the 2 s block
+
+
+@pytest.mark.parametrize("lean", [False, True])
+async def test_follow_sends_its_first_commands_before_the_read(redis_client: Redis, lean: bool) -> None:
+    """A reader's writes for the last batch go out with its next read, once, before it waits."""
+    resp = RespClient.like(redis_client) if lean else None
+    log = RedisEventLog(redis_client, key="f:log", resp=resp)
+    try:
+        if resp is not None:
+            await log.wake_on("r", ["InstrumentHalted"])
+        await log.append("w", new_entries(2))
+        first = [("MULTI",), ("INCR", "f:written"), ("EXEC",)]
+        assert [e.seq for e in await log.follow(0, block_ms=500, first=first)] == [1, 2]
+        assert await log.follow(2, block_ms=100, first=first) == []  # a time-out sends them once too
+        assert await redis_client.get("f:written") == b"2"
+        with pytest.raises(ResponseError):
+            await log.follow(2, block_ms=100, first=[("MULTI",), ("LPUSH", "f:written", "x"), ("EXEC",)])
+    finally:
+        if resp is not None:
+            await resp.aclose()
