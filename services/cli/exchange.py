@@ -29,12 +29,16 @@ __all__ = ["register"]
 console = Console()
 
 
-async def _started(settings: Settings, log_dir: Path) -> tuple[Supervisor, asyncio.subprocess.Process | None]:
+async def _started(
+    settings: Settings, log_dir: Path, *, services: bool = True
+) -> tuple[Supervisor, asyncio.subprocess.Process | None]:
+    """Redis (a private one if none answers) and a supervisor, with the services started unless told."""
     redis_proc = await ensure_redis(settings.redis_url, ROOT / "var" / "redis")
     sup = Supervisor(
         env={"REDIS_URL": settings.redis_url, "GREENEX_PREFIX": settings.prefix}, log_dir=log_dir
     )
-    await sup.start()
+    if services:
+        await sup.start()
     return sup, redis_proc
 
 
@@ -63,14 +67,16 @@ async def _up(settings: Settings) -> None:
 
 
 async def _demo(settings: Settings, orders: int, seed: int, fresh: bool) -> int:
+    sup, redis_proc = await _started(settings, ROOT / "var" / "log", services=not fresh)
     redis = Redis.from_url(settings.redis_url)
-    sup, redis_proc = await _started(settings, ROOT / "var" / "log")
+    if fresh:
+        # Before the services start: they rebuild from the log and register their wake-ups at start.
+        keys = [k async for k in redis.scan_iter(f"{settings.prefix}:*")]
+        if keys:
+            await redis.delete(*keys)
+        await sup.start()
     watcher = asyncio.create_task(sup.watch())
     try:
-        if fresh:
-            keys = [k async for k in redis.scan_iter(f"{settings.prefix}:*")]
-            if keys:
-                await redis.delete(*keys)
         await seed_exchange(redis, settings, operator_secret())
         # The registry chain first: the maker then retires what it bought before the session's orders
         # freeze any of its credits, whatever the session's size.

@@ -70,14 +70,42 @@ class LogFollower:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Read and process batches from the cursor until `stop` (the floor is set before: see
-        runtime.app.resume_follower, which also restores a snapshot)."""
+        runtime.app.resume_follower, which also restores a snapshot).
+
+        Where the log can (RedisEventLog.append_then_follow), a batch's answers go out in the same
+        write as the wait for the next batch: one round trip per batch instead of two.
+        """
+        together = getattr(self.log, "append_then_follow", None)
+        entries: Sequence[Entry] = []
         while not stop.is_set():
-            entries = await self.log.follow(self.cursor, self.batch, self.block_ms)
-            if entries:
-                await self.step(entries)
+            if not entries:
+                entries = await self.log.follow(self.cursor, self.batch, self.block_ms)
+                continue
+            pending, position = self._decide(entries)
+            if not pending or together is None:
+                await self._finish(entries, pending, position)
+                entries = []
+                continue
+            appended, following = await together(
+                self.processor.name, pending, position=position,
+                after_seq=self.cursor, limit=self.batch, block_ms=self.block_ms,
+            )  # fmt: skip
+            await self._settle(entries, appended, position)
+            entries = following
 
     async def step(self, entries: Sequence[Entry]) -> list[Entry]:
         """Process one batch; return what was appended."""
+        pending, position = self._decide(entries)
+        return await self._finish(entries, pending, position)
+
+    async def _finish(self, entries: Sequence[Entry], pending: list[NewEntry], position: str) -> list[Entry]:
+        appended = await self.log.append(self.processor.name, pending, position=position) if pending else []
+        await self._settle(entries, appended, position)
+        return appended
+
+    def _decide(self, entries: Sequence[Entry]) -> tuple[list[NewEntry], str]:
+        """Fold a batch in; return the answers to append and the position they answer up to ("" if none).
+        The state is ahead of the log until they are appended (`settled` is False until then)."""
         proc = self.processor
         name, inputs, floor = proc.name, proc.inputs, self.floor
         self._check_links(entries)
@@ -104,17 +132,17 @@ class LogFollower:
             last_answered = entry.seq
         self.cursor, self.head_hash = entries[-1].seq, entries[-1].hash
         self.last_batch_at = time.monotonic()
-        appended: list[Entry] = []
-        if pending:
-            position = position_of_seq(last_answered)
-            appended = await self.log.append(name, pending, position=position)
+        return pending, position_of_seq(last_answered) if pending else ""
+
+    async def _settle(self, entries: Sequence[Entry], appended: list[Entry], position: str) -> None:
+        """The batch's answers are in the log: move the floor, then the extras that need a settled state."""
+        if position:
             self.floor = position
         self.settled = True
         if self.snapshot_every and self.cursor - self.snapshot_seq >= self.snapshot_every:
             await self.save_snapshot()
         if self.on_batch is not None:
             await self.on_batch(entries, appended)
-        return appended
 
     def _check_links(self, entries: Sequence[Entry]) -> None:
         """Refuse a batch that does not continue the chain we folded (e.g. a log rewound and rewritten).

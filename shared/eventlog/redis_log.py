@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import msgspec
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
+from redis.exceptions import NoScriptError, ResponseError, WatchError
 
 from shared.eventlog.entry import GENESIS_HASH, Entry, NewEntry, seal
 from shared.eventlog.port import DuplicateAppend, LogCorrupt, LogFenced
@@ -27,8 +27,10 @@ _MAX_BLOCK_MS = 1000
 # Each retry means another writer made progress, so this only trips on a bug or a broken server.
 _MAX_ATTEMPTS = 10_000
 
-# KEYS: stream, positions hash. ARGV: head id the batch was sealed on ("" if empty), that head's hash,
-# producer, position ("" for none), then (stream id, type, encoded entry) per entry.
+# KEYS: stream, positions hash, optionally a bell to ring when the batch is refused (its writer waits on
+# it in the same write: the ring ends that wait at once, so the retry is not held up).
+# ARGV: head id the batch was sealed on ("" if empty), that head's hash, producer, position ("" for
+# none), then (stream id, type, encoded entry) per entry.
 _APPEND_LUA = """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
 local head_id, head_e = '', ''
@@ -41,6 +43,7 @@ end
 -- An encoded Entry is an array ending in its 32-byte hash, so the tail of `e` is the head's hash:
 -- comparing it too refuses a batch sealed on a different chain that happens to have the same seq.
 if head_id ~= ARGV[1] or string.sub(head_e, -32) ~= ARGV[2] then
+  if KEYS[3] then redis.call('XADD', KEYS[3], 'MAXLEN', '1', '*', 's', 'moved') end
   if last then return {'MOVED', last[1], last[2]} end
   return {'MOVED'}
 end
@@ -159,6 +162,57 @@ class RedisEventLog:
             head = self._head = self._moved_head(reply)
         raise RuntimeError(f"append to {self.key} kept losing the race after {_MAX_ATTEMPTS} attempts")
 
+    async def append_then_follow(
+        self,
+        producer: str,
+        entries: Sequence[NewEntry],
+        *,
+        position: str,
+        after_seq: int,
+        limit: int,
+        block_ms: int,
+    ) -> tuple[list[Entry], list[Entry]]:
+        """append(), then follow(after_seq), in one write where it can: the append script, the wait on
+        this reader's bell, the range. A refused append rings that bell, so the wait ends at once and the
+        append is retried before returning. Needs wake_on(producer, ...) and a known head; otherwise (and
+        with a backlog to read) it is the two calls in turn."""
+        if self._bell != f"{self.key}:bell:{producer}" or self._head is None or self._behind or not entries:
+            appended = await self.append(producer, entries, position=position)
+            return appended, await self.follow(after_seq, limit, block_ms)
+        head = self._head
+        sealed = self._seal(producer, entries, head)
+        try:
+            reply, bell_id, rows = await self._wire.append_then_ring(
+                _APPEND_LUA,
+                [self.key, self.positions_key, self._bell],
+                self._script_args(producer, position, head, sealed),
+                (self._bell, self._bell_seen, max(1, min(block_ms, _MAX_BLOCK_MS))),
+                (self.key, f"{max(after_seq, 0) + 1}-0", limit),
+            )
+        except ResponseError as exc:
+            if not isinstance(exc, NoScriptError) and not str(exc).startswith("NOSCRIPT"):
+                raise
+            # Redis lost its script cache (a restart): nothing was appended; load it the plain way.
+            appended = await self.append(producer, entries, position=position)
+            return appended, await self.follow(after_seq, limit, block_ms)
+        if bell_id is not None:
+            self._bell_seen = bell_id
+        self._behind = len(rows) >= limit
+        following = [decode_stream_entry(stream_id, fields) for stream_id, fields in rows]
+        if reply[0] == b"DUP":
+            raise DuplicateAppend(f"{producer} already appended position {reply[1].decode()!r}")
+        if reply[0] == b"OK":
+            self._head = (sealed[-1].seq, sealed[-1].hash)
+            appended = sealed
+        else:
+            self._head = self._moved_head(reply)
+            appended = []
+        if following:
+            self._saw(following[-1])
+        if not appended:
+            appended = await self.append(producer, entries, position=position)
+        return appended, following
+
     def _seal(self, producer: str, entries: Sequence[NewEntry], head: tuple[int, bytes]) -> list[Entry]:
         seq, prev_hash = head
         logged_ns = self._clock()
@@ -172,10 +226,17 @@ class RedisEventLog:
     async def _run_script(
         self, producer: str, position: str | None, head: tuple[int, bytes], sealed: list[Entry]
     ) -> list[Any]:
+        args = self._script_args(producer, position, head, sealed)
+        return await self._wire.run_script(_APPEND_LUA, [self.key, self.positions_key], args)
+
+    @staticmethod
+    def _script_args(
+        producer: str, position: str | None, head: tuple[int, bytes], sealed: list[Entry]
+    ) -> list[str | bytes]:
         args: list[str | bytes] = [_head_id(head[0]), head[1] if head[0] else b"", producer, position or ""]
         for entry in sealed:
             args += [f"{entry.seq}-0", entry.type.encode(), _encoder.encode(entry)]
-        return await self._wire.run_script(_APPEND_LUA, [self.key, self.positions_key], args)
+        return args
 
     def _saw(self, entry: Entry) -> None:
         """Remember the newest entry read as the likely head: a follower appends right after reading, and

@@ -42,6 +42,18 @@ class Wire(Protocol):
         one round trip; returns the newest bell id seen (None on time-out) and the range."""
         ...
 
+    async def append_then_ring(
+        self,
+        script: str,
+        keys: Sequence[str],
+        args: Sequence[str | bytes],
+        wait: tuple[str, str, int],
+        read: tuple[str, str, int],
+    ) -> tuple[list[Any], str | None, list[Row]]:
+        """EVALSHA (no NOSCRIPT fallback: the error raises), then ring_then_range(*wait, *read), in one
+        round trip where the client allows; returns the script's reply, the bell id and the range."""
+        ...
+
     async def execute(self, commands: Sequence[Command]) -> list[Any]:
         """Plain commands, one round trip."""
         ...
@@ -87,6 +99,18 @@ class RedisPyWire:
             pipe.xrange(key, start, "+", count=count)
             rung, rows = await pipe.execute()
         return (rung[0][1][-1][0].decode() if rung else None), cast(list[Row], rows)
+
+    async def append_then_ring(
+        self,
+        script: str,
+        keys: Sequence[str],
+        args: Sequence[str | bytes],
+        wait: tuple[str, str, int],
+        read: tuple[str, str, int],
+    ) -> tuple[list[Any], str | None, list[Row]]:
+        sha = self._shas.get(script) or self._shas.setdefault(script, _sha1(script))
+        reply = cast(list[Any], await self.redis.evalsha(sha, len(keys), *keys, *args))
+        return (reply, *await self.ring_then_range(*wait, *read))
 
     async def execute(self, commands: Sequence[Command]) -> list[Any]:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -141,6 +165,25 @@ class RespWire:
             ]
         )
         return (rung[0][1][-1][0].decode() if rung else None), rows_of(rows)
+
+    async def append_then_ring(
+        self,
+        script: str,
+        keys: Sequence[str],
+        args: Sequence[str | bytes],
+        wait: tuple[str, str, int],
+        read: tuple[str, str, int],
+    ) -> tuple[list[Any], str | None, list[Row]]:
+        sha = self._shas.get(script) or self._shas.setdefault(script, _sha1(script))
+        (bell, bell_after, block_ms), (key, start, count) = wait, read
+        reply, rung, rows = await self.client.execute(
+            [
+                ("EVALSHA", sha, len(keys), *keys, *args),
+                ("XREAD", "COUNT", 1, "BLOCK", block_ms, "STREAMS", bell, bell_after),
+                ("XRANGE", key, start, "+", "COUNT", count),
+            ]
+        )
+        return reply, (rung[0][1][-1][0].decode() if rung else None), rows_of(rows)
 
     async def execute(self, commands: Sequence[Command]) -> list[Any]:
         return await self.client.execute(commands)
