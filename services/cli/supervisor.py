@@ -34,19 +34,24 @@ async def _answers(url: str) -> bool:
 
 
 async def ensure_redis(url: str, data_dir: Path) -> asyncio.subprocess.Process | None:
-    """Use the Redis at `url`; if none answers, start a private one with AOF in `data_dir`."""
+    """Use the Redis at `url`; if none answers, start a private one with AOF in `data_dir` (listening on
+    the URL's TCP port, or only on its socket for a `unix://` URL)."""
     if await _answers(url):
         return None
     server = shutil.which("redis-server")
     if server is None:
         raise SystemExit(f"nothing answers at {url} and redis-server is not installed (run scripts/setup)")
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = urlparse(url).port or 6379
+    parsed = urlparse(url)
+    if parsed.scheme == "unix":
+        # A Unix socket costs fewer system calls per round trip than loopback TCP (loadtests/RESULTS.md).
+        listen = ["--port", "0", "--unixsocket", parsed.path, "--unixsocketperm", "700"]
+    else:
+        listen = ["--port", str(parsed.port or 6379)]
     proc = await asyncio.create_subprocess_exec(
         server,
         str(ROOT / "deploy" / "redis.conf"),
-        "--port",
-        str(port),
+        *listen,
         "--dir",
         str(data_dir),
         stdout=asyncio.subprocess.DEVNULL,

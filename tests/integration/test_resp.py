@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
+from services.cli.supervisor import ensure_redis
 from shared.eventlog.port import DuplicateAppend
 from shared.eventlog.redis_log import RedisEventLog
 from shared.resp import Command, RespClient
@@ -216,3 +218,21 @@ async def test_append_then_follow_survives_a_flushed_script_cache(
     )
     assert [e.seq for e in appended] == [2]
     assert len(await follower.read(0)) == 2
+
+
+async def test_ensure_redis_serves_a_unix_socket_url(tmp_path: Path) -> None:
+    """`unix://` URLs get a private redis-server on that socket (no TCP port), usable by both clients."""
+    url = f"unix://{tmp_path}/redis.sock"
+    proc = await ensure_redis(url, tmp_path / "data")
+    assert proc is not None
+    client = Redis.from_url(url)
+    resp = RespClient.like(client)
+    try:
+        assert await resp.call("SET", "via", "socket") == b"OK"
+        assert await client.get("via") == b"socket"
+        assert (await client.config_get("port"))["port"] == "0"
+    finally:
+        await resp.aclose()
+        await client.aclose()
+        proc.terminate()
+        await proc.wait()
