@@ -45,6 +45,7 @@ async def ensure_redis(url: str, data_dir: Path) -> asyncio.subprocess.Process |
     parsed = urlparse(url)
     if parsed.scheme == "unix":
         # A Unix socket costs fewer system calls per round trip than loopback TCP (loadtests/RESULTS.md).
+        Path(parsed.path).parent.mkdir(parents=True, exist_ok=True)
         listen = ["--port", "0", "--unixsocket", parsed.path, "--unixsocketperm", "700"]
     else:
         listen = ["--port", str(parsed.port or 6379)]

@@ -222,7 +222,7 @@ async def test_append_then_follow_survives_a_flushed_script_cache(
 
 async def test_ensure_redis_serves_a_unix_socket_url(tmp_path: Path) -> None:
     """`unix://` URLs get a private redis-server on that socket (no TCP port), usable by both clients."""
-    url = f"unix://{tmp_path}/redis.sock"
+    url = f"unix://{tmp_path}/not-yet/redis.sock"  # the directory is made too
     proc = await ensure_redis(url, tmp_path / "data")
     assert proc is not None
     client = Redis.from_url(url)
