@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, cast
@@ -62,10 +63,9 @@ class Wire(Protocol):
 class RedisPyWire:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._shas: dict[str, str] = {}
 
     async def run_script(self, script: str, keys: Sequence[str], args: Sequence[str | bytes]) -> list[Any]:
-        sha = self._shas.get(script) or self._shas.setdefault(script, _sha1(script))
+        sha = _sha1(script)
         try:
             reply = await self.redis.evalsha(sha, len(keys), *keys, *args)
         except NoScriptError:
@@ -98,7 +98,7 @@ class RedisPyWire:
             pipe.xread({bell: bell_after}, count=1, block=block_ms)
             pipe.xrange(key, start, "+", count=count)
             rung, rows = await pipe.execute()
-        return (rung[0][1][-1][0].decode() if rung else None), cast(list[Row], rows)
+        return _bell_id(rung), cast(list[Row], rows)
 
     async def append_then_ring(
         self,
@@ -108,7 +108,7 @@ class RedisPyWire:
         wait: tuple[str, str, int],
         read: tuple[str, str, int],
     ) -> tuple[list[Any], str | None, list[Row]]:
-        sha = self._shas.get(script) or self._shas.setdefault(script, _sha1(script))
+        sha = _sha1(script)
         reply = cast(list[Any], await self.redis.evalsha(sha, len(keys), *keys, *args))
         return (reply, *await self.ring_then_range(*wait, *read))
 
@@ -127,10 +127,9 @@ class RedisPyWire:
 class RespWire:
     def __init__(self, client: RespClient) -> None:
         self.client = client
-        self._shas: dict[str, str] = {}
 
     async def run_script(self, script: str, keys: Sequence[str], args: Sequence[str | bytes]) -> list[Any]:
-        sha = self._shas.get(script) or self._shas.setdefault(script, _sha1(script))
+        sha = _sha1(script)
         try:
             reply = await self.client.call("EVALSHA", sha, len(keys), *keys, *args)
         except ResponseError as exc:
@@ -158,13 +157,9 @@ class RespWire:
         first: Sequence[Command] = (),
     ) -> tuple[str | None, list[Row]]:  # fmt: skip
         *_, rung, rows = await self.client.execute(
-            [
-                *first,
-                ("XREAD", "COUNT", 1, "BLOCK", block_ms, "STREAMS", bell, bell_after),
-                ("XRANGE", key, start, "+", "COUNT", count),
-            ]
+            [*first, *_ring_then_range(bell, bell_after, block_ms, key, start, count)]
         )
-        return (rung[0][1][-1][0].decode() if rung else None), rows_of(rows)
+        return _bell_id(rung), rows_of(rows)
 
     async def append_then_ring(
         self,
@@ -174,16 +169,11 @@ class RespWire:
         wait: tuple[str, str, int],
         read: tuple[str, str, int],
     ) -> tuple[list[Any], str | None, list[Row]]:
-        sha = self._shas.get(script) or self._shas.setdefault(script, _sha1(script))
-        (bell, bell_after, block_ms), (key, start, count) = wait, read
+        sha = _sha1(script)
         reply, rung, rows = await self.client.execute(
-            [
-                ("EVALSHA", sha, len(keys), *keys, *args),
-                ("XREAD", "COUNT", 1, "BLOCK", block_ms, "STREAMS", bell, bell_after),
-                ("XRANGE", key, start, "+", "COUNT", count),
-            ]
+            [("EVALSHA", sha, len(keys), *keys, *args), *_ring_then_range(*wait, *read)]
         )
-        return reply, (rung[0][1][-1][0].decode() if rung else None), rows_of(rows)
+        return reply, _bell_id(rung), rows_of(rows)
 
     async def execute(self, commands: Sequence[Command]) -> list[Any]:
         return await self.client.execute(commands)
@@ -194,5 +184,20 @@ def rows_of(raw: list[list[Any]]) -> list[Row]:
     return [(stream_id, dict(zip(flat[::2], flat[1::2], strict=True))) for stream_id, flat in raw]
 
 
+def _ring_then_range(
+    bell: str, bell_after: str, block_ms: int, key: str, start: str, count: int
+) -> list[Command]:
+    return [
+        ("XREAD", "COUNT", 1, "BLOCK", block_ms, "STREAMS", bell, bell_after),
+        ("XRANGE", key, start, "+", "COUNT", count),
+    ]
+
+
+def _bell_id(rung: Any) -> str | None:
+    """The newest id of an XREAD reply on one bell stream, or None when the wait timed out."""
+    return cast(bytes, rung[0][1][-1][0]).decode() if rung else None
+
+
+@functools.cache
 def _sha1(script: str) -> str:
     return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from redis.asyncio import Redis
@@ -141,68 +142,63 @@ async def test_follow_sends_its_first_commands_before_the_read(redis_client: Red
             await resp.aclose()
 
 
-@pytest.mark.parametrize("lean", [False, True])
-async def test_append_then_follow_appends_and_reads_in_one_go(redis_client: Redis, lean: bool) -> None:
-    """The happy path: appended, then the wait returns at the next ring with everything since."""
-    resp = RespClient.like(redis_client) if lean else None
+class Settled(NamedTuple):
+    follower: RedisEventLog  # registered for InstrumentHalted; has read seq 1 and taken in its ring
+    other: RedisEventLog  # another writer on the same log
+
+
+@pytest.fixture(params=[False, True], ids=["redis-py", "lean"])
+async def settled(request: pytest.FixtureRequest, redis_client: Redis) -> AsyncIterator[Settled]:
+    resp = RespClient.like(redis_client) if request.param else None
     follower = RedisEventLog(redis_client, key="g:log", resp=resp)
     other = RedisEventLog(redis_client, key="g:log", resp=resp)
-    try:
-        await follower.wake_on("f", ["InstrumentHalted"])
-        await other.append("o", new_entries(1))
-        (first,) = await follower.follow(0, block_ms=500)
-        assert await follower.follow(first.seq, block_ms=50) == []  # takes in the ring it already read
-        pending = asyncio.create_task(
-            follower.append_then_follow(
-                "f", new_entries(2, start=2, kind="OrderVerified"), position="P1",
-                after_seq=first.seq, limit=100, block_ms=5000,
-            )
-        )  # fmt: skip
-        await asyncio.sleep(0.2)
-        assert not pending.done()  # appended, and waiting for a type it answers
-        await other.append("o", new_entries(1, start=4))
-        appended, following = await asyncio.wait_for(pending, 2)
-        assert [e.seq for e in appended] == [2, 3]
-        assert [e.seq for e in following] == [2, 3, 4]  # its own entries too: the cursor stays gapless
-        assert await follower.position("f") == "P1"
-    finally:
-        if resp is not None:
-            await resp.aclose()
+    await follower.wake_on("f", ["InstrumentHalted"])
+    await other.append("o", new_entries(1))
+    assert [e.seq for e in await follower.follow(0, block_ms=500)] == [1]
+    assert await follower.follow(1, block_ms=50) == []  # takes in the ring it already read
+    yield Settled(follower, other)
+    if resp is not None:
+        await resp.aclose()
 
 
-@pytest.mark.parametrize("lean", [False, True])
-async def test_append_then_follow_retries_a_refused_append_without_waiting(
-    redis_client: Redis, lean: bool
-) -> None:
+async def test_append_then_follow_appends_and_reads_in_one_go(settled: Settled) -> None:
+    """The happy path: appended, then the wait returns at the next ring with everything since."""
+    follower, other = settled
+    pending = asyncio.create_task(
+        follower.append_then_follow(
+            "f", new_entries(2, start=2, kind="OrderVerified"), position="P1",
+            after_seq=1, limit=100, block_ms=5000,
+        )
+    )  # fmt: skip
+    await asyncio.sleep(0.2)
+    assert not pending.done()  # appended, and waiting for a type it answers
+    await other.append("o", new_entries(1, start=4))
+    appended, following = await asyncio.wait_for(pending, 2)
+    assert [e.seq for e in appended] == [2, 3]
+    assert [e.seq for e in following] == [2, 3, 4]  # its own entries too: the cursor stays gapless
+    assert await follower.position("f") == "P1"
+
+
+async def test_append_then_follow_retries_a_refused_append_without_waiting(settled: Settled) -> None:
     """Another writer moved the head after the follower's last read: the script refuses, rings the
     follower's bell (so the wait ends at once), and the append is retried on the new head."""
-    resp = RespClient.like(redis_client) if lean else None
-    follower = RedisEventLog(redis_client, key="h:log", resp=resp)
-    other = RedisEventLog(redis_client, key="h:log", resp=resp)
-    try:
-        await follower.wake_on("f", ["InstrumentHalted"])
-        await other.append("o", new_entries(1))
-        (first,) = await follower.follow(0, block_ms=500)
-        assert await follower.follow(first.seq, block_ms=50) == []  # takes in the ring it already read
-        await other.append("o", new_entries(2, start=2, kind="Unread"))  # rings nobody
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        appended, following = await follower.append_then_follow(
-            "f", new_entries(1, start=10, kind="OrderVerified"), position="P1",
-            after_seq=first.seq, limit=100, block_ms=5000,
+    follower, other = settled
+    await other.append("o", new_entries(2, start=2, kind="Unread"))  # rings nobody
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    appended, following = await follower.append_then_follow(
+        "f", new_entries(1, start=10, kind="OrderVerified"), position="P1",
+        after_seq=1, limit=100, block_ms=5000,
+    )  # fmt: skip
+    assert loop.time() - started < 1
+    assert [e.seq for e in following] == [2, 3]
+    assert [e.seq for e in appended] == [4]
+    assert [e.producer for e in await follower.read(0)] == ["o", "o", "o", "f"]
+    with pytest.raises(DuplicateAppend):
+        await follower.append_then_follow(
+            "f", new_entries(1, start=11, kind="OrderVerified"), position="P1",
+            after_seq=4, limit=100, block_ms=100,
         )  # fmt: skip
-        assert loop.time() - started < 1
-        assert [e.seq for e in following] == [2, 3]
-        assert [e.seq for e in appended] == [4]
-        assert [e.producer for e in await follower.read(0)] == ["o", "o", "o", "f"]
-        with pytest.raises(DuplicateAppend):
-            await follower.append_then_follow(
-                "f", new_entries(1, start=11, kind="OrderVerified"), position="P1",
-                after_seq=4, limit=100, block_ms=100,
-            )  # fmt: skip
-    finally:
-        if resp is not None:
-            await resp.aclose()
 
 
 async def test_append_then_follow_survives_a_flushed_script_cache(
