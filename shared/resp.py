@@ -2,8 +2,8 @@
 
 redis-py's asyncio client spends ~100 us of CPU per round trip on this machine (connection pool, retry
 wrapper, timeouts, command packing in Python); the same round trip here costs ~45 us, most of it the
-system calls (measured in loadtests/RESULTS.md, "lean Redis client"). Everything that is not on the
-order path keeps using redis-py.
+system calls (measured side by side, loadtests/RESULTS.md "Fewer round trips per order"). Everything
+that is not on the order path keeps using redis-py.
 
 A connection carries requests in order and answers them in order, so a batch of commands is one write
 and its replies one read. Each call takes an idle connection from the client's free list (or opens
@@ -125,8 +125,12 @@ class RespClient:
             setup.append(("AUTH", self.username, self.password) if self.username else ("AUTH", self.password))
         if self.db:
             setup.append(("SELECT", self.db))
-        for reply in await _replies(conn, setup) if setup else []:
-            _raise_error(reply)
+        try:
+            for reply in await _replies(conn, setup) if setup else []:
+                _raise_error(reply)
+        except ResponseError:
+            conn.close()  # e.g. a wrong password: the connection is of no use
+            raise
         return conn
 
     async def aclose(self) -> None:

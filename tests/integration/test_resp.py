@@ -232,3 +232,22 @@ async def test_ensure_redis_serves_a_unix_socket_url(tmp_path: Path) -> None:
         await client.aclose()
         proc.terminate()
         await proc.wait()
+
+
+async def test_credentials_are_sent_and_a_wrong_password_raises(
+    redis_server_factory: Callable[..., RedisServer],
+) -> None:
+    server = redis_server_factory()
+    server.start()
+    admin = Redis.from_url(server.url)
+    await admin.config_set("requirepass", "s3cret")  # after start: the harness's readiness PING has none
+    await admin.aclose()
+    good = RespClient.like(Redis.from_url(server.url.replace("redis://", "redis://:s3cret@")))
+    bad = RespClient.like(Redis.from_url(server.url.replace("redis://", "redis://:wrong@")))
+    try:
+        assert await good.call("PING") == b"PONG"
+        with pytest.raises(ResponseError):
+            await bad.call("PING")
+    finally:
+        await good.aclose()
+        await bad.aclose()
