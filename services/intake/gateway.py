@@ -86,8 +86,8 @@ class Gateway:
     async def decide(self, rows: Sequence[Row]) -> list[Command]:
         """Decide every entry and append the accepted in one call; return the MULTI that reports the
         rejected and XACKs the batch, for the caller to send (the command loop sends it in the same
-        write as its next read). Call under `lock`, and keep it until that MULTI is sent: the re-drain
-        must not see a batch read and not yet acked."""
+        write as its next read). The re-drain must not run until that MULTI is sent: it would see a
+        batch read and not yet acked, and report its rejections twice (see `lock`)."""
         now = self.clock()
         pending: list[NewEntry] = []
         rejections: list[tuple[bytes, Rejection]] = []

@@ -101,10 +101,11 @@ def build_app(settings: Settings) -> FastStream:
 
     @app.after_startup
     async def start_reports() -> None:
-        tasks.append(asyncio.create_task(_redrain(gateway, stop)))
         if settings.direct_read:
             tasks.append(asyncio.create_task(_command_loop(gateway, event_log, resp, settings, stop)))
             tasks.append(asyncio.create_task(_report_loop(publisher, redis, resp, settings, stop)))
+        else:
+            tasks.append(asyncio.create_task(_redrain(gateway, stop)))
 
     @app.on_shutdown
     async def close() -> None:
@@ -121,29 +122,40 @@ async def _command_loop(
 ) -> None:
     """Intake's own XREADGROUP loop over `greenex:in` (see Settings.direct_read), one write per batch:
     the previous batch's reports and XACK, the blocking read of the next, and the log's head (so the
-    next append is sealed on a fresh head). FastStream's per-batch consume path is skipped."""
+    next append is sealed on a fresh head). FastStream's per-batch consume path is skipped.
+
+    The periodic re-drain of the pending list runs in this loop, between batches, once the last batch's
+    XACK is sent: it must never see a batch that is read and not yet acked.
+    """
     read: Command = (
         "XREADGROUP", "GROUP", GROUP, CONSUMER, "COUNT", settings.batch_size, "BLOCK", settings.block_ms,
         "STREAMS", gateway.in_key, ">",
     )  # fmt: skip
+    loop = asyncio.get_running_loop()
     finish: list[Command] = []
+    next_drain = loop.time() + PENDING_RECHECK_S
     while not stop.is_set():
-        async with gateway.lock:  # held until the batch's XACK is sent: see Gateway.decide
-            try:
-                *_, reply, head = await resp.execute([*finish, read, event_log.head_command()])
-            except (RedisConnectionError, RedisTimeoutError) as exc:
-                # Whether the last batch's MULTI ran or not, the re-drain finishes that batch exactly once.
-                log.warning("command_read_failed", error=repr(exc))
-                finish = []
-                await asyncio.sleep(settings.block_ms / 1000)
-                continue
-            except Exception as exc:  # noqa: BLE001 - e.g. the group is gone: crash, restart, recreate it
-                fail_fast("intake", exc)
-            event_log.note_head(head)
-            try:
-                finish = await gateway.decide(rows_of(reply[0][1])) if reply else []
-            except Exception as exc:  # noqa: BLE001 - intake's memory may be ahead of the log: rebuild
-                fail_fast("intake", exc)
+        try:
+            if loop.time() >= next_drain:
+                next_drain = loop.time() + PENDING_RECHECK_S
+                if finish:
+                    await resp.execute(finish)
+                    finish = []
+                await gateway.drain_pending()
+            *_, reply, head = await resp.execute([*finish, read, event_log.head_command()])
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            # Whether the last batch's MULTI ran or not, the next re-drain finishes it exactly once.
+            log.warning("command_read_failed", error=repr(exc))
+            finish, next_drain = [], loop.time()
+            await asyncio.sleep(settings.block_ms / 1000)
+            continue
+        except Exception as exc:  # noqa: BLE001 - e.g. the group is gone: crash, restart, recreate it
+            fail_fast("intake", exc)
+        event_log.note_head(head)
+        try:
+            finish = await gateway.decide(rows_of(reply[0][1])) if reply else []
+        except Exception as exc:  # noqa: BLE001 - intake's memory may be ahead of the log: rebuild
+            fail_fast("intake", exc)
 
 
 async def _report_loop(
@@ -165,7 +177,8 @@ async def _report_loop(
 
 
 async def _redrain(gateway: Gateway, stop: asyncio.Event) -> None:
-    """Pick up entries stranded in our pending list while running (a reply lost with a connection)."""
+    """Pick up entries stranded in our pending list while running (a reply lost with a connection);
+    with FastStream's subscriber (direct_read off; the command loop does this itself otherwise)."""
     while not stop.is_set():
         await asyncio.sleep(PENDING_RECHECK_S)
         try:
