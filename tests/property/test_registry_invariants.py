@@ -76,8 +76,10 @@ class Log:
         cores: tuple[Processor, ...] = self.state.processors
         for core in cores:
             if core.name != producer and event_type(event) in core.inputs:
-                for answer in core.process(seq, seq, event):
-                    self.entries.append((core.name, answer))
+                answers = core.process(seq, seq, event)
+                # A type a core answers must wake it (Processor.answers_to), else the answer waits.
+                assert not answers or event_type(event) in core.answers_to, (core.name, event_type(event))
+                self.entries.extend((core.name, answer) for answer in answers)
 
     def _watch(self, event: Event) -> None:
         if isinstance(event, CreditsRetired):

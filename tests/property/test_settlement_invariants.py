@@ -9,7 +9,7 @@ from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from services.settlement.core import Settlement, SettlementInvariantError
-from shared.domain.codec import Event
+from shared.domain.codec import Event, event_type
 from shared.domain.events import TradeExecuted
 from shared.domain.ledger import (
     EXCHANGE_ACCOUNT,
@@ -55,7 +55,9 @@ class SettlementSession(RuleBasedStateMachine):
 
     def feed(self, event: Event) -> list[Event]:
         self.seq += 1
-        return self.core.process(self.seq, self.seq, event)
+        answers = self.core.process(self.seq, self.seq, event)
+        assert not answers or event_type(event) in self.core.answers_to  # it must be woken for it
+        return answers
 
     @initialize(amounts=st.lists(st.integers(0, 5_000_000), min_size=4, max_size=4))
     def opening_deposits(self, amounts: list[int]) -> None:

@@ -12,7 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from services.matching.engine import MatchingEngine, SelfTradePrevention
 from services.verification.core import Verification
-from shared.domain.codec import Event
+from shared.domain.codec import Event, event_type
 from shared.domain.commands import (
     CancelOrder,
     EngineCommand,
@@ -68,6 +68,8 @@ class Exchange(RuleBasedStateMachine):
     def feed(self, event: Event) -> list[Event]:
         seq = next(self.seq)
         answers = self.v.process(seq, seq, event)
+        # A type it answers must wake it (Processor.answers_to), else the answer waits for block_ms.
+        assert not answers or event_type(event) in self.v.answers_to, event_type(event)
         for answer in answers:
             label(f"{type(answer).__name__} {getattr(answer, 'reason', '')}".strip())
         return answers
