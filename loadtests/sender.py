@@ -12,6 +12,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from loadtests.openloop import due_until
+from shared.eventlog.redis_wire import fields_of
 from shared.resp import RespClient
 
 __all__ = ["Clock", "no_gc_pauses", "read_streams", "send_open_loop"]
@@ -102,7 +103,7 @@ async def read_streams(
         for raw_key, rows in reply:
             key = raw_key.decode()
             for _, fields in rows:
-                on_row(key, dict(zip(fields[::2], fields[1::2], strict=True))[b"data"], now)
+                on_row(key, fields_of(fields)[b"data"], now)
             ids[key] = rows[-1][0]
             rows_read += len(rows)
     return rows_read

@@ -20,7 +20,7 @@ from typing import Any
 import hiredis
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 __all__ = ["Command", "RespClient"]
 
@@ -68,9 +68,9 @@ class _Connection(asyncio.Protocol):
 class RespClient:
     """Connections to one Redis server; `execute` sends commands as one write and returns the replies.
 
-    An error reply raises redis-py's ResponseError (errors nested one level down, as in EXEC's reply,
-    too); a broken connection raises redis-py's ConnectionError and is dropped, so the callers' existing
-    handling of redis-py errors applies unchanged.
+    An error reply raises redis-py's ResponseError, or its NoScriptError for NOSCRIPT (errors nested
+    one level down, as in EXEC's reply, too); a broken connection raises redis-py's ConnectionError and
+    is dropped, so the callers' existing handling of redis-py errors applies unchanged.
     """
 
     def __init__(
@@ -156,9 +156,7 @@ def _pack(commands: Sequence[Command]) -> bytes:
 
 
 def _raise_error(reply: Any) -> None:
-    if isinstance(reply, hiredis.ReplyError):
-        raise ResponseError(str(reply))
-    if isinstance(reply, list):
-        for item in reply:
-            if isinstance(item, hiredis.ReplyError):
-                raise ResponseError(str(item))
+    for item in reply if isinstance(reply, list) else [reply]:
+        if isinstance(item, hiredis.ReplyError):
+            # As redis-py maps it, so one `except NoScriptError` serves both clients.
+            raise (NoScriptError if str(item).startswith("NOSCRIPT") else ResponseError)(str(item))

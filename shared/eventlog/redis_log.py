@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import msgspec
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, ResponseError, WatchError
+from redis.exceptions import NoScriptError, WatchError
 
 from shared.eventlog.entry import GENESIS_HASH, Entry, NewEntry, seal
 from shared.eventlog.port import DuplicateAppend, LogCorrupt, LogFenced
@@ -177,8 +177,7 @@ class RedisEventLog:
         append is retried before returning. Needs wake_on(producer, ...) and a known head; otherwise (and
         with a backlog to read) it is the two calls in turn."""
         if self._bell != f"{self.key}:bell:{producer}" or self._head is None or self._behind or not entries:
-            appended = await self.append(producer, entries, position=position)
-            return appended, await self.follow(after_seq, limit, block_ms)
+            return await self._apart(producer, entries, position, after_seq, limit, block_ms)
         head = self._head
         sealed = self._seal(producer, entries, head)
         try:
@@ -189,12 +188,9 @@ class RedisEventLog:
                 (self._bell, self._bell_seen, max(1, min(block_ms, _MAX_BLOCK_MS))),
                 (self.key, f"{max(after_seq, 0) + 1}-0", limit),
             )
-        except ResponseError as exc:
-            if not isinstance(exc, NoScriptError) and not str(exc).startswith("NOSCRIPT"):
-                raise
+        except NoScriptError:
             # Redis lost its script cache (a restart): nothing was appended; load it the plain way.
-            appended = await self.append(producer, entries, position=position)
-            return appended, await self.follow(after_seq, limit, block_ms)
+            return await self._apart(producer, entries, position, after_seq, limit, block_ms)
         if bell_id is not None:
             self._bell_seen = bell_id
         self._behind = len(rows) >= limit
@@ -212,6 +208,19 @@ class RedisEventLog:
         if not appended:
             appended = await self.append(producer, entries, position=position)
         return appended, following
+
+    async def _apart(
+        self,
+        producer: str,
+        entries: Sequence[NewEntry],
+        position: str,
+        after_seq: int,
+        limit: int,
+        block_ms: int,
+    ) -> tuple[list[Entry], list[Entry]]:
+        """append_then_follow as two calls in turn."""
+        appended = await self.append(producer, entries, position=position)
+        return appended, await self.follow(after_seq, limit, block_ms)
 
     def _seal(self, producer: str, entries: Sequence[NewEntry], head: tuple[int, bytes]) -> list[Entry]:
         seq, prev_hash = head
@@ -248,11 +257,7 @@ class RedisEventLog:
     @staticmethod
     def _moved_head(reply: list[Any]) -> tuple[int, bytes]:
         """The head from a MOVED reply: empty, or the head's stream id and flat field list."""
-        if len(reply) == 1:
-            return 0, GENESIS_HASH
-        flat: list[bytes] = reply[2]
-        entry = decode_stream_entry(reply[1], dict(zip(flat[::2], flat[1::2], strict=True)))
-        return entry.seq, entry.hash
+        return _head_of(rows_of([reply[1:]]) if len(reply) > 1 else [])
 
     async def read(self, after_seq: int = 0, limit: int = 1000) -> list[Entry]:
         entries, fault = await self.read_checked(after_seq, limit)

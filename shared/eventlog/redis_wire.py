@@ -12,7 +12,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from shared.resp import Command, RespClient
 
-__all__ = ["RedisPyWire", "RespWire", "Row", "Wire", "rows_of"]
+__all__ = ["RedisPyWire", "RespWire", "Row", "Wire", "fields_of", "rows_of"]
 
 # A stream entry: its id and its fields.
 Row = tuple[bytes, Mapping[bytes, bytes]]
@@ -132,9 +132,7 @@ class RespWire:
         sha = _sha1(script)
         try:
             reply = await self.client.call("EVALSHA", sha, len(keys), *keys, *args)
-        except ResponseError as exc:
-            if not str(exc).startswith("NOSCRIPT"):
-                raise
+        except NoScriptError:
             reply = await self.client.call("EVAL", script, len(keys), *keys, *args)
         return cast(list[Any], reply)
 
@@ -181,7 +179,12 @@ class RespWire:
 
 def rows_of(raw: list[list[Any]]) -> list[Row]:
     """hiredis gives a stream entry as [id, [field, value, ...]]."""
-    return [(stream_id, dict(zip(flat[::2], flat[1::2], strict=True))) for stream_id, flat in raw]
+    return [(stream_id, fields_of(flat)) for stream_id, flat in raw]
+
+
+def fields_of(flat: list[bytes]) -> dict[bytes, bytes]:
+    """A stream entry's [field, value, ...] as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _ring_then_range(
