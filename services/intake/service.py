@@ -102,7 +102,7 @@ def build_app(settings: Settings) -> FastStream:
     @app.after_startup
     async def start_reports() -> None:
         if settings.direct_read:
-            tasks.append(asyncio.create_task(_command_loop(gateway, event_log, resp, settings, stop)))
+            tasks.append(asyncio.create_task(_command_loop(gateway, resp, settings, stop)))
             tasks.append(asyncio.create_task(_report_loop(publisher, redis, resp, settings, stop)))
         else:
             tasks.append(asyncio.create_task(_redrain(gateway, stop)))
@@ -117,12 +117,10 @@ def build_app(settings: Settings) -> FastStream:
     return app
 
 
-async def _command_loop(
-    gateway: Gateway, event_log: RedisEventLog, resp: RespClient, settings: Settings, stop: asyncio.Event
-) -> None:
+async def _command_loop(gateway: Gateway, resp: RespClient, settings: Settings, stop: asyncio.Event) -> None:
     """Intake's own XREADGROUP loop over `greenex:in` (see Settings.direct_read), one write per batch:
-    the previous batch's reports and XACK, the blocking read of the next, and the log's head (so the
-    next append is sealed on a fresh head). FastStream's per-batch consume path is skipped.
+    the previous batch's reports and XACK, then the blocking read of the next. FastStream's per-batch
+    consume path is skipped.
 
     The periodic re-drain of the pending list runs in this loop, between batches, once the last batch's
     XACK is sent: it must never see a batch that is read and not yet acked.
@@ -142,7 +140,7 @@ async def _command_loop(
                     await resp.execute(finish)
                     finish = []
                 await gateway.drain_pending()
-            *_, reply, head = await resp.execute([*finish, read, event_log.head_command()])
+            *_, reply = await resp.execute([*finish, read])
         except (RedisConnectionError, RedisTimeoutError) as exc:
             # Whether the last batch's MULTI ran or not, the next re-drain finishes it exactly once.
             log.warning("command_read_failed", error=repr(exc))
@@ -151,7 +149,6 @@ async def _command_loop(
             continue
         except Exception as exc:  # noqa: BLE001 - e.g. the group is gone: crash, restart, recreate it
             fail_fast("intake", exc)
-        event_log.note_head(head)
         try:
             finish = await gateway.decide(rows_of(reply[0][1])) if reply else []
         except Exception as exc:  # noqa: BLE001 - intake's memory may be ahead of the log: rebuild

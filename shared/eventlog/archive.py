@@ -1,4 +1,4 @@
-"""Log archives: `GRNXLOG1`, then per entry a big-endian length, a CRC32 and the msgpack Entry."""
+"""Log archives: `GRNXLOG2`, then per entry a big-endian length, a CRC32 and the msgpack Entry."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ __all__ = [
     "import_archive",
 ]
 
-MAGIC = b"GRNXLOG1"
+MAGIC = b"GRNXLOG2"
+# Version 1 chained entries with SHA-256 computed by the writers; its links do not verify as version 2's.
+_OLD_MAGIC = b"GRNXLOG1"
 _FRAME = struct.Struct(">II")  # payload length, CRC32 of the payload
 # Entries are a few hundred bytes; a larger length is a damaged header, refused before reading it.
 _MAX_PAYLOAD = 1 << 24
@@ -89,7 +91,10 @@ def iter_archive(path: Path | str) -> Iterator[Entry]:
     or the payload. A damaged magic names seq 1.
     """
     with Path(path).open("rb") as file:
-        if file.read(len(MAGIC)) != MAGIC:
+        magic = file.read(len(MAGIC))
+        if magic == _OLD_MAGIC:
+            raise LogCorrupt(1, "a version 1 archive (SHA-256 links sealed by writers): not readable here")
+        if magic != MAGIC:
             raise LogCorrupt(1, "bad magic: not a greenex log archive")
         seq = 0
         while header := file.read(_FRAME.size):

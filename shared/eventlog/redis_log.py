@@ -11,42 +11,44 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, WatchError
 
-from shared.eventlog.entry import GENESIS_HASH, Entry, NewEntry, seal
+from shared.eventlog.entry import (
+    GENESIS_HASH,
+    Content,
+    Entry,
+    NewEntry,
+    content_digest,
+    encode_content,
+    entry_of,
+    link_hash,
+)
 from shared.eventlog.port import DuplicateAppend, LogCorrupt, LogFenced
-from shared.eventlog.redis_wire import RedisPyWire, RespWire, Row, Wire, rows_of
+from shared.eventlog.redis_wire import RedisPyWire, RespWire, Row, Wire
 from shared.eventlog.verify import ChainVerifier
 from shared.resp import Command, RespClient
 
 __all__ = ["RedisEventLog", "decode_stream_entry", "encode_entry"]
 
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(Entry)
+_decoder = msgspec.msgpack.Decoder(Content)
 
 # redis-py 8 gives every connection a 5 s socket timeout; a longer XREAD BLOCK would trip it.
 _MAX_BLOCK_MS = 1000
-# Each retry means another writer made progress, so this only trips on a bug or a broken server.
-_MAX_ATTEMPTS = 10_000
-
-# KEYS: stream, positions hash, optionally a bell to ring when the batch is refused (its writer waits on
-# it in the same write: the ring ends that wait at once, so the retry is not held up).
-# ARGV: head id the batch was sealed on ("" if empty), that head's hash, producer, position ("" for
-# none), then (stream id, type, encoded entry) per entry.
+# KEYS: stream, positions hash. ARGV: producer, position ("" for none), the head seq the writer expects
+# ("" for any), then (type, encoded content, content sha256 hex) per entry. The script seals: it takes
+# the head's seq and link and chains each entry on (link_hash in entry.py), so writers never race for
+# the head. Replies {'OK', first seq, link before it, last link}, {'DUP', stored position},
+# {'FENCED', head seq} or {'BADHEAD', head id}.
 _APPEND_LUA = """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
-local head_id, head_e = '', ''
+local seq, link = 0, string.rep('0', 40)
 if last then
-  head_id = last[1]
+  seq, link = tonumber(string.match(last[1], '^(%d+)%-0$')), nil
   for i = 1, #last[2], 2 do
-    if last[2][i] == 'e' then head_e = last[2][i + 1] end
+    if last[2][i] == 'h' then link = last[2][i + 1] end
   end
+  if seq == nil or link == nil or #link ~= 40 then return {'BADHEAD', last[1]} end
 end
--- An encoded Entry is an array ending in its 32-byte hash, so the tail of `e` is the head's hash:
--- comparing it too refuses a batch sealed on a different chain that happens to have the same seq.
-if head_id ~= ARGV[1] or string.sub(head_e, -32) ~= ARGV[2] then
-  if KEYS[3] then redis.call('XADD', KEYS[3], 'MAXLEN', '1', '*', 's', 'moved') end
-  if last then return {'MOVED', last[1], last[2]} end
-  return {'MOVED'}
-end
+if ARGV[3] ~= '' and tonumber(ARGV[3]) ~= seq then return {'FENCED', string.format('%d', seq)} end
 -- Lua compares strings with strcoll and Redis takes LC_COLLATE from its environment; positions
 -- must order bytewise, as Python's str comparison does.
 local function sorts_after(a, b)
@@ -56,49 +58,113 @@ local function sorts_after(a, b)
   end
   return #a > #b
 end
-if ARGV[4] ~= '' then
-  local stored = redis.call('HGET', KEYS[2], ARGV[3])
-  if stored and not sorts_after(ARGV[4], stored) then return {'DUP', stored} end
+if ARGV[2] ~= '' then
+  local stored = redis.call('HGET', KEYS[2], ARGV[1])
+  if stored and not sorts_after(ARGV[2], stored) then return {'DUP', stored} end
 end
+local first, before = string.format('%d', seq + 1), link
 -- Wake-up bells: a reader that registered the types it reads (SADD <log>:wake:<type> <reader>) blocks on
 -- its bell stream, not on the log, so entries it skips anyway do not wake it.
-local readers_of, rung = {}, {}
-for i = 5, #ARGV, 3 do
-  redis.call('XADD', KEYS[1], ARGV[i], 't', ARGV[i + 1], 'e', ARGV[i + 2])
-  local t = ARGV[i + 1]
+local readers_of, rung, id = {}, {}, ''
+for i = 4, #ARGV, 3 do
+  seq = seq + 1
+  local text = string.format('%d', seq)
+  local prev = link
+  link = redis.sha1hex(prev .. ':' .. text .. ':' .. ARGV[i + 2])
+  id = text .. '-0'
+  redis.call('XADD', KEYS[1], id, 't', ARGV[i], 'e', ARGV[i + 1], 'p', prev, 'h', link)
+  local t = ARGV[i]
   if readers_of[t] == nil then readers_of[t] = redis.call('SMEMBERS', KEYS[1] .. ':wake:' .. t) end
   for _, reader in ipairs(readers_of[t]) do rung[reader] = true end
 end
 for reader in pairs(rung) do
-  redis.call('XADD', KEYS[1] .. ':bell:' .. reader, 'MAXLEN', '1', '*', 's', ARGV[#ARGV - 2])
+  redis.call('XADD', KEYS[1] .. ':bell:' .. reader, 'MAXLEN', '1', '*', 's', id)
 end
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[3], ARGV[4]) end
-return {'OK'}
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
+return {'OK', first, before, link}
 """
 
 
 def encode_entry(entry: Entry) -> dict[str, bytes]:
-    """The stream fields of an entry: `t` lets readers skip by type without decoding `e`."""
-    return {"t": entry.type.encode(), "e": _encoder.encode(entry)}
+    """The stream fields of a sealed entry: `t` lets readers skip by type without decoding `e` (the
+    content), `p` and `h` are the links in hex, as the append script writes them."""
+    content = Content(
+        entry.event_id, entry.causation, entry.producer, entry.type, entry.event_ns, entry.logged_ns,
+        entry.body,
+    )  # fmt: skip
+    return {
+        "t": entry.type.encode(),
+        "e": _encoder.encode(content),
+        "p": entry.prev_hash.hex().encode(),
+        "h": entry.hash.hex().encode(),
+    }
 
 
 def decode_stream_entry(stream_id: bytes, fields: Mapping[bytes, bytes]) -> Entry:
     """Decode one stream entry, or raise LogCorrupt naming the seq its stream id stands for."""
     id_text = stream_id.decode()
-    seq = int(id_text.partition("-")[0])
+    seq_text, _, tail = id_text.partition("-")
+    seq = int(seq_text)
     try:
-        entry = _decoder.decode(fields[b"e"])
-    except (KeyError, msgspec.DecodeError) as exc:
+        content = _decoder.decode(fields[b"e"])
+        prev_hash, link = bytes.fromhex(fields[b"p"].decode()), bytes.fromhex(fields[b"h"].decode())
+    except (KeyError, ValueError, msgspec.DecodeError) as exc:
         raise LogCorrupt(seq, f"undecodable entry at stream id {id_text}: {exc}") from exc
-    if id_text != f"{entry.seq}-0":
-        raise LogCorrupt(seq, f"stream id {id_text} holds an entry with seq {entry.seq}")
-    if fields.get(b"t") != entry.type.encode():
-        raise LogCorrupt(seq, f"type field {fields.get(b't')!r} disagrees with the entry's {entry.type!r}")
-    return entry
+    if tail != "0":
+        raise LogCorrupt(seq, f"stream id {id_text} is not <seq>-0")
+    if len(prev_hash) != len(GENESIS_HASH) or len(link) != len(GENESIS_HASH):
+        raise LogCorrupt(seq, f"links of {len(prev_hash)} and {len(link)} bytes at stream id {id_text}")
+    if fields.get(b"t") != content.type.encode():
+        raise LogCorrupt(seq, f"type field {fields.get(b't')!r} disagrees with the entry's {content.type!r}")
+    return Entry(
+        seq=seq,
+        event_id=content.event_id,
+        causation=content.causation,
+        producer=content.producer,
+        type=content.type,
+        event_ns=content.event_ns,
+        logged_ns=content.logged_ns,
+        body=content.body,
+        prev_hash=prev_hash,
+        hash=link,
+    )
 
 
-def _head_id(seq: int) -> str:
-    return "" if seq == 0 else f"{seq}-0"
+class _Batch:
+    """A writer's entries encoded for the append script, and the sealed entries its reply makes."""
+
+    def __init__(self, producer: str, entries: Sequence[NewEntry], logged_ns: int) -> None:
+        self.producer, self.entries, self.logged_ns = producer, entries, logged_ns
+        self.contents = [encode_content(new, producer, logged_ns) for new in entries]
+        self.digests = [content_digest(content) for content in self.contents]
+
+    def script_args(self, position: str | None, expect_seq: int | None) -> list[str | bytes]:
+        expected = "" if expect_seq is None else str(expect_seq)
+        args: list[str | bytes] = [self.producer, position or "", expected]
+        for new, content, digest in zip(self.entries, self.contents, self.digests, strict=True):
+            args += [new.type, content, digest]
+        return args
+
+    def sealed(self, reply: list[Any], expect_seq: int | None) -> list[Entry]:
+        """The entries as the script sealed them, or the refusal raised."""
+        status = reply[0]
+        if status == b"DUP":
+            raise DuplicateAppend(f"{self.producer} already appended position {reply[1].decode()!r}")
+        if status == b"FENCED":
+            raise LogFenced(f"expected head seq {expect_seq}, found {reply[1].decode()}")
+        if status == b"BADHEAD":
+            head_id = reply[1].decode()
+            raise LogCorrupt(int(head_id.partition("-")[0] or 0), f"the head at {head_id} has no chain link")
+        seq, prev = int(reply[1]), bytes.fromhex(reply[2].decode())
+        sealed: list[Entry] = []
+        for new, digest in zip(self.entries, self.digests, strict=True):
+            link = link_hash(prev, seq, digest)
+            sealed.append(entry_of(new, seq=seq, producer=self.producer, logged_ns=self.logged_ns,
+                                   prev_hash=prev, hash=link))  # fmt: skip
+            seq, prev = seq + 1, link
+        if prev.hex().encode() != reply[3]:
+            raise RuntimeError("the append script and link_hash disagree on the chain")
+        return sealed
 
 
 class RedisEventLog:
@@ -121,8 +187,6 @@ class RedisEventLog:
         self.positions_key = f"{key}:positions"
         self._clock = clock
         self._wire: Wire = RedisPyWire(redis) if resp is None else RespWire(resp)
-        # The head this handle last saw: saves a read per append; the script refuses it when stale.
-        self._head: tuple[int, bytes] | None = None
         # Set by wake_on: follow() then blocks on this reader's bell instead of on the log itself.
         self._bell: str | None = None
         self._bell_seen = "0-0"
@@ -146,21 +210,11 @@ class RedisEventLog:
             raise ValueError("a position must be a non-empty string")
         if not entries and position is None:
             return []
-        head = self._head
-        if head is None or (expect_seq is not None and head[0] != expect_seq):
-            head = await self.head()  # a stale cache must not fence a writer whose expectation holds
-        for _ in range(_MAX_ATTEMPTS):
-            if expect_seq is not None and head[0] != expect_seq:
-                raise LogFenced(f"expected head seq {expect_seq}, found {head[0]}")
-            sealed = self._seal(producer, entries, head)
-            reply = await self._run_script(producer, position, head, sealed)
-            if reply[0] == b"OK":
-                self._head = (sealed[-1].seq, sealed[-1].hash) if sealed else head
-                return sealed
-            if reply[0] == b"DUP":
-                raise DuplicateAppend(f"{producer} already appended position {reply[1].decode()!r}")
-            head = self._head = self._moved_head(reply)
-        raise RuntimeError(f"append to {self.key} kept losing the race after {_MAX_ATTEMPTS} attempts")
+        batch = _Batch(producer, entries, self._clock())
+        reply = await self._wire.run_script(
+            _APPEND_LUA, [self.key, self.positions_key], batch.script_args(position, expect_seq)
+        )
+        return batch.sealed(reply, expect_seq)
 
     async def append_then_follow(
         self,
@@ -173,18 +227,16 @@ class RedisEventLog:
         block_ms: int,
     ) -> tuple[list[Entry], list[Entry]]:
         """append(), then follow(after_seq), in one write where it can: the append script, the wait on
-        this reader's bell, the range. A refused append rings that bell, so the wait ends at once and the
-        append is retried before returning. Needs wake_on(producer, ...) and a known head; otherwise (and
-        with a backlog to read) it is the two calls in turn."""
-        if self._bell != f"{self.key}:bell:{producer}" or self._head is None or self._behind or not entries:
+        this reader's bell, the range. Needs wake_on(producer, ...); otherwise (and with a backlog to
+        read) it is the two calls in turn."""
+        if self._bell != f"{self.key}:bell:{producer}" or self._behind or not entries:
             return await self._apart(producer, entries, position, after_seq, limit, block_ms)
-        head = self._head
-        sealed = self._seal(producer, entries, head)
+        batch = _Batch(producer, entries, self._clock())
         try:
             reply, bell_id, rows = await self._wire.append_then_ring(
                 _APPEND_LUA,
-                [self.key, self.positions_key, self._bell],
-                self._script_args(producer, position, head, sealed),
+                [self.key, self.positions_key],
+                batch.script_args(position, None),
                 (self._bell, self._bell_seen, max(1, min(block_ms, _MAX_BLOCK_MS))),
                 (self.key, f"{max(after_seq, 0) + 1}-0", limit),
             )
@@ -195,19 +247,7 @@ class RedisEventLog:
             self._bell_seen = bell_id
         self._behind = len(rows) >= limit
         following = [decode_stream_entry(stream_id, fields) for stream_id, fields in rows]
-        if reply[0] == b"DUP":
-            raise DuplicateAppend(f"{producer} already appended position {reply[1].decode()!r}")
-        if reply[0] == b"OK":
-            self._head = (sealed[-1].seq, sealed[-1].hash)
-            appended = sealed
-        else:
-            self._head = self._moved_head(reply)
-            appended = []
-        if following:
-            self._saw(following[-1])
-        if not appended:
-            appended = await self.append(producer, entries, position=position)
-        return appended, following
+        return batch.sealed(reply, None), following
 
     async def _apart(
         self,
@@ -221,43 +261,6 @@ class RedisEventLog:
         """append_then_follow as two calls in turn."""
         appended = await self.append(producer, entries, position=position)
         return appended, await self.follow(after_seq, limit, block_ms)
-
-    def _seal(self, producer: str, entries: Sequence[NewEntry], head: tuple[int, bytes]) -> list[Entry]:
-        seq, prev_hash = head
-        logged_ns = self._clock()
-        sealed: list[Entry] = []
-        for new in entries:
-            seq += 1
-            sealed.append(seal(new, seq=seq, producer=producer, logged_ns=logged_ns, prev_hash=prev_hash))
-            prev_hash = sealed[-1].hash
-        return sealed
-
-    async def _run_script(
-        self, producer: str, position: str | None, head: tuple[int, bytes], sealed: list[Entry]
-    ) -> list[Any]:
-        args = self._script_args(producer, position, head, sealed)
-        return await self._wire.run_script(_APPEND_LUA, [self.key, self.positions_key], args)
-
-    @staticmethod
-    def _script_args(
-        producer: str, position: str | None, head: tuple[int, bytes], sealed: list[Entry]
-    ) -> list[str | bytes]:
-        args: list[str | bytes] = [_head_id(head[0]), head[1] if head[0] else b"", producer, position or ""]
-        for entry in sealed:
-            args += [f"{entry.seq}-0", entry.type.encode(), _encoder.encode(entry)]
-        return args
-
-    def _saw(self, entry: Entry) -> None:
-        """Remember the newest entry read as the likely head: a follower appends right after reading, and
-        sealing on a stale head costs a refused script call and a second one (measured: about one
-        retry per append with four writers when only the handle's own appends moved the cache)."""
-        if self._head is None or entry.seq > self._head[0]:
-            self._head = (entry.seq, entry.hash)
-
-    @staticmethod
-    def _moved_head(reply: list[Any]) -> tuple[int, bytes]:
-        """The head from a MOVED reply: empty, or the head's stream id and flat field list."""
-        return _head_of(rows_of([reply[1:]]) if len(reply) > 1 else [])
 
     async def read(self, after_seq: int = 0, limit: int = 1000) -> list[Entry]:
         entries, fault = await self.read_checked(after_seq, limit)
@@ -295,9 +298,7 @@ class RedisEventLog:
             rows = await self._wait_rows(max(after_seq, 0), limit, wait_ms, first)
             first = ()
             if rows:
-                entries = [decode_stream_entry(stream_id, fields) for stream_id, fields in rows]
-                self._saw(entries[-1])
-                return entries
+                return [decode_stream_entry(stream_id, fields) for stream_id, fields in rows]
             if loop.time() >= deadline:
                 return []
 
@@ -321,18 +322,8 @@ class RedisEventLog:
         self._behind = len(rows) >= limit
         return rows
 
-    def head_command(self) -> Command:
-        """A command whose reply, passed to note_head, refreshes this handle's idea of the head: a writer
-        that does not read the log sends it with its own reads, so its appends rarely need a retry."""
-        return ("XREVRANGE", self.key, "+", "-", "COUNT", 1)
-
-    def note_head(self, reply: list[list[Any]]) -> None:
-        if reply:
-            self._saw(decode_stream_entry(*rows_of(reply)[0]))
-
     async def head(self) -> tuple[int, bytes]:
-        self._head = _head_of(await self._wire.last(self.key))
-        return self._head
+        return _head_of(await self._wire.last(self.key))
 
     async def position(self, producer: str) -> str:
         stored = cast(bytes | None, await self.redis.hget(self.positions_key, producer))
@@ -347,9 +338,7 @@ class RedisEventLog:
         async with self.redis.pipeline(transaction=True) as pipe:
             await pipe.watch(self.key)  # a concurrent append voids the transaction instead of interleaving
             # Under WATCH, before MULTI, the pipeline runs commands at once and returns their replies.
-            head_seq, head_hash = _head_of(
-                cast(list[Row], await pipe.xrevrange(self.key, "+", "-", count=1))
-            )
+            head_seq, head_hash = _head_of(cast(list[Row], await pipe.xrevrange(self.key, "+", "-", count=1)))
             verifier = ChainVerifier(start_seq=head_seq + 1, prev_hash=head_hash)
             for entry in entries:
                 verifier.check(entry)
@@ -360,7 +349,6 @@ class RedisEventLog:
                 await pipe.execute()
             except WatchError as exc:
                 raise LogFenced(f"{self.key} moved during the import; nothing was written") from exc
-        self._head = (verifier.head_seq, verifier.head_hash)
 
 
 def _head_of(rows: list[Row]) -> tuple[int, bytes]:

@@ -55,7 +55,7 @@ def test_verify_file_with_a_flipped_byte(tmp_path: Path) -> None:
     path = tmp_path / "a"
     write_archive(path, entries)
     data = bytearray(path.read_bytes())
-    offset = 8 + sum(8 + len(encode_entry(e)["e"]) for e in entries[:6])
+    offset = 8 + sum(8 + len(msgspec.msgpack.encode(e)) for e in entries[:6])
     data[offset + 8 + 20] ^= 0x04
     path.write_bytes(data)
     result = runner.invoke(app, ["log", "verify", "--file", str(path)])

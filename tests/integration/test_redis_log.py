@@ -1,8 +1,10 @@
-"""Redis-specific behaviour of the log: stream layout, damaged storage, stale heads, the client."""
+"""Redis-specific behaviour of the log: stream layout, damaged storage, concurrent writers, the client."""
 
 from __future__ import annotations
 
-from typing import cast
+import asyncio
+import hashlib
+from typing import Any, cast
 
 import msgspec
 import pytest
@@ -31,12 +33,33 @@ async def xadd_all(client: Redis, key: str, rows: list[tuple[str, dict[str, byte
 
 
 async def test_stream_layout(redis_client: Redis) -> None:
-    """Entries sit at ids seq-0 with fields t (type) and e (msgpack Entry); positions in a hash."""
+    """Entries sit at ids seq-0 with fields t (type), e (msgpack content), p and h (hex links, each the
+    SHA-1 of `<p>:<seq>:<sha256 hex of e>`, as an operator can recompute with shell tools); positions
+    sit in a hash."""
     log = RedisEventLog(redis_client, key="x:log", clock=FakeClock())
     appended = await log.append("intake", new_entries(2), position="S7")
     rows = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis_client.xrange("x:log"))
     assert [row[0] for row in rows] == [b"1-0", b"2-0"]
-    assert rows[0][1] == {b"t": b"InstrumentHalted", b"e": msgspec.msgpack.encode(appended[0])}
+    first = appended[0]
+    content = [
+        first.event_id,
+        first.causation,
+        "intake",
+        first.type,
+        first.event_ns,
+        first.logged_ns,
+        first.body,
+    ]
+    assert rows[0][1] == {
+        b"t": b"InstrumentHalted",
+        b"e": msgspec.msgpack.encode(content),
+        b"p": b"0" * 40,
+        b"h": first.hash.hex().encode(),
+    }
+    for seq, (_, fields) in enumerate(rows, start=1):
+        text = b"%s:%d:%s" % (fields[b"p"], seq, hashlib.sha256(fields[b"e"]).hexdigest().encode())
+        assert fields[b"h"] == hashlib.sha1(text).hexdigest().encode()
+    assert rows[1][1][b"p"] == rows[0][1][b"h"]
     assert await redis_client.hgetall("x:log:positions") == {b"intake": b"S7"}
 
 
@@ -44,7 +67,7 @@ async def test_stream_layout(redis_client: Redis) -> None:
     ("damage", "reason"),
     [
         ("undecodable", "undecodable entry at stream id 3-0"),
-        ("wrong_id", "stream id 3-0 holds an entry with seq 4"),
+        ("wrong_id", "prev_hash does not link"),
         ("wrong_type", "type field b'Other' disagrees"),
         ("body", "hash mismatch"),
     ],
@@ -102,26 +125,33 @@ async def test_client_uses_hiredis(redis_client: Redis) -> None:
         await redis_client.connection_pool.release(connection)
 
 
-async def test_a_follower_seals_on_the_head_it_just_read(redis_client: Redis) -> None:
-    """After following another writer's entries, the next append is sealed on them: one script call,
-    not a refused one and a retry (the cost that made every append two round trips)."""
-    mine = RedisEventLog(redis_client, key="h:log", clock=FakeClock())
-    other = RedisEventLog(redis_client, key="h:log", clock=FakeClock())
-    await mine.append("me", new_entries(1))
-    await other.append("them", new_entries(3, start=10))
+async def test_writers_never_race_for_the_head(redis_client: Redis) -> None:
+    """The script seals on whatever head it finds: writers that never read the log append in one script
+    call each, interleaved, and the chain they make verifies (the race that made appends retry)."""
+    handles = [RedisEventLog(redis_client, key="h:log", clock=FakeClock(start=i)) for i in range(3)]
     calls = 0
-    run_script = mine._run_script
+    for handle in handles:
+        run_script = handle._wire.run_script
 
-    async def counted(*args: object) -> list[object]:
-        nonlocal calls
-        calls += 1
-        return await run_script(*args)  # type: ignore[arg-type]
+        async def counted(*args: Any, _run: Any = run_script) -> list[Any]:
+            nonlocal calls
+            calls += 1
+            return cast(list[Any], await _run(*args))
 
-    mine._run_script = counted  # type: ignore[method-assign, assignment]
-    assert [e.seq for e in await mine.follow(1, 10, block_ms=100)] == [2, 3, 4]
-    appended = await mine.append("me", new_entries(1, start=20))
-    assert ([e.seq for e in appended], calls) == ([5], 1)
-    await other.append("them", new_entries(1, start=30))
-    await mine.append("me", new_entries(1, start=40))  # stale again: refused once, then retried
-    assert calls == 3
-    assert (await verify_log(mine)).ok
+        handle._wire.run_script = counted  # type: ignore[method-assign, assignment]
+    batches = await asyncio.gather(
+        *(h.append(f"w{i}", new_entries(2, start=10 * n, tag=f"w{i}")) for n in range(5)
+          for i, h in enumerate(handles))
+    )  # fmt: skip
+    assert calls == 15
+    assert sorted(e.seq for batch in batches for e in batch) == list(range(1, 31))
+    assert await handles[0].read(0, 100) == sorted((e for b in batches for e in b), key=lambda e: e.seq)
+    assert (await verify_log(handles[0])).ok
+
+
+async def test_append_refuses_a_head_without_a_link(redis_client: Redis) -> None:
+    """A head entry the script cannot chain on (no `h` field) refuses the append and writes nothing."""
+    await redis_client.xadd("h:log", {"t": b"T", "e": b"\x90"}, id="1-0")
+    with pytest.raises(LogCorrupt) as bad:
+        await RedisEventLog(redis_client, key="h:log").append("p", new_entries(1))
+    assert (bad.value.seq, await redis_client.xlen("h:log")) == (1, 1)

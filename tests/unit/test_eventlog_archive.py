@@ -103,13 +103,16 @@ def test_truncation_inside_a_frame_names_it(tmp_path: Path) -> None:
 
 
 def test_bad_magic_and_wrong_seq(tmp_path: Path) -> None:
-    """A file that is not an archive names seq 1; a frame holding another seq is refused."""
+    """A file that is not an archive (or an older format) names seq 1; a frame holding another seq is
+    refused."""
     path = tmp_path / "a"
     path.write_bytes(b"NOTALOG!")
     assert (verify_archive(path).first_bad_seq, verify_archive(path).reason) == (
         1,
         "bad magic: not a greenex log archive",
     )
+    path.write_bytes(b"GRNXLOG1")  # the format before the script sealed entries: named, not misread
+    assert verify_archive(path).reason.startswith("a version 1 archive")
     entries: list[Entry] = asyncio.run(asyncio.run(filled_log(3)).read(0, 10))
     write_archive(path, [entries[0], entries[2]])
     assert (verify_archive(path).first_bad_seq, verify_archive(path).reason) == (2, "frame holds seq 3")
