@@ -19,7 +19,6 @@ from shared.eventlog.entry import (
     content_digest,
     encode_content,
     entry_of,
-    link_hash,
 )
 from shared.eventlog.port import DuplicateAppend, LogCorrupt, LogFenced
 from shared.eventlog.redis_wire import RedisPyWire, RespWire, Row, Wire
@@ -36,8 +35,8 @@ _MAX_BLOCK_MS = 1000
 # KEYS: stream, positions hash. ARGV: producer, position ("" for none), the head seq the writer expects
 # ("" for any), then (type, encoded content, content sha256 hex) per entry. The script seals: it takes
 # the head's seq and link and chains each entry on (link_hash in entry.py), so writers never race for
-# the head. Replies {'OK', first seq, link before it, last link}, {'DUP', stored position},
-# {'FENCED', head seq} or {'BADHEAD', head id}.
+# the head. Replies {'OK', first seq, link before it, then each entry's link}, {'DUP', stored
+# position}, {'FENCED', head seq} or {'BADHEAD', head id}.
 _APPEND_LUA = """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
 local seq, link = 0, string.rep('0', 40)
@@ -62,7 +61,7 @@ if ARGV[2] ~= '' then
   local stored = redis.call('HGET', KEYS[2], ARGV[1])
   if stored and not sorts_after(ARGV[2], stored) then return {'DUP', stored} end
 end
-local first, before = string.format('%d', seq + 1), link
+local reply = {'OK', string.format('%d', seq + 1), link}
 -- Wake-up bells: a reader that registered the types it reads (SADD <log>:wake:<type> <reader>) blocks on
 -- its bell stream, not on the log, so entries it skips anyway do not wake it.
 local readers_of, rung, id = {}, {}, ''
@@ -73,6 +72,7 @@ for i = 4, #ARGV, 3 do
   link = redis.sha1hex(prev .. ':' .. text .. ':' .. ARGV[i + 2])
   id = text .. '-0'
   redis.call('XADD', KEYS[1], id, 't', ARGV[i], 'e', ARGV[i + 1], 'p', prev, 'h', link)
+  reply[#reply + 1] = link
   local t = ARGV[i]
   if readers_of[t] == nil then readers_of[t] = redis.call('SMEMBERS', KEYS[1] .. ':wake:' .. t) end
   for _, reader in ipairs(readers_of[t]) do rung[reader] = true end
@@ -81,7 +81,7 @@ for reader in pairs(rung) do
   redis.call('XADD', KEYS[1] .. ':bell:' .. reader, 'MAXLEN', '1', '*', 's', id)
 end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
-return {'OK', first, before, link}
+return reply
 """
 
 
@@ -157,13 +157,11 @@ class _Batch:
             raise LogCorrupt(int(head_id.partition("-")[0] or 0), f"the head at {head_id} has no chain link")
         seq, prev = int(reply[1]), bytes.fromhex(reply[2].decode())
         sealed: list[Entry] = []
-        for new, digest in zip(self.entries, self.digests, strict=True):
-            link = link_hash(prev, seq, digest)
+        for new, hex_link in zip(self.entries, reply[3:], strict=True):
+            link = bytes.fromhex(hex_link.decode())
             sealed.append(entry_of(new, seq=seq, producer=self.producer, logged_ns=self.logged_ns,
                                    prev_hash=prev, hash=link))  # fmt: skip
             seq, prev = seq + 1, link
-        if prev.hex().encode() != reply[3]:
-            raise RuntimeError("the append script and link_hash disagree on the chain")
         return sealed
 
 
