@@ -1,24 +1,25 @@
-"""Intake's I/O shell for client commands: decide a batch, append what passed, report and ack the rest."""
+"""Intake's I/O shell for client commands: decide a batch, append what passed, report the rest, ack."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import msgspec
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from services.intake.core import Intake, Rejection
 from shared.config import Settings
 from shared.domain.codec import decode_event, encode_event, event_type
 from shared.eventlog.entry import NewEntry, position_of_stream_id
-from shared.eventlog.port import EventLog
+from shared.eventlog.redis_log import RedisEventLog
 from shared.resp import Command, RespClient
 
-__all__ = ["Gateway"]
+__all__ = ["Finish", "Gateway"]
 
 log = structlog.get_logger("greenex.intake")
 GROUP = "intake"
@@ -27,11 +28,29 @@ CONSUMER = "intake-1"  # one consumer: command order is the order entries reach 
 Row = tuple[bytes, Mapping[bytes, bytes]]
 
 
+class Finish(NamedTuple):
+    """What a decided batch still needs sent, and for an append, what checks its reply."""
+
+    commands: list[Command]
+    check: Callable[[list[Any]], object] | None = None  # given the first command's reply: raises if refused
+    resend: Callable[[], Awaitable[None]] | None = None  # the append again, after NOSCRIPT
+
+    def landed(self, replies: list[Any]) -> None:
+        if self.check is not None:
+            self.check(replies[0])
+
+    async def after_noscript(self, error: NoScriptError) -> None:
+        """Redis lost its scripts (a restart) and the EVALSHA did nothing: append the slow way."""
+        if self.resend is None:
+            raise error
+        await self.resend()
+
+
 class Gateway:
     def __init__(
         self,
         core: Intake,
-        event_log: EventLog,
+        event_log: RedisEventLog,
         redis: Redis,
         resp: RespClient,
         settings: Settings,
@@ -76,17 +95,26 @@ class Gateway:
                 rows: list[Row] = reply[0][1] if reply else []
                 if not rows:
                     return
-                await self.resp.execute(await self.decide(rows))
+                await self.send(self.decide(rows))
 
     async def handle(self, rows: Sequence[Row]) -> None:
-        """Decide a batch and send its reports and XACK (the FastStream subscriber's path)."""
+        """Decide a batch and send what it needs (the FastStream subscriber's path)."""
         async with self.lock:
-            await self.resp.execute(await self.decide(rows))
+            await self.send(self.decide(rows))
 
-    async def decide(self, rows: Sequence[Row]) -> list[Command]:
-        """Decide every entry and append the accepted in one call; return the MULTI that reports the
-        rejected and XACKs the batch, for the caller to send (the command loop sends it in the same
-        write as its next read). The re-drain must not run until that MULTI is sent: it would see a
+    async def send(self, finish: Finish) -> None:
+        """Send a decided batch on its own (the command loop sends it with its next read instead)."""
+        try:
+            replies = await self.resp.execute(finish.commands)
+        except NoScriptError as exc:
+            await finish.after_noscript(exc)
+            return
+        finish.landed(replies)
+
+    def decide(self, rows: Sequence[Row]) -> Finish:
+        """Decide every entry; return what the batch needs sent: the append of the accepted, with the
+        rejection reports and the XACK of the batch run by the append script once the append lands (or,
+        with nothing to append, in a MULTI). The re-drain must not run until it is sent: it would see a
         batch read and not yet acked, and report its rejections twice (see `lock`)."""
         now = self.clock()
         pending: list[NewEntry] = []
@@ -112,14 +140,21 @@ class Gateway:
                 for i, ev in enumerate(result)
             )
             last_position = position
-        if pending:
-            await self.log.append(self.core.name, pending, position=last_position)
-            self.floor = last_position
-        finish: list[Command] = [("MULTI",)]
+        then: list[Command] = []
         for stream_id, rejection in rejections:
-            finish.extend(self._report(stream_id, rejection))
-        finish += [("XACK", self.in_key, GROUP, *[stream_id for stream_id, _ in rows]), ("EXEC",)]
-        return finish
+            then.extend(self._report(stream_id, rejection))
+        then.append(("XACK", self.in_key, GROUP, *[stream_id for stream_id, _ in rows]))
+        if not pending:
+            return Finish([("MULTI",), *then, ("EXEC",)])
+        # The floor moves now: the next batch is decided only once this append's reply is checked, and
+        # intake crashes and rebuilds if it did not land.
+        self.floor = last_position
+        command, sealed = self.log.append_command(self.core.name, pending, position=last_position, then=then)
+
+        async def resend() -> None:
+            await self.log.append(self.core.name, pending, position=last_position, then=then)
+
+        return Finish([command], sealed, resend)
 
     def _report(self, stream_id: bytes, r: Rejection) -> list[Command]:
         log.warning(

@@ -11,10 +11,11 @@ from faststream import FastStream
 from faststream.redis import RedisBroker, StreamSub
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.intake.core import Intake
-from services.intake.gateway import CONSUMER, GROUP, Gateway, Row
+from services.intake.gateway import CONSUMER, GROUP, Finish, Gateway, Row
 from services.intake.reporting import ReportPublisher
 from services.intake.reports import REPORTED_TYPES
 from services.runtime.app import cancel_tasks, fail_fast, log_subscription
@@ -119,8 +120,9 @@ def build_app(settings: Settings) -> FastStream:
 
 async def _command_loop(gateway: Gateway, resp: RespClient, settings: Settings, stop: asyncio.Event) -> None:
     """Intake's own XREADGROUP loop over `greenex:in` (see Settings.direct_read), one write per batch:
-    the previous batch's reports and XACK, then the blocking read of the next. FastStream's per-batch
-    consume path is skipped.
+    the previous batch's append (whose script also reports its rejections and XACKs it) or, with nothing
+    to append, its reports and XACK in a MULTI; then the blocking read of the next. FastStream's
+    per-batch consume path is skipped.
 
     The periodic re-drain of the pending list runs in this loop, between batches, once the last batch's
     XACK is sent: it must never see a batch that is read and not yet acked.
@@ -130,27 +132,40 @@ async def _command_loop(gateway: Gateway, resp: RespClient, settings: Settings, 
         "STREAMS", gateway.in_key, ">",
     )  # fmt: skip
     loop = asyncio.get_running_loop()
-    finish: list[Command] = []
+    finish = Finish([])
     next_drain = loop.time() + PENDING_RECHECK_S
     while not stop.is_set():
         try:
             if loop.time() >= next_drain:
                 next_drain = loop.time() + PENDING_RECHECK_S
-                if finish:
-                    await resp.execute(finish)
-                    finish = []
+                await gateway.send(finish)
+                finish = Finish([])
                 await gateway.drain_pending()
-            *_, reply = await resp.execute([*finish, read])
+            replies = await resp.execute([*finish.commands, read])
+            finish.landed(replies)
+        except NoScriptError as exc:
+            # Redis lost its scripts (a restart): the append did nothing, and the read's reply was
+            # dropped with the error; append the slow way and re-drain what that read delivered.
+            try:
+                await finish.after_noscript(exc)
+            except Exception as failed:  # noqa: BLE001 - intake's memory may be ahead of the log: rebuild
+                fail_fast("intake", failed)
+            finish, next_drain = Finish([]), loop.time()
+            continue
         except (RedisConnectionError, RedisTimeoutError) as exc:
+            if finish.check is not None:
+                # Whether the append landed is unknown, and intake's memory assumes it did: rebuild.
+                fail_fast("intake", exc)
             # Whether the last batch's MULTI ran or not, the next re-drain finishes it exactly once.
             log.warning("command_read_failed", error=repr(exc))
-            finish, next_drain = [], loop.time()
+            finish, next_drain = Finish([]), loop.time()
             await asyncio.sleep(settings.block_ms / 1000)
             continue
         except Exception as exc:  # noqa: BLE001 - e.g. the group is gone: crash, restart, recreate it
             fail_fast("intake", exc)
+        reply = replies[-1]
         try:
-            finish = await gateway.decide(rows_of(reply[0][1])) if reply else []
+            finish = gateway.decide(rows_of(reply[0][1])) if reply else Finish([])
         except Exception as exc:  # noqa: BLE001 - intake's memory may be ahead of the log: rebuild
             fail_fast("intake", exc)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from functools import partial
 from typing import Any, cast
 
 import msgspec
@@ -21,7 +22,7 @@ from shared.eventlog.entry import (
     entry_of,
 )
 from shared.eventlog.port import DuplicateAppend, LogCorrupt, LogFenced
-from shared.eventlog.redis_wire import RedisPyWire, RespWire, Row, Wire
+from shared.eventlog.redis_wire import RedisPyWire, RespWire, Row, Wire, script_sha
 from shared.eventlog.verify import ChainVerifier
 from shared.resp import Command, RespClient
 
@@ -33,7 +34,8 @@ _decoder = msgspec.msgpack.Decoder(Content)
 # redis-py 8 gives every connection a 5 s socket timeout; a longer XREAD BLOCK would trip it.
 _MAX_BLOCK_MS = 1000
 # KEYS: stream, positions hash. ARGV: producer, position ("" for none), the head seq the writer expects
-# ("" for any), then (type, encoded content, content sha256 hex) per entry. The script seals: it takes
+# ("" for any), the entry count n, then (type, encoded content, content sha256 hex) per entry, then
+# commands to run once the batch has landed, each as (argument count, arguments). The script seals: it takes
 # the head's seq and link and chains each entry on (link_hash in entry.py), so writers never race for
 # the head. Replies {'OK', first seq, link before it, then each entry's link}, {'DUP', stored
 # position}, {'FENCED', head seq} or {'BADHEAD', head id}.
@@ -65,7 +67,8 @@ local reply = {'OK', string.format('%d', seq + 1), link}
 -- Wake-up bells: a reader that registered the types it reads (SADD <log>:wake:<type> <reader>) blocks on
 -- its bell stream, not on the log, so entries it skips anyway do not wake it.
 local readers_of, rung, id = {}, {}, ''
-for i = 4, #ARGV, 3 do
+local n = tonumber(ARGV[4])
+for i = 5, 4 + 3 * n, 3 do
   seq = seq + 1
   local text = string.format('%d', seq)
   local prev = link
@@ -81,6 +84,13 @@ for reader in pairs(rung) do
   redis.call('XADD', KEYS[1] .. ':bell:' .. reader, 'MAXLEN', '1', '*', 's', id)
 end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
+-- The writer's own effects, atomic with its append (intake: the batch's reject reports and XACK).
+local i = 5 + 3 * n
+while i <= #ARGV do
+  local count = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + count))
+  i = i + count + 1
+end
 return reply
 """
 
@@ -138,11 +148,15 @@ class _Batch:
         self.contents = [encode_content(new, producer, logged_ns) for new in entries]
         self.digests = [content_digest(content) for content in self.contents]
 
-    def script_args(self, position: str | None, expect_seq: int | None) -> list[str | bytes]:
+    def script_args(
+        self, position: str | None, expect_seq: int | None, then: Sequence[Command] = ()
+    ) -> list[str | bytes | int]:
         expected = "" if expect_seq is None else str(expect_seq)
-        args: list[str | bytes] = [self.producer, position or "", expected]
+        args: list[str | bytes | int] = [self.producer, position or "", expected, len(self.entries)]
         for new, content, digest in zip(self.entries, self.contents, self.digests, strict=True):
             args += [new.type, content, digest]
+        for command in then:
+            args += [len(command), *command]
         return args
 
     def sealed(self, reply: list[Any], expect_seq: int | None) -> list[Entry]:
@@ -203,16 +217,30 @@ class RedisEventLog:
         *,
         position: str | None = None,
         expect_seq: int | None = None,
+        then: Sequence[Command] = (),
     ) -> list[Entry]:
+        """The port's append; `then`: commands Redis runs right after the batch lands, in the same
+        script (atomic with it; not run if the append is refused)."""
         if position == "":
             raise ValueError("a position must be a non-empty string")
-        if not entries and position is None:
+        if not entries and position is None and not then:
             return []
         batch = _Batch(producer, entries, self._clock())
         reply = await self._wire.run_script(
-            _APPEND_LUA, [self.key, self.positions_key], batch.script_args(position, expect_seq)
+            _APPEND_LUA, [self.key, self.positions_key], batch.script_args(position, expect_seq, then)
         )
         return batch.sealed(reply, expect_seq)
+
+    def append_command(
+        self, producer: str, entries: Sequence[NewEntry], *, position: str, then: Sequence[Command] = ()
+    ) -> tuple[Command, Callable[[list[Any]], list[Entry]]]:
+        """append() as a command for the caller to send in a write of its own (EVALSHA: after a Redis
+        restart it fails with NoScriptError, having done nothing, and append() is the way to retry),
+        and the function that turns its reply into the sealed entries or raises the refusal."""
+        batch = _Batch(producer, entries, self._clock())
+        args = batch.script_args(position, None, then)
+        command: Command = ("EVALSHA", script_sha(_APPEND_LUA), 2, self.key, self.positions_key, *args)
+        return command, partial(batch.sealed, expect_seq=None)
 
     async def append_then_follow(
         self,

@@ -12,14 +12,15 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from shared.resp import Command, RespClient
 
-__all__ = ["RedisPyWire", "RespWire", "Row", "Wire", "fields_of", "rows_of"]
+__all__ = ["RedisPyWire", "RespWire", "Row", "Wire", "fields_of", "rows_of", "script_sha"]
 
 # A stream entry: its id and its fields.
 Row = tuple[bytes, Mapping[bytes, bytes]]
+ScriptArgs = Sequence[str | bytes | int]
 
 
 class Wire(Protocol):
-    async def run_script(self, script: str, keys: Sequence[str], args: Sequence[str | bytes]) -> list[Any]:
+    async def run_script(self, script: str, keys: Sequence[str], args: ScriptArgs) -> list[Any]:
         """EVALSHA, loading the script on NOSCRIPT (after a Redis restart or SCRIPT FLUSH)."""
         ...
 
@@ -47,7 +48,7 @@ class Wire(Protocol):
         self,
         script: str,
         keys: Sequence[str],
-        args: Sequence[str | bytes],
+        args: ScriptArgs,
         wait: tuple[str, str, int],
         read: tuple[str, str, int],
     ) -> tuple[list[Any], str | None, list[Row]]:
@@ -64,8 +65,8 @@ class RedisPyWire:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
-    async def run_script(self, script: str, keys: Sequence[str], args: Sequence[str | bytes]) -> list[Any]:
-        sha = _sha1(script)
+    async def run_script(self, script: str, keys: Sequence[str], args: ScriptArgs) -> list[Any]:
+        sha = script_sha(script)
         try:
             reply = await self.redis.evalsha(sha, len(keys), *keys, *args)
         except NoScriptError:
@@ -104,11 +105,11 @@ class RedisPyWire:
         self,
         script: str,
         keys: Sequence[str],
-        args: Sequence[str | bytes],
+        args: ScriptArgs,
         wait: tuple[str, str, int],
         read: tuple[str, str, int],
     ) -> tuple[list[Any], str | None, list[Row]]:
-        sha = _sha1(script)
+        sha = script_sha(script)
         reply = cast(list[Any], await self.redis.evalsha(sha, len(keys), *keys, *args))
         return (reply, *await self.ring_then_range(*wait, *read))
 
@@ -128,8 +129,8 @@ class RespWire:
     def __init__(self, client: RespClient) -> None:
         self.client = client
 
-    async def run_script(self, script: str, keys: Sequence[str], args: Sequence[str | bytes]) -> list[Any]:
-        sha = _sha1(script)
+    async def run_script(self, script: str, keys: Sequence[str], args: ScriptArgs) -> list[Any]:
+        sha = script_sha(script)
         try:
             reply = await self.client.call("EVALSHA", sha, len(keys), *keys, *args)
         except NoScriptError:
@@ -163,11 +164,11 @@ class RespWire:
         self,
         script: str,
         keys: Sequence[str],
-        args: Sequence[str | bytes],
+        args: ScriptArgs,
         wait: tuple[str, str, int],
         read: tuple[str, str, int],
     ) -> tuple[list[Any], str | None, list[Row]]:
-        sha = _sha1(script)
+        sha = script_sha(script)
         reply, rung, rows = await self.client.execute(
             [("EVALSHA", sha, len(keys), *keys, *args), *_ring_then_range(*wait, *read)]
         )
@@ -202,5 +203,5 @@ def _bell_id(rung: Any) -> str | None:
 
 
 @functools.cache
-def _sha1(script: str) -> str:
+def script_sha(script: str) -> str:
     return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()

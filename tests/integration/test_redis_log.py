@@ -13,7 +13,7 @@ from redis.asyncio.connection import Connection
 
 from shared.eventlog.entry import Entry
 from shared.eventlog.memory import InMemoryEventLog
-from shared.eventlog.port import LogCorrupt
+from shared.eventlog.port import DuplicateAppend, LogCorrupt
 from shared.eventlog.redis_log import RedisEventLog, encode_entry
 from shared.eventlog.verify import verify_log
 from tests.support import FakeClock, new_entries
@@ -155,3 +155,14 @@ async def test_append_refuses_a_head_without_a_link(redis_client: Redis) -> None
     with pytest.raises(LogCorrupt) as bad:
         await RedisEventLog(redis_client, key="h:log").append("p", new_entries(1))
     assert (bad.value.seq, await redis_client.xlen("h:log")) == (1, 1)
+
+
+async def test_then_commands_run_only_when_the_append_lands(redis_client: Redis) -> None:
+    """`then` runs in the append script after the batch is in, and not at all when it is refused."""
+    log = RedisEventLog(redis_client, key="t:log")
+    then = [("INCR", "t:landed"), ("XADD", "t:out", "*", "k", "v")]
+    await log.append("p", new_entries(2), position="P1", then=then)
+    with pytest.raises(DuplicateAppend):
+        await log.append("p", new_entries(1, start=3), position="P1", then=then)
+    assert (await redis_client.get("t:landed"), await redis_client.xlen("t:out")) == (b"1", 1)
+    assert await redis_client.xlen("t:log") == 2

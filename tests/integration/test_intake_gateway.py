@@ -1,0 +1,94 @@
+"""Intake's gateway against a real Redis: a batch's append, reject reports and XACK land together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, NamedTuple
+
+import msgspec
+import pytest
+import pytest_asyncio
+from redis.asyncio import Redis
+
+from services.intake.core import Intake
+from services.intake.gateway import CONSUMER, GROUP, Gateway, Row
+from services.intake.service import DEV_OPERATOR_SECRET
+from shared.client import ExchangeClient
+from shared.config import Settings
+from shared.domain.ledger import OPERATOR
+from shared.eventlog.redis_log import RedisEventLog
+from shared.resp import RespClient
+
+pytestmark = pytest.mark.integration
+
+
+class Rig(NamedTuple):
+    redis: Redis
+    gateway: Gateway
+    log: RedisEventLog
+    operator: ExchangeClient
+
+
+@pytest_asyncio.fixture
+async def rig(redis_client: Redis, redis_server: str) -> AsyncIterator[Rig]:
+    settings = Settings(redis_url=redis_server, prefix="gw")
+    resp = RespClient.like(redis_client)
+    log = RedisEventLog(redis_client, settings.log_key, resp=resp)
+    gateway = Gateway(Intake(DEV_OPERATOR_SECRET), log, redis_client, resp, settings)
+    await gateway.prepare_group()
+    yield Rig(redis_client, gateway, log, ExchangeClient(redis_client, OPERATOR, DEV_OPERATOR_SECRET, "gw"))
+    await resp.aclose()
+
+
+async def read_batch(redis: Redis) -> list[Row]:
+    reply: Any = await redis.xreadgroup(GROUP, CONSUMER, {"gw:in": ">"}, count=100)
+    return list(reply[0][1])
+
+
+async def pending_count(redis: Redis) -> int:
+    return int((await redis.xpending("gw:in", GROUP))["pending"])
+
+
+async def test_decide_writes_nothing_until_the_batch_is_sent(rig: Rig) -> None:
+    """decide() only prepares: the append, the reports and the XACK all happen when it is sent."""
+    await rig.operator.operator("register_participant", "op-1", participant="acme", name="Acme", secret="s")
+    finish = rig.gateway.decide(await read_batch(rig.redis))
+    assert (await rig.log.head())[0] == 0
+    assert await pending_count(rig.redis) == 1
+    await rig.gateway.send(finish)
+    assert [e.type for e in await rig.log.read(0)] == ["ParticipantRegistered"]
+    assert await pending_count(rig.redis) == 0
+    assert await rig.log.position("intake") != ""
+
+
+async def test_a_lost_script_cache_still_lands_the_batch_once(rig: Rig) -> None:
+    """After SCRIPT FLUSH (what a Redis restart does) the EVALSHA does nothing; the gateway appends the
+    slow way, and the rejection report and the XACK come with that append, once."""
+    await rig.operator.operator("register_participant", "op-1", participant="acme", name="Acme", secret="s")
+    await rig.gateway.send(rig.gateway.decide(await read_batch(rig.redis)))
+    acme = ExchangeClient(rig.redis, "acme", "wrong-secret", "gw")
+    await acme.send("cancel_order", client_order_id="c-1", instrument="X", target_client_order_id="c-0")
+    await rig.operator.operator("deposit_cash", "op-2", participant="acme", amount="10.00")
+    finish = rig.gateway.decide(await read_batch(rig.redis))
+    await rig.redis.script_flush()
+    await rig.gateway.send(finish)
+    assert [e.type for e in await rig.log.read(0)] == ["ParticipantRegistered", "CashDeposited"]
+    reports: Any = await rig.redis.xrange("gw:out:acme")
+    assert [msgspec.json.decode(fields[b"data"])["reason"]["code"] for _, fields in reports] == [
+        "bad_signature"
+    ]
+    assert await pending_count(rig.redis) == 0
+
+
+async def test_a_batch_with_nothing_to_append_reports_and_acks(rig: Rig) -> None:
+    """All rejected: no append at all, the reports and the XACK go in one MULTI."""
+    await rig.operator.operator("register_participant", "op-1", participant="acme", name="Acme", secret="s")
+    await rig.gateway.send(rig.gateway.decide(await read_batch(rig.redis)))
+    head = await rig.log.head()
+    await ExchangeClient(rig.redis, "acme", "wrong", "gw").send("cancel_order", client_order_id="c-1")
+    finish = rig.gateway.decide(await read_batch(rig.redis))
+    assert finish.check is None
+    await rig.gateway.send(finish)
+    assert await rig.log.head() == head
+    assert await rig.redis.xlen("gw:out:acme") == 1
+    assert await pending_count(rig.redis) == 0
