@@ -17,6 +17,7 @@ from loadtests.baseline import GREENEX_HOPS, HopResult, run_chain
 from loadtests.hdr import percentile_plot, summary_ms
 from loadtests.live import RunConfig, RunResult, run_load
 from loadtests.sweep import RateSearch, sustained
+from loadtests.sweep_plot import sweep_plot
 from services.cli.supervisor import ROOT, ensure_redis
 
 __all__ = ["OUT_DIR", "Options", "run_session"]
@@ -94,6 +95,10 @@ async def run_session(opts: Options, console: Console) -> dict[str, Any]:
             console.print(_latency_table("bare stream hops at 1,000 msg/s", report["baseline"]))
         if opts.sweep:
             report["sweep"] = await _sweep(opts, console)
+            title = f"greenex rate sweep ({opts.run.redis_url.partition(':')[0]})"
+            plot = sweep_plot(report["sweep"], opts.p99_limit_ms, title, opts.out_dir / stamp / "sweep.png")
+            report["plots"] = [str(plot)]
+            console.print(f"plot: {plot}")
         else:
             result = await _one_run(opts.run, console)
             report["run"] = result.summary()

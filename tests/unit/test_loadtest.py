@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import msgspec
 import pytest
 
@@ -9,6 +12,7 @@ from loadtests.flow import build_flow, parse_mix
 from loadtests.hdr import summary_ms
 from loadtests.openloop import LatencyBook, due_until, new_histogram, schedule
 from loadtests.sweep import RateSearch, sustained
+from loadtests.sweep_plot import sweep_plot
 from shared.protocol import sign
 
 MS = 1_000_000
@@ -155,3 +159,18 @@ def test_parse_mix_normalizes_and_refuses_unknown_kinds() -> None:
     assert parse_mix("passive=3,cancel=1") == {"passive": 0.75, "cancel": 0.25}
     with pytest.raises(ValueError, match="unknown order kind"):
         parse_mix("pasive=1")
+
+
+def test_sweep_plot_draws_every_run_and_refuses_none(tmp_path: Path) -> None:
+    """The sweep picture is a PNG with the runs in it (a run more makes a different picture); an empty
+    sweep is refused rather than drawn as an empty chart."""
+
+    def run(rate: float, p99: float) -> dict[str, Any]:
+        return {"rate": rate, "sustained": p99 <= 10, "match_ms": {"p50": p99 / 3, "p99": p99}}
+
+    two = sweep_plot([run(1000, 6), run(2000, 14)], 10.0, "t", tmp_path / "two.png")
+    three = sweep_plot([run(1000, 6), run(2000, 14), run(1500, 9)], 10.0, "t", tmp_path / "three.png")
+    assert two.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert two.read_bytes() != three.read_bytes()
+    with pytest.raises(ValueError, match="at least one run"):
+        sweep_plot([], 10.0, "t", tmp_path / "none.png")
