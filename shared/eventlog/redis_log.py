@@ -115,6 +115,10 @@ def decode_stream_entry(stream_id: bytes, fields: Mapping[bytes, bytes]) -> Entr
     id_text = stream_id.decode()
     seq_text, _, tail = id_text.partition("-")
     seq = int(seq_text)
+    if b"h" not in fields:
+        raise LogCorrupt(
+            seq, f"no link at stream id {id_text} (damaged, or a log from before the script sealed)"
+        )
     try:
         content = _decoder.decode(fields[b"e"])
         prev_hash, link = bytes.fromhex(fields[b"p"].decode()), bytes.fromhex(fields[b"h"].decode())

@@ -67,6 +67,7 @@ async def test_stream_layout(redis_client: Redis) -> None:
     ("damage", "reason"),
     [
         ("undecodable", "undecodable entry at stream id 3-0"),
+        ("no_link", "no link at stream id 3-0"),
         ("wrong_id", "prev_hash does not link"),
         ("wrong_type", "type field b'Other' disagrees"),
         ("body", "hash mismatch"),
@@ -77,7 +78,9 @@ async def test_verify_names_the_damaged_entry(redis_client: Redis, damage: str, 
     entries = await sealed(5)
     rows = [(f"{e.seq}-0", encode_entry(e)) for e in entries]
     if damage == "undecodable":
-        rows[2] = ("3-0", {"t": b"InstrumentHalted", "e": b"\xc1garbage"})
+        rows[2] = ("3-0", encode_entry(entries[2]) | {"e": b"\xc1garbage"})
+    elif damage == "no_link":  # also what a log written before the script sealed looks like
+        rows[2] = ("3-0", {"t": b"InstrumentHalted", "e": msgspec.msgpack.encode(entries[2])})
     elif damage == "wrong_id":
         rows[2] = ("3-0", encode_entry(entries[3]))
     elif damage == "wrong_type":
