@@ -10,7 +10,9 @@ from typing import Any, NamedTuple
 import msgspec
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.intake.core import Intake, Rejection
 from shared.config import Settings
@@ -19,13 +21,17 @@ from shared.eventlog.entry import NewEntry, position_of_stream_id
 from shared.eventlog.redis_log import RedisEventLog
 from shared.resp import Command, RespClient
 
-__all__ = ["Finish", "Gateway"]
+__all__ = ["AppendInDoubt", "Finish", "Gateway"]
 
 log = structlog.get_logger("greenex.intake")
 GROUP = "intake"
 CONSUMER = "intake-1"  # one consumer: command order is the order entries reach the log
 
 Row = tuple[bytes, Mapping[bytes, bytes]]
+
+
+class AppendInDoubt(Exception):  # noqa: N818  -- named as the fact, like the log's exceptions
+    """A batch's append may or may not have landed, and intake's memory assumes it did: rebuild."""
 
 
 class Finish(NamedTuple):
@@ -109,6 +115,10 @@ class Gateway:
         except NoScriptError as exc:
             await finish.after_noscript(exc)
             return
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            if finish.check is not None:
+                raise AppendInDoubt(f"connection lost with an append in flight: {exc!r}") from exc
+            raise  # reports and XACK only: the re-drain finishes the batch exactly once
         finish.landed(replies)
 
     def decide(self, rows: Sequence[Row]) -> Finish:

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, NamedTuple
 
 import msgspec
 import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.intake.core import Intake
-from services.intake.gateway import CONSUMER, GROUP, Gateway, Row
+from services.intake.gateway import CONSUMER, GROUP, AppendInDoubt, Gateway, Row
 from services.intake.service import DEV_OPERATOR_SECRET
 from shared.client import ExchangeClient
 from shared.config import Settings
 from shared.domain.ledger import OPERATOR
 from shared.eventlog.redis_log import RedisEventLog
 from shared.resp import RespClient
+from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -92,3 +94,35 @@ async def test_a_batch_with_nothing_to_append_reports_and_acks(rig: Rig) -> None
     assert await rig.log.head() == head
     assert await rig.redis.xlen("gw:out:acme") == 1
     assert await pending_count(rig.redis) == 0
+
+
+async def test_a_lost_connection_with_an_append_in_flight_is_not_retried(
+    redis_server_factory: Callable[..., RedisServer],
+) -> None:
+    """The server goes away between decide and send: with an append in the batch the gateway raises
+    AppendInDoubt (intake must rebuild: its memory counts the batch as logged); with only reports and
+    the XACK it raises the connection error, which the re-drain recovers from."""
+    server = redis_server_factory()
+    server.start()
+    redis = Redis.from_url(server.url)
+    resp = RespClient.like(redis)
+    settings = Settings(redis_url=server.url, prefix="gw")
+    gateway = Gateway(
+        Intake(DEV_OPERATOR_SECRET), RedisEventLog(redis, "gw:log", resp=resp), redis, resp, settings
+    )
+    try:
+        await gateway.prepare_group()
+        operator = ExchangeClient(redis, OPERATOR, DEV_OPERATOR_SECRET, "gw")
+        await operator.operator("register_participant", "op-1", participant="acme", name="Acme", secret="s")
+        await ExchangeClient(redis, "acme", "wrong", "gw").send("cancel_order", client_order_id="c-1")
+        rows = await read_batch(redis)
+        with_append, reports_only = gateway.decide(rows[:1]), gateway.decide(rows[1:])
+        await resp.execute([("PING",)])  # a pooled connection that the stop will break
+        server.stop()
+        with pytest.raises(AppendInDoubt):
+            await gateway.send(with_append)
+        with pytest.raises(RedisConnectionError):
+            await gateway.send(reports_only)
+    finally:
+        await resp.aclose()
+        await redis.aclose()
