@@ -35,9 +35,9 @@ _decoder = msgspec.msgpack.Decoder(Content)
 _MAX_BLOCK_MS = 1000
 # KEYS: stream, positions hash. ARGV: producer, position ("" for none), the head seq the writer expects
 # ("" for any), the entry count n, then (type, encoded content, content sha256 hex) per entry, then
-# commands to run once the batch has landed, each as (argument count, arguments). The script seals: it takes
-# the head's seq and link and chains each entry on (link_hash in entry.py), so writers never race for
-# the head. Replies {'OK', first seq, link before it, then each entry's link}, {'DUP', stored
+# commands to run once the batch has landed, each as (argument count, arguments). The script seals: it
+# takes the head's seq and link and chains each entry on (link_hash in entry.py), so writers never race
+# for the head. Replies {'OK', first seq, link before it, then each entry's link}, {'DUP', stored
 # position}, {'FENCED', head seq} or {'BADHEAD', head id}.
 _APPEND_LUA = """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
