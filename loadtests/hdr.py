@@ -6,6 +6,8 @@ from pathlib import Path
 
 from hdrh.histogram import HdrHistogram
 
+from loadtests.plotting import latency_axes, save_plot
+
 __all__ = ["PERCENTILES", "percentile_plot", "summary_ms"]
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
@@ -36,12 +38,7 @@ def _curve(hist: HdrHistogram) -> tuple[list[float], list[float]]:
 
 def percentile_plot(curves: dict[str, HdrHistogram], title: str, path: Path) -> Path:
     """Latency by percentile on a log axis, one line per histogram; empty histograms are skipped."""
-    import matplotlib  # noqa: PLC0415 - heavy, only when a plot is asked for
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = latency_axes()
     for label, hist in curves.items():
         if hist.get_total_count():
             xs, ys = _curve(hist)
@@ -51,12 +48,4 @@ def percentile_plot(curves: dict[str, HdrHistogram], title: str, path: Path) -> 
     ticks = [1, 2, 10, 100, 1000, 10000]
     ax.set_xticks(ticks, ["0%", "50%", "90%", "99%", "99.9%", "99.99%"])
     ax.set_xlabel("percentile")
-    ax.set_ylabel("latency (ms, log scale)")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_plot(fig, ax, title, path)

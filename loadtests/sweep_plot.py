@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from loadtests.plotting import latency_axes, save_plot
+
 __all__ = ["sweep_plot"]
 
 
@@ -14,14 +16,9 @@ def sweep_plot(rows: Sequence[dict[str, Any]], limit_ms: float, title: str, path
     were not sustained are drawn hollow. Needs at least one run."""
     if not rows:
         raise ValueError("a sweep plot needs at least one run")
-    import matplotlib  # noqa: PLC0415 - heavy, only when a plot is asked for
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
     ordered = sorted(rows, key=lambda r: r["rate"])
     rates = [r["rate"] for r in ordered]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = latency_axes()
     for key, colour in (("p50", "tab:blue"), ("p99", "tab:orange")):
         values = [r["match_ms"][key] for r in ordered]
         ax.plot(rates, values, color=colour, alpha=0.5)
@@ -32,12 +29,4 @@ def sweep_plot(rows: Sequence[dict[str, Any]], limit_ms: float, title: str, path
     ax.axhline(limit_ms, color="tab:red", linestyle="--", label=f"p99 limit {limit_ms:g} ms")
     ax.set_yscale("log")
     ax.set_xlabel("offered rate (orders/s); hollow: not sustained")
-    ax.set_ylabel("latency (ms, log scale)")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_plot(fig, ax, title, path)
