@@ -40,8 +40,8 @@ class EventLog(Protocol):
 
         `position` (a sortable string) makes the append idempotent per producer: it must be greater
         than the producer's last position, else DuplicateAppend. `expect_seq` fences: if the head is
-        not exactly that seq, LogFenced and nothing is written. Without it, a concurrent writer just
-        moves the batch further along (the adapter re-chains and retries).
+        not exactly that seq, LogFenced and nothing is written. Without it, the batch goes after
+        whatever the head is when the log takes it (concurrent writers never refuse each other).
         """
         ...
 
