@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cpu_seconds", "cpu_shares"]
+__all__ = ["cpu_per_order_us", "cpu_seconds", "cpu_shares"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -30,3 +30,10 @@ def cpu_shares(
         if start is not None and end is not None and wall_s > 0:
             out[name] = round((end - start) / wall_s, 3)
     return out
+
+
+def cpu_per_order_us(cores: dict[str, float], orders_per_s: float) -> dict[str, float]:
+    """Microseconds of CPU each process spent per order sent (it falls as batches grow with the rate)."""
+    if orders_per_s <= 0:
+        return {}
+    return {name: round(share / orders_per_s * 1e6, 1) for name, share in cores.items()}

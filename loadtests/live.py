@@ -15,7 +15,7 @@ import msgspec
 from hdrh.histogram import HdrHistogram
 from redis.asyncio import Redis
 
-from loadtests.cpu import cpu_seconds, cpu_shares
+from loadtests.cpu import cpu_per_order_us, cpu_seconds, cpu_shares
 from loadtests.flow import REFERENCE_FEN, build_flow, client_names, parse_mix, secret_of, symbols
 from loadtests.hdr import summary_ms
 from loadtests.openloop import LatencyBook, new_histogram, schedule
@@ -68,10 +68,11 @@ class RunResult:
 
     def summary(self) -> dict[str, Any]:
         b = self.book
+        achieved = round(self.sent / self.send_seconds, 1) if self.send_seconds else 0.0
         return {
             "rate": self.config.rate,
             "sent": self.sent,
-            "achieved_rate": round(self.sent / self.send_seconds, 1) if self.send_seconds else 0.0,
+            "achieved_rate": achieved,
             "unanswered": b.unanswered(),
             "ack_ms": summary_ms(b.ack),
             "match_ms": summary_ms(b.match),
@@ -79,6 +80,7 @@ class RunResult:
             "send_lag_ms": summary_ms(self.send_lag),
             "stages_ms": {k: summary_ms(v) for k, v in self.stages.items()},
             "cpu_cores": self.cpu,
+            "cpu_us_per_order": cpu_per_order_us(self.cpu, achieved),
             "exec_types": b.exec_types,
             **self.extra,
         }

@@ -129,7 +129,8 @@ def _floor_multiple(report: dict[str, Any]) -> float | None:
 def _print_run(console: Console, s: dict[str, Any]) -> None:
     console.print(
         f"sent {s['sent']:,} at {s['achieved_rate']:,.0f}/s (plan {s['rate']:,.0f}/s), unanswered "
-        f"{s['unanswered']}, reports {s['exec_types']}, CPU cores used {s['cpu_cores']}"
+        f"{s['unanswered']}, reports {s['exec_types']}, CPU cores used {s['cpu_cores']}, "
+        f"CPU us per order {s['cpu_us_per_order']}"
     )
     rows = {"order -> ack": s["ack_ms"], "order -> trade (match)": s["match_ms"]}
     rows |= {"trade -> settlement report": s["settle_ms"], "send lag (plan -> XADD done)": s["send_lag_ms"]}

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from loadtests.cpu import cpu_per_order_us
 from loadtests.flow import build_flow, parse_mix
 from loadtests.hdr import summary_ms
 from loadtests.openloop import LatencyBook, due_until, new_histogram, schedule
@@ -174,3 +175,13 @@ def test_sweep_plot_draws_every_run_and_refuses_none(tmp_path: Path) -> None:
     assert two.read_bytes() != three.read_bytes()
     with pytest.raises(ValueError, match="at least one run"):
         sweep_plot([], 10.0, "t", tmp_path / "none.png")
+
+
+def test_cpu_per_order_divides_each_share_by_the_rate() -> None:
+    """0.34 cores at 1,000 orders/s is 340 us of CPU per order; no rate, no figure."""
+    assert cpu_per_order_us({"intake": 0.34, "redis-server": 0.4}, 1000.0) == {
+        "intake": 340.0,
+        "redis-server": 400.0,
+    }
+    assert cpu_per_order_us({"intake": 0.43}, 5000.0) == {"intake": 86.0}
+    assert cpu_per_order_us({"intake": 0.34}, 0.0) == {}
