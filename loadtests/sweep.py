@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RateSearch", "sustained"]
+__all__ = ["RateSearch", "sustained_runs"]
 
 
-def sustained(summary: dict[str, Any], p99_limit_ms: float) -> bool:
-    """Every order answered, the plan kept (>= 95 % of the rate sent) and p99 match latency in bounds."""
-    match = summary["match_ms"]
-    return bool(
-        summary["unanswered"] == 0
-        and summary["achieved_rate"] >= 0.95 * summary["rate"]
-        and match["count"] > 0
-        and match["p99"] <= p99_limit_ms
+def sustained_runs(summaries: Sequence[dict[str, Any]], p99_limit_ms: float) -> bool:
+    """Several runs at one rate: every order answered and the plan kept in each, and the median of their
+    p99s in bounds (one run's stall, which these shared machines produce now and then, does not decide
+    the rate on its own)."""
+    if not summaries:
+        return False
+    kept = all(
+        s["unanswered"] == 0 and s["achieved_rate"] >= 0.95 * s["rate"] and s["match_ms"]["count"] > 0
+        for s in summaries
     )
+    return kept and statistics.median(s["match_ms"]["p99"] for s in summaries) <= p99_limit_ms
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,19 +13,19 @@ __all__ = ["sweep_plot"]
 
 
 def sweep_plot(rows: Sequence[dict[str, Any]], limit_ms: float, title: str, path: Path) -> Path:
-    """One point per run of the sweep (rates in the order they were tried, plotted by rate); runs that
-    were not sustained are drawn hollow. Needs at least one run."""
+    """One point per run of the sweep, a line through each rate's median; runs at a rate that was not
+    sustained are drawn hollow. Needs at least one run."""
     if not rows:
         raise ValueError("a sweep plot needs at least one run")
-    ordered = sorted(rows, key=lambda r: r["rate"])
-    rates = [r["rate"] for r in ordered]
+    rates = sorted({r["rate"] for r in rows})
     fig, ax = latency_axes()
     for key, colour in (("p50", "tab:blue"), ("p99", "tab:orange")):
-        values = [r["match_ms"][key] for r in ordered]
-        ax.plot(rates, values, color=colour, alpha=0.5)
-        for rate, value, row in zip(rates, values, ordered, strict=True):
+        # The line joins each rate's median (what --sweep-runs judges); every run is a point.
+        medians = [statistics.median(r["match_ms"][key] for r in rows if r["rate"] == rate) for rate in rates]
+        ax.plot(rates, medians, color=colour, alpha=0.5)
+        for row in rows:
             face = colour if row["sustained"] else "none"
-            ax.scatter([rate], [value], facecolors=face, edgecolors=colour, zorder=3)
+            ax.scatter([row["rate"]], [row["match_ms"][key]], facecolors=face, edgecolors=colour, zorder=3)
         ax.plot([], [], color=colour, marker="o", label=f"match latency {key}")
     ax.axhline(limit_ms, color="tab:red", linestyle="--", label=f"p99 limit {limit_ms:g} ms")
     ax.set_yscale("log")

@@ -39,6 +39,9 @@ def register(app: typer.Typer) -> None:
             False, help="find the highest rate with p99 match latency under the limit"
         ),
         p99_limit_ms: float = typer.Option(10.0, help="the sweep's p99 match latency limit"),
+        sweep_runs: int = typer.Option(
+            1, help="runs per rate in a sweep; with more, the median p99 decides", min=1
+        ),
         baseline: bool = typer.Option(True, help="measure bare stream hop chains first"),
         out: Path | None = typer.Option(None, help="where JSON and plots go (default loadtests/out)"),
     ) -> None:
@@ -56,6 +59,7 @@ def register(app: typer.Typer) -> None:
             prefix=prefix or "", start_services=start,
         )  # fmt: skip
         opts = Options(
-            run=cfg, sweep=sweep, p99_limit_ms=p99_limit_ms, baseline=baseline, out_dir=out or OUT_DIR
-        )
+            run=cfg, sweep=sweep, sweep_runs=sweep_runs, p99_limit_ms=p99_limit_ms, baseline=baseline,
+            out_dir=out or OUT_DIR,
+        )  # fmt: skip
         asyncio.run(run_session(opts, Console()))

@@ -12,7 +12,7 @@ from loadtests.cpu import cpu_per_order_us
 from loadtests.flow import build_flow, parse_mix
 from loadtests.hdr import summary_ms
 from loadtests.openloop import LatencyBook, due_until, new_histogram, schedule
-from loadtests.sweep import RateSearch, sustained
+from loadtests.sweep import RateSearch, sustained_runs
 from loadtests.sweep_plot import sweep_plot
 from shared.protocol import sign
 
@@ -129,10 +129,23 @@ def test_rate_search_goes_down_when_the_first_rate_fails() -> None:
 def test_sustained_needs_answers_the_planned_rate_and_a_p99_under_the_limit() -> None:
     """A run passes only when nothing went unanswered, the plan was kept and p99 match is in bounds."""
     good = {"rate": 1000, "achieved_rate": 999, "unanswered": 0, "match_ms": {"count": 10, "p99": 4.0}}
-    assert sustained(good, 10)
-    assert not sustained({**good, "unanswered": 1}, 10)
-    assert not sustained({**good, "achieved_rate": 900}, 10)
-    assert not sustained({**good, "match_ms": {"count": 10, "p99": 12.0}}, 10)
+    assert sustained_runs([good], 10)
+    assert not sustained_runs([{**good, "unanswered": 1}], 10)
+    assert not sustained_runs([{**good, "achieved_rate": 900}], 10)
+    assert not sustained_runs([{**good, "match_ms": {"count": 10, "p99": 12.0}}], 10)
+    assert not sustained_runs([], 10)
+
+
+def test_several_runs_at_a_rate_are_judged_by_their_median_p99() -> None:
+    """One stalled run of three does not fail a rate; two do; an unanswered order in any run does."""
+
+    def run(p99: float, unanswered: int = 0) -> dict[str, Any]:
+        return {"rate": 1000, "achieved_rate": 1000, "unanswered": unanswered,
+                "match_ms": {"count": 10, "p99": p99}}  # fmt: skip
+
+    assert sustained_runs([run(6), run(106), run(8)], 10)
+    assert not sustained_runs([run(6), run(106), run(61)], 10)
+    assert not sustained_runs([run(6), run(7, unanswered=1), run(8)], 10)
 
 
 def test_flow_is_signed_seeded_and_cancels_only_the_senders_own_orders() -> None:
