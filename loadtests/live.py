@@ -87,10 +87,18 @@ class RunResult:
 
 
 @contextlib.asynccontextmanager
-async def services_on(settings: Settings, start: bool) -> AsyncIterator[dict[str, int]]:
-    """The four services on `settings.prefix` (and a private Redis if none answers); yields their pids."""
+async def services_on(settings: Settings, start: bool, *, clean_up: bool) -> AsyncIterator[dict[str, int]]:
+    """The four services on `settings.prefix` (and a private Redis if none answers); yields their pids.
+
+    `clean_up`: delete the prefix's keys at the end, once the services have stopped (they write a last
+    snapshot and digest as they stop: deleted before, those stayed behind and grew Redis run by run).
+    """
     if not start:
-        yield {}
+        try:
+            yield {}
+        finally:
+            if clean_up:
+                await _cleanup(settings)
         return
     redis_proc = await ensure_redis(settings.redis_url, ROOT / "var" / "redis-loadtest")
     sup = Supervisor(
@@ -108,6 +116,8 @@ async def services_on(settings: Settings, start: bool) -> AsyncIterator[dict[str
     finally:
         await sup.stop()
         watcher.cancel()
+        if clean_up:
+            await _cleanup(settings)
         if redis_proc is not None:
             redis_proc.terminate()
             await redis_proc.wait()
@@ -171,10 +181,14 @@ async def _read_log(redis: Redis, key: str, after: int) -> list[Entry]:
     return out
 
 
-async def _cleanup(redis: Redis, prefix: str) -> None:
-    keys = [k async for k in redis.scan_iter(f"{prefix}:*", count=1000)]
-    for i in range(0, len(keys), 500):
-        await redis.delete(*keys[i : i + 500])
+async def _cleanup(settings: Settings) -> None:
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        keys = [k async for k in redis.scan_iter(f"{settings.prefix}:*", count=1000)]
+        for i in range(0, len(keys), 500):
+            await redis.delete(*keys[i : i + 500])
+    finally:
+        await redis.aclose()
 
 
 async def run_load(cfg: RunConfig, progress: Callable[[int, int], None] | None = None) -> RunResult:
@@ -184,7 +198,7 @@ async def run_load(cfg: RunConfig, progress: Callable[[int, int], None] | None =
     plan = schedule(cfg.rate, duration_s=cfg.duration_s, count=cfg.count)
     flow = build_flow(len(plan), cfg.clients, cfg.instruments, parse_mix(cfg.mix), cfg.seed)
     names = client_names(cfg.clients)
-    async with services_on(settings, cfg.start_services) as pids:
+    async with services_on(settings, cfg.start_services, clean_up=not cfg.prefix) as pids:
         redis = Redis.from_url(cfg.redis_url)
         try:
             await seed(redis, settings, cfg.clients, cfg.instruments)
@@ -192,8 +206,6 @@ async def run_load(cfg: RunConfig, progress: Callable[[int, int], None] | None =
             with no_gc_pauses():
                 return await _measure(redis, settings, cfg, plan.offsets_ns, flow, pids, progress)
         finally:
-            if not cfg.prefix:
-                await _cleanup(redis, prefix)
             await redis.aclose()
 
 
