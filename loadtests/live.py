@@ -100,7 +100,7 @@ async def services_on(settings: Settings, start: bool, *, clean_up: bool) -> Asy
             if clean_up:
                 await _cleanup(settings)
         return
-    redis_proc = await ensure_redis(settings.redis_url, ROOT / "var" / "redis-loadtest")
+    redis_proc = await ensure_redis(settings.redis_url, ROOT / "var" / "redis-loadtest", fresh=True)
     sup = Supervisor(
         env={
             "REDIS_URL": settings.redis_url,

@@ -90,7 +90,7 @@ async def _sweep(opts: Options, console: Console) -> list[dict[str, Any]]:
 
 async def run_session(opts: Options, console: Console) -> dict[str, Any]:
     """Everything one invocation measures, side by side on the same machine and Redis."""
-    redis_proc = await ensure_redis(opts.run.redis_url, ROOT / "var" / "redis-loadtest")
+    redis_proc = await ensure_redis(opts.run.redis_url, ROOT / "var" / "redis-loadtest", fresh=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     report: dict[str, Any] = {"machine": _machine(), "options": _jsonable(opts), "stamp": stamp}
     try:

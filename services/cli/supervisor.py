@@ -33,14 +33,20 @@ async def _answers(url: str) -> bool:
         await client.aclose()
 
 
-async def ensure_redis(url: str, data_dir: Path) -> asyncio.subprocess.Process | None:
+async def ensure_redis(
+    url: str, data_dir: Path, *, fresh: bool = False, timeout_s: float = 120.0
+) -> asyncio.subprocess.Process | None:
     """Use the Redis at `url`; if none answers, start a private one with AOF in `data_dir` (listening on
-    the URL's TCP port, or only on its socket for a `unix://` URL)."""
+    the URL's TCP port, or only on its socket for a `unix://` URL). `fresh`: empty `data_dir` first (for
+    data nobody keeps, like the load test's). A server replaying a large AOF answers only once it is
+    loaded: wait for it up to `timeout_s` while the process lives."""
     if await _answers(url):
         return None
     server = shutil.which("redis-server")
     if server is None:
         raise SystemExit(f"nothing answers at {url} and redis-server is not installed (run scripts/setup)")
+    if fresh:
+        shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True, exist_ok=True)
     parsed = urlparse(url)
     if parsed.scheme == "unix":
@@ -58,12 +64,16 @@ async def ensure_redis(url: str, data_dir: Path) -> asyncio.subprocess.Process |
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
-    for _ in range(100):
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while proc.returncode is None and asyncio.get_running_loop().time() < deadline:
         if await _answers(url):
             log.info("redis_started", url=url, dir=str(data_dir), appendonly=True)
             return proc
         await asyncio.sleep(0.05)
-    raise SystemExit(f"redis-server did not start at {url}")
+    if proc.returncode is None:
+        proc.terminate()
+        await proc.wait()
+    raise SystemExit(f"redis-server did not start at {url} (exit code {proc.returncode})")
 
 
 @dataclass
