@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import cast
 
 import pytest
 from redis.asyncio import Redis
@@ -19,7 +20,7 @@ async def _restart_and_read(url: str, data: Path, *, fresh: bool) -> bytes | Non
     assert proc is not None
     client = Redis.from_url(url)
     try:
-        return await client.get("kept")  # type: ignore[no-any-return]
+        return cast(bytes | None, await client.get("kept"))
     finally:
         await client.aclose()
         proc.terminate()
