@@ -144,8 +144,10 @@ async def _replies(conn: _Connection, commands: Sequence[Command]) -> list[Any]:
         return [await f for f in futures]
     except BaseException:
         conn.close()  # cancelled or broken mid-batch: replies may still be owed, never reuse it
-        for f in futures:  # the rest failed with the connection: nobody else will look at them
-            if f.done() and not f.cancelled():
+        for f in futures:  # nobody will await the rest: retrieve their errors, or cancel the pending ones
+            if not f.done():
+                f.cancel()  # else the lost connection fails it later: "exception never retrieved"
+            elif not f.cancelled():
                 f.exception()
         raise
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -65,6 +66,29 @@ async def test_a_cancelled_blocking_read_does_not_delay_the_next_call(resp: Resp
     with pytest.raises(asyncio.CancelledError):
         await blocked
     assert await asyncio.wait_for(resp.call("PING"), 1) == b"PONG"
+
+
+async def test_a_cancelled_batch_leaves_no_unretrieved_error(resp: RespClient) -> None:
+    """Cancelling a caller mid-batch closes its connection; the replies it no longer waits for must not
+    surface later as asyncio's "Future exception was never retrieved" (every service logged one at
+    shutdown)."""
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    try:
+        blocked = asyncio.create_task(
+            resp.execute([("XREAD", "BLOCK", 10_000, "STREAMS", "nothing", "$"), ("PING",)])
+        )
+        await asyncio.sleep(0.05)
+        blocked.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await blocked
+        await asyncio.sleep(0.05)  # the closed connection's connection_lost runs
+        del blocked
+        gc.collect()  # an unretrieved exception is reported when its future is collected
+        assert reported == []
+    finally:
+        loop.set_exception_handler(None)
 
 
 async def test_a_lost_server_raises_connection_error_then_reconnects(
