@@ -22,7 +22,7 @@ from shared.eventlog.entry import (
     entry_of,
 )
 from shared.eventlog.port import DuplicateAppend, LogCorrupt, LogFenced
-from shared.eventlog.redis_wire import RedisPyWire, RespWire, Row, Wire, script_sha
+from shared.eventlog.redis_wire import RedisPyWire, RespWire, Row, Wire, script_command
 from shared.eventlog.verify import ChainVerifier
 from shared.resp import Command, RespClient
 
@@ -242,8 +242,9 @@ class RedisEventLog:
         restart it fails with NoScriptError, having done nothing, and append() is the way to retry),
         and the function that turns its reply into the sealed entries or raises the refusal."""
         batch = _Batch(producer, entries, self._clock())
-        args = batch.script_args(position, None, then)
-        command: Command = ("EVALSHA", script_sha(_APPEND_LUA), 2, self.key, self.positions_key, *args)
+        command = script_command(
+            _APPEND_LUA, [self.key, self.positions_key], batch.script_args(position, None, then)
+        )
         return command, partial(batch.sealed, expect_seq=None)
 
     async def append_then_follow(
@@ -268,14 +269,12 @@ class RedisEventLog:
                 [self.key, self.positions_key],
                 batch.script_args(position, None),
                 (self._bell, self._bell_seen, max(1, min(block_ms, _MAX_BLOCK_MS))),
-                (self.key, f"{max(after_seq, 0) + 1}-0", limit),
+                (self.key, _first_id_after(after_seq), limit),
             )
         except NoScriptError:
             # Redis lost its script cache (a restart): nothing was appended; load it the plain way.
             return await self._apart(producer, entries, position, after_seq, limit, block_ms)
-        if bell_id is not None:
-            self._bell_seen = bell_id
-        self._behind = len(rows) >= limit
+        self._took(bell_id, rows, limit)
         following = [decode_stream_entry(stream_id, fields) for stream_id, fields in rows]
         return batch.sealed(reply, None), following
 
@@ -300,7 +299,7 @@ class RedisEventLog:
 
     async def read_checked(self, after_seq: int, limit: int) -> tuple[list[Entry], LogCorrupt | None]:
         """The good entries after `after_seq`, and the fault that stopped the page early, if any."""
-        rows = await self._wire.xrange(self.key, f"{max(after_seq, 0) + 1}-0", limit)
+        rows = await self._wire.xrange(self.key, _first_id_after(after_seq), limit)
         good: list[Entry] = []
         for stream_id, fields in rows:
             try:
@@ -338,7 +337,8 @@ class RedisEventLog:
         if self._bell is None:
             # XREAD returns ids strictly greater than the one given, so pass the last seen seq.
             return await self._wire.xread(self.key, f"{after_seq}-0", limit, wait_ms, first)
-        start = f"{after_seq + 1}-0"
+        start = _first_id_after(after_seq)
+        bell_id: str | None = None
         if self._behind:  # a backlog (or a fresh start): no ring is owed for entries already there
             rows = await self._wire.xrange(self.key, start, limit, first)
         else:
@@ -347,10 +347,15 @@ class RedisEventLog:
             bell_id, rows = await self._wire.ring_then_range(
                 self._bell, self._bell_seen, wait_ms, self.key, start, limit, first
             )
-            if bell_id is not None:
-                self._bell_seen = bell_id
-        self._behind = len(rows) >= limit
+        self._took(bell_id, rows, limit)
         return rows
+
+    def _took(self, bell_id: str | None, rows: list[Row], limit: int) -> None:
+        """After a read: the newest ring it consumed, and whether it filled its page (a backlog to read on
+        without waiting for a bell)."""
+        if bell_id is not None:
+            self._bell_seen = bell_id
+        self._behind = len(rows) >= limit
 
     async def head(self) -> tuple[int, bytes]:
         return _head_of(await self._wire.last(self.key))
@@ -379,6 +384,11 @@ class RedisEventLog:
                 await pipe.execute()
             except WatchError as exc:
                 raise LogFenced(f"{self.key} moved during the import; nothing was written") from exc
+
+
+def _first_id_after(seq: int) -> str:
+    """The stream id of the entry after `seq` (XRANGE is inclusive)."""
+    return f"{max(seq, 0) + 1}-0"
 
 
 def _head_of(rows: list[Row]) -> tuple[int, bytes]:

@@ -12,7 +12,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from shared.resp import Command, RespClient
 
-__all__ = ["RedisPyWire", "RespWire", "Row", "Wire", "fields_of", "rows_of", "script_sha"]
+__all__ = ["RedisPyWire", "RespWire", "Row", "Wire", "fields_of", "rows_of", "script_command", "script_sha"]
 
 # A stream entry: its id and its fields.
 Row = tuple[bytes, Mapping[bytes, bytes]]
@@ -130,9 +130,8 @@ class RespWire:
         self.client = client
 
     async def run_script(self, script: str, keys: Sequence[str], args: ScriptArgs) -> list[Any]:
-        sha = script_sha(script)
         try:
-            reply = await self.client.call("EVALSHA", sha, len(keys), *keys, *args)
+            reply = await self.client.call(*script_command(script, keys, args))
         except NoScriptError:
             reply = await self.client.call("EVAL", script, len(keys), *keys, *args)
         return cast(list[Any], reply)
@@ -168,9 +167,8 @@ class RespWire:
         wait: tuple[str, str, int],
         read: tuple[str, str, int],
     ) -> tuple[list[Any], str | None, list[Row]]:
-        sha = script_sha(script)
         reply, rung, rows = await self.client.execute(
-            [("EVALSHA", sha, len(keys), *keys, *args), *_ring_then_range(*wait, *read)]
+            [script_command(script, keys, args), *_ring_then_range(*wait, *read)]
         )
         return reply, _bell_id(rung), rows_of(rows)
 
@@ -200,6 +198,11 @@ def _ring_then_range(
 def _bell_id(rung: Any) -> str | None:
     """The newest id of an XREAD reply on one bell stream, or None when the wait timed out."""
     return cast(bytes, rung[0][1][-1][0]).decode() if rung else None
+
+
+def script_command(script: str, keys: Sequence[str], args: ScriptArgs) -> Command:
+    """EVALSHA of `script` as a command, for a write that carries other commands too."""
+    return ("EVALSHA", script_sha(script), len(keys), *keys, *args)
 
 
 @functools.cache
