@@ -21,7 +21,7 @@ from loadtests.hdr import summary_ms
 from loadtests.openloop import LatencyBook, new_histogram, schedule
 from loadtests.sender import Clock, no_gc_pauses, read_streams, send_open_loop
 from loadtests.stages import stage_histograms
-from services.cli.supervisor import ROOT, Supervisor, ensure_redis
+from services.cli.supervisor import ROOT, Supervisor, ensure_redis, wipe_prefix
 from services.intake.service import operator_secret
 from shared.client import ExchangeClient
 from shared.config import Settings
@@ -184,9 +184,7 @@ async def _read_log(redis: Redis, key: str, after: int) -> list[Entry]:
 async def _cleanup(settings: Settings) -> None:
     redis = Redis.from_url(settings.redis_url)
     try:
-        keys = [k async for k in redis.scan_iter(f"{settings.prefix}:*", count=1000)]
-        for i in range(0, len(keys), 500):
-            await redis.delete(*keys[i : i + 500])
+        await wipe_prefix(redis, settings.prefix)
     finally:
         await redis.aclose()
 

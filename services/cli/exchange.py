@@ -17,7 +17,7 @@ from rich.progress import Progress
 from services.cli.demo import run_session, secret_of, seed_exchange, wait_quiet
 from services.cli.demo_registry import run_registry_chain
 from services.cli.readmodel import ExchangeState, replay_log
-from services.cli.supervisor import ROOT, Supervisor, ensure_redis
+from services.cli.supervisor import ROOT, Supervisor, ensure_redis, wipe_prefix
 from services.cli.views import conservation_problems, print_balances, print_book, print_summary
 from services.intake.service import operator_secret
 from shared.config import Settings, load_settings
@@ -71,9 +71,7 @@ async def _demo(settings: Settings, orders: int, seed: int, fresh: bool) -> int:
     redis = Redis.from_url(settings.redis_url)
     if fresh:
         # Before the services start: they rebuild from the log and register their wake-ups at start.
-        keys = [k async for k in redis.scan_iter(f"{settings.prefix}:*")]
-        if keys:
-            await redis.delete(*keys)
+        await wipe_prefix(redis, settings.prefix)
         await sup.start()
     watcher = asyncio.create_task(sup.watch())
     try:

@@ -1,4 +1,5 @@
-"""Starts the four services (and a private Redis when none answers) as child processes and restarts them."""
+"""Starts the four services (and a private Redis when none answers) as child processes and restarts them;
+wipes a prefix's keys for a fresh demo or after a load-test run."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from urllib.parse import urlparse
 import structlog
 from redis.asyncio import Redis
 
-__all__ = ["SERVICES", "Supervisor", "ensure_redis"]
+__all__ = ["SERVICES", "Supervisor", "ensure_redis", "wipe_prefix"]
 
 SERVICES = ("intake", "verification", "matching", "settlement")
 log = structlog.get_logger("greenex.supervisor")
@@ -31,6 +32,13 @@ async def _answers(url: str) -> bool:
         return False
     finally:
         await client.aclose()
+
+
+async def wipe_prefix(redis: Redis, prefix: str) -> None:
+    """Delete every key under `prefix:`, a few hundred per command."""
+    keys = [k async for k in redis.scan_iter(f"{prefix}:*", count=1000)]
+    for i in range(0, len(keys), 500):
+        await redis.delete(*keys[i : i + 500])
 
 
 async def ensure_redis(
