@@ -21,35 +21,35 @@ __all__ = ["main", "run_throughput", "run_latency"]
 def run_throughput(commands: list[EngineCommand], encode: bool) -> tuple[float, int]:
     """Seconds to push every command through a fresh engine, and how many events it emitted."""
     engine = MatchingEngine(BENCH_INSTRUMENTS)
-    handle = engine.handle
+    decide = engine.decide
     encoder = msgspec.msgpack.Encoder().encode
     emitted = 0
     gc.disable()  # the collector's pauses are a property of the process, measured by the latency pass
     start = time.perf_counter()
     if encode:
         for command in commands:
-            events = handle(command)
+            events = decide(command)
             emitted += len(events)
             for event in events:
                 encoder(event)
     else:
         for command in commands:
-            emitted += len(handle(command))
+            emitted += len(decide(command))
     elapsed = time.perf_counter() - start
     gc.enable()
     return elapsed, emitted
 
 
 def run_latency(commands: list[EngineCommand]) -> HdrHistogram:
-    """Per-order latency in ns (handle() only), with the garbage collector on."""
+    """Per-order latency in ns (decide() only), with the garbage collector on."""
     engine = MatchingEngine(BENCH_INSTRUMENTS)
-    handle = engine.handle
+    decide = engine.decide
     clock = time.perf_counter_ns
     histogram = HdrHistogram(1, 1_000_000_000, 3)
     record = histogram.record_value
     for command in commands:
         t0 = clock()
-        handle(command)
+        decide(command)
         record(clock() - t0)
     return histogram
 
@@ -69,7 +69,7 @@ def main() -> None:
     outcomes = Counter(
         f"{type(e).__name__}:{getattr(e, 'reason', '')}".rstrip(":")
         for c in commands
-        for e in engine.handle(c)
+        for e in engine.decide(c)
     )
     print("events:", dict(outcomes.most_common()))
     for label, encode in (("events built", False), ("events built + msgpack-encoded", True)):

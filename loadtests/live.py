@@ -88,7 +88,7 @@ class RunResult:
 
 @contextlib.asynccontextmanager
 async def services_on(settings: Settings, start: bool, *, clean_up: bool) -> AsyncIterator[dict[str, int]]:
-    """The four services on `settings.prefix` (and a private Redis if none answers); yields their pids.
+    """The exchange's processes on `settings.prefix` (and a private Redis if none answers); yields pids.
 
     `clean_up`: delete the prefix's keys at the end, once the services have stopped (they write a last
     snapshot and digest as they stop: deleted before, those stayed behind and grew Redis run by run).
@@ -125,7 +125,7 @@ async def services_on(settings: Settings, start: bool, *, clean_up: bool) -> Asy
 
 async def seed(redis: Redis, settings: Settings, clients: int, instruments: int) -> None:
     """Instruments and well-funded participants: the test measures the path, not the risk checks failing."""
-    op = ExchangeClient(redis, OPERATOR, operator_secret(), settings.prefix)
+    op = ExchangeClient(redis, OPERATOR, operator_secret(), settings.keys)
     ref = f"{REFERENCE_FEN // 100}.{REFERENCE_FEN % 100:02d}"
     for n, sym in enumerate(symbols(instruments)):
         await op.operator(
@@ -152,19 +152,20 @@ async def _warm_up(
     """One far-from-the-market order per client, each answered: the services are up and caught up."""
     waiting = set(names)
     for who in names:
-        client = ExchangeClient(redis, who, secret_of(who), settings.prefix)
+        client = ExchangeClient(redis, who, secret_of(who), settings.keys)
         await client.send(
             "new_order", client_order_id="warm", instrument=syms[0], side="buy",
             order_type="limit", price=f"{REFERENCE_FEN * 0.95 / 100:.2f}", quantity=1,
         )  # fmt: skip
     deadline = time.monotonic() + timeout
-    ids: dict[Any, Any] = {f"{settings.prefix}:out:{w}": "0-0" for w in names}
+    owner = {settings.keys.reports(w): w for w in names}
+    ids: dict[Any, Any] = dict.fromkeys(owner, "0-0")
     while waiting:
         if time.monotonic() > deadline:
             raise TimeoutError(f"no answer to the warm-up order of {sorted(waiting)[:5]} ...")
         reply: Any = await redis.xread(ids, count=100, block=200)
         for key, rows in reply or []:
-            waiting.discard(key.decode().rpartition(":")[2])
+            waiting.discard(owner[key.decode()])
             ids[key.decode()] = rows[-1][0]
 
 
@@ -172,8 +173,8 @@ def _pids_cpu(pids: dict[str, int]) -> dict[str, float | None]:
     return {name: cpu_seconds(pid) for name, pid in pids.items()}
 
 
-async def _read_log(redis: Redis, key: str, after: int) -> list[Entry]:
-    log = RedisEventLog(redis, key)
+async def _read_log(redis: Redis, settings: Settings, after: int) -> list[Entry]:
+    log = RedisEventLog(redis, settings.keys)
     out: list[Entry] = []
     while page := await log.read(after, 5000):
         out.extend(page)
@@ -184,7 +185,7 @@ async def _read_log(redis: Redis, key: str, after: int) -> list[Entry]:
 async def _cleanup(settings: Settings) -> None:
     redis = Redis.from_url(settings.redis_url)
     try:
-        await wipe_prefix(redis, settings.prefix)
+        await wipe_prefix(redis, settings.keys)
     finally:
         await redis.aclose()
 
@@ -218,10 +219,10 @@ async def _measure(
 ) -> RunResult:
     names = client_names(cfg.clients)
     book, lag = LatencyBook(), new_histogram()
-    start_seq = (await RedisEventLog(redis, settings.log_key).head())[0]
+    start_seq = (await RedisEventLog(redis, settings.keys).head())[0]
     info: Any = await redis.info("server")
     pids = {**pids, "redis-server": int(info["process_id"])}
-    out_keys = [f"{settings.prefix}:out:{w}" for w in names]
+    out_keys = [settings.keys.reports(w) for w in names]
     owner = dict(zip(out_keys, names, strict=True))
 
     def on_row(key: str, data: bytes, received: int) -> None:
@@ -243,7 +244,7 @@ async def _measure(
             progress(sent_done, len(flow))
 
     payloads = [o.payload for o in flow]
-    send_s = await send_open_loop(resp, f"{settings.prefix}:in", payloads, offsets, clock, lag, tick)
+    send_s = await send_open_loop(resp, settings.keys.commands, payloads, offsets, clock, lag, tick)
     cpu1, wall = {**_pids_cpu(pids), "loadgen": time.process_time()}, time.perf_counter() - t0
     deadline = time.monotonic() + cfg.drain_s
     while book.unanswered() and time.monotonic() < deadline:
@@ -253,7 +254,7 @@ async def _measure(
     await reader
     await resp.aclose()
     book.record_unanswered(time.time_ns())
-    entries = await _read_log(redis, settings.log_key, start_seq)
+    entries = await _read_log(redis, settings, start_seq)
     result = RunResult(
         cfg, settings.prefix, len(flow), send_s, book, lag,
         stage_histograms(entries, book.match_seqs), cpu_shares(cpu0, cpu1, wall),

@@ -41,7 +41,7 @@ def comparable_stream(count: int, seed: int) -> list[EngineCommand]:
     engine = MatchingEngine(BENCH_INSTRUMENTS, stp=SelfTradePrevention.ALLOW)
     out: list[EngineCommand] = []
     for command in generate_commands(count, seed, mix=mix):
-        events = engine.handle(command)
+        events = engine.decide(command)
         if isinstance(command, PlaceOrder) and any(isinstance(e, OrderRejected) for e in events):
             continue  # invalid quantity or price: a validation feature the peer lacks
         out.append(command)
@@ -54,7 +54,7 @@ def greenex_fills(commands: Sequence[EngineCommand]) -> list[Fill]:
     for i, command in enumerate(commands):
         fills.extend(
             (i, e.price, e.quantity, e.maker_order_id, e.taker_order_id)
-            for e in engine.handle(command)
+            for e in engine.decide(command)
             if type(e) is TradeExecuted
         )
     return fills

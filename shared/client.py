@@ -8,6 +8,7 @@ from typing import Any, cast
 import msgspec
 from redis.asyncio import Redis
 
+from shared.keys import Keys
 from shared.protocol import signed
 
 __all__ = ["ExchangeClient"]
@@ -16,12 +17,13 @@ _json = msgspec.json.Decoder()
 
 
 class ExchangeClient:
-    """One participant's connection: commands to `<prefix>:in`, reports from `<prefix>:out:<participant>`."""
+    """One participant's connection: commands to the command stream, reports from its own report stream."""
 
-    def __init__(self, redis: Redis, participant: str, secret: str, prefix: str = "greenex") -> None:
-        self.redis, self.participant, self.secret, self.prefix = redis, participant, secret, prefix
-        self.in_key = f"{prefix}:in"
-        self.out_key = f"{prefix}:out:{participant}"
+    def __init__(self, redis: Redis, participant: str, secret: str, keys: Keys | None = None) -> None:
+        self.redis, self.participant, self.secret = redis, participant, secret
+        self.keys = keys = Keys() if keys is None else keys
+        self.in_key = keys.commands
+        self.out_key = keys.reports(participant)
         self.last_report_id = b"0"
 
     def command(self, kind: str, **fields: Any) -> dict[str, Any]:

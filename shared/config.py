@@ -6,6 +6,8 @@ import os
 
 import msgspec
 
+from shared.keys import Keys
+
 __all__ = ["Settings", "load_settings"]
 
 
@@ -14,13 +16,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     prefix: str = "greenex"  # every Redis key the exchange owns starts with this
     batch_size: int = 500  # entries per XREAD(GROUP) COUNT
     block_ms: int = 100
-    # Followers read the log with their own XREAD loop (True) or FastStream's batch subscriber (False).
-    direct_read: bool = True
     snapshot_every: int = 100_000  # log entries between a follower's snapshots; 0: only at shutdown
 
     @property
-    def log_key(self) -> str:
-        return f"{self.prefix}:log"
+    def keys(self) -> Keys:
+        """The names of every key of this exchange (shared/keys.py)."""
+        return Keys(self.prefix)
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -30,8 +31,6 @@ def load_settings(**overrides: object) -> Settings:
         env["redis_url"] = url
     if prefix := os.environ.get("GREENEX_PREFIX"):
         env["prefix"] = prefix
-    if direct := os.environ.get("GREENEX_DIRECT_READ"):
-        env["direct_read"] = direct not in ("0", "false", "no")
     if every := os.environ.get("GREENEX_SNAPSHOT_EVERY"):
         env["snapshot_every"] = int(every)
     env.update({k: v for k, v in overrides.items() if v is not None})

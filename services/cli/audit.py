@@ -97,7 +97,7 @@ async def _collect(url: str | None, account: str) -> list[str]:
     redis = Redis.from_url(settings.redis_url)
     lines: list[str] = []
     try:
-        event_log = RedisEventLog(redis, settings.log_key)
+        event_log = RedisEventLog(redis, settings.keys)
         after = 0
         while entries := await event_log.read(after, 5000):
             lines += audit_lines(iter(entries), account)

@@ -76,7 +76,7 @@ def secret_of(participant: str) -> str:
 
 async def seed_exchange(redis: Redis, settings: Settings, operator_secret: str) -> None:
     """Operator commands: instruments, participants, cash, and one serial block per holding."""
-    op = ExchangeClient(redis, OPERATOR, operator_secret, settings.prefix)
+    op = ExchangeClient(redis, OPERATOR, operator_secret, settings.keys)
     for n, spec in enumerate(DEMO_INSTRUMENTS, start=1):
         await op.operator("list_instrument", f"op-{n}", **spec)
     next_serial = {spec["symbol"]: 1 for spec in DEMO_INSTRUMENTS}
@@ -177,7 +177,7 @@ async def run_session(
     await asyncio.gather(
         *[
             _trader(
-                ExchangeClient(redis, p, secret_of(p), settings.prefix),
+                ExchangeClient(redis, p, secret_of(p), settings.keys),
                 share + (1 if i < orders % len(DEMO_PARTICIPANTS) else 0),
                 random.Random(rng.random()),
                 mids,
@@ -194,9 +194,9 @@ async def wait_quiet(redis: Redis, settings: Settings, quiet_s: float = 1.0, tim
     deadline = loop.time() + timeout_s
     last, since = -1, loop.time()
     while loop.time() < deadline:
-        groups = await redis.xinfo_groups(f"{settings.prefix}:in")
+        groups = await redis.xinfo_groups(settings.keys.commands)
         backlog = sum(int(g.get("lag") or 0) + int(g.get("pending") or 0) for g in groups)
-        head = await redis.xlen(settings.log_key)
+        head = await redis.xlen(settings.keys.log)
         if head != last or backlog:
             last, since = head, loop.time()
         elif loop.time() - since >= quiet_s:

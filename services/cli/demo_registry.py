@@ -72,7 +72,7 @@ async def seed_registry(redis: Redis, settings: Settings, op: ExchangeClient, se
         name="Sunforest Guangdong afforestation",
         buffer_bps=1000,
     )
-    client = ExchangeClient(redis, verifier, secret(verifier), settings.prefix)
+    client = ExchangeClient(redis, verifier, secret(verifier), settings.keys)
     report = b"Sunforest SF001 monitoring report 2024, verification statement"
     await client.send(
         "registry",
@@ -99,7 +99,7 @@ async def run_registry_chain(redis: Redis, settings: Settings, secret: Secret) -
     """Skyward Drones buys CCER, gets its drone's footprint labelled, retires and claims neutrality."""
 
     def client(participant: str) -> ExchangeClient:
-        return ExchangeClient(redis, participant, secret(participant), settings.prefix)
+        return ExchangeClient(redis, participant, secret(participant), settings.keys)
 
     maker, forest, verifier = client("dronemaker"), client("sunforest"), client(VERIFIER[0])
     for c in (maker, forest, verifier):

@@ -45,7 +45,7 @@ async def _started(
 async def _state(settings: Settings) -> ExchangeState:
     redis = Redis.from_url(settings.redis_url)
     try:
-        return await replay_log(RedisEventLog(redis, settings.log_key))
+        return await replay_log(RedisEventLog(redis, settings.keys))
     finally:
         await redis.aclose()
 
@@ -71,7 +71,7 @@ async def _demo(settings: Settings, orders: int, seed: int, fresh: bool) -> int:
     redis = Redis.from_url(settings.redis_url)
     if fresh:
         # Before the services start: they rebuild from the log and register their wake-ups at start.
-        await wipe_prefix(redis, settings.prefix)
+        await wipe_prefix(redis, settings.keys)
         await sup.start()
     watcher = asyncio.create_task(sup.watch())
     try:
@@ -85,7 +85,7 @@ async def _demo(settings: Settings, orders: int, seed: int, fresh: bool) -> int:
             await run_session(redis, settings, orders, seed, lambda n: progress.advance(task, n))
         with console.status("waiting for the services to drain"):
             await wait_quiet(redis, settings)
-        state = await replay_log(RedisEventLog(redis, settings.log_key))
+        state = await replay_log(RedisEventLog(redis, settings.keys))
         print_summary(console, state)
         return 1 if conservation_problems(state) else 0
     finally:
@@ -123,6 +123,26 @@ def register(app: typer.Typer) -> None:
 
         out.write_text(json.dumps(contract_document(), indent=2, sort_keys=True) + "\n")
         console.print(f"wrote {out}")
+
+    @app.command()
+    def system(
+        write: bool = typer.Option(False, "--write", help="regenerate deploy/Procfile and compose"),
+    ) -> None:
+        """The system map: every process, the cores it hosts, what each core reads and answers."""
+        from services.cli.deployfiles import write_deploy_files  # noqa: PLC0415 - only for --write
+        from services.system import SYSTEM  # noqa: PLC0415 - the CLI's other commands do not need it
+
+        for process in SYSTEM.processes:
+            console.print(f"[bold]{process.name}[/]  python -m {process.module}")
+            for core in process.cores:
+                made = core.make()
+                console.print(
+                    f"  core {core.name}: reads {len(made.inputs)} types, answers {sorted(made.answers_to)}"
+                )
+            console.print(f"  woken by: {', '.join(sorted(process.bell_types)) or '-'}")
+        if write:
+            for path in write_deploy_files(SYSTEM):
+                console.print(f"wrote {path}")
 
     @app.command()
     def book(symbol: str, levels: int = 10) -> None:

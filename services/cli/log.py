@@ -24,15 +24,17 @@ __all__ = ["format_entry", "log_app"]
 log_app = typer.Typer(help="Verify, export, import and tail the event log.", no_args_is_help=True)
 
 RedisUrl = Annotated[str | None, typer.Option("--redis-url", help="Default: REDIS_URL or the settings.")]
-LogKey = Annotated[str | None, typer.Option("--key", help="Stream key. Default: <prefix>:log.")]
+Prefix = Annotated[
+    str | None, typer.Option("--prefix", help="Key prefix of the exchange. Default: GREENEX_PREFIX.")
+]
 
 
 @asynccontextmanager
-async def _open_log(redis_url: str | None, key: str | None) -> AsyncIterator[RedisEventLog]:
-    settings = load_settings(redis_url=redis_url)
+async def _open_log(redis_url: str | None, prefix: str | None) -> AsyncIterator[RedisEventLog]:
+    settings = load_settings(redis_url=redis_url, prefix=prefix)
     client = Redis.from_url(settings.redis_url)
     try:
-        yield RedisEventLog(client, key or settings.log_key)
+        yield RedisEventLog(client, settings.keys)
     finally:
         await client.aclose()
 
@@ -49,7 +51,7 @@ def _print_report(report: VerifyReport) -> None:
 def verify(
     file: Annotated[Path | None, typer.Option("--file", help="Verify an archive instead of Redis.")] = None,
     redis_url: RedisUrl = None,
-    key: LogKey = None,
+    prefix: Prefix = None,
 ) -> None:
     """Check the sequence and hash chain; exit 1 naming the first bad seq."""
     if file is not None:
@@ -57,29 +59,29 @@ def verify(
         return
 
     async def run() -> VerifyReport:
-        async with _open_log(redis_url, key) as log:
+        async with _open_log(redis_url, prefix) as log:
             return await verify_log(log)
 
     _print_report(asyncio.run(run()))
 
 
 @log_app.command()
-def export(path: Path, redis_url: RedisUrl = None, key: LogKey = None) -> None:
+def export(path: Path, redis_url: RedisUrl = None, prefix: Prefix = None) -> None:
     """Write the whole Redis log to an archive file."""
 
     async def run() -> int:
-        async with _open_log(redis_url, key) as log:
+        async with _open_log(redis_url, prefix) as log:
             return await export_log(log, path)
 
     typer.echo(f"exported {asyncio.run(run())} entries to {path}")
 
 
 @log_app.command("import")
-def import_(path: Path, redis_url: RedisUrl = None, key: LogKey = None) -> None:
+def import_(path: Path, redis_url: RedisUrl = None, prefix: Prefix = None) -> None:
     """Load an archive into an empty Redis log; producer positions are not restored."""
 
     async def run() -> int:
-        async with _open_log(redis_url, key) as log:
+        async with _open_log(redis_url, prefix) as log:
             head_seq, _ = await log.head()
             if head_seq:
                 typer.echo(f"refused: {log.key} is not empty (head seq {head_seq})", err=True)
@@ -99,12 +101,12 @@ def tail(
     from_seq: Annotated[int | None, typer.Option("--from", help="Print entries after this seq.")] = None,
     count: Annotated[int, typer.Option("--count", help="Stop after this many; 0 follows forever.")] = 0,
     redis_url: RedisUrl = None,
-    key: LogKey = None,
+    prefix: Prefix = None,
 ) -> None:
     """Follow the log and print new entries; by default only those after the current head."""
 
     async def run() -> None:
-        async with _open_log(redis_url, key) as log:
+        async with _open_log(redis_url, prefix) as log:
             after = (await log.head())[0] if from_seq is None else from_seq
             printed = 0
             while count == 0 or printed < count:

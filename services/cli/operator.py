@@ -26,7 +26,7 @@ async def _send(action: str, args: dict[str, Any], timeout: float = 10.0) -> int
     settings = load_settings()
     redis = Redis.from_url(settings.redis_url)
     try:
-        client = ExchangeClient(redis, OPERATOR, operator_secret(), settings.prefix)
+        client = ExchangeClient(redis, OPERATOR, operator_secret(), settings.keys)
         tail: list[tuple[bytes, Any]] = await redis.xrevrange(client.out_key, count=1)  # type: ignore[assignment]
         client.last_report_id = tail[0][0] if tail else b"0"
         entry_id = (

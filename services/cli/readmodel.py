@@ -8,12 +8,15 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from services.matching.processor import MatchingProcessor
+from services.registry.core import Registry
 from services.runtime.processor import Processor
+from services.runtime.system import System
 from services.settlement.core import Settlement
+from services.system import SYSTEM
 from services.verification.core import Verification
-from services.verification.registry import Registry
 from shared.domain.codec import Event, decode_event
 from shared.domain.ledger import CashDeposited, CashWithdrawn, CreditsIssued
 from shared.eventlog.archive import iter_archive
@@ -21,22 +24,28 @@ from shared.eventlog.entry import GENESIS_HASH, Entry
 from shared.eventlog.port import EventLog
 from shared.eventlog.verify import ChainVerifier
 
-__all__ = ["CORES", "Checkpoint", "ExchangeState", "Stop", "replay_archive", "replay_entries", "replay_log"]
+__all__ = ["Checkpoint", "ExchangeState", "Stop", "replay_archive", "replay_entries", "replay_log"]
 
-CORES = ("matching", "verification", "settlement", "registry")
 _TOTALS = frozenset({"CashDeposited", "CashWithdrawn", "CreditsIssued"})
 
 Checkpoint = Callable[["ExchangeState"], None]
 
 
+C = TypeVar("C")
+
+
+def _as(core: Processor, kind: type[C]) -> C:
+    if not isinstance(core, kind):
+        raise TypeError(f"core {core.name!r} is a {type(core).__name__}, not a {kind.__name__}")
+    return core
+
+
 @dataclass
 class ExchangeState:
-    """Every service core, rebuilt by the same `process` path the services run live."""
+    """Every follower core of the system map, rebuilt by the same `decide` path the services run live."""
 
-    matching: MatchingProcessor = field(default_factory=MatchingProcessor)
-    verification: Verification = field(default_factory=Verification)
-    settlement: Settlement = field(default_factory=Settlement)
-    registry: Registry = field(default_factory=Registry)
+    system: System = SYSTEM
+    cores: dict[str, Processor] = field(init=False)
     seq: int = 0
     head_hash: bytes = GENESIS_HASH
     logged_ns: int = 0
@@ -48,26 +57,32 @@ class ExchangeState:
     _readers: dict[str, tuple[Processor, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        self.cores = {core.name: core.make() for core in self.system.cores}
         readers: dict[str, list[Processor]] = {}
-        for proc in self.processors:
+        for proc in self.cores.values():
             for tag in proc.inputs:
                 readers.setdefault(tag, []).append(proc)
         self._readers = {tag: tuple(procs) for tag, procs in readers.items()}
 
-    @property
-    def processors(self) -> tuple[Processor, ...]:
-        return (self.matching, self.verification, self.settlement, self.registry)
+    def core(self, name: str) -> Processor:
+        return self.cores[name]
 
-    def core(self, name: str) -> MatchingProcessor | Verification | Settlement | Registry:
-        if name == "matching":
-            return self.matching
-        if name == "verification":
-            return self.verification
-        if name == "settlement":
-            return self.settlement
-        if name == "registry":
-            return self.registry
-        raise KeyError(name)
+    # The cores the operator views read, typed.
+    @property
+    def matching(self) -> MatchingProcessor:
+        return _as(self.cores["matching"], MatchingProcessor)
+
+    @property
+    def verification(self) -> Verification:
+        return _as(self.cores["verification"], Verification)
+
+    @property
+    def settlement(self) -> Settlement:
+        return _as(self.cores["settlement"], Settlement)
+
+    @property
+    def registry(self) -> Registry:
+        return _as(self.cores["registry"], Registry)
 
     def apply(self, entry: Entry) -> None:
         tag = entry.type
@@ -75,7 +90,7 @@ class ExchangeState:
         for proc in self._readers.get(tag, ()):
             if entry.producer != proc.name:
                 event = event or decode_event(entry.body)
-                proc.process(entry.seq, entry.event_ns, event)
+                proc.decide(entry.seq, entry.event_ns, event)
         counts = self.counts
         counts[tag] = counts.get(tag, 0) + 1
         if tag in _TOTALS:
@@ -92,7 +107,7 @@ class ExchangeState:
 
     def core_digests(self) -> dict[str, str]:
         """Each core's own digest: what its live service publishes for the same seq."""
-        return {name: self.core(name).digest() for name in CORES}
+        return {name: core.digest() for name, core in self.cores.items()}
 
     def digest(self) -> str:
         """One hash over every core's canonical state and the log position it reflects."""

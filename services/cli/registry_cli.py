@@ -255,7 +255,7 @@ def label_png(label: dict[str, Any], scale: int = 2) -> bytes:
 async def _state() -> tuple[ExchangeState, RedisEventLog, Redis]:
     settings = load_settings()
     redis = Redis.from_url(settings.redis_url)
-    event_log = RedisEventLog(redis, settings.log_key)
+    event_log = RedisEventLog(redis, settings.keys)
     return await replay_log(event_log), event_log, redis
 
 
@@ -347,7 +347,7 @@ async def _retire(
     settings = load_settings()
     redis = Redis.from_url(settings.redis_url)
     try:
-        client = ExchangeClient(redis, participant, secret, settings.prefix)
+        client = ExchangeClient(redis, participant, secret, settings.keys)
         tail: list[tuple[bytes, Any]] = await redis.xrevrange(client.out_key, count=1)  # type: ignore[assignment]
         client.last_report_id = tail[0][0] if tail else b"0"
         cid = f"retire-{datetime.datetime.now(datetime.UTC).strftime('%Y%m%dT%H%M%S%f')}"

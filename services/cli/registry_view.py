@@ -20,6 +20,7 @@ from services.settlement.blocks import Blocks, plan_preferring, remove_pieces
 from shared.domain.certificates import Origin
 from shared.domain.eligibility import split_eligibility
 from shared.domain.ledger import BUFFER_ACCOUNT, SerialRange
+from shared.domain.registry import RetirementKind
 
 __all__ = ["RegistryRow", "SerialState", "registry_rows", "serial_states"]
 
@@ -67,7 +68,7 @@ def serial_states(state: ExchangeState) -> list[SerialState]:
             kind = "buffer" if account == BUFFER_ACCOUNT else "held"
             out.extend(SerialState(instrument, b.start, b.end, kind, account) for b in blocks)
     for cert in state.registry.certificates():
-        kind = "cancelled" if cert.retired.kind == "cancel" else "retired"
+        kind = "cancelled" if cert.retired.kind is RetirementKind.CANCEL else "retired"
         out.extend(
             SerialState(cert.retired.instrument, r.start, r.end, kind, cert.retired.certificate_id)
             for r in cert.retired.serials

@@ -16,10 +16,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressC
 from rich.table import Table
 
 from services.cli.compare import first_difference, restore_core
-from services.cli.readmodel import CORES, Checkpoint, ExchangeState, replay_archive, replay_log
+from services.cli.readmodel import Checkpoint, ExchangeState, replay_archive, replay_log
 from services.cli.views import print_book
 from services.runtime.digests import read_digests
 from services.runtime.snapshots import Snapshot, SnapshotStore, decode_record
+from services.system import SYSTEM
 from shared.config import Settings, load_settings
 from shared.domain.values import fen_to_price
 from shared.eventlog.port import LogCorrupt
@@ -68,14 +69,16 @@ class LiveCheck:
 
     def _diff(self, core: str, snap: Snapshot, state: ExchangeState) -> None:
         try:
-            found = first_difference(restore_core(core, snap.state), state.core(core))
+            found = first_difference(SYSTEM, restore_core(SYSTEM, core, snap.state), state.core(core))
         except (ValueError, AssertionError) as exc:  # a snapshot that breaks an invariant is refused
             found = f"its snapshot does not restore: {exc}"
         if found is not None:
             self.differences[core] = f"at seq {snap.seq} (its newest snapshot): {found}"
 
     def problems(self) -> list[str]:
-        out = [f"{core}: the service published no digest" for core in CORES if core not in self.live]
+        out = [
+            f"{core}: the service published no digest" for core in SYSTEM.core_names if core not in self.live
+        ]
         for core, (seq, digest) in sorted(self.live.items()):
             replayed = self.replayed.get(core)
             if replayed is None:
@@ -95,10 +98,11 @@ def _run_all(calls: list[Checkpoint], state: ExchangeState) -> None:
 
 async def compare_live(redis: Redis, settings: Settings) -> LiveCheck:
     """Read the services' published digests and their newest snapshots (for naming a difference)."""
-    live = {k: v for k, v in (await read_digests(redis, settings.prefix)).items() if k in CORES}
-    store = SnapshotStore(redis, settings.prefix)
+    cores = SYSTEM.core_names
+    live = {k: v for k, v in (await read_digests(redis, settings.keys)).items() if k in cores}
+    store = SnapshotStore(redis, settings.keys)
     snapshots: dict[str, Snapshot] = {}
-    for core in CORES:
+    for core in cores:
         for record in await store.records(core):
             try:
                 snapshots[core] = decode_record(record)
@@ -128,7 +132,7 @@ async def _replay_redis(
         check = await compare_live(redis, settings) if live else None
         if check is not None:
             until = check.until
-        event_log = RedisEventLog(redis, settings.log_key)
+        event_log = RedisEventLog(redis, settings.keys)
         head, _ = await event_log.head()
         total = min(head, until) if until is not None else head
         with _progress() as progress:

@@ -1,5 +1,5 @@
-"""Starts the four services (and a private Redis when none answers) as child processes and restarts them;
-wipes a prefix's keys for a fresh demo or after a load-test run."""
+"""Starts the system map's processes (and a private Redis when none answers) as child processes and
+restarts them; wipes a prefix's keys for a fresh demo or after a load-test run."""
 
 from __future__ import annotations
 
@@ -15,9 +15,12 @@ from urllib.parse import urlparse
 import structlog
 from redis.asyncio import Redis
 
-__all__ = ["SERVICES", "Supervisor", "ensure_redis", "wipe_prefix"]
+from services.system import SYSTEM
+from shared.keys import Keys
 
-SERVICES = ("intake", "verification", "matching", "settlement")
+__all__ = ["PROCESSES", "Supervisor", "ensure_redis", "wipe_prefix"]
+
+PROCESSES = tuple(process.name for process in SYSTEM.processes)
 log = structlog.get_logger("greenex.supervisor")
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,9 +37,9 @@ async def _answers(url: str) -> bool:
         await client.aclose()
 
 
-async def wipe_prefix(redis: Redis, prefix: str) -> None:
-    """Delete every key under `prefix:`, a few hundred per command."""
-    keys = [k async for k in redis.scan_iter(f"{prefix}:*", count=1000)]
+async def wipe_prefix(redis: Redis, exchange: Keys) -> None:
+    """Delete every key of one exchange (every key under its prefix), a few hundred per command."""
+    keys = [k async for k in redis.scan_iter(exchange.everything, count=1000)]
     for i in range(0, len(keys), 500):
         await redis.delete(*keys[i : i + 500])
 
@@ -52,7 +55,9 @@ async def ensure_redis(
         return None
     server = shutil.which("redis-server")
     if server is None:
-        raise SystemExit(f"nothing answers at {url} and redis-server is not installed (run scripts/setup)")
+        raise SystemExit(
+            f"nothing answers at {url} and redis-server is not installed (run bash deploy/setup.sh)"
+        )
     if fresh:
         shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -86,10 +91,11 @@ async def ensure_redis(
 
 @dataclass
 class Supervisor:
-    """Keeps one process per service alive; a crash (fail fast) is answered by a restart."""
+    """Keeps one OS process per process of the system map alive; a crash (fail fast) is answered by a
+    restart."""
 
     env: dict[str, str]
-    services: tuple[str, ...] = SERVICES
+    services: tuple[str, ...] = PROCESSES
     log_dir: Path | None = None
     procs: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
     restarts: dict[str, int] = field(default_factory=dict)
@@ -107,7 +113,8 @@ class Supervisor:
         self.procs[name] = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            f"services.{name}",
+            "services",
+            name,
             cwd=ROOT,
             env={**os.environ, **self.env},
             stdout=out,

@@ -9,7 +9,8 @@ from typing import Any
 import msgspec
 
 from services.intake.operator import operator_event
-from services.intake.registry import RefusedError, registry_event, retirement_event
+from services.intake.registry import registry_event, retirement_event
+from shared.domain.base import Refused
 from shared.domain.codec import Event
 from shared.domain.events import InstrumentListed
 from shared.domain.instruments import Instrument, InstrumentKind
@@ -28,6 +29,7 @@ from shared.domain.registry import (
     IssuanceRequested,
     ProductRegistered,
     ProjectRegistered,
+    RetirementKind,
     RetirementRequested,
 )
 from shared.domain.rules import price_problem, quantity_problem
@@ -57,12 +59,6 @@ class Rejection(msgspec.Struct, frozen=True, kw_only=True):
     command: str
     reason: Reason
     text: str
-
-
-class _RefusedError(Exception):
-    def __init__(self, reason: Reason, text: str) -> None:
-        super().__init__(text)
-        self.reason, self.text = reason, text
 
 
 _any_json = msgspec.json.Decoder()
@@ -119,7 +115,7 @@ class Intake:
             )
         # Client registry requests use up the sender's client id; operator ones are the operator's.
         operators = isinstance(event, IssuanceRequested) or (
-            isinstance(event, RetirementRequested) and event.kind == "cancel"
+            isinstance(event, RetirementRequested) and event.kind is RetirementKind.CANCEL
         )
         if operators:
             self._use(OPERATOR, getattr(event, "client_order_id"), names_order=False)  # noqa: B009
@@ -138,13 +134,13 @@ class Intake:
         raw: Any = None
         try:
             if len(data) > MAX_ENTRY_BYTES:
-                raise _RefusedError(Reason.MALFORMED, f"entry of {len(data)} bytes exceeds {MAX_ENTRY_BYTES}")
+                raise Refused(Reason.MALFORMED, f"entry of {len(data)} bytes exceeds {MAX_ENTRY_BYTES}")
             raw = _any_json.decode(data)
             if not isinstance(raw, dict):
-                raise _RefusedError(Reason.MALFORMED, "data must be a JSON object")
+                raise Refused(Reason.MALFORMED, "data must be a JSON object")
             msg = self._authenticate(raw)
             events = self._validate(msg)
-        except (_RefusedError, RefusedError) as refused:
+        except Refused as refused:
             return self._rejection(raw, refused.reason, refused.text)
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
             return self._rejection(raw, Reason.MALFORMED, str(exc)[:200])
@@ -156,18 +152,18 @@ class Intake:
         participant = raw.get("participant")
         secret = self.secrets.get(participant) if isinstance(participant, str) else None
         if secret is None:
-            raise _RefusedError(Reason.UNKNOWN_PARTICIPANT, f"unknown participant {participant!r}")
+            raise Refused(Reason.UNKNOWN_PARTICIPANT, f"unknown participant {participant!r}")
         sig = raw.get("sig")
         if not isinstance(sig, str) or not hmac.compare_digest(sig, sign(raw, secret)):
-            raise _RefusedError(Reason.BAD_SIGNATURE, "sig is not the HMAC-SHA256 of the canonical command")
+            raise Refused(Reason.BAD_SIGNATURE, "sig is not the HMAC-SHA256 of the canonical command")
         msg: ClientMessage = msgspec.convert(raw, ClientMessage)
         if isinstance(msg, OperatorMessage) != (participant == OPERATOR):
-            raise _RefusedError(Reason.NOT_PERMITTED, "operator actions are for the operator only")
+            raise Refused(Reason.NOT_PERMITTED, "operator actions are for the operator only")
         cid = msg.client_order_id
         if not _CLIENT_ID.fullmatch(cid):
-            raise _RefusedError(Reason.MALFORMED, "client_order_id must be 1-64 of [A-Za-z0-9_.:-]")
+            raise Refused(Reason.MALFORMED, "client_order_id must be 1-64 of [A-Za-z0-9_.:-]")
         if cid in self.used_ids.get(msg.participant, ()):
-            raise _RefusedError(Reason.DUPLICATE_CLIENT_ORDER_ID, f"client_order_id {cid!r} was already used")
+            raise Refused(Reason.DUPLICATE_CLIENT_ORDER_ID, f"client_order_id {cid!r} was already used")
         return msg
 
     def _validate(self, msg: ClientMessage) -> list[Event]:
@@ -187,7 +183,7 @@ class Intake:
             return [registry_event(msg, self.products)]
         inst = self._instrument(msg.instrument, msg.participant)
         if msg.orig_client_order_id not in self.order_ids.get(msg.participant, ()):
-            raise _RefusedError(Reason.UNKNOWN_ORDER, f"no order {msg.orig_client_order_id!r} of yours")
+            raise Refused(Reason.UNKNOWN_ORDER, f"no order {msg.orig_client_order_id!r} of yours")
         if isinstance(msg, CancelOrderMsg):
             return [
                 CancelSubmitted(
@@ -217,11 +213,11 @@ class Intake:
         self._check(quantity_problem(inst, msg.quantity))
         if order_type is OrderType.LIMIT:
             if msg.price is None:
-                raise _RefusedError(Reason.MALFORMED, "a limit order needs a price")
+                raise Refused(Reason.MALFORMED, "a limit order needs a price")
             price = price_to_fen(msg.price)
             self._check(price_problem(inst, price))
         elif msg.price is not None:
-            raise _RefusedError(Reason.MALFORMED, "a market order takes no price")
+            raise Refused(Reason.MALFORMED, "a market order takes no price")
         else:
             price = 0
         return OrderSubmitted(
@@ -239,16 +235,16 @@ class Intake:
     def _instrument(self, symbol: str, participant: str) -> Instrument:
         inst = self.instruments.get(symbol)
         if inst is None:
-            raise _RefusedError(Reason.UNKNOWN_INSTRUMENT, f"no instrument {symbol!r}")
+            raise Refused(Reason.UNKNOWN_INSTRUMENT, f"no instrument {symbol!r}")
         permitted = self.permitted.get(participant)
         if permitted and symbol not in permitted:
-            raise _RefusedError(Reason.NOT_PERMITTED, f"{participant} is not enabled for {symbol}")
+            raise Refused(Reason.NOT_PERMITTED, f"{participant} is not enabled for {symbol}")
         return inst
 
     @staticmethod
     def _check(problem: tuple[Reason, str] | None) -> None:
         if problem is not None:
-            raise _RefusedError(*problem)
+            raise Refused(*problem)
 
     def _check_operator(self, event: Event) -> None:
         if isinstance(event, ProjectRegistered | EligibilityChanged | RetirementRequested):
@@ -257,45 +253,43 @@ class Intake:
         if isinstance(event, CreditsIssued):
             inst = self.instruments.get(event.instrument)
             if inst is None:
-                raise _RefusedError(Reason.UNKNOWN_INSTRUMENT, f"no instrument {event.instrument!r}")
+                raise Refused(Reason.UNKNOWN_INSTRUMENT, f"no instrument {event.instrument!r}")
             if inst.kind is InstrumentKind.OFFSET:
                 # Offsets exist only against a verification report; the registry numbers them, so
                 # operator blocks could also collide with the serials it allocates.
-                raise _RefusedError(
+                raise Refused(
                     Reason.UNVERIFIED_ISSUANCE, f"{event.instrument} is an offset: use issue_verified"
                 )
             start, end = event.serials.start, event.serials.end
             if any(s <= end and start <= e for s, e in self.issued.get(event.instrument, ())):
-                raise _RefusedError(Reason.NOT_PERMITTED, f"serials {start}-{end} overlap an issued block")
+                raise Refused(Reason.NOT_PERMITTED, f"serials {start}-{end} overlap an issued block")
         if (
             hasattr(event, "participant")
             and not isinstance(event, ParticipantRegistered)
             and event.participant not in self.secrets
         ):
-            raise _RefusedError(Reason.UNKNOWN_PARTICIPANT, f"unknown participant {event.participant!r}")
+            raise Refused(Reason.UNKNOWN_PARTICIPANT, f"unknown participant {event.participant!r}")
         if isinstance(event, ParticipantRegistered) and event.participant in self.secrets:
-            raise _RefusedError(Reason.NOT_PERMITTED, f"participant {event.participant!r} already exists")
+            raise Refused(Reason.NOT_PERMITTED, f"participant {event.participant!r} already exists")
 
     def _check_registry(self, event: ProjectRegistered | EligibilityChanged | RetirementRequested) -> None:
         inst = self.instruments.get(event.instrument)
         if inst is None:
-            raise _RefusedError(Reason.UNKNOWN_INSTRUMENT, f"no instrument {event.instrument!r}")
+            raise Refused(Reason.UNKNOWN_INSTRUMENT, f"no instrument {event.instrument!r}")
         if isinstance(event, RetirementRequested):
             if event.participant not in self.secrets and event.participant != BUFFER_ACCOUNT:
-                raise _RefusedError(Reason.UNKNOWN_PARTICIPANT, f"unknown participant {event.participant!r}")
+                raise Refused(Reason.UNKNOWN_PARTICIPANT, f"unknown participant {event.participant!r}")
             return
         if isinstance(event, EligibilityChanged):
             return
         if inst.kind is not InstrumentKind.OFFSET:
-            raise _RefusedError(Reason.NOT_PERMITTED, f"{inst.symbol} is not an offset instrument")
+            raise Refused(Reason.NOT_PERMITTED, f"{inst.symbol} is not an offset instrument")
         if event.owner not in self.secrets:
-            raise _RefusedError(Reason.UNKNOWN_PARTICIPANT, f"unknown participant {event.owner!r}")
+            raise Refused(Reason.UNKNOWN_PARTICIPANT, f"unknown participant {event.owner!r}")
         if event.project in self.projects:
-            raise _RefusedError(Reason.DUPLICATE_PROJECT, f"project {event.project!r} is already registered")
+            raise Refused(Reason.DUPLICATE_PROJECT, f"project {event.project!r} is already registered")
         if not inst.accepts_standard(event.standard):
-            raise _RefusedError(
-                Reason.INELIGIBLE_CREDITS, f"{inst.symbol} does not pool {event.standard} credits"
-            )
+            raise Refused(Reason.INELIGIBLE_CREDITS, f"{inst.symbol} does not pool {event.standard} credits")
 
     def _rejection(self, raw: Any, reason: Reason, text: str) -> Rejection:
         participant = raw.get("participant") if isinstance(raw, dict) else None

@@ -25,6 +25,7 @@ from shared.domain.registry import (
     EligibilityChanged,
     IssuanceRequested,
     ProjectRegistered,
+    RetirementKind,
     RetirementRequested,
 )
 from shared.domain.values import price_to_fen
@@ -215,7 +216,7 @@ def _cancel(args: dict[str, Any]) -> Event:
         raise ValueError(f"quantity must be in 1..{MAX_QUANTITY}")
     return RetirementRequested(
         participant=c.participant, client_order_id="", instrument=c.instrument, quantity=c.quantity,
-        beneficiary="", reason=c.reason, kind="cancel",
+        beneficiary="", reason=c.reason, kind=RetirementKind.CANCEL,
     )  # fmt: skip
 
 

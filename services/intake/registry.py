@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 import msgspec
 
+from shared.domain.base import Refused
 from shared.domain.codec import Event
 from shared.domain.footprint import CURRENT_TABLE, factor_table, grams_co2e
 from shared.domain.reasons import Reason
@@ -18,25 +19,18 @@ from shared.domain.registry import (
     LabelRequested,
     NeutralityClaimSubmitted,
     ProductRegistered,
+    RetirementKind,
     RetirementRequested,
     VerificationSubmitted,
 )
 from shared.protocol import MAX_QUANTITY, RegistryMsg, RetireCreditsMsg
 
-__all__ = ["REGISTRY_ACTIONS", "RefusedError", "registry_event", "retirement_event"]
+__all__ = ["REGISTRY_ACTIONS", "registry_event", "retirement_event"]
 
 _ID = re.compile(r"[A-Za-z0-9_.]{1,64}")
 _HASH = re.compile(r"[0-9a-f]{64}")
 _MAX_TEXT = 200
 MAX_CERTIFICATES = 50
-
-
-class RefusedError(Exception):
-    """A registry command refused at the edge, with the reason code the client gets."""
-
-    def __init__(self, reason: Reason, text: str) -> None:
-        super().__init__(text)
-        self.reason, self.text = reason, text
 
 
 class _Verification(msgspec.Struct, forbid_unknown_fields=True):
@@ -88,7 +82,7 @@ def _id(value: str, what: str) -> str:
 
 def retirement_event(msg: RetireCreditsMsg) -> RetirementRequested:
     if not 0 < msg.quantity <= MAX_QUANTITY:
-        raise RefusedError(Reason.INVALID_QUANTITY, f"quantity {msg.quantity} must be in 1..{MAX_QUANTITY}")
+        raise Refused(Reason.INVALID_QUANTITY, f"quantity {msg.quantity} must be in 1..{MAX_QUANTITY}")
     return RetirementRequested(
         participant=msg.participant,
         client_order_id=msg.client_order_id,
@@ -96,7 +90,7 @@ def retirement_event(msg: RetireCreditsMsg) -> RetirementRequested:
         quantity=msg.quantity,
         beneficiary=_text(msg.beneficiary, "beneficiary"),
         reason=_text(msg.reason, "reason", required=False),
-        kind="retire",
+        kind=RetirementKind.RETIRE,
     )
 
 
@@ -121,7 +115,7 @@ def _verification(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
 def _product(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
     p = msgspec.convert(msg.args, _Product)
     if p.product in products:
-        raise RefusedError(Reason.DUPLICATE_PRODUCT, f"product {p.product!r} is already registered")
+        raise Refused(Reason.DUPLICATE_PRODUCT, f"product {p.product!r} is already registered")
     if p.boundary not in BOUNDARIES:
         raise ValueError(f"boundary must be one of {', '.join(BOUNDARIES)}")
     return ProductRegistered(
@@ -134,9 +128,9 @@ def _product(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
 def _owned(product: str, participant: str, products: Mapping[str, str]) -> None:
     owner = products.get(product)
     if owner is None:
-        raise RefusedError(Reason.UNKNOWN_PRODUCT, f"no product {product!r}")
+        raise Refused(Reason.UNKNOWN_PRODUCT, f"no product {product!r}")
     if owner != participant:
-        raise RefusedError(Reason.NOT_OWNER, f"product {product!r} is not yours")
+        raise Refused(Reason.NOT_OWNER, f"product {product!r} is not yours")
 
 
 def _activity(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
@@ -148,7 +142,7 @@ def _activity(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
         factor = factor_table(a.factor_table).factors[a.factor]
     except (ValueError, KeyError) as exc:
         text = f"no factor {a.factor!r} in table {a.factor_table!r}"
-        raise RefusedError(Reason.UNKNOWN_FACTOR, text) from exc
+        raise Refused(Reason.UNKNOWN_FACTOR, text) from exc
     return ActivityRecorded(
         participant=msg.participant, client_order_id=msg.client_order_id, product=a.product, stage=a.stage,
         factor_key=a.factor, factor_table=a.factor_table, amount=a.amount, unit=factor.unit,
@@ -159,7 +153,7 @@ def _activity(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
 def _label(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
     ref = msgspec.convert(msg.args, _ProductRef)
     if ref.product not in products:
-        raise RefusedError(Reason.UNKNOWN_PRODUCT, f"no product {ref.product!r}")
+        raise Refused(Reason.UNKNOWN_PRODUCT, f"no product {ref.product!r}")
     return LabelRequested(
         participant=msg.participant, client_order_id=msg.client_order_id, product=ref.product
     )
@@ -190,7 +184,7 @@ REGISTRY_ACTIONS = {
 def registry_event(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
     """The request a `registry` message records; `products` maps product id -> owner.
 
-    Raises RefusedError for domain refusals and ValueError/msgspec errors for malformed arguments.
+    Raises Refused for domain refusals and ValueError/msgspec errors for malformed arguments.
     """
     build = REGISTRY_ACTIONS.get(msg.action)
     if build is None:

@@ -71,7 +71,7 @@ class MatchingEngine:
 
     # ---------------------------------------------------------------- dispatch
 
-    def handle(self, command: EngineCommand) -> list[EngineEvent]:
+    def decide(self, command: EngineCommand) -> list[EngineEvent]:
         """Apply one command; return the events it caused, in order."""
         events: list[EngineEvent] = []
         if type(command) is PlaceOrder:

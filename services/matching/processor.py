@@ -6,7 +6,7 @@ import hashlib
 
 from services.matching.engine import MatchingEngine, SelfTradePrevention
 from services.matching.snapshot import decode_engine, encode_engine
-from shared.domain.codec import Event
+from shared.domain.codec import Event, tags
 from shared.domain.commands import (
     CancelOrder,
     EngineCommand,
@@ -17,6 +17,7 @@ from shared.domain.commands import (
     ReplaceOrder,
     ResumeInstrument,
 )
+from shared.domain.differences import first_key_difference
 from shared.domain.events import InstrumentListed
 from shared.domain.ledger import (
     CancelSubmitted,
@@ -75,16 +76,14 @@ class MatchingProcessor:
     """One consumer, strict log order: the engine sees requests exactly as the log orders them."""
 
     name = "matching"
-    inputs = frozenset(
-        {
-            "OrderVerified",
-            "CancelSubmitted",
-            "ReplaceVerified",
-            "InstrumentListed",
-            "HaltRequested",
-            "ResumeRequested",
-            "TradingDayClosed",
-        }
+    inputs = tags(
+        OrderVerified,
+        CancelSubmitted,
+        ReplaceVerified,
+        InstrumentListed,
+        HaltRequested,
+        ResumeRequested,
+        TradingDayClosed,
     )
     answers_to = inputs  # every request it reads is answered; the rest are rare
 
@@ -92,11 +91,11 @@ class MatchingProcessor:
         self.engine = MatchingEngine(stp=stp)
         self.touched: set[str] = set()  # instruments whose depth changed since the shell last looked
 
-    def process(self, seq: int, event_ns: int, event: Event) -> list[Event]:
+    def decide(self, seq: int, event_ns: int, event: Event) -> list[Event]:
         command = to_command(event)
         if command is None:
             return []
-        events = self.engine.handle(command)
+        events = self.engine.decide(command)
         if isinstance(command, ListInstrument):
             # The listing is already a fact in the log (written by intake); the core's echo is not news.
             self.touched.add(command.instrument.symbol)
@@ -108,12 +107,34 @@ class MatchingProcessor:
         """The engine's whole state, canonically encoded (see services/matching/snapshot.py)."""
         return encode_engine(self.engine)
 
-    @classmethod
-    def restore(cls, data: bytes) -> MatchingProcessor:
-        restored = cls()
-        restored.engine = decode_engine(data)
-        restored.touched = set(restored.engine.books)  # depth views are republished after a restore
-        return restored
+    def restore(self, data: bytes) -> None:
+        self.engine = decode_engine(data)
+        self.touched = set(self.engine.books)  # depth views are republished after a restore
+
+    def first_difference(self, other: MatchingProcessor) -> str | None:
+        """The first order, halt or trade id where two matching states differ, for an operator."""
+
+        def orders(proc: MatchingProcessor, symbol: str) -> dict[int, tuple[object, ...]]:
+            book = proc.engine.books.get(symbol)
+            if book is None:
+                return {}
+            return {
+                o.order_id: (o.side, o.price, o.leaves, o.cum, o.client_order_id)
+                for o in book.orders.values()
+            }
+
+        for symbol in sorted(set(self.engine.books) | set(other.engine.books)):
+            a, b = orders(self, symbol), orders(other, symbol)
+            if diff := first_key_difference(a, b, f"{symbol} order"):
+                return diff
+            halted = [
+                p.engine.books[symbol].halted if symbol in p.engine.books else None for p in (self, other)
+            ]
+            if halted[0] != halted[1]:
+                return f"{symbol} halted: live {halted[0]} != replayed {halted[1]}"
+        if self.engine.next_trade_id != other.engine.next_trade_id:
+            return f"next trade id: live {self.engine.next_trade_id} != replayed {other.engine.next_trade_id}"
+        return None
 
     def digest(self) -> str:
         """A hash over every book's orders in priority order, for replay comparisons."""

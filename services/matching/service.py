@@ -1,18 +1,20 @@
-"""The matching service: the pure core behind a FastStream shell, one consumer in strict log order."""
+"""The matching process: the generic follower app around the matching core, plus its L2 depth views."""
 
 from __future__ import annotations
 
 import asyncio
 
-import msgspec
 import structlog
 from faststream import FastStream
 from redis.asyncio import Redis
 
 from services.matching.processor import MatchingProcessor
 from services.runtime.app import cancel_tasks, follower_app
+from services.runtime.system import Process, System
 from shared.config import Settings
 from shared.domain.values import fen_to_price
+from shared.keys import Keys
+from shared.reports import DepthView, encode_report
 
 __all__ = ["DEPTH_INTERVAL_S", "build_app", "depth_view"]
 
@@ -24,49 +26,51 @@ def depth_view(processor: MatchingProcessor, symbol: str, levels: int = 10) -> b
     """The public L2 view of one book as JSON."""
     book = processor.engine.book(symbol)
     bids, asks = book.depth(levels)
-    return msgspec.json.encode(
-        {
-            "instrument": symbol,
-            "halted": book.halted,
-            "bids": [[fen_to_price(p), q] for p, q in bids],
-            "asks": [[fen_to_price(p), q] for p, q in asks],
-        }
+    return encode_report(
+        DepthView(
+            instrument=symbol,
+            halted=book.halted,
+            bids=[(fen_to_price(p), q) for p, q in bids],
+            asks=[(fen_to_price(p), q) for p, q in asks],
+        )
     )
 
 
-def build_app(settings: Settings) -> FastStream:
-    processor = MatchingProcessor()
-    redis = Redis.from_url(settings.redis_url)
-    app, _ = follower_app(processor, settings, redis=redis)
-    tasks: list[asyncio.Task[None]] = []
+async def publish_depth(processor: MatchingProcessor, redis: Redis, keys: Keys) -> None:
+    """Rewrite the L2 view of every book that changed, at most every DEPTH_INTERVAL_S.
 
-    async def publish_depth() -> None:
-        """Rewrite the L2 view of every book that changed, at most every DEPTH_INTERVAL_S.
+    Depth is a view, overwritten whole: idempotent, and off the matching path (a write per batch
+    cost a round trip on every order).
+    """
+    while True:
+        await asyncio.sleep(DEPTH_INTERVAL_S)
+        if not processor.touched:
+            continue
+        touched, processor.touched = processor.touched, set()
+        pipe = redis.pipeline(transaction=False)
+        for symbol in touched:
+            if symbol in processor.engine.books:
+                pipe.set(keys.depth(symbol), depth_view(processor, symbol))
+        try:
+            await pipe.execute()
+        except Exception as exc:  # noqa: BLE001 - a view; the next round rewrites it
+            processor.touched |= touched
+            log.warning("depth_publish_failed", error=repr(exc))
 
-        Depth is a view, overwritten whole: idempotent, and off the matching path (a write per batch
-        cost a round trip on every order).
-        """
-        while True:
-            await asyncio.sleep(DEPTH_INTERVAL_S)
-            if not processor.touched:
-                continue
-            touched, processor.touched = processor.touched, set()
-            pipe = redis.pipeline(transaction=False)
-            for symbol in touched:
-                if symbol in processor.engine.books:
-                    pipe.set(f"{settings.prefix}:md:depth:{symbol}", depth_view(processor, symbol))
-            try:
-                await pipe.execute()
-            except Exception as exc:  # noqa: BLE001 - a view; the next round rewrites it
-                processor.touched |= touched
-                log.warning("depth_publish_failed", error=repr(exc))
 
-    @app.after_startup
+def build_app(settings: Settings, system: System, process: Process) -> FastStream:
+    hosted = follower_app(settings, system, process)
+    processor = hosted.followers[0].processor
+    if not isinstance(processor, MatchingProcessor):
+        raise TypeError(f"the matching process must host the matching core first, not {processor.name}")
+    depth: list[asyncio.Task[None]] = []
+
+    @hosted.app.after_startup
     async def start_depth() -> None:
-        tasks.append(asyncio.create_task(publish_depth()))
+        depth.append(asyncio.create_task(publish_depth(processor, hosted.redis, hosted.keys)))
 
-    @app.on_shutdown
+    @hosted.app.on_shutdown
     async def stop_depth() -> None:
-        await cancel_tasks(tasks)
+        await cancel_tasks(depth)
 
-    return app
+    return hosted.app

@@ -1,4 +1,9 @@
-"""Builds a service process: a FastStream app whose subscriber feeds the log to a processor."""
+"""Builds a follower process: the cores the system map gives it, fed by one read loop over the log.
+
+FastStream provides the process lifecycle here (startup, shutdown, signals); the read loop is the
+runtime's own (LogFollower.run), measured faster than FastStream's batch subscriber on this path
+(loadtests/RESULTS.md, "follower read path").
+"""
 
 from __future__ import annotations
 
@@ -6,30 +11,33 @@ import asyncio
 import contextlib
 import os
 import time
-from typing import Any, NoReturn
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NoReturn
 
 import structlog
 from faststream import FastStream
-from faststream.redis import RedisBroker, StreamSub
+from faststream.redis import RedisBroker
 from redis.asyncio import Redis
 
 from services.runtime.digests import publish_digest
-from services.runtime.follower import BatchHook, LogFollower
-from services.runtime.processor import Processor
+from services.runtime.follower import LogFollower
 from services.runtime.snapshots import SnapshotStore
-from services.runtime.streams import decode_log_batch, parse_raw_batch
+from services.runtime.system import Process, System
 from shared.config import Settings
 from shared.eventlog.entry import Entry
 from shared.eventlog.redis_log import RedisEventLog
+from shared.keys import Keys
 from shared.resp import RespClient
 
 __all__ = [
     "DIGEST_INTERVAL_S",
-    "cancel_tasks",
     "DIGEST_QUIET_S",
+    "FollowerProcess",
+    "cancel_tasks",
     "fail_fast",
     "follower_app",
-    "log_subscription",
+    "lifecycle_app",
     "publish_digests",
     "resume_follower",
 ]
@@ -50,90 +58,87 @@ def fail_fast(service: str, exc: BaseException) -> NoReturn:
     os._exit(70)
 
 
-def log_subscription(settings: Settings, start_after: int = 0) -> StreamSub:
-    """Read the whole log in order from `start_after`, in batches, without a consumer group.
-
-    The cursor is the service's state, not a group's: replay and live reading are one path.
-    """
-    return StreamSub(
-        settings.log_key,
-        batch=True,
-        max_records=settings.batch_size,
-        last_id=f"{start_after}-0",
-        polling_interval=settings.block_ms,
-    )
+def lifecycle_app(settings: Settings) -> FastStream:
+    """A FastStream app used for its lifecycle only: FastStream requires a broker, which declares no
+    subscribers here (the read loops are the runtime's own) and logs nothing per message."""
+    broker = RedisBroker(settings.redis_url, logger=None)  # type: ignore[arg-type]  # None: no log per message
+    return FastStream(broker, logger=None)
 
 
-def follower_app(
-    processor: Processor,
-    settings: Settings,
-    *,
-    on_batch: BatchHook | None = None,
-    redis: Redis | None = None,
-    also_answers: frozenset[str] = frozenset(),
-) -> tuple[FastStream, LogFollower]:
-    """`also_answers`: types a core fed from this follower's reads answers (see verification's registry)."""
-    redis = redis or Redis.from_url(settings.redis_url)
+@dataclass
+class FollowerProcess:
+    """What follower_app built, for a process that adds tasks of its own (e.g. matching's depth views)."""
+
+    app: FastStream
+    redis: Redis
+    keys: Keys
+    followers: list[LogFollower]
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def follower_app(settings: Settings, system: System, process: Process) -> FollowerProcess:
+    """The process's cores behind one read of the log: the first core's follower reads (woken by the
+    process's bell) and hands each batch to the others, so a second reader never doubles the wake-ups.
+    Each core keeps its own producer position, snapshots and digest."""
+    redis = Redis.from_url(settings.redis_url)
     resp = RespClient.like(redis)
-    event_log = RedisEventLog(redis, settings.log_key, resp=resp)
-    follower = LogFollower(
-        processor,
-        event_log,
-        batch=settings.batch_size,
-        block_ms=settings.block_ms,
-        on_batch=on_batch,
-        snapshots=SnapshotStore(redis, settings.prefix) if hasattr(processor, "snapshot") else None,
-        snapshot_every=settings.snapshot_every,
-    )
-    broker = RedisBroker(settings.redis_url, logger=None)  # type: ignore[arg-type]  # trap 6: no per-message log
+    keys = settings.keys
+    event_log = RedisEventLog(redis, keys, resp=resp, bells=system.bells(keys), reader=process.name)
+    store = SnapshotStore(redis, keys)
+    followers = [
+        LogFollower(
+            core.make(),
+            event_log,
+            batch=settings.batch_size,
+            block_ms=settings.block_ms,
+            snapshots=store,
+            snapshot_every=settings.snapshot_every,
+        )
+        for core in process.cores
+    ]
+    reader, guests = followers[0], followers[1:]
 
-    async def on_log(entries: Any) -> None:
-        batch: list[Entry] = entries
-        try:
-            await follower.step(batch)
-        except Exception as exc:  # noqa: BLE001 - any failure here must stop the process, see fail_fast
-            fail_fast(processor.name, exc)
+    async def feed_guests(entries: Sequence[Entry], _appended: Sequence[Entry]) -> None:
+        # A guest's own snapshot may be ahead of the reader's: it skips what it already folded.
+        for guest in guests:
+            if fresh := [e for e in entries if e.seq > guest.cursor]:
+                await guest.step(fresh)
 
-    app = FastStream(broker, logger=None)
-    tasks: list[asyncio.Task[None]] = []
-
+    if guests:
+        reader.on_batch = feed_guests
+    app = lifecycle_app(settings)
+    hosted = FollowerProcess(app, redis, keys, followers)
     stop = asyncio.Event()
 
     @app.on_startup
     async def recover() -> None:
-        await resume_follower(follower)
-        if settings.direct_read:
-            await event_log.wake_on(processor.name, processor.answers_to | also_answers)
-        else:
-            # Declared here, not at build time, because where to start is known only once the snapshot
-            # is loaded; the broker starts its subscribers after the startup hooks.
-            broker.subscriber(
-                stream=log_subscription(settings, start_after=follower.cursor),
-                parser=parse_raw_batch,
-                decoder=decode_log_batch,
-            )(on_log)
+        for follower in followers:
+            await resume_follower(follower)
+        for guest in guests:  # bring each guest to where the reader resumes
+            while guest.cursor < reader.cursor:
+                entries = await event_log.read(guest.cursor, min(2000, reader.cursor - guest.cursor))
+                if not entries:
+                    break
+                await guest.step(entries)
 
     @app.after_startup
     async def start_reading() -> None:
-        if settings.direct_read:
-            tasks.append(asyncio.create_task(_read_log(follower, stop)))
-
-    @app.after_startup
-    async def start_digests() -> None:
-        tasks.append(asyncio.create_task(publish_digests(follower, redis, settings.prefix)))
+        hosted.tasks.append(asyncio.create_task(_read_log(reader, stop)))
+        hosted.tasks.extend(asyncio.create_task(publish_digests(f, redis, keys)) for f in followers)
 
     @app.after_shutdown
     async def close() -> None:
         stop.set()
-        await cancel_tasks(tasks)
-        # The broker has stopped: no batch is running, so a settled state is safe to save.
+        await cancel_tasks(hosted.tasks)
+        # The read loop has stopped: no batch is running, so a settled state is safe to save.
         with contextlib.suppress(Exception):
-            await follower.save_snapshot()
-            await _publish_once(follower, redis, settings.prefix)
+            for follower in followers:
+                await follower.save_snapshot()
+                await _publish_once(follower, redis, keys)
         await resp.aclose()
         await redis.aclose()
 
-    return app, follower
+    return hosted
 
 
 async def cancel_tasks(tasks: list[asyncio.Task[None]]) -> None:
@@ -145,41 +150,37 @@ async def cancel_tasks(tasks: list[asyncio.Task[None]]) -> None:
 
 
 async def resume_follower(follower: LogFollower) -> None:
-    """Set the follower's floor from the log and its state from the newest valid snapshot, if any."""
+    """Set the follower's logged position from the log and its state from the newest valid snapshot."""
     name = follower.processor.name
     stored = await follower.log.position(name)
-    follower.floor = stored
+    follower.logged_position = stored
     if follower.snapshots is not None:
         snap = await follower.snapshots.load(name, follower.log)
         if snap is None:
             log.warning("snapshot_missing_full_replay", service=name)
         else:
             follower.restore(snap, stored)
-    log.info("service_starting", service=name, position=follower.floor, resume_after=follower.cursor)
+    log.info(
+        "service_starting", service=name, position=follower.logged_position, resume_after=follower.cursor
+    )
 
 
 async def _read_log(follower: LogFollower, stop: asyncio.Event) -> None:
-    """The follower's own XREAD loop: one blocking read per batch, no per-batch framework path.
-
-    Measured against FastStream's batch subscriber in loadtests/RESULTS.md ("follower read path").
-    """
-    name = follower.processor.name
     try:
         await follower.run(stop)
     except Exception as exc:  # noqa: BLE001 - any failure here must stop the process, see fail_fast
-        fail_fast(name, exc)
+        fail_fast(follower.processor.name, exc)
 
 
-async def _publish_once(follower: LogFollower, redis: Redis, prefix: str) -> int:
-    digest = getattr(follower.processor, "digest", None)
-    if digest is None or not follower.settled:
+async def _publish_once(follower: LogFollower, redis: Redis, keys: Keys) -> int:
+    if not follower.settled:
         return -1
     seq = follower.cursor
-    await publish_digest(redis, prefix, follower.processor.name, seq, digest())
+    await publish_digest(redis, keys, follower.processor.name, seq, follower.processor.digest())
     return seq
 
 
-async def publish_digests(follower: LogFollower, redis: Redis, prefix: str) -> None:
+async def publish_digests(follower: LogFollower, redis: Redis, keys: Keys) -> None:
     """Republish `<seq>:<digest>` whenever the state moved, between batches (never mid-batch)."""
     published = -1
     while True:
@@ -187,8 +188,8 @@ async def publish_digests(follower: LogFollower, redis: Redis, prefix: str) -> N
         if follower.cursor == published or time.monotonic() - follower.last_batch_at < DIGEST_QUIET_S:
             continue
         try:
-            seq = await _publish_once(follower, redis, prefix)
-        except Exception as exc:  # noqa: BLE001 - Redis away: the subscriber's own errors decide; retry later
+            seq = await _publish_once(follower, redis, keys)
+        except Exception as exc:  # noqa: BLE001 - Redis away: the read loop's own errors decide; retry later
             log.warning("digest_publish_failed", error=repr(exc))
             continue
         if seq >= 0:

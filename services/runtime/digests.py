@@ -6,26 +6,24 @@ from typing import cast
 
 from redis.asyncio import Redis
 
-__all__ = ["digests_key", "parse_digests", "publish_digest", "read_digests"]
+from shared.keys import Keys
+
+__all__ = ["parse_digests", "publish_digest", "read_digests"]
 
 
-def digests_key(prefix: str) -> str:
-    return f"{prefix}:digests"
-
-
-async def publish_digest(redis: Redis, prefix: str, service: str, seq: int, digest: str) -> None:
-    await redis.hset(digests_key(prefix), service, f"{seq}:{digest}")
+async def publish_digest(redis: Redis, keys: Keys, core: str, seq: int, digest: str) -> None:
+    await redis.hset(keys.digests, core, f"{seq}:{digest}")
 
 
 def parse_digests(raw: dict[bytes, bytes]) -> dict[str, tuple[int, str]]:
-    """{service: (seq, digest)} from the hash's fields."""
+    """{core: (seq, digest)} from the hash's fields."""
     out: dict[str, tuple[int, str]] = {}
-    for service, value in raw.items():
+    for core, value in raw.items():
         seq, _, digest = value.decode().partition(":")
-        out[service.decode()] = (int(seq), digest)
+        out[core.decode()] = (int(seq), digest)
     return out
 
 
-async def read_digests(redis: Redis, prefix: str) -> dict[str, tuple[int, str]]:
-    raw = cast(dict[bytes, bytes], await redis.hgetall(digests_key(prefix)))
+async def read_digests(redis: Redis, keys: Keys) -> dict[str, tuple[int, str]]:
+    raw = cast(dict[bytes, bytes], await redis.hgetall(keys.digests))
     return parse_digests(raw)

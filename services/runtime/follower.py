@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import structlog
 
 from services.runtime.processor import Processor
-from services.runtime.snapshots import Snapshot, SnapshotStore, Snapshottable, new_snapshot
+from services.runtime.snapshots import Snapshot, SnapshotStore, new_snapshot
 from shared.domain.codec import decode_event, encode_event, event_type
 from shared.eventlog.entry import GENESIS_HASH, Entry, NewEntry, position_of_seq
 from shared.eventlog.port import EventLog, LogCorrupt
@@ -24,7 +24,7 @@ BatchHook = Callable[[Sequence[Entry], Sequence[Entry]], Awaitable[None]]
 class LogFollower:
     """Feeds one processor every log entry in order; exactly-once answers through producer positions.
 
-    On start it replays the log from seq 0 (or from a snapshot's seq) through the same `process` path;
+    On start it replays the log from seq 0 (or from a snapshot's seq) through the same `decide` path;
     answers to inputs at or below the producer's stored position are already in the log and are
     dropped, later ones are appended. With a snapshot store it saves a snapshot every
     `snapshot_every` entries, and only when every answer it decided is in the log.
@@ -50,43 +50,39 @@ class LogFollower:
         self.snapshot_every = snapshot_every
         self.cursor = 0  # last log seq fed to the processor
         self.head_hash = GENESIS_HASH  # that entry's hash: the next batch must link to it
-        self.floor = ""  # producer position already in the log
+        self.logged_position = ""  # the last input whose answers are in the log (producer position)
         # False from the moment a batch is decided until its answers are in the log: a snapshot or a
         # digest taken then would describe decisions the log may never hold.
         self.settled = True
         self.snapshot_seq = 0
         self.last_batch_at = 0.0  # time.monotonic() of the last batch, so costly extras can wait for a lull
 
-    def restore(self, snap: Snapshot, stored_floor: str) -> None:
-        """Continue from a snapshot: state, cursor and chain link from it, the floor from both."""
-        restored = type(self.processor).restore(snap.state)  # type: ignore[attr-defined]
-        # The shells' hooks close over the processor object, so its state moves in rather than
-        # the object being swapped.
-        vars(self.processor).clear()
-        vars(self.processor).update(vars(restored))
+    def restore(self, snap: Snapshot, stored_position: str) -> None:
+        """Continue from a snapshot: state, cursor and chain link from it, the logged position from both."""
+        self.processor.restore(snap.state)
         self.cursor = self.snapshot_seq = snap.seq
         self.head_hash = snap.head_hash
-        self.floor = max(stored_floor, snap.floor)  # an imported log has entries but no positions
+        # An imported log has entries but no positions: the snapshot's may be the only one.
+        self.logged_position = max(stored_position, snap.logged_position)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Read and process batches from the cursor until `stop` (the floor is set before: see
+        """Read and decide batches from the cursor until `stop` (the logged position is set before: see
         runtime.app.resume_follower, which also restores a snapshot).
 
-        Where the log can (RedisEventLog.append_then_follow), a batch's answers go out in the same
-        write as the wait for the next batch: one round trip per batch instead of two.
+        A batch's answers go out with the wait for the next batch (`append_then_follow`): over Redis
+        that is one round trip per batch instead of two.
         """
-        together = getattr(self.log, "append_then_follow", None)
         entries: Sequence[Entry] = []
         while not stop.is_set():
             if not entries:
                 entries = await self.log.follow(self.cursor, self.batch, self.block_ms)
                 continue
             pending, position = self._decide(entries)
-            if not pending or together is None:
-                await self._finish(entries, pending, position)
+            if not pending:
+                await self._settle(entries, [], position)
                 entries = []
                 continue
-            appended, following = await together(
+            appended, following = await self.log.append_then_follow(
                 self.processor.name, pending, position=position,
                 after_seq=self.cursor, limit=self.batch, block_ms=self.block_ms,
             )  # fmt: skip
@@ -94,11 +90,8 @@ class LogFollower:
             entries = following
 
     async def step(self, entries: Sequence[Entry]) -> list[Entry]:
-        """Process one batch; return what was appended."""
+        """Decide one batch and append its answers; return what was appended."""
         pending, position = self._decide(entries)
-        return await self._finish(entries, pending, position)
-
-    async def _finish(self, entries: Sequence[Entry], pending: list[NewEntry], position: str) -> list[Entry]:
         appended = await self.log.append(self.processor.name, pending, position=position) if pending else []
         await self._settle(entries, appended, position)
         return appended
@@ -107,7 +100,7 @@ class LogFollower:
         """Fold a batch in; return the answers to append and the position they answer up to ("" if none).
         The state is ahead of the log until they are appended (`settled` is False until then)."""
         proc = self.processor
-        name, inputs, floor = proc.name, proc.inputs, self.floor
+        name, inputs, logged = proc.name, proc.inputs, self.logged_position
         self._check_links(entries)
         self.settled = False
         pending: list[NewEntry] = []
@@ -115,8 +108,8 @@ class LogFollower:
         for entry in entries:
             if entry.producer == name or entry.type not in inputs:
                 continue
-            answers = proc.process(entry.seq, entry.event_ns, decode_event(entry.body))
-            if not answers or position_of_seq(entry.seq) <= floor:
+            answers = proc.decide(entry.seq, entry.event_ns, decode_event(entry.body))
+            if not answers or position_of_seq(entry.seq) <= logged:
                 continue
             causation = f"log:{entry.seq}"
             pending.extend(
@@ -135,9 +128,10 @@ class LogFollower:
         return pending, position_of_seq(last_answered) if pending else ""
 
     async def _settle(self, entries: Sequence[Entry], appended: list[Entry], position: str) -> None:
-        """The batch's answers are in the log: move the floor, then the extras that need a settled state."""
+        """The batch's answers are in the log: move the logged position, then the extras that need a
+        settled state."""
         if position:
-            self.floor = position
+            self.logged_position = position
         self.settled = True
         if self.snapshot_every and self.cursor - self.snapshot_seq >= self.snapshot_every:
             await self.save_snapshot()
@@ -160,12 +154,12 @@ class LogFollower:
 
     async def save_snapshot(self) -> bool:
         """Write a snapshot of the current state if it is settled; return whether one was written."""
-        if self.snapshots is None or not self.settled or not hasattr(self.processor, "snapshot"):
+        if self.snapshots is None or not self.settled:
             return False
         if self.cursor == self.snapshot_seq:
             return False  # the newest snapshot already holds this state: keep the older one as fallback
-        proc: Snapshottable = self.processor  # type: ignore[assignment]
-        snap = new_snapshot(proc, self.cursor, self.head_hash, self.floor)
+        proc = self.processor
+        snap = new_snapshot(proc, self.cursor, self.head_hash, self.logged_position)
         await self.snapshots.save(snap)
         self.snapshot_seq = snap.seq
         log.info("snapshot_saved", service=proc.name, seq=snap.seq, bytes=len(snap.state))

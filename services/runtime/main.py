@@ -1,26 +1,32 @@
-"""Process entry point shared by every service: settings, logging, then the FastStream app."""
+"""Process entry point shared by every service: settings, logging, then the process's FastStream app."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Sequence
 
 import structlog
-from faststream import FastStream
 
 from services.runtime.app import cancel_tasks
 from services.runtime.gcpolicy import collect_periodically, freeze_startup_objects
-from shared.config import Settings, load_settings
+from services.runtime.system import System
+from shared.config import load_settings
 from shared.logging import configure_logging
 
-__all__ = ["run_service"]
+__all__ = ["run_process"]
 
 
-def run_service(name: str, build: Callable[[Settings], FastStream]) -> None:
+def run_process(system: System, argv: Sequence[str]) -> None:
+    """`python -m services <process>`: build the named process from the system map and run it."""
+    names = [p.name for p in system.processes]
+    if len(argv) != 1 or argv[0] not in names:
+        sys.exit(f"usage: python -m services <process>, one of: {', '.join(names)}")
+    process = system.process(argv[0])
     configure_logging(os.environ.get("GREENEX_LOG_LEVEL", "INFO"))
-    structlog.contextvars.bind_contextvars(service=name)
-    app = build(load_settings())
+    structlog.contextvars.bind_contextvars(service=process.name)
+    app = process.build(load_settings(), system, process)
     collector: list[asyncio.Task[None]] = []
 
     @app.after_startup

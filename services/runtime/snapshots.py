@@ -11,24 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Protocol, cast
+from typing import cast
 
 import msgspec
 import structlog
 from redis.asyncio import Redis
 
+from services.runtime.processor import Processor
 from shared.eventlog.port import EventLog
+from shared.keys import Keys
 
-__all__ = [
-    "KEEP",
-    "Snapshot",
-    "SnapshotStore",
-    "Snapshottable",
-    "decode_record",
-    "encode_record",
-    "new_snapshot",
-    "snapshots_key",
-]
+__all__ = ["KEEP", "Snapshot", "SnapshotStore", "decode_record", "encode_record", "new_snapshot"]
 
 log = structlog.get_logger("greenex.runtime")
 
@@ -36,20 +29,12 @@ KEEP = 2  # the newest is enough; the one before it covers a newest that turns o
 _VERSION = 2  # 2: verification and settlement track serial origins; older states lack them
 
 
-class Snapshottable(Protocol):
-    """A processor whose state can be saved; its class has `restore(data) -> processor`."""
-
-    name: str
-
-    def snapshot(self) -> bytes: ...
-
-
 class Snapshot(msgspec.Struct, frozen=True, array_like=True, kw_only=True):
     version: int = _VERSION
     service: str
     seq: int  # the last log seq folded into `state`
     head_hash: bytes  # that entry's hash: ties the snapshot to this very log
-    floor: str  # the producer position already in the log: answers at or below it are not re-appended
+    logged_position: str  # the producer position already in the log: answers up to it are not re-appended
     taken_ns: int
     state: bytes  # the processor's own snapshot bytes
 
@@ -78,18 +63,14 @@ def decode_record(record: bytes) -> Snapshot:
     return snap
 
 
-def snapshots_key(prefix: str, service: str) -> str:
-    return f"{prefix}:snapshots:{service}"
-
-
 class SnapshotStore:
-    """`{prefix}:snapshots:<service>`: a Redis list, newest first, trimmed to KEEP."""
+    """A Redis list per core (Keys.snapshots), newest first, trimmed to KEEP."""
 
-    def __init__(self, redis: Redis, prefix: str, keep: int = KEEP) -> None:
-        self.redis, self.prefix, self.keep = redis, prefix, keep
+    def __init__(self, redis: Redis, keys: Keys, keep: int = KEEP) -> None:
+        self.redis, self.keys, self.keep = redis, keys, keep
 
     def key(self, service: str) -> str:
-        return snapshots_key(self.prefix, service)
+        return self.keys.snapshots(service)
 
     async def save(self, snap: Snapshot) -> None:
         pipe = self.redis.pipeline(transaction=True)
@@ -125,12 +106,12 @@ async def _check_against_log(snap: Snapshot, event_log: EventLog) -> None:
         raise ValueError(f"entry {snap.seq} has another hash: the snapshot is of a different log")
 
 
-def new_snapshot(proc: Snapshottable, seq: int, head_hash: bytes, floor: str) -> Snapshot:
+def new_snapshot(proc: Processor, seq: int, head_hash: bytes, logged_position: str) -> Snapshot:
     return Snapshot(
         service=proc.name,
         seq=seq,
         head_hash=head_hash,
-        floor=floor,
+        logged_position=logged_position,
         taken_ns=time.time_ns(),
         state=proc.snapshot(),
     )

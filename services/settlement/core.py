@@ -18,7 +18,8 @@ from services.settlement.blocks import (
     remove_pieces,
 )
 from shared.domain.certificates import Origin, SerialOrigins
-from shared.domain.codec import Event
+from shared.domain.codec import Event, tags
+from shared.domain.differences import first_key_difference
 from shared.domain.eligibility import split_eligibility, with_window
 from shared.domain.events import InstrumentListed, TradeExecuted
 from shared.domain.fees import MAKER_FEE_BPS, TAKER_FEE_BPS, fee
@@ -71,17 +72,15 @@ class Settlement:
     """
 
     name = "settlement"
-    inputs = frozenset(
-        {
-            "ParticipantRegistered",
-            "CashDeposited",
-            "CashWithdrawn",
-            "CreditsIssued",
-            "TradeExecuted",
-            "RetirementApproved",
-            "InstrumentListed",
-            "EligibilityChanged",
-        }
+    inputs = tags(
+        ParticipantRegistered,
+        CashDeposited,
+        CashWithdrawn,
+        CreditsIssued,
+        TradeExecuted,
+        RetirementApproved,
+        InstrumentListed,
+        EligibilityChanged,
     )
     answers_to = inputs  # trades are nearly all of them; the rest are rare
 
@@ -100,7 +99,7 @@ class Settlement:
 
     # ------------------------------------------------------------ the processor
 
-    def process(self, seq: int, event_ns: int, event: Event) -> list[Event]:
+    def decide(self, seq: int, event_ns: int, event: Event) -> list[Event]:
         """Apply one input; answers a `TradeSettled` per trade, already applied here."""
         match event:
             case TradeExecuted():
@@ -145,31 +144,49 @@ class Settlement:
             )
         )
 
-    @classmethod
-    def restore(cls, data: bytes) -> Settlement:
-        """Rebuild the state `snapshot` wrote; a snapshot that breaks an invariant is refused."""
+    def restore(self, data: bytes) -> None:
+        """Load the state `snapshot` wrote; a snapshot that breaks an invariant is refused (raises) and
+        this core keeps the state it had."""
         state = _decoder.decode(data)
         if state.version != _SNAPSHOT_VERSION:
             raise SettlementInvariantError(f"unknown settlement snapshot version {state.version}")
-        restored = cls()
-        restored._cash = dict(state.cash)
-        restored._holdings = {
+        candidate = Settlement()
+        candidate._cash = dict(state.cash)
+        candidate._holdings = {
             p: {i: deque(blocks) for i, blocks in held.items()} for p, held in state.holdings.items()
         }
         # Sorted again because the overlap search bisects it and a hand-edited file may not be.
-        restored._issued = {i: sorted((r.start, r.end) for r in rs) for i, rs in state.issued.items()}
-        restored._settled = set(state.settled)
-        restored._deposited = state.deposited
-        restored._withdrawn = state.withdrawn
-        restored._retired = {i: sorted((r.start, r.end) for r in rs) for i, rs in state.retired.items()}
-        restored._instruments = dict(state.instruments)
-        restored._origins.blocks = {i: sorted(o, key=lambda b: b.start) for i, o in state.origins.items()}
-        restored.check_invariants()
-        return restored
+        candidate._issued = {i: sorted((r.start, r.end) for r in rs) for i, rs in state.issued.items()}
+        candidate._settled = set(state.settled)
+        candidate._deposited = state.deposited
+        candidate._withdrawn = state.withdrawn
+        candidate._retired = {i: sorted((r.start, r.end) for r in rs) for i, rs in state.retired.items()}
+        candidate._instruments = dict(state.instruments)
+        candidate._origins.blocks = {i: sorted(o, key=lambda b: b.start) for i, o in state.origins.items()}
+        candidate.check_invariants()
+        self._adopt(candidate)
+
+    def _adopt(self, other: Settlement) -> None:
+        """Take over another core's state (the shells hold this object, so it must stay the same one)."""
+        self._cash, self._holdings, self._issued = other._cash, other._holdings, other._issued
+        self._settled, self._deposited, self._withdrawn = other._settled, other._deposited, other._withdrawn
+        self._retired, self._instruments, self._origins = other._retired, other._instruments, other._origins
 
     def digest(self) -> str:
         """Hex sha256 of the snapshot: two replicas agree exactly when their digests do."""
         return hashlib.sha256(self.snapshot()).hexdigest()
+
+    def first_difference(self, other: Settlement) -> str | None:
+        """The first account whose cash or holdings differ between two settlement states."""
+        a, b = self.balances(), other.balances()
+        if diff := first_key_difference(a, b, "cash of account"):
+            return diff
+        accounts = sorted(a.keys() | b.keys())
+        return first_key_difference(
+            {p: self.holdings(p) for p in accounts},
+            {p: other.holdings(p) for p in accounts},
+            "holdings of account",
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Settlement):

@@ -13,20 +13,39 @@ from services.verification.state import (
     encode_state,
     unit_reservation,
 )
-from shared.domain.codec import Event
+from shared.domain.codec import Event, tags
+from shared.domain.differences import first_key_difference
 from shared.domain.eligibility import accepts
-from shared.domain.events import OrderRejected
+from shared.domain.events import (
+    InstrumentListed,
+    OrderAccepted,
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+    OrderReplaced,
+    TradeExecuted,
+)
 from shared.domain.ledger import (
+    CashDeposited,
     CashWithdrawn,
+    CreditsIssued,
     OrderSubmitted,
     OrderVerified,
+    ParticipantRegistered,
     ReplaceSubmitted,
     ReplaceVerified,
+    TradeSettled,
     WithdrawalRejected,
     WithdrawalRequested,
 )
 from shared.domain.reasons import Reason
-from shared.domain.registry import RetirementApproved, RetirementRejected, RetirementRequested
+from shared.domain.registry import (
+    CreditsRetired,
+    EligibilityChanged,
+    RetirementApproved,
+    RetirementRejected,
+    RetirementRequested,
+)
 from shared.domain.values import Side
 
 __all__ = ["Verification"]
@@ -44,38 +63,34 @@ class Verification:
     """
 
     name = "verification"
-    inputs: frozenset[str] = frozenset(
-        {
-            "InstrumentListed",
-            "ParticipantRegistered",
-            "CashDeposited",
-            "CreditsIssued",
-            "OrderSubmitted",
-            "ReplaceSubmitted",
-            "WithdrawalRequested",
-            "OrderAccepted",
-            "OrderRejected",
-            "TradeExecuted",
-            "OrderCancelled",
-            "OrderExpired",
-            "OrderReplaced",
-            "TradeSettled",
-            "RetirementRequested",
-            "CreditsRetired",
-            "EligibilityChanged",
-        }
+    inputs = tags(
+        InstrumentListed,
+        ParticipantRegistered,
+        CashDeposited,
+        CreditsIssued,
+        OrderSubmitted,
+        ReplaceSubmitted,
+        WithdrawalRequested,
+        OrderAccepted,
+        OrderRejected,
+        TradeExecuted,
+        OrderCancelled,
+        OrderExpired,
+        OrderReplaced,
+        TradeSettled,
+        RetirementRequested,
+        CreditsRetired,
+        EligibilityChanged,
     )
 
-    answers_to: frozenset[str] = frozenset(
-        {"OrderSubmitted", "ReplaceSubmitted", "WithdrawalRequested", "RetirementRequested"}
-    )
+    answers_to = tags(OrderSubmitted, ReplaceSubmitted, WithdrawalRequested, RetirementRequested)
 
     def __init__(self, state: State | None = None) -> None:
         self.state = State() if state is None else state
 
     # ---------------------------------------------------------------- Processor
 
-    def process(self, seq: int, event_ns: int, event: Event) -> list[Event]:
+    def decide(self, seq: int, event_ns: int, event: Event) -> list[Event]:
         """Fold one log entry in; answer requests with a verdict already applied to the state."""
         match event:
             case OrderSubmitted():
@@ -97,13 +112,21 @@ class Verification:
     def snapshot(self) -> bytes:
         return encode_state(self.state)
 
-    @classmethod
-    def restore(cls, data: bytes) -> Verification:
-        return cls(decode_state(data))
+    def restore(self, data: bytes) -> None:
+        self.state = decode_state(data)
 
     def digest(self) -> str:
         """Hex sha256 of the snapshot: equal digests mean equal states."""
         return hashlib.sha256(self.snapshot()).hexdigest()
+
+    def first_difference(self, other: Verification) -> str | None:
+        """The first account or open order where two verification states differ, for an operator."""
+        accounts = self.state.accounts.keys() | other.state.accounts.keys()
+        a = {p: self.account(p) for p in accounts}
+        b = {p: other.account(p) for p in accounts}
+        return first_key_difference(a, b, "account") or first_key_difference(
+            self.state.orders, other.state.orders, "open order"
+        )
 
     # ---------------------------------------------------------------- queries
 

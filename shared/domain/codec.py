@@ -6,11 +6,12 @@ from typing import Any
 
 import msgspec
 
+from shared.domain.base import DomainEvent
 from shared.domain.events import EngineEvent
 from shared.domain.ledger import LedgerEvent
 from shared.domain.registry import RegistryEvent
 
-__all__ = ["Event", "decode_event", "encode_event", "event_type"]
+__all__ = ["Event", "decode_event", "encode_event", "event_type", "tags"]
 
 Event = EngineEvent | LedgerEvent | RegistryEvent
 
@@ -29,3 +30,8 @@ def decode_event(body: bytes) -> Event:
 def event_type(event: Event) -> str:
     """The event's tag, which is its class name."""
     return type(event).__name__
+
+
+def tags(*classes: type[DomainEvent]) -> frozenset[str]:
+    """The log's type tags of these event classes: how cores name the entries they read or answer."""
+    return frozenset(cls.__name__ for cls in classes)

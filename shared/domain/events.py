@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import msgspec
-
+from shared.domain.base import DomainEvent
 from shared.domain.instruments import Instrument
 from shared.domain.reasons import Reason
 from shared.domain.values import OrderType, Side, TimeInForce
@@ -22,11 +21,7 @@ __all__ = [
 ]
 
 
-class _Event(msgspec.Struct, frozen=True, tag=True, tag_field="type", kw_only=True):
-    """Base of every event; the tag is the class name and never changes once published."""
-
-
-class OrderAccepted(_Event, frozen=True):
+class OrderAccepted(DomainEvent, frozen=True):
     order_id: int
     participant: str
     client_order_id: str
@@ -38,7 +33,7 @@ class OrderAccepted(_Event, frozen=True):
     time_in_force: TimeInForce
 
 
-class OrderRejected(_Event, frozen=True):
+class OrderRejected(DomainEvent, frozen=True):
     """A command refused by validation; `command` names what was refused (new_order, cancel_order ...)."""
 
     participant: str
@@ -50,7 +45,7 @@ class OrderRejected(_Event, frozen=True):
     order_id: int = 0
 
 
-class TradeExecuted(_Event, frozen=True):
+class TradeExecuted(DomainEvent, frozen=True):
     """One fill between a resting (maker) and an incoming (taker) order, at the maker's price."""
 
     trade_id: int
@@ -70,7 +65,7 @@ class TradeExecuted(_Event, frozen=True):
     taker_cum: int
 
 
-class OrderCancelled(_Event, frozen=True):
+class OrderCancelled(DomainEvent, frozen=True):
     order_id: int
     participant: str
     client_order_id: str
@@ -82,7 +77,7 @@ class OrderCancelled(_Event, frozen=True):
     reason: Reason
 
 
-class OrderExpired(_Event, frozen=True):
+class OrderExpired(DomainEvent, frozen=True):
     order_id: int
     participant: str
     client_order_id: str
@@ -94,7 +89,7 @@ class OrderExpired(_Event, frozen=True):
     reason: Reason
 
 
-class OrderReplaced(_Event, frozen=True):
+class OrderReplaced(DomainEvent, frozen=True):
     """An amendment; `priority_kept` is false when the order went to the back of its (new) level."""
 
     order_id: int
@@ -112,15 +107,15 @@ class OrderReplaced(_Event, frozen=True):
     priority_kept: bool
 
 
-class InstrumentListed(_Event, frozen=True):
+class InstrumentListed(DomainEvent, frozen=True):
     instrument: Instrument
 
 
-class InstrumentHalted(_Event, frozen=True):
+class InstrumentHalted(DomainEvent, frozen=True):
     instrument: str
 
 
-class InstrumentResumed(_Event, frozen=True):
+class InstrumentResumed(DomainEvent, frozen=True):
     instrument: str
 
 

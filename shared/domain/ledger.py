@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
+from shared.domain.base import DomainEvent
 from shared.domain.reasons import Reason
 from shared.domain.values import OrderType, Side, TimeInForce
 
@@ -35,10 +36,6 @@ BUFFER_ACCOUNT = "BUFFER"  # holds the buffer share of verified issuance; never 
 OPERATOR = "operator"  # signs operator commands
 
 
-class _Event(msgspec.Struct, frozen=True, tag=True, tag_field="type", kw_only=True):
-    """Base of every ledger event; the tag is the class name and never changes once published."""
-
-
 class SerialRange(msgspec.Struct, frozen=True, array_like=True):
     """Serial numbers start..end inclusive of one instrument's credits; one serial is one tonne."""
 
@@ -53,7 +50,7 @@ class SerialRange(msgspec.Struct, frozen=True, array_like=True):
 # ---------------------------------------------------------------- operator facts (appended by intake)
 
 
-class ParticipantRegistered(_Event, frozen=True):
+class ParticipantRegistered(DomainEvent, frozen=True):
     participant: str
     name: str
     secret: str  # HMAC key the participant signs with; a KMS reference in a real deployment
@@ -61,17 +58,17 @@ class ParticipantRegistered(_Event, frozen=True):
     instruments: tuple[str, ...] = ()  # instruments it may trade; empty = all
 
 
-class CashDeposited(_Event, frozen=True):
+class CashDeposited(DomainEvent, frozen=True):
     participant: str
     amount: int  # fen
 
 
-class WithdrawalRequested(_Event, frozen=True):
+class WithdrawalRequested(DomainEvent, frozen=True):
     participant: str
     amount: int  # fen
 
 
-class CreditsIssued(_Event, frozen=True):
+class CreditsIssued(DomainEvent, frozen=True):
     """Credits of an instrument created into a participant's holding as one serial block.
 
     Allowances are issued by the operator (project "" and vintage 0); offsets only by the registry
@@ -88,22 +85,22 @@ class CreditsIssued(_Event, frozen=True):
     standard: str = ""  # the project's registry standard (CCER, VCS ...), for serial labels
 
 
-class HaltRequested(_Event, frozen=True):
+class HaltRequested(DomainEvent, frozen=True):
     instrument: str
 
 
-class ResumeRequested(_Event, frozen=True):
+class ResumeRequested(DomainEvent, frozen=True):
     instrument: str
 
 
-class TradingDayClosed(_Event, frozen=True):
+class TradingDayClosed(DomainEvent, frozen=True):
     instrument: str
 
 
 # ---------------------------------------------------------------- client requests (appended by intake)
 
 
-class OrderSubmitted(_Event, frozen=True):
+class OrderSubmitted(DomainEvent, frozen=True):
     order_id: int  # assigned by intake: the count of orders submitted so far, plus one
     participant: str
     client_order_id: str
@@ -115,14 +112,14 @@ class OrderSubmitted(_Event, frozen=True):
     time_in_force: TimeInForce
 
 
-class CancelSubmitted(_Event, frozen=True):
+class CancelSubmitted(DomainEvent, frozen=True):
     participant: str
     client_order_id: str
     instrument: str
     orig_client_order_id: str
 
 
-class ReplaceSubmitted(_Event, frozen=True):
+class ReplaceSubmitted(DomainEvent, frozen=True):
     participant: str
     client_order_id: str
     instrument: str
@@ -134,7 +131,7 @@ class ReplaceSubmitted(_Event, frozen=True):
 # ---------------------------------------------------------------- verification
 
 
-class OrderVerified(_Event, frozen=True):
+class OrderVerified(DomainEvent, frozen=True):
     """Pre-trade checks passed: cash (buy) or credits (sell) are frozen for the order."""
 
     order_id: int
@@ -150,7 +147,7 @@ class OrderVerified(_Event, frozen=True):
     reserved_qty: int  # tonnes frozen for a sell
 
 
-class ReplaceVerified(_Event, frozen=True):
+class ReplaceVerified(DomainEvent, frozen=True):
     participant: str
     client_order_id: str
     instrument: str
@@ -162,12 +159,12 @@ class ReplaceVerified(_Event, frozen=True):
     extra_qty: int  # additional tonnes frozen
 
 
-class CashWithdrawn(_Event, frozen=True):
+class CashWithdrawn(DomainEvent, frozen=True):
     participant: str
     amount: int
 
 
-class WithdrawalRejected(_Event, frozen=True):
+class WithdrawalRejected(DomainEvent, frozen=True):
     participant: str
     amount: int
     reason: Reason
@@ -177,7 +174,7 @@ class WithdrawalRejected(_Event, frozen=True):
 # ---------------------------------------------------------------- settlement
 
 
-class TradeSettled(_Event, frozen=True):
+class TradeSettled(DomainEvent, frozen=True):
     """Delivery versus payment of one trade at T+0; fees go to the exchange account."""
 
     trade_id: int

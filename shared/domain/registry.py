@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import enum
+
 import msgspec
 
+from shared.domain.base import DomainEvent
 from shared.domain.ledger import SerialRange
 from shared.domain.reasons import Reason
 
@@ -24,6 +27,7 @@ __all__ = [
     "RegistryEvent",
     "RegistryRejected",
     "RetirementApproved",
+    "RetirementKind",
     "RetirementRejected",
     "RetirementRequested",
     "StageFootprint",
@@ -31,20 +35,25 @@ __all__ = [
     "VerificationSubmitted",
 ]
 
+
+class RetirementKind(enum.StrEnum):
+    """What takes tonnes out of the market: a holder's retirement for a beneficiary, or the
+    operator's cancellation (e.g. of buffer credits after a reversal)."""
+
+    RETIRE = "retire"
+    CANCEL = "cancel"
+
+
 # Life-cycle stages in the order of ISO 14067 / the GHG Protocol Product Standard.
 STAGES = ("materials", "production", "distribution", "use", "end_of_life")
 CRADLE_TO_GATE_STAGES = ("materials", "production")
 BOUNDARIES = ("cradle-to-gate", "cradle-to-grave")
 
 
-class _Event(msgspec.Struct, frozen=True, tag=True, tag_field="type", kw_only=True):
-    """Base of every registry event; the tag is the class name and never changes once published."""
-
-
 # ---------------------------------------------------------------- projects and verified issuance
 
 
-class ProjectRegistered(_Event, frozen=True):
+class ProjectRegistered(DomainEvent, frozen=True):
     """An offset project, pooled into `instrument`; `buffer_bps` of each issuance goes to BUFFER."""
 
     project: str
@@ -58,7 +67,7 @@ class ProjectRegistered(_Event, frozen=True):
     buffer_bps: int = 1000
 
 
-class VerificationSubmitted(_Event, frozen=True):
+class VerificationSubmitted(DomainEvent, frozen=True):
     """A verifier's signed report for one monitoring period (ISO dates, inclusive)."""
 
     participant: str  # the verifier
@@ -71,7 +80,7 @@ class VerificationSubmitted(_Event, frozen=True):
     report_hash: str  # sha256 of the verification report document
 
 
-class VerificationAccepted(_Event, frozen=True):
+class VerificationAccepted(DomainEvent, frozen=True):
     report_id: str  # VR-<seq of the submission>
     verifier: str
     client_order_id: str
@@ -85,7 +94,7 @@ class VerificationAccepted(_Event, frozen=True):
     report_hash: str
 
 
-class IssuanceRequested(_Event, frozen=True):
+class IssuanceRequested(DomainEvent, frozen=True):
     """The operator asks for `tonnes` to be issued against an accepted report."""
 
     participant: str  # the operator
@@ -94,7 +103,7 @@ class IssuanceRequested(_Event, frozen=True):
     tonnes: int
 
 
-class RegistryRejected(_Event, frozen=True):
+class RegistryRejected(DomainEvent, frozen=True):
     """A registry request refused by the registry core; `action` names the request."""
 
     participant: str
@@ -104,7 +113,7 @@ class RegistryRejected(_Event, frozen=True):
     text: str
 
 
-class EligibilityChanged(_Event, frozen=True):
+class EligibilityChanged(DomainEvent, frozen=True):
     """An instrument's pool rules changed (e.g. a CORSIA-style vintage cut-off)."""
 
     instrument: str
@@ -116,7 +125,7 @@ class EligibilityChanged(_Event, frozen=True):
 # ---------------------------------------------------------------- retirement and cancellation
 
 
-class RetirementRequested(_Event, frozen=True):
+class RetirementRequested(DomainEvent, frozen=True):
     """Retire (for a beneficiary) or cancel (operator) `quantity` t of a holding; kind retire|cancel."""
 
     participant: str  # the holder
@@ -125,10 +134,10 @@ class RetirementRequested(_Event, frozen=True):
     quantity: int
     beneficiary: str
     reason: str
-    kind: str = "retire"
+    kind: RetirementKind = RetirementKind.RETIRE
 
 
-class RetirementApproved(_Event, frozen=True):
+class RetirementApproved(DomainEvent, frozen=True):
     """Verification froze `quantity` t for the retirement; settlement moves the serials next."""
 
     participant: str
@@ -137,21 +146,21 @@ class RetirementApproved(_Event, frozen=True):
     quantity: int
     beneficiary: str
     reason: str
-    kind: str
+    kind: RetirementKind
     request_seq: int
 
 
-class RetirementRejected(_Event, frozen=True):
+class RetirementRejected(DomainEvent, frozen=True):
     participant: str
     client_order_id: str
     instrument: str
     quantity: int
-    kind: str
+    kind: RetirementKind
     reason: Reason
     text: str
 
 
-class CreditsRetired(_Event, frozen=True):
+class CreditsRetired(DomainEvent, frozen=True):
     """Serials that left the market for good; the certificate is this entry (its seq and hash)."""
 
     certificate_id: str  # RC-<seq of the approval>
@@ -161,7 +170,7 @@ class CreditsRetired(_Event, frozen=True):
     instrument: str
     serials: tuple[SerialRange, ...]
     tonnes: int
-    kind: str
+    kind: RetirementKind
     client_order_id: str
     request_seq: int
 
@@ -169,7 +178,7 @@ class CreditsRetired(_Event, frozen=True):
 # ---------------------------------------------------------------- product footprints and claims
 
 
-class ProductRegistered(_Event, frozen=True):
+class ProductRegistered(DomainEvent, frozen=True):
     participant: str  # the maker
     client_order_id: str
     product: str
@@ -179,7 +188,7 @@ class ProductRegistered(_Event, frozen=True):
     category: str = ""
 
 
-class ActivityRecorded(_Event, frozen=True):
+class ActivityRecorded(DomainEvent, frozen=True):
     """Activity data of one life-cycle stage with the factor it was multiplied by, as recorded.
 
     The factor and the result are in the event, so replay never depends on today's factor table.
@@ -197,7 +206,7 @@ class ActivityRecorded(_Event, frozen=True):
     grams: int  # amount x factor, in g CO2e per functional unit (half-up)
 
 
-class LabelRequested(_Event, frozen=True):
+class LabelRequested(DomainEvent, frozen=True):
     participant: str  # the verifier
     client_order_id: str
     product: str
@@ -209,7 +218,7 @@ class StageFootprint(msgspec.Struct, frozen=True, array_like=True):
     included: bool  # False for use and end of life under a cradle-to-gate boundary
 
 
-class LabelIssued(_Event, frozen=True):
+class LabelIssued(DomainEvent, frozen=True):
     label_id: str  # LB-<seq of the request>
     product: str
     owner: str
@@ -224,7 +233,7 @@ class LabelIssued(_Event, frozen=True):
     issued_ns: int
 
 
-class NeutralityClaimSubmitted(_Event, frozen=True):
+class NeutralityClaimSubmitted(DomainEvent, frozen=True):
     participant: str
     client_order_id: str
     product: str
@@ -232,7 +241,7 @@ class NeutralityClaimSubmitted(_Event, frozen=True):
     certificates: tuple[str, ...]
 
 
-class NeutralityClaimed(_Event, frozen=True):
+class NeutralityClaimed(DomainEvent, frozen=True):
     """A carbon-neutral claim for `units` functional units, backed by retirement certificates."""
 
     claim_id: str  # NC-<seq of the submission>

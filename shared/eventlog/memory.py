@@ -69,6 +69,19 @@ class InMemoryEventLog:
                 return []
         return await self.read(after_seq, limit)
 
+    async def append_then_follow(
+        self,
+        producer: str,
+        entries: Sequence[NewEntry],
+        *,
+        position: str,
+        after_seq: int,
+        limit: int,
+        block_ms: int,
+    ) -> tuple[list[Entry], list[Entry]]:
+        appended = await self.append(producer, entries, position=position)
+        return appended, await self.follow(after_seq, limit, block_ms)
+
     async def head(self) -> tuple[int, bytes]:
         return self._head()
 

@@ -53,6 +53,20 @@ class EventLog(Protocol):
         """Like read, but waits up to block_ms for new entries when there are none."""
         ...
 
+    async def append_then_follow(
+        self,
+        producer: str,
+        entries: Sequence[NewEntry],
+        *,
+        position: str,
+        after_seq: int,
+        limit: int,
+        block_ms: int,
+    ) -> tuple[list[Entry], list[Entry]]:
+        """append(producer, entries, position=position), then follow(after_seq, limit, block_ms): what a
+        follower does after every batch; an adapter may do both in one round trip. Returns both results."""
+        ...
+
     async def head(self) -> tuple[int, bytes]:
         """(seq, hash) of the last entry; (0, GENESIS_HASH) when empty."""
         ...

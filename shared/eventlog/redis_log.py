@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import partial
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import msgspec
 from redis.asyncio import Redis
@@ -24,21 +24,23 @@ from shared.eventlog.entry import (
 from shared.eventlog.port import DuplicateAppend, LogCorrupt, LogFenced
 from shared.eventlog.redis_wire import RedisPyWire, RespWire, Row, Wire, script_command
 from shared.eventlog.verify import ChainVerifier
+from shared.keys import Keys
 from shared.resp import Command, RespClient
 
-__all__ = ["RedisEventLog", "decode_stream_entry", "encode_entry"]
+__all__ = ["NO_BELLS", "Bells", "Effect", "RedisEventLog", "decode_stream_entry", "encode_entry"]
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Content)
 
 # redis-py 8 gives every connection a 5 s socket timeout; a longer XREAD BLOCK would trip it.
 _MAX_BLOCK_MS = 1000
-# KEYS: stream, positions hash. ARGV: producer, position ("" for none), the head seq the writer expects
-# ("" for any), the entry count n, then (type, encoded content, content sha256 hex) per entry, then
-# commands to run once the batch has landed, each as (argument count, arguments). The script seals: it
-# takes the head's seq and link and chains each entry on (link_hash in entry.py), so writers never race
-# for the head. Replies {'OK', first seq, link before it, then each entry's link}, {'DUP', stored
-# position}, {'FENCED', head seq} or {'BADHEAD', head id}.
+# KEYS: the log, the positions hash, then the bells to ring (ARGV[5] of them), then one key per effect.
+# ARGV: producer, position ("" for none), the head seq the writer expects ("" for any), the entry count
+# n, the bell count b, then (type, encoded content, content sha256 hex) per entry, then the effects to
+# run once the batch has landed, each as (argument count, command, arguments) on its own key. The script
+# seals: it takes the head's seq and link and chains each entry on (link_hash in entry.py), so writers
+# never race for the head. Replies {'OK', first seq, link before it, then each entry's link}, {'DUP',
+# stored position}, {'FENCED', head seq} or {'BADHEAD', head id}.
 _APPEND_LUA = """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
 local seq, link = 0, string.rep('0', 40)
@@ -64,11 +66,8 @@ if ARGV[2] ~= '' then
   if stored and not sorts_after(ARGV[2], stored) then return {'DUP', stored} end
 end
 local reply = {'OK', string.format('%d', seq + 1), link}
--- Wake-up bells: a reader that registered the types it reads (SADD <log>:wake:<type> <reader>) blocks on
--- its bell stream, not on the log, so entries it skips anyway do not wake it.
-local readers_of, rung, id = {}, {}, ''
-local n = tonumber(ARGV[4])
-for i = 5, 4 + 3 * n, 3 do
+local n, b, id = tonumber(ARGV[4]), tonumber(ARGV[5]), ''
+for i = 6, 5 + 3 * n, 3 do
   seq = seq + 1
   local text = string.format('%d', seq)
   local prev = link
@@ -76,23 +75,34 @@ for i = 5, 4 + 3 * n, 3 do
   id = text .. '-0'
   redis.call('XADD', KEYS[1], id, 't', ARGV[i], 'e', ARGV[i + 1], 'p', prev, 'h', link)
   reply[#reply + 1] = link
-  local t = ARGV[i]
-  if readers_of[t] == nil then readers_of[t] = redis.call('SMEMBERS', KEYS[1] .. ':wake:' .. t) end
-  for _, reader in ipairs(readers_of[t]) do rung[reader] = true end
 end
-for reader in pairs(rung) do
-  redis.call('XADD', KEYS[1] .. ':bell:' .. reader, 'MAXLEN', '1', '*', 's', id)
+-- Wake-up bells: a reader blocks on its bell stream, not on the log, so entries of types it only folds
+-- do not wake it; the writer names the bells its batch's types ring.
+for k = 3, 2 + b do
+  redis.call('XADD', KEYS[k], 'MAXLEN', '1', '*', 's', id)
 end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
 -- The writer's own effects, atomic with its append (intake: the batch's reject reports and XACK).
-local i = 5 + 3 * n
+local i, k = 6 + 3 * n, 3 + b
 while i <= #ARGV do
   local count = tonumber(ARGV[i])
-  redis.call(unpack(ARGV, i + 1, i + count))
-  i = i + count + 1
+  redis.call(ARGV[i + 1], KEYS[k], unpack(ARGV, i + 2, i + 1 + count))
+  i, k = i + 2 + count, k + 1
 end
 return reply
 """
+
+
+class Effect(NamedTuple):
+    """A command on one key that a writer wants run atomically with its append, once the batch landed."""
+
+    command: str
+    key: str
+    args: tuple[str | bytes | int, ...]
+
+    def as_command(self) -> Command:
+        """The same command to send on its own (or in a MULTI)."""
+        return (self.command, self.key, *self.args)
 
 
 def encode_entry(entry: Entry) -> dict[str, bytes]:
@@ -152,16 +162,25 @@ class _Batch:
         self.contents = [encode_content(new, producer, logged_ns) for new in entries]
         self.digests = [content_digest(content) for content in self.contents]
 
-    def script_args(
-        self, position: str | None, expect_seq: int | None, then: Sequence[Command] = ()
-    ) -> list[str | bytes | int]:
+    def script_call(
+        self,
+        keys: Keys,
+        bells: Sequence[str],
+        position: str | None,
+        expect_seq: int | None,
+        effects: Sequence[Effect] = (),
+    ) -> tuple[list[str], list[str | bytes | int]]:
+        """The script's KEYS and ARGV for this batch."""
         expected = "" if expect_seq is None else str(expect_seq)
-        args: list[str | bytes | int] = [self.producer, position or "", expected, len(self.entries)]
+        rung = bells if self.entries else ()
+        args: list[str | bytes | int] = [
+            self.producer, position or "", expected, len(self.entries), len(rung)
+        ]  # fmt: skip
         for new, content, digest in zip(self.entries, self.contents, self.digests, strict=True):
             args += [new.type, content, digest]
-        for command in then:
-            args += [len(command), *command]
-        return args
+        for effect in effects:
+            args += [len(effect.args), effect.command, *effect.args]
+        return [keys.log, keys.positions, *rung, *(effect.key for effect in effects)], args
 
     def sealed(self, reply: list[Any], expect_seq: int | None) -> list[Entry]:
         """The entries as the script sealed them, or the refusal raised."""
@@ -183,9 +202,37 @@ class _Batch:
         return sealed
 
 
-class RedisEventLog:
-    """The EventLog port over a Redis stream; producer positions live in the hash `{key}:positions`.
+class Bells:
+    """Which readers an append wakes: each reader's bell rings for the entry types it answers.
 
+    The routes are static (the system map gives every reader's types, services/system.py), so no
+    registration lives in Redis and a writer knows every key its script touches before it runs.
+    """
+
+    def __init__(self, keys: Keys, readers: Mapping[str, Collection[str]]) -> None:
+        by_type: dict[str, list[str]] = {}
+        for reader, types in sorted(readers.items()):
+            for entry_type in types:
+                by_type.setdefault(entry_type, []).append(keys.bell(reader))
+        self._by_type = {entry_type: tuple(bells) for entry_type, bells in by_type.items()}
+
+    def rung_by(self, entries: Sequence[NewEntry]) -> list[str]:
+        """The bells a batch of these entries rings, each once, in a stable order."""
+        rung: dict[str, None] = {}
+        for entry_type in {new.type for new in entries}:
+            for bell in self._by_type.get(entry_type, ()):
+                rung[bell] = None
+        return sorted(rung)
+
+
+NO_BELLS = Bells(Keys(), {})
+
+
+class RedisEventLog:
+    """The EventLog port over a Redis stream, with producer positions in a hash beside it.
+
+    `bells`: the readers this writer wakes (none: readers find its entries within their block_ms).
+    `reader`: the bell this instance's follow() waits on; without one it blocks on the log itself.
     With `resp` the hot commands (append, read, follow) go through the lean client (shared/resp.py),
     whose connections the caller closes; without it everything goes through redis-py.
     """
@@ -193,26 +240,22 @@ class RedisEventLog:
     def __init__(
         self,
         redis: Redis,
-        key: str = "greenex:log",
+        keys: Keys,
         clock: Callable[[], int] = time.time_ns,
         *,
         resp: RespClient | None = None,
+        bells: Bells = NO_BELLS,
+        reader: str | None = None,
     ) -> None:
         self.redis = redis
-        self.key = key
-        self.positions_key = f"{key}:positions"
+        self.keys = keys
+        self.key = keys.log
         self._clock = clock
         self._wire: Wire = RedisPyWire(redis) if resp is None else RespWire(resp)
-        # Set by wake_on: follow() then blocks on this reader's bell instead of on the log itself.
-        self._bell: str | None = None
+        self._bells = bells
+        self._bell = None if reader is None else keys.bell(reader)
         self._bell_seen = "0-0"
         self._behind = True  # the last read filled its page: read on without waiting for a bell
-
-    async def wake_on(self, reader: str, types: Collection[str]) -> None:
-        """Register `reader` for the entry types it reads: appends of other types no longer wake its
-        follow(). Registrations only add wake-ups (a stale one costs a spurious read, never a miss)."""
-        await self._wire.execute([("SADD", f"{self.key}:wake:{t}", reader) for t in sorted(types)])
-        self._bell, self._bell_seen, self._behind = f"{self.key}:bell:{reader}", "0-0", True
 
     async def append(
         self,
@@ -221,31 +264,29 @@ class RedisEventLog:
         *,
         position: str | None = None,
         expect_seq: int | None = None,
-        then: Sequence[Command] = (),
+        effects: Sequence[Effect] = (),
     ) -> list[Entry]:
-        """The port's append; `then`: commands Redis runs right after the batch lands, in the same
+        """The port's append; `effects`: commands Redis runs right after the batch lands, in the same
         script (atomic with it; not run if the append is refused)."""
         if position == "":
             raise ValueError("a position must be a non-empty string")
-        if not entries and position is None and not then:
+        if not entries and position is None and not effects:
             return []
         batch = _Batch(producer, entries, self._clock())
-        reply = await self._wire.run_script(
-            _APPEND_LUA, [self.key, self.positions_key], batch.script_args(position, expect_seq, then)
-        )
+        bells = self._bells.rung_by(entries)
+        keys, args = batch.script_call(self.keys, bells, position, expect_seq, effects)
+        reply = await self._wire.run_script(_APPEND_LUA, keys, args)
         return batch.sealed(reply, expect_seq)
 
     def append_command(
-        self, producer: str, entries: Sequence[NewEntry], *, position: str, then: Sequence[Command] = ()
+        self, producer: str, entries: Sequence[NewEntry], *, position: str, effects: Sequence[Effect] = ()
     ) -> tuple[Command, Callable[[list[Any]], list[Entry]]]:
         """append() as a command for the caller to send in a write of its own (EVALSHA: after a Redis
         restart it fails with NoScriptError, having done nothing, and append() is the way to retry),
         and the function that turns its reply into the sealed entries or raises the refusal."""
         batch = _Batch(producer, entries, self._clock())
-        command = script_command(
-            _APPEND_LUA, [self.key, self.positions_key], batch.script_args(position, None, then)
-        )
-        return command, partial(batch.sealed, expect_seq=None)
+        keys, args = batch.script_call(self.keys, self._bells.rung_by(entries), position, None, effects)
+        return script_command(_APPEND_LUA, keys, args), partial(batch.sealed, expect_seq=None)
 
     async def append_then_follow(
         self,
@@ -258,27 +299,28 @@ class RedisEventLog:
         block_ms: int,
     ) -> tuple[list[Entry], list[Entry]]:
         """append(), then follow(after_seq), in one write where it can: the append script, the wait on
-        this reader's bell, the range. Needs wake_on(producer, ...); otherwise (and with a backlog to
-        read) it is the two calls in turn."""
-        if self._bell != f"{self.key}:bell:{producer}" or self._behind or not entries:
-            return await self._apart(producer, entries, position, after_seq, limit, block_ms)
+        this reader's bell, the range. Without a bell (or with a backlog to read, or nothing to append)
+        it is the two calls in turn."""
+        if self._bell is None or self._behind or not entries:
+            return await self._in_turn(producer, entries, position, after_seq, limit, block_ms)
         batch = _Batch(producer, entries, self._clock())
+        keys, args = batch.script_call(self.keys, self._bells.rung_by(entries), position, None)
         try:
             reply, bell_id, rows = await self._wire.append_then_ring(
                 _APPEND_LUA,
-                [self.key, self.positions_key],
-                batch.script_args(position, None),
+                keys,
+                args,
                 (self._bell, self._bell_seen, max(1, min(block_ms, _MAX_BLOCK_MS))),
                 (self.key, _first_id_after(after_seq), limit),
             )
         except NoScriptError:
             # Redis lost its script cache (a restart): nothing was appended; load it the plain way.
-            return await self._apart(producer, entries, position, after_seq, limit, block_ms)
-        self._took(bell_id, rows, limit)
+            return await self._in_turn(producer, entries, position, after_seq, limit, block_ms)
+        self._note_read(bell_id, rows, limit)
         following = [decode_stream_entry(stream_id, fields) for stream_id, fields in rows]
         return batch.sealed(reply, None), following
 
-    async def _apart(
+    async def _in_turn(
         self,
         producer: str,
         entries: Sequence[NewEntry],
@@ -347,10 +389,10 @@ class RedisEventLog:
             bell_id, rows = await self._wire.ring_then_range(
                 self._bell, self._bell_seen, wait_ms, self.key, start, limit, first
             )
-        self._took(bell_id, rows, limit)
+        self._note_read(bell_id, rows, limit)
         return rows
 
-    def _took(self, bell_id: str | None, rows: list[Row], limit: int) -> None:
+    def _note_read(self, bell_id: str | None, rows: list[Row], limit: int) -> None:
         """After a read: the newest ring it consumed, and whether it filled its page (a backlog to read on
         without waiting for a bell)."""
         if bell_id is not None:
@@ -361,7 +403,7 @@ class RedisEventLog:
         return _head_of(await self._wire.last(self.key))
 
     async def position(self, producer: str) -> str:
-        stored = cast(bytes | None, await self.redis.hget(self.positions_key, producer))
+        stored = cast(bytes | None, await self.redis.hget(self.keys.positions, producer))
         return "" if stored is None else stored.decode()
 
     async def import_entries(self, entries: Sequence[Entry]) -> None:

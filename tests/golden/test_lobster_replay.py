@@ -161,7 +161,7 @@ class Replay:
     def rest(self, row: int, order_id: int, side: Side, price: int, size: int) -> None:
         """Place a GTC limit order that must rest without trading."""
         clid = self.next_clid("L" if order_id in self.known else "S")
-        events = self.engine.handle(
+        events = self.engine.decide(
             PlaceOrder(
                 order_id=order_id,
                 participant=BOOK,
@@ -187,7 +187,7 @@ class Replay:
         """Take `size` off a resting order: cancel if that is all of it, else amend it keeping priority."""
         orig = self.clid[order.order_id]
         if size == order.leaves:
-            events: list[EngineEvent] = self.engine.handle(
+            events: list[EngineEvent] = self.engine.decide(
                 CancelOrder(
                     participant=BOOK,
                     client_order_id=self.next_clid("X"),
@@ -198,7 +198,7 @@ class Replay:
             ok = [type(e) for e in events] == [OrderCancelled]
         else:
             clid = self.next_clid("A")
-            events = self.engine.handle(
+            events = self.engine.decide(
                 ReplaceOrder(
                     participant=BOOK,
                     client_order_id=clid,
@@ -319,7 +319,7 @@ class Replay:
         side = group[0].side
         worst = min(m.price for m in group) if side is Side.BUY else max(m.price for m in group)
         trial = copy.deepcopy(self.engine)
-        events = trial.handle(self.incoming(side, worst, sum(m.size for m in group)))
+        events = trial.decide(self.incoming(side, worst, sum(m.size for m in group)))
         got, want = merge(self.fills(events)), merge([self.expected_fill(m) for m in group])
         if got != want:
             raise self.fail(
@@ -332,7 +332,7 @@ class Replay:
     def execute(self, m: Message) -> None:
         """Each execution row on the real engine: an IOC of its size at its price fills just that order."""
         self.check_not_silently_changed(m)
-        events = self.engine.handle(self.incoming(m.side, m.price, m.size))
+        events = self.engine.decide(self.incoming(m.side, m.price, m.size))
         got = self.fills(events)
         if got != [self.expected_fill(m)]:
             raise self.fail(m.row, f"engine fills {got} != file fill {self.expected_fill(m)}")

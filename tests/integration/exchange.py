@@ -29,8 +29,8 @@ class Exchange:
 
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self.redis, self.settings = redis, settings
-        self.operator = ExchangeClient(redis, OPERATOR, DEV_OPERATOR_SECRET, settings.prefix)
-        self.log = RedisEventLog(redis, settings.log_key)
+        self.operator = ExchangeClient(redis, OPERATOR, DEV_OPERATOR_SECRET, settings.keys)
+        self.log = RedisEventLog(redis, settings.keys)
         self._ids = itertools.count(1)
         self.supervisor: Supervisor | None = None
 
@@ -75,12 +75,12 @@ class Exchange:
             await self.op(
                 "issue_credits", participant=name, instrument=symbol, serial_start=start, serial_end=end
             )
-        return ExchangeClient(self.redis, name, secret, self.settings.prefix)
+        return ExchangeClient(self.redis, name, secret, self.settings.keys)
 
     async def raw(self, data: bytes | str) -> None:
         """XADD exactly what a client in any language would: `XADD greenex:in * data <json>`."""
         await self.redis.execute_command(  # type: ignore[no-untyped-call]
-            "XADD", f"{self.settings.prefix}:in", "*", "data", data
+            "XADD", self.settings.keys.commands, "*", "data", data
         )
 
     async def reports_until(
@@ -104,6 +104,6 @@ class Exchange:
 
     async def trades_feed(self) -> list[dict[str, Any]]:
         rows: list[tuple[bytes, dict[bytes, bytes]]] = await self.redis.xrange(  # type: ignore[assignment]
-            f"{self.settings.prefix}:md:trades"
+            self.settings.keys.trades
         )
         return [_json.decode(fields[b"data"]) for _, fields in rows]

@@ -11,10 +11,11 @@ import msgspec
 from redis.asyncio import Redis
 
 from services.cli.demo import DEMO_INSTRUMENTS, DEMO_PARTICIPANTS, secret_of
-from services.cli.readmodel import CORES, ExchangeState, replay_entries
+from services.cli.readmodel import ExchangeState, replay_entries
 from services.cli.views import conservation_problems
 from services.intake.reports import REPORTED_TYPES, Reporter
 from services.runtime.digests import read_digests
+from services.system import SYSTEM
 from shared.client import ExchangeClient
 from shared.config import Settings
 from shared.domain.codec import decode_event
@@ -23,6 +24,7 @@ from shared.domain.ledger import OrderSubmitted, OrderVerified, TradeSettled
 from shared.eventlog.entry import Entry
 from shared.eventlog.redis_log import RedisEventLog
 from shared.eventlog.verify import verify_log
+from shared.reports import encode_report
 from tests.support import eventually
 
 __all__ = ["OrderLoad", "exchange_problems", "settled_exchange"]
@@ -35,9 +37,7 @@ class OrderLoad:
 
     def __init__(self, redis: Redis, settings: Settings, seed: int) -> None:
         self.rng = random.Random(seed)
-        self.clients = [
-            ExchangeClient(redis, p, secret_of(p), settings.prefix) for p, *_ in DEMO_PARTICIPANTS
-        ]
+        self.clients = [ExchangeClient(redis, p, secret_of(p), settings.keys) for p, *_ in DEMO_PARTICIPANTS]
         self.mids = {s["symbol"]: int(float(s["reference_price"]) * 100) for s in DEMO_INSTRUMENTS}
         self.open: dict[str, list[tuple[str, str]]] = {c.participant: [] for c in self.clients}
         self.sent = 0
@@ -98,7 +98,7 @@ class OrderLoad:
 
 
 async def _entries(redis: Redis, settings: Settings) -> list[Entry]:
-    log, out, after = RedisEventLog(redis, settings.log_key), [], 0
+    log, out, after = RedisEventLog(redis, settings.keys), [], 0
     while page := await log.read(after, 10_000):
         out += page
         after = page[-1].seq
@@ -111,22 +111,22 @@ async def settled_exchange(redis: Redis, settings: Settings, timeout: float = 60
     state: dict[str, Any] = {"head": -1}
 
     async def quiet() -> bool:
-        in_key = f"{settings.prefix}:in"
+        in_key = settings.keys.commands
         info = await redis.xinfo_stream(in_key)
         groups = await redis.xinfo_groups(in_key)
         consumed = all(
             g["last-delivered-id"] == info["last-generated-id"] and not g["pending"] for g in groups
         ) and bool(groups)
-        head = await redis.xlen(settings.log_key)
+        head = await redis.xlen(settings.keys.log)
         stable, state["head"] = head == state["head"], head
         if not (consumed and stable):
             await asyncio.sleep(0.5)  # the log must stay still across a service restart's gap
             return False
         entries = await _entries(redis, settings)
         reported = max((e.seq for e in entries if e.type in REPORTED_TYPES), default=0)
-        cursor = int(await redis.get(f"{settings.prefix}:reports:cursor") or 0)
-        digests = await read_digests(redis, settings.prefix)
-        return cursor >= reported and all(digests.get(c, (-1, ""))[0] == head for c in CORES)
+        cursor = int(await redis.get(settings.keys.report_cursor) or 0)
+        digests = await read_digests(redis, settings.keys)
+        return cursor >= reported and all(digests.get(c, (-1, ""))[0] == head for c in SYSTEM.core_names)
 
     await eventually(quiet, timeout=timeout, interval=0.2)
     return await _entries(redis, settings)
@@ -135,7 +135,7 @@ async def settled_exchange(redis: Redis, settings: Settings, timeout: float = 60
 async def exchange_problems(redis: Redis, settings: Settings, entries: list[Entry]) -> list[str]:
     """Everything that must hold after any crash: nothing lost, nothing doubled, books balance."""
     problems: list[str] = []
-    report = await verify_log(RedisEventLog(redis, settings.log_key))
+    report = await verify_log(RedisEventLog(redis, settings.keys))
     if not report.ok or report.count != len(entries):
         problems.append(f"log does not verify: {report}")
     state = replay_entries(entries)
@@ -143,8 +143,8 @@ async def exchange_problems(redis: Redis, settings: Settings, entries: list[Entr
     events = [(e.seq, e.producer, decode_event(e.body)) for e in entries]
     problems += _outcome_problems(state, events)
     problems += await _report_problems(redis, settings, entries)
-    live = await read_digests(redis, settings.prefix)
-    for core in CORES:
+    live = await read_digests(redis, settings.keys)
+    for core in SYSTEM.core_names:
         if live.get(core) != (state.seq, state.core(core).digest()):
             problems.append(f"{core}: live digest {live.get(core)} != replayed at seq {state.seq}")
     return problems
@@ -190,15 +190,17 @@ def _outcome_problems(state: ExchangeState, events: list[tuple[int, str, Any]]) 
 
 async def _report_problems(redis: Redis, settings: Settings, entries: list[Entry]) -> list[str]:
     """Each participant's stream holds exactly the reports the log implies, once each, in log order."""
-    reporter = Reporter()
+    reporter, exchange = Reporter(), settings.keys
     wanted: dict[str, list[Any]] = {}
     for entry in entries:
         if entry.type in REPORTED_TYPES:
-            for stream, payload in reporter.reports(entry.seq, decode_event(entry.body)):
-                wanted.setdefault(stream, []).append(_json.decode(msgspec.json.encode(payload)))
+            for delivery in reporter.reports(entry.seq, decode_event(entry.body)):
+                who = delivery.participant
+                stream = exchange.trades if who is None else exchange.reports(who)
+                wanted.setdefault(stream, []).append(_json.decode(encode_report(delivery.report)))
     out: list[str] = []
     for stream, reports in wanted.items():
-        rows = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrange(f"{settings.prefix}:{stream}"))
+        rows = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrange(stream))
         got = [r for r in (_json.decode(f[b"data"]) for _, f in rows) if r.get("seq", 0) is not None]
         keys = Counter((r.get("seq"), r.get("client_order_id"), r.get("exec_type")) for r in got)
         if dupes := [k for k, n in keys.items() if n > 1 and k[2] is not None]:

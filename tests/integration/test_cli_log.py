@@ -17,10 +17,12 @@ from shared.eventlog.archive import write_archive
 from shared.eventlog.entry import Entry
 from shared.eventlog.memory import InMemoryEventLog
 from shared.eventlog.redis_log import RedisEventLog, encode_entry
+from shared.keys import Keys
 from tests.support import FakeClock, new_entries
 
 runner = CliRunner()
-KEY = "cli:log"
+CLI = Keys("cli")
+KEY = CLI.log
 
 
 def sealed(count: int) -> list[Entry]:
@@ -72,7 +74,7 @@ def test_verify_redis_names_tampered_entry(redis_server: str, sync_redis: redis.
         if entry.seq == 4:
             fields = encode_entry(msgspec.structs.replace(entry, body=b"\x81\xa1x\x01"))
         sync_redis.xadd(KEY, fields, id=f"{entry.seq}-0")  # type: ignore[arg-type]
-    result = runner.invoke(app, ["log", "verify", "--redis-url", redis_server, "--key", KEY])
+    result = runner.invoke(app, ["log", "verify", "--redis-url", redis_server, "--prefix", CLI.prefix])
     assert result.exit_code == 1
     assert result.output.startswith("BAD seq=4: hash mismatch")
 
@@ -82,7 +84,7 @@ def test_export_import_round_trip(tmp_path: Path, redis_server: str, sync_redis:
     """Export a Redis log, import it into an empty one (refused when not empty), verify it."""
     appended = asyncio.run(_append(redis_server, 25))
     path = tmp_path / "log.grnx"
-    opts = ["--redis-url", redis_server, "--key", KEY]
+    opts = ["--redis-url", redis_server, "--prefix", CLI.prefix]
     assert (
         runner.invoke(app, ["log", "export", str(path), *opts]).output == f"exported 25 entries to {path}\n"
     )
@@ -102,7 +104,7 @@ def test_tail_prints_entries_readably(redis_server: str, sync_redis: redis.Redis
     """tail --from --count prints seq, type, producer, causation and the body as JSON, then stops."""
     asyncio.run(_append(redis_server, 4))
     result = runner.invoke(app, ["log", "tail", "--from", "1", "--count", "2", "--redis-url", redis_server,
-                                 "--key", KEY])  # fmt: skip
+                                 "--prefix", CLI.prefix])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
         f"{seq} InstrumentHalted producer=matching causation=cmd-ev-{seq} "
@@ -114,6 +116,6 @@ def test_tail_prints_entries_readably(redis_server: str, sync_redis: redis.Redis
 async def _append(url: str, count: int) -> list[Entry]:
     client = AsyncRedis.from_url(url)
     try:
-        return await RedisEventLog(client, key=KEY).append("matching", new_entries(count))
+        return await RedisEventLog(client, CLI).append("matching", new_entries(count))
     finally:
         await client.aclose()

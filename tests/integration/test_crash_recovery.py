@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from services.cli.demo import seed_exchange
-from services.cli.supervisor import SERVICES, Supervisor
+from services.cli.supervisor import PROCESSES, Supervisor
 from services.intake.service import DEV_OPERATOR_SECRET
 from shared.config import Settings
 from tests.integration.load_support import OrderLoad, exchange_problems, settled_exchange
@@ -43,7 +43,7 @@ async def test_kill_each_service_and_redis_mid_load(
     implies, and every service's live digest equals the replayed one.
     """
     rng = random.Random(seed)
-    targets = [*SERVICES, "redis"]
+    targets = [*PROCESSES, "redis"]
     rng.shuffle(targets)
     kill_at = dict(zip(sorted(rng.sample(range(2, BURSTS - 2), len(targets))), targets, strict=True))
     print(f"seed={seed} kills after bursts: {kill_at}")
@@ -81,7 +81,7 @@ async def test_kill_each_service_and_redis_mid_load(
             await asyncio.sleep(0.05)
         entries = await settled_exchange(redis, settings, timeout=60)
         assert await exchange_problems(redis, settings, entries) == []
-        assert sum(sup.restarts.values()) >= len(SERVICES), sup.restarts
+        assert sum(sup.restarts.values()) >= len(PROCESSES), sup.restarts
         assert sum(e.type == "OrderSubmitted" for e in entries) > 1000
     finally:
         await sup.stop()

@@ -14,8 +14,9 @@ from redis.asyncio import Redis
 from shared.eventlog.entry import GENESIS_HASH, Entry
 from shared.eventlog.memory import InMemoryEventLog
 from shared.eventlog.port import DuplicateAppend, EventLog, LogCorrupt, LogFenced
-from shared.eventlog.redis_log import RedisEventLog
+from shared.eventlog.redis_log import NO_BELLS, Bells, RedisEventLog
 from shared.eventlog.verify import verify_entries, verify_log
+from shared.keys import Keys
 from shared.resp import RespClient
 from tests.support import FakeClock, eventually, new_entries
 
@@ -44,12 +45,15 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     # The session server's URL (a sync fixture: an async one cannot be requested from in here).
     client = Redis.from_url(request.getfixturevalue("redis_server"))
     await client.flushall()
-    resp = RespClient.like(client) if request.param == "redis-lean-bells" else None
-    log = RedisEventLog(client, key="t:log", clock=FakeClock(), resp=resp)
-    if resp is not None:
-        await log.wake_on("contract-reader", ["InstrumentHalted"])  # the type new_entries writes
+    lean = request.param == "redis-lean-bells"
+    resp = RespClient.like(client) if lean else None
+    keys = Keys("t")
+    # new_entries writes InstrumentHalted: the type that rings the reader's bell.
+    bells = Bells(keys, {"contract-reader": ["InstrumentHalted"]}) if lean else NO_BELLS
+    reader = "contract-reader" if lean else None
+    log = RedisEventLog(client, keys, clock=FakeClock(), resp=resp, bells=bells, reader=reader)
     later = FakeClock(start=2_000_000_000_000_000_000)
-    yield Backend(log, lambda: RedisEventLog(client, key="t:log", clock=later, resp=resp))
+    yield Backend(log, lambda: RedisEventLog(client, keys, clock=later, resp=resp, bells=bells))
     if resp is not None:
         await resp.aclose()
     await client.aclose()

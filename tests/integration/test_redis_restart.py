@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from shared.eventlog.redis_log import RedisEventLog
 from shared.eventlog.verify import verify_log
+from shared.keys import Keys
 from tests.redis_server import RedisServer
 from tests.support import new_entries
 
@@ -21,13 +22,13 @@ async def test_log_survives_restart(redis_server_factory: Callable[..., RedisSer
     server = redis_server_factory(appendonly=True, extra_args=("--appendfsync", "always"))
     server.start()
     client = Redis.from_url(server.url)
-    appended = await RedisEventLog(client).append("p", new_entries(5), position="L05")
+    appended = await RedisEventLog(client, Keys()).append("p", new_entries(5), position="L05")
     await client.aclose()
     server.kill() if crash else server.stop()
     server.start()
     client = Redis.from_url(server.url)
     try:
-        log = RedisEventLog(client)
+        log = RedisEventLog(client, Keys())
         assert await log.read() == appended
         assert await log.position("p") == "L05"
         assert (await verify_log(log)).count == 5

@@ -20,12 +20,13 @@ from services.cli.demo import seed_exchange
 from services.cli.main import app
 from services.cli.supervisor import Supervisor
 from services.intake.service import DEV_OPERATOR_SECRET
-from services.runtime.digests import digests_key
-from services.runtime.snapshots import SnapshotStore, decode_record, encode_record, snapshots_key
+from services.runtime.processor import restored
+from services.runtime.snapshots import SnapshotStore, decode_record, encode_record
 from services.settlement.core import Settlement
 from shared.config import Settings
 from shared.eventlog.memory import InMemoryEventLog
 from shared.eventlog.redis_log import RedisEventLog, decode_stream_entry, encode_entry
+from shared.keys import Keys
 from tests.integration.load_support import OrderLoad, settled_exchange
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -93,10 +94,10 @@ def test_export_import_round_trips_a_real_log(live: Live, sync_redis: redis.Redi
     path, copy = tmp_path / "exchange.grnxlog", f"{live.settings.prefix}copy"
     exported = runner.invoke(app, ["log", "export", str(path)], env=live.env())
     assert exported.exit_code == 0, exported.output
-    imported = runner.invoke(app, ["log", "import", str(path), "--key", f"{copy}:log"], env=live.env())
+    imported = runner.invoke(app, ["log", "import", str(path), "--prefix", copy], env=live.env())
     assert imported.exit_code == 0, imported.output
-    original = sync_redis.xrange(live.settings.log_key)
-    assert sync_redis.xrange(f"{copy}:log") == original  # ids, type fields and encoded entries
+    original = sync_redis.xrange(live.settings.keys.log)
+    assert sync_redis.xrange(Keys(copy).log) == original  # ids, type fields and encoded entries
     assert len(original) > 1000  # type: ignore[arg-type]
     from_redis = runner.invoke(app, ["replay"], env=live.env())
     from_copy = runner.invoke(app, ["replay"], env=live.env(copy))
@@ -107,12 +108,12 @@ def test_export_import_round_trips_a_real_log(live: Live, sync_redis: redis.Redi
 def test_tampered_log_is_refused_naming_the_seq(live: Live, sync_redis: redis.Redis) -> None:
     """A copy of the log with one altered body: replay exits 1 and names that entry's seq."""
     bad = f"{live.settings.prefix}bad"
-    rows = cast(list[tuple[bytes, dict[bytes, bytes]]], sync_redis.xrange(live.settings.log_key))
+    rows = cast(list[tuple[bytes, dict[bytes, bytes]]], sync_redis.xrange(live.settings.keys.log))
     for stream_id, fields in rows:
         entry = decode_stream_entry(stream_id, fields)
         if entry.seq == 77:
             entry = msgspec.structs.replace(entry, body=entry.body + b"\x00")
-        sync_redis.xadd(f"{bad}:log", encode_entry(entry), id=stream_id)  # type: ignore[arg-type]
+        sync_redis.xadd(Keys(bad).log, encode_entry(entry), id=stream_id)  # type: ignore[arg-type]
     result = runner.invoke(app, ["replay"], env=live.env(bad))
     assert result.exit_code == 1
     assert "BAD seq=77: hash mismatch; replay refused" in result.output
@@ -122,20 +123,20 @@ def test_compare_live_names_the_core_and_account_that_differ(live: Live, sync_re
     """A settlement 'service' whose state has one balance off: compare-live names settlement and the
     account (from its snapshot), and exits 1."""
     prefix = f"{live.settings.prefix}div"
-    for key in (live.settings.log_key,):
-        for stream_id, fields in sync_redis.xrange(key):  # type: ignore[union-attr]
-            sync_redis.xadd(f"{prefix}:log", fields, id=stream_id)  # type: ignore[arg-type]
-    source = snapshots_key(live.settings.prefix, "settlement")
+    source_keys, copy_keys = live.settings.keys, Keys(prefix)
+    for stream_id, fields in sync_redis.xrange(source_keys.log):  # type: ignore[union-attr]
+        sync_redis.xadd(copy_keys.log, fields, id=stream_id)  # type: ignore[arg-type]
+    source = source_keys.snapshots("settlement")
     snap = decode_record(sync_redis.lindex(source, 0))  # type: ignore[arg-type]
-    core = Settlement.restore(snap.state)
+    core = restored(Settlement(), snap.state)
     core._cash["szenergy"] += 1  # a fen moves between accounts: conserved, so restore accepts it
     core._cash["cementco"] -= 1
     forged = msgspec.structs.replace(snap, state=core.snapshot())
-    sync_redis.lpush(snapshots_key(prefix, "settlement"), encode_record(forged))
-    published = cast(dict[bytes, bytes], sync_redis.hgetall(digests_key(live.settings.prefix)))
+    sync_redis.lpush(copy_keys.snapshots("settlement"), encode_record(forged))
+    published = cast(dict[bytes, bytes], sync_redis.hgetall(source_keys.digests))
     for name, value in published.items():
-        sync_redis.hset(digests_key(prefix), name, value)
-    sync_redis.hset(digests_key(prefix), "settlement", f"{snap.seq}:{core.digest()}")
+        sync_redis.hset(copy_keys.digests, name, value)
+    sync_redis.hset(copy_keys.digests, "settlement", f"{snap.seq}:{core.digest()}")
     result = runner.invoke(app, ["replay", "--compare-live"], env=live.env(prefix))
     assert result.exit_code == 1, result.output
     assert f"settlement differs at seq {snap.seq}" in result.output
@@ -146,13 +147,13 @@ async def test_snapshot_store_falls_back_past_damaged_snapshots(live: Live) -> N
     """The newest intact snapshot that matches the log wins; damaged ones are skipped; none -> None."""
     client = Redis.from_url(live.url)
     try:
-        store, log = SnapshotStore(client, live.settings.prefix), RedisEventLog(client, live.settings.log_key)
+        store, log = SnapshotStore(client, live.settings.keys), RedisEventLog(client, live.settings.keys)
         good = await store.load("matching", log)
         assert good is not None
         assert good.seq > 0
         records = await store.records("matching")
         prefix = f"{live.settings.prefix}snap"
-        scratch = SnapshotStore(client, prefix)
+        scratch = SnapshotStore(client, Keys(prefix))
         damaged = records[0][:-1] + bytes([records[0][-1] ^ 1])
         await client.rpush(scratch.key("matching"), damaged, *records[1:])
         older = await scratch.load("matching", log)

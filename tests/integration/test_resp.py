@@ -15,7 +15,8 @@ from redis.exceptions import ResponseError
 
 from services.cli.supervisor import ensure_redis
 from shared.eventlog.port import DuplicateAppend
-from shared.eventlog.redis_log import RedisEventLog
+from shared.eventlog.redis_log import NO_BELLS, Bells, RedisEventLog
+from shared.keys import Keys
 from shared.resp import Command, RespClient
 from tests.redis_server import RedisServer
 from tests.support import new_entries
@@ -113,9 +114,10 @@ async def test_a_bell_wakes_its_reader_only_for_the_types_it_reads(
 ) -> None:
     """Entries of other types do not end the wait; one of its types does, and the read returns
     everything up to it (the skipped types too: the reader's cursor stays gapless)."""
-    reader = RedisEventLog(redis_client, key="b:log", resp=resp)
-    writer = RedisEventLog(redis_client, key="b:log", resp=resp)
-    await reader.wake_on("settlement", ["TradeExecuted"])
+    keys = Keys("b")
+    bells = Bells(keys, {"settlement": ["TradeExecuted"]})
+    reader = RedisEventLog(redis_client, keys, resp=resp, bells=bells, reader="settlement")
+    writer = RedisEventLog(redis_client, keys, resp=resp, bells=bells)
     await writer.append("w", new_entries(1))
     assert [e.seq for e in await reader.follow(0, block_ms=1000)] == [1]
 
@@ -126,16 +128,16 @@ async def test_a_bell_wakes_its_reader_only_for_the_types_it_reads(
     await writer.append("w", new_entries(1, start=4, tag="trade", kind="TradeExecuted"))
     entries = await asyncio.wait_for(waiter, 2)
     assert [e.seq for e in entries] == [2, 3, 4]
-    assert await redis_client.xlen("b:log:bell:settlement") == 1  # a bell is a doorbell, not a queue
+    assert await redis_client.xlen(keys.bell("settlement")) == 1  # a bell is a doorbell, not a queue
 
 
 async def test_a_reader_behind_reads_on_without_waiting_for_a_bell(
     redis_client: Redis, resp: RespClient
 ) -> None:
     """A backlog is read page after page at once, though only one bell rang for all of it."""
-    writer = RedisEventLog(redis_client, key="c:log", resp=resp)
-    reader = RedisEventLog(redis_client, key="c:log", resp=resp)
-    await reader.wake_on("r", ["InstrumentHalted"])
+    bells = Bells(Keys("c"), {"r": ["InstrumentHalted"]})
+    writer = RedisEventLog(redis_client, Keys("c"), resp=resp, bells=bells)
+    reader = RedisEventLog(redis_client, Keys("c"), resp=resp, bells=bells, reader="r")
     await writer.append("w", new_entries(30))
     loop = asyncio.get_running_loop()
     started, after, pages = loop.time(), 0, 0
@@ -150,10 +152,9 @@ async def test_a_reader_behind_reads_on_without_waiting_for_a_bell(
 async def test_follow_sends_its_first_commands_before_the_read(redis_client: Redis, lean: bool) -> None:
     """A reader's writes for the last batch go out with its next read, once, before it waits."""
     resp = RespClient.like(redis_client) if lean else None
-    log = RedisEventLog(redis_client, key="f:log", resp=resp)
+    bells = Bells(Keys("f"), {"r": ["InstrumentHalted"]}) if lean else NO_BELLS
+    log = RedisEventLog(redis_client, Keys("f"), resp=resp, bells=bells, reader="r" if lean else None)
     try:
-        if resp is not None:
-            await log.wake_on("r", ["InstrumentHalted"])
         await log.append("w", new_entries(2))
         first = [("MULTI",), ("INCR", "f:written"), ("EXEC",)]
         assert [e.seq for e in await log.follow(0, block_ms=500, first=first)] == [1, 2]
@@ -174,9 +175,9 @@ class Settled(NamedTuple):
 @pytest.fixture(params=[False, True], ids=["redis-py", "lean"])
 async def settled(request: pytest.FixtureRequest, redis_client: Redis) -> AsyncIterator[Settled]:
     resp = RespClient.like(redis_client) if request.param else None
-    follower = RedisEventLog(redis_client, key="g:log", resp=resp)
-    other = RedisEventLog(redis_client, key="g:log", resp=resp)
-    await follower.wake_on("f", ["InstrumentHalted"])
+    bells = Bells(Keys("g"), {"f": ["InstrumentHalted"]})
+    follower = RedisEventLog(redis_client, Keys("g"), resp=resp, bells=bells, reader="f")
+    other = RedisEventLog(redis_client, Keys("g"), resp=resp, bells=bells)
     await other.append("o", new_entries(1))
     assert [e.seq for e in await follower.follow(0, block_ms=500)] == [1]
     assert await follower.follow(1, block_ms=50) == []  # takes in the ring it already read
@@ -226,8 +227,8 @@ async def test_append_then_follow_lands_on_a_moved_head(settled: Settled) -> Non
 async def test_append_then_follow_survives_a_flushed_script_cache(
     redis_client: Redis, resp: RespClient
 ) -> None:
-    follower = RedisEventLog(redis_client, key="i:log", resp=resp)
-    await follower.wake_on("f", ["InstrumentHalted"])
+    bells = Bells(Keys("i"), {"f": ["InstrumentHalted"]})
+    follower = RedisEventLog(redis_client, Keys("i"), resp=resp, bells=bells, reader="f")
     await follower.append("o", new_entries(1))
     await follower.follow(0, block_ms=100)
     await redis_client.script_flush()

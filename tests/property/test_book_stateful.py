@@ -365,7 +365,7 @@ class BookMachine(RuleBasedStateMachine):
         command: PlaceOrder | CancelOrder | ReplaceOrder | HaltInstrument | ResumeInstrument,
         expected: list[Outcome],
     ) -> None:
-        events = self.engine.handle(command)
+        events = self.engine.decide(command)
         got = normalise(events)
         trades = [o[1:5] for o in got if o[0] == "trade"]
         want_trades = [o[1:5] for o in expected if o[0] == "trade"]

@@ -14,11 +14,6 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from services.cli.readmodel import ExchangeState
 from services.cli.registry_view import registry_rows, serial_states
-from services.matching.processor import MatchingProcessor
-from services.runtime.processor import Processor
-from services.settlement.core import Settlement
-from services.verification.core import Verification
-from services.verification.registry import Registry
 from shared.domain.codec import Event, event_type
 from shared.domain.eligibility import split_eligibility
 from shared.domain.events import InstrumentListed
@@ -38,6 +33,7 @@ from shared.domain.registry import (
     EligibilityChanged,
     IssuanceRequested,
     ProjectRegistered,
+    RetirementKind,
     RetirementRequested,
     VerificationAccepted,
     VerificationSubmitted,
@@ -55,7 +51,7 @@ class Log:
     core that reads it and did not write it; their answers are appended at the end."""
 
     def __init__(self) -> None:
-        self.state = ExchangeState(MatchingProcessor(), Verification(), Settlement(), Registry())
+        self.state = ExchangeState()
         self.entries: list[tuple[str, Event]] = []
         self.fed = 0
         self.retired: set[int] = set()
@@ -73,10 +69,10 @@ class Log:
     def _feed(self, seq: int, producer: str, event: Event) -> None:
         self._watch(event)
         self._watch_eligibility(seq, event)
-        cores: tuple[Processor, ...] = self.state.processors
+        cores = tuple(self.state.cores.values())
         for core in cores:
             if core.name != producer and event_type(event) in core.inputs:
-                answers = core.process(seq, seq, event)
+                answers = core.decide(seq, seq, event)
                 # A type a core answers must wake it (Processor.answers_to), else the answer waits.
                 assert not answers or event_type(event) in core.answers_to, (core.name, event_type(event))
                 self.entries.extend((core.name, answer) for answer in answers)
@@ -213,7 +209,7 @@ class RegistrySession(RuleBasedStateMachine):
 
     @rule(who=st.sampled_from((*TRADERS, BUFFER_ACCOUNT)), qty=st.integers(1, 120), cancel=st.booleans())
     def retire(self, who: str, qty: int, cancel: bool) -> None:
-        kind = "cancel" if cancel or who == BUFFER_ACCOUNT else "retire"
+        kind = RetirementKind.CANCEL if cancel or who == BUFFER_ACCOUNT else RetirementKind.RETIRE
         self.op(
             RetirementRequested(
                 participant=who,

@@ -8,6 +8,7 @@ from hypothesis import event as label
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from services.runtime.processor import restored
 from services.settlement.core import Settlement, SettlementInvariantError
 from shared.domain.codec import Event, event_type
 from shared.domain.events import TradeExecuted
@@ -55,7 +56,7 @@ class SettlementSession(RuleBasedStateMachine):
 
     def feed(self, event: Event) -> list[Event]:
         self.seq += 1
-        answers = self.core.process(self.seq, self.seq, event)
+        answers = self.core.decide(self.seq, self.seq, event)
         assert not answers or event_type(event) in self.core.answers_to  # it must be woken for it
         return answers
 
@@ -137,9 +138,9 @@ class SettlementSession(RuleBasedStateMachine):
 
     @rule()
     def restart_from_snapshot(self) -> None:
-        restored = Settlement.restore(self.core.snapshot())
-        assert restored.digest() == self.core.digest()
-        self.core = restored
+        copy = restored(Settlement(), self.core.snapshot())
+        assert copy.digest() == self.core.digest()
+        self.core = copy
 
     @invariant()
     def invariants_hold(self) -> None:

@@ -11,6 +11,7 @@ from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from services.matching.engine import MatchingEngine, SelfTradePrevention
+from services.runtime.processor import restored
 from services.verification.core import Verification
 from shared.domain.codec import Event, event_type
 from shared.domain.commands import (
@@ -67,7 +68,7 @@ class Exchange(RuleBasedStateMachine):
 
     def feed(self, event: Event) -> list[Event]:
         seq = next(self.seq)
-        answers = self.v.process(seq, seq, event)
+        answers = self.v.decide(seq, seq, event)
         # A type it answers must wake it (Processor.answers_to), else the answer waits for block_ms.
         assert not answers or event_type(event) in self.v.answers_to, event_type(event)
         for answer in answers:
@@ -78,7 +79,7 @@ class Exchange(RuleBasedStateMachine):
     def open_exchange(self, stp: SelfTradePrevention) -> None:
         self.engine.stp = stp
         for symbol, reference in REFERENCE.items():
-            self.engine.handle(ListInstrument(instrument=instrument(symbol, reference)))
+            self.engine.decide(ListInstrument(instrument=instrument(symbol, reference)))
             self.feed(InstrumentListed(instrument=instrument(symbol, reference)))
         for p in PARTICIPANTS:
             allowed = (CCER,) if p == "p3" else ()
@@ -200,7 +201,7 @@ class Exchange(RuleBasedStateMachine):
     @rule(n=st.integers(1, 4))
     def run_matching(self, n: int) -> None:
         for _ in range(min(n, len(self.to_matching))):
-            for event in self.engine.handle(self.to_matching.popleft()):
+            for event in self.engine.decide(self.to_matching.popleft()):
                 label(f"matching: {type(event).__name__}")
                 assert self.feed(event) == []
                 if isinstance(event, TradeExecuted):
@@ -243,7 +244,7 @@ class Exchange(RuleBasedStateMachine):
 
     @invariant()
     def snapshot_round_trips(self) -> None:
-        assert Verification.restore(self.v.snapshot()).digest() == self.v.digest()
+        assert restored(Verification(), self.v.snapshot()).digest() == self.v.digest()
 
 
 Exchange.TestCase.settings = settings(max_examples=200, stateful_step_count=80, deadline=None)

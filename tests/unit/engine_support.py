@@ -63,10 +63,10 @@ class Scenario:
             quantity=qty,
             time_in_force=TimeInForce(tif),
         )
-        return self.engine.handle(cmd)
+        return self.engine.decide(cmd)
 
     def cancel(self, participant: str, orig: str, *, symbol: str = SZEA) -> list[EngineEvent]:
-        return self.engine.handle(
+        return self.engine.decide(
             CancelOrder(
                 participant=participant,
                 client_order_id=f"{participant}-c{next(self._clids)}",
@@ -85,7 +85,7 @@ class Scenario:
         clid: str | None = None,
         symbol: str = SZEA,
     ) -> list[EngineEvent]:
-        return self.engine.handle(
+        return self.engine.decide(
             ReplaceOrder(
                 participant=participant,
                 client_order_id=clid or f"{participant}-r{next(self._clids)}",

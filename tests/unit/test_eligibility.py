@@ -4,6 +4,7 @@ eligible blocks, and sells resting when a window tightens still settle."""
 from __future__ import annotations
 
 from services.cli.registry_view import serial_states
+from services.runtime.processor import restored
 from services.settlement.core import Settlement
 from services.verification.core import Verification
 from shared.domain.codec import Event
@@ -24,6 +25,7 @@ from shared.domain.registry import (
     CreditsRetired,
     EligibilityChanged,
     RetirementApproved,
+    RetirementKind,
     RetirementRequested,
 )
 from shared.domain.values import OrderType, Side, TimeInForce
@@ -79,25 +81,25 @@ def trade(trade_id: int, qty: int) -> TradeExecuted:
 def verification() -> Verification:
     v = Verification()
     for seq, event in enumerate([*holdings_of_mixed_vintages(), TIGHTEN], start=1):
-        v.process(seq, 0, event)
+        v.decide(seq, 0, event)
     return v
 
 
 def test_a_sell_of_credits_the_window_excludes_is_refused_as_ineligible() -> None:
     """50 of 200 t are eligible: 51 t is ineligible_credits, 201 t insufficient_credits, 50 t passes."""
     v = verification()
-    (no,) = v.process(10, 0, sell(1, 51))
+    (no,) = v.decide(10, 0, sell(1, 51))
     assert isinstance(no, OrderRejected)
     assert (no.reason, no.text) == (
         Reason.INELIGIBLE_CREDITS,
         f"needs 51 t eligible in {CCER}, 50 t available (150 t held are outside its eligibility window)",
     )
-    (short,) = v.process(11, 0, sell(2, 201))
+    (short,) = v.decide(11, 0, sell(2, 201))
     assert isinstance(short, OrderRejected)
     assert short.reason is Reason.INSUFFICIENT_CREDITS
-    (ok,) = v.process(12, 0, sell(3, 50))
+    (ok,) = v.decide(12, 0, sell(3, 50))
     assert isinstance(ok, OrderVerified)
-    (more,) = v.process(13, 0, sell(4, 1))
+    (more,) = v.decide(13, 0, sell(4, 1))
     assert isinstance(more, OrderRejected)
     assert more.reason is Reason.INELIGIBLE_CREDITS  # the eligible 50 t are all claimed by order 3
     v.check_invariants()
@@ -109,10 +111,10 @@ def test_retirements_freeze_any_tonnes_and_leave_the_eligible_ones_to_sells() ->
     req = RetirementRequested(
         participant="s", client_order_id="r", instrument=CCER, quantity=150, beneficiary="b", reason="r"
     )
-    (ok,) = v.process(10, 0, req)
+    (ok,) = v.decide(10, 0, req)
     assert isinstance(ok, RetirementApproved)
-    assert isinstance(v.process(11, 0, sell(1, 50))[0], OrderVerified)
-    (no,) = v.process(12, 0, sell(2, 1))
+    assert isinstance(v.decide(11, 0, sell(1, 50))[0], OrderVerified)
+    (no,) = v.decide(12, 0, sell(2, 1))
     assert isinstance(no, OrderRejected)
     assert no.reason is Reason.INSUFFICIENT_CREDITS
     v.check_invariants()
@@ -121,12 +123,12 @@ def test_retirements_freeze_any_tonnes_and_leave_the_eligible_ones_to_sells() ->
 def test_a_replace_adding_quantity_needs_eligible_tonnes_too() -> None:
     """Raising a 40 t sell to 60 t asks for 20 t more, of which only 10 t are eligible."""
     v = verification()
-    assert isinstance(v.process(10, 0, sell(1, 40))[0], OrderVerified)
+    assert isinstance(v.decide(10, 0, sell(1, 40))[0], OrderVerified)
     amend = ReplaceSubmitted(
         participant="s", client_order_id="c9", instrument=CCER, orig_client_order_id="c1", price=7_800,
         quantity=60,
     )  # fmt: skip
-    (no,) = v.process(11, 0, amend)
+    (no,) = v.decide(11, 0, amend)
     assert isinstance(no, OrderRejected)
     assert (no.command, no.reason) == ("replace_order", Reason.INELIGIBLE_CREDITS)
 
@@ -134,20 +136,20 @@ def test_a_replace_adding_quantity_needs_eligible_tonnes_too() -> None:
 def settlement() -> Settlement:
     s = Settlement()
     for seq, event in enumerate([*holdings_of_mixed_vintages(), TIGHTEN], start=1):
-        s.process(seq, 0, event)
+        s.decide(seq, 0, event)
     return s
 
 
 def test_settlement_delivers_eligible_blocks_and_leaves_the_others_in_order() -> None:
     """30 t come from 101-130 (2024); 1-100 and 151-200 stay where they were in the queue."""
     s = settlement()
-    (done,) = s.process(10, 0, trade(1, 30))
+    (done,) = s.decide(10, 0, trade(1, 30))
     assert isinstance(done, TradeSettled)
     assert done.serials == (SerialRange(101, 130),)
     assert s.holdings("s") == {CCER: [SerialRange(1, 100), SerialRange(131, 200)]}
     assert s.holdings("b") == {CCER: [SerialRange(101, 130)]}
     s.check_invariants()
-    assert Settlement.restore(s.snapshot()) == s
+    assert restored(Settlement(), s.snapshot()) == s
 
 
 def test_retirement_takes_ineligible_blocks_first() -> None:
@@ -155,9 +157,9 @@ def test_retirement_takes_ineligible_blocks_first() -> None:
     s = settlement()
     ok = RetirementApproved(
         participant="s", client_order_id="r", instrument=CCER, quantity=120, beneficiary="b", reason="r",
-        kind="retire", request_seq=9,
+        kind=RetirementKind.RETIRE, request_seq=9,
     )  # fmt: skip
-    (done,) = s.process(10, 0, ok)
+    (done,) = s.decide(10, 0, ok)
     assert isinstance(done, CreditsRetired)
     assert done.serials == (SerialRange(1, 100), SerialRange(151, 170))
     assert s.holdings("s") == {CCER: [SerialRange(101, 150), SerialRange(171, 200)]}

@@ -202,14 +202,14 @@ def test_halt_blocks_new_orders_and_replaces_but_not_cancels() -> None:
     """While halted nothing trades; cancels still go through; resume reopens."""
     s = Scenario()
     s.order("a", "sell", 5, 5800, clid="a1")
-    assert kinds(s.engine.handle(HaltInstrument(instrument=SZEA))) == ["InstrumentHalted"]
-    assert s.engine.handle(HaltInstrument(instrument=SZEA)) == []
+    assert kinds(s.engine.decide(HaltInstrument(instrument=SZEA))) == ["InstrumentHalted"]
+    assert s.engine.decide(HaltInstrument(instrument=SZEA)) == []
     assert rejected(s.order("b", "buy", 5, 5800)) is Reason.INSTRUMENT_HALTED
     assert rejected(s.replace("a", "a1", 5801, 5)) is Reason.INSTRUMENT_HALTED
     assert kinds(s.cancel("a", "a1")) == ["OrderCancelled"]
-    assert kinds(s.engine.handle(ResumeInstrument(instrument=SZEA))) == ["InstrumentResumed"]
+    assert kinds(s.engine.decide(ResumeInstrument(instrument=SZEA))) == ["InstrumentResumed"]
     assert kinds(s.order("b", "buy", 5, 5800)) == ["OrderAccepted"]
-    assert isinstance(s.engine.handle(HaltInstrument(instrument=SZEA))[0], InstrumentHalted)
+    assert isinstance(s.engine.decide(HaltInstrument(instrument=SZEA))[0], InstrumentHalted)
 
 
 def test_day_orders_expire_at_day_end_and_gtc_orders_stay() -> None:
@@ -217,7 +217,7 @@ def test_day_orders_expire_at_day_end_and_gtc_orders_stay() -> None:
     s.order("a", "sell", 5, 5800, tif="DAY")
     s.order("b", "sell", 6, 5810, tif="GTC")
     s.order("c", "buy", 7, 5700, tif="DAY")
-    events = s.engine.handle(ExpireDayOrders(instrument=SZEA))
+    events = s.engine.decide(ExpireDayOrders(instrument=SZEA))
     assert [(e.order_id, e.expired_qty, e.reason) for e in events if isinstance(e, OrderExpired)] == [
         (1, 5, Reason.DAY_END),
         (3, 7, Reason.DAY_END),

@@ -8,9 +8,10 @@ import itertools
 import msgspec
 import pytest
 
+from services.registry.core import Registry
+from services.runtime.processor import restored
 from services.settlement.core import Settlement
 from services.verification.core import Verification
-from services.verification.registry import Registry
 from shared.domain.certificates import SerialOrigins, certificate, certificate_hash
 from shared.domain.codec import Event
 from shared.domain.events import InstrumentListed
@@ -30,6 +31,7 @@ from shared.domain.registry import (
     ProjectRegistered,
     RegistryRejected,
     RetirementApproved,
+    RetirementKind,
     RetirementRejected,
     RetirementRequested,
     VerificationAccepted,
@@ -71,7 +73,7 @@ class Desk:
         )
 
     def feed(self, event: Event) -> list[Event]:
-        return self.r.process(next(self.seq), 1_750_000_000_000_000_000, event)
+        return self.r.decide(next(self.seq), 1_750_000_000_000_000_000, event)
 
     def verify(
         self,
@@ -207,7 +209,7 @@ def activity(product: str, stage: str, factor: str, amount: str, who: str = "dro
     )
 
 
-def retired(cert: str, who: str, tonnes: int, kind: str = "retire") -> CreditsRetired:
+def retired(cert: str, who: str, tonnes: int, kind: RetirementKind = RetirementKind.RETIRE) -> CreditsRetired:
     return CreditsRetired(
         certificate_id=cert,
         participant=who,
@@ -296,7 +298,7 @@ def test_neutrality_claim_needs_enough_unused_own_retirements() -> None:
     d.feed(retired("RC-1", "drones", 5))
     d.feed(retired("RC-2", "forest", 50))
     d.feed(retired("RC-3", "drones", 1))
-    d.feed(retired("RC-4", "drones", 9, kind="cancel"))
+    d.feed(retired("RC-4", "drones", 9, kind=RetirementKind.CANCEL))
 
     def claim(*certs: str, units: int = 10) -> list[Event]:
         return d.feed(
@@ -318,14 +320,14 @@ def test_neutrality_claim_needs_enough_unused_own_retirements() -> None:
 def test_verification_freezes_retirements_and_refuses_what_is_not_free() -> None:
     """Retiring needs free (held - frozen) tonnes; the approval freezes them until settlement retires."""
     v = Verification()
-    v.process(1, 0, CreditsIssued(participant="a", instrument=CCER, serials=SerialRange(1, 10)))
+    v.decide(1, 0, CreditsIssued(participant="a", instrument=CCER, serials=SerialRange(1, 10)))
     req = RetirementRequested(
         participant="a", client_order_id="r1", instrument=CCER, quantity=8, beneficiary="b", reason="r"
     )
-    (ok,) = v.process(2, 0, req)
+    (ok,) = v.decide(2, 0, req)
     assert isinstance(ok, RetirementApproved)
     assert v.account("a")[2][CCER] == (10, 8)
-    (no,) = v.process(
+    (no,) = v.decide(
         3,
         0,
         RetirementRequested(
@@ -334,7 +336,7 @@ def test_verification_freezes_retirements_and_refuses_what_is_not_free() -> None
     )
     assert isinstance(no, RetirementRejected)
     assert no.reason is Reason.INSUFFICIENT_CREDITS
-    v.process(5, 0, msgspec.structs.replace(retired("RC-4", "a", 8), request_seq=2))
+    v.decide(5, 0, msgspec.structs.replace(retired("RC-4", "a", 8), request_seq=2))
     assert v.account("a")[2][CCER] == (2, 0)
     v.check_invariants()
 
@@ -342,9 +344,9 @@ def test_verification_freezes_retirements_and_refuses_what_is_not_free() -> None
 def test_settlement_retires_the_oldest_serials_for_good() -> None:
     """The certificate is named after the approval's seq; retired serials leave every holding."""
     s = Settlement()
-    s.process(1, 0, ParticipantRegistered(participant="a", name="a", secret="k"))
-    s.process(2, 0, CreditsIssued(participant="a", instrument=CCER, serials=SerialRange(1, 10)))
-    s.process(3, 0, CreditsIssued(participant=BUFFER_ACCOUNT, instrument=CCER, serials=SerialRange(11, 12)))
+    s.decide(1, 0, ParticipantRegistered(participant="a", name="a", secret="k"))
+    s.decide(2, 0, CreditsIssued(participant="a", instrument=CCER, serials=SerialRange(1, 10)))
+    s.decide(3, 0, CreditsIssued(participant=BUFFER_ACCOUNT, instrument=CCER, serials=SerialRange(11, 12)))
     ok = RetirementApproved(
         participant="a",
         client_order_id="r",
@@ -352,16 +354,16 @@ def test_settlement_retires_the_oldest_serials_for_good() -> None:
         quantity=4,
         beneficiary="b",
         reason="r",
-        kind="retire",
+        kind=RetirementKind.RETIRE,
         request_seq=3,
     )
-    (done,) = s.process(7, 0, ok)
+    (done,) = s.decide(7, 0, ok)
     assert isinstance(done, CreditsRetired)
     assert (done.certificate_id, done.serials, done.tonnes) == ("RC-7", (SerialRange(1, 4),), 4)
     assert s.holdings("a") == {CCER: [SerialRange(5, 10)]}
     assert s.retired(CCER) == [SerialRange(1, 4)]
     s.check_invariants()
-    assert Settlement.restore(s.snapshot()) == s
+    assert restored(Settlement(), s.snapshot()) == s
 
 
 def test_certificate_hash_covers_serials_seq_and_chain_hash() -> None:
@@ -395,7 +397,7 @@ def test_certificate_hash_covers_serials_seq_and_chain_hash() -> None:
         instrument=CCER,
         serials=(SerialRange(4, 7),),
         tonnes=4,
-        kind="retire",
+        kind=RetirementKind.RETIRE,
         client_order_id="x",
         request_seq=8,
     )
@@ -415,7 +417,7 @@ def test_registry_snapshot_restores_an_equal_core_that_decides_the_same() -> Non
     d.issue(report.report_id, 600)
     d.feed(LabelRequested(participant="cqc", client_order_id="l", product="SKY"))
     d.feed(retired("RC-1", "drones", 6))
-    copy = Registry.restore(d.r.snapshot())
+    copy = restored(Registry(), d.r.snapshot())
     assert copy.digest() == d.r.digest()
     assert copy.snapshot() == d.r.snapshot()
     tail: list[Event] = [
@@ -427,6 +429,6 @@ def test_registry_snapshot_restores_an_equal_core_that_decides_the_same() -> Non
         ),
     ]
     for event in tail:
-        assert copy.process(99, 1, event) == d.r.process(99, 1, event)
+        assert copy.decide(99, 1, event) == d.r.decide(99, 1, event)
     assert copy.digest() == d.r.digest()
     assert Registry().digest() != d.r.digest()

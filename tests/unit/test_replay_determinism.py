@@ -18,7 +18,7 @@ async def record(seed: int, count: int, path: Path) -> bytes:
     engine = MatchingEngine(BENCH_INSTRUMENTS)
     log = InMemoryEventLog(clock=FakeClock())
     for n, command in enumerate(generate_commands(count, seed)):
-        events = engine.handle(command)
+        events = engine.decide(command)
         await log.append(
             "matching",
             [

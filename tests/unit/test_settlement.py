@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from services.runtime.processor import Processor
+from services.runtime.processor import Processor, restored
 from services.settlement.core import Settlement, SettlementInvariantError
 from shared.domain.codec import Event
 from shared.domain.events import OrderAccepted, TradeExecuted
@@ -27,7 +27,7 @@ CCER = "CCER-2024"
 def feed(s: Settlement, *events: Event) -> list[Event]:
     out: list[Event] = []
     for seq, event in enumerate(events, start=1):
-        out.extend(s.process(seq, seq * 1_000, event))
+        out.extend(s.decide(seq, seq * 1_000, event))
     return out
 
 
@@ -82,7 +82,7 @@ def test_settlement_is_a_processor_that_reads_only_what_it_needs() -> None:
         order_id=1, participant="alice", client_order_id="a-1", instrument=SZEA, side=Side.BUY,
         order_type=OrderType.LIMIT, price=5800, quantity=1, time_in_force=TimeInForce.GTC,
     )  # fmt: skip
-    assert processor.process(1, 1, accepted) == []
+    assert processor.decide(1, 1, accepted) == []
 
 
 @pytest.mark.parametrize(
@@ -251,15 +251,15 @@ def test_snapshot_round_trip_restores_an_equal_state() -> None:
         trade(1, "bob", "alice", Side.SELL, qty=18, price=5800),
         CashWithdrawn(participant="bob", amount=1000),
     )
-    restored = Settlement.restore(s.snapshot())
-    assert restored == s
-    assert restored.digest() == s.digest()
+    copy = restored(Settlement(), s.snapshot())
+    assert copy == s
+    assert copy.digest() == s.digest()
     assert len(s.digest()) == 64
     nxt = trade(2, "alice", "bob", Side.BUY, qty=4, price=5812)
-    assert feed(restored, nxt) == feed(s, nxt)
-    assert restored.digest() == s.digest()
+    assert feed(copy, nxt) == feed(s, nxt)
+    assert copy.digest() == s.digest()
     with pytest.raises(SettlementInvariantError, match="trade 1 settled twice"):
-        feed(restored, trade(1, "bob", "alice", Side.SELL, qty=1, price=5800))
+        feed(copy, trade(1, "bob", "alice", Side.SELL, qty=1, price=5800))
 
 
 def test_equal_states_reached_in_a_different_order_give_equal_bytes() -> None:
@@ -292,17 +292,17 @@ def test_a_tampered_snapshot_is_refused() -> None:
     raw = msgspec.msgpack.decode(s.snapshot())
     raw[1]["bob"] = 1
     with pytest.raises(SettlementInvariantError, match="cash 1000001 != deposited 1000000 - withdrawn 0"):
-        Settlement.restore(msgspec.msgpack.encode(raw))
+        restored(Settlement(), msgspec.msgpack.encode(raw))
     raw = msgspec.msgpack.decode(s.snapshot())
     raw[2]["alice"] = {SZEA: [[104, 104]]}
     with pytest.raises(SettlementInvariantError, match="serial 104 of SZEA-2025 is held twice"):
-        Settlement.restore(msgspec.msgpack.encode(raw))
+        restored(Settlement(), msgspec.msgpack.encode(raw))
     raw = msgspec.msgpack.decode(s.snapshot())
     raw[2]["bob"][SZEA] = [[100, 104], [200, 209], [300, 318]]
     with pytest.raises(SettlementInvariantError, match="34 t of SZEA-2025 held but 35 t issued"):
-        Settlement.restore(msgspec.msgpack.encode(raw))
+        restored(Settlement(), msgspec.msgpack.encode(raw))
     raw[2]["bob"][SZEA] = [[100, 104], [200, 209], [301, 320]]
     with pytest.raises(
         SettlementInvariantError, match="serials held of SZEA-2025 are not the serials issued"
     ):
-        Settlement.restore(msgspec.msgpack.encode(raw))
+        restored(Settlement(), msgspec.msgpack.encode(raw))

@@ -10,6 +10,7 @@ from loadtests.order_stream import BENCH_INSTRUMENTS, OrderMix, generate_command
 from services.matching.engine import MatchingEngine, SelfTradePrevention
 from services.matching.processor import MatchingProcessor
 from services.matching.snapshot import MatchingSnapshotError, decode_engine, encode_engine
+from services.runtime.processor import restored
 from shared.domain.commands import EngineCommand, ExpireDayOrders, HaltInstrument, ResumeInstrument
 from shared.domain.events import EngineEvent
 
@@ -31,7 +32,7 @@ def commands(seed: int, count: int) -> list[EngineCommand]:
 
 
 def run(engine: MatchingEngine, cmds: list[EngineCommand]) -> list[EngineEvent]:
-    return [event for cmd in cmds for event in engine.handle(cmd)]
+    return [event for cmd in cmds for event in engine.decide(cmd)]
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -58,7 +59,7 @@ def test_halted_flag_and_trade_counter_survive() -> None:
     """A halted book stays halted after a restore and trade ids continue from the counter."""
     engine = MatchingEngine(BENCH_INSTRUMENTS)
     run(engine, commands(5, 500))
-    engine.handle(HaltInstrument(instrument=BENCH_INSTRUMENTS[1].symbol))
+    engine.decide(HaltInstrument(instrument=BENCH_INSTRUMENTS[1].symbol))
     restored = decode_engine(encode_engine(engine))
     assert restored.books[BENCH_INSTRUMENTS[1].symbol].halted
     assert restored.next_trade_id == engine.next_trade_id > 1
@@ -69,9 +70,9 @@ def test_processor_snapshot_round_trip_keeps_the_digest() -> None:
     proc = MatchingProcessor()
     proc.engine = MatchingEngine(BENCH_INSTRUMENTS)
     run(proc.engine, commands(9, 1000))
-    restored = MatchingProcessor.restore(proc.snapshot())
-    assert restored.digest() == proc.digest()
-    assert restored.touched == {i.symbol for i in BENCH_INSTRUMENTS}
+    copy = restored(MatchingProcessor(), proc.snapshot())
+    assert copy.digest() == proc.digest()
+    assert copy.touched == {i.symbol for i in BENCH_INSTRUMENTS}
 
 
 def test_damaged_snapshot_is_refused() -> None:

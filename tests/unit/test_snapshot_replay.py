@@ -10,12 +10,10 @@ import pytest
 
 from loadtests.replay_bench import build_exchange_log
 from services.cli.readmodel import ExchangeState, Stop, replay_archive, replay_entries
-from services.matching.processor import MatchingProcessor
 from services.runtime.follower import LogFollower
-from services.runtime.processor import Processor
 from services.runtime.snapshots import Snapshot, decode_record, encode_record, new_snapshot
 from services.settlement.core import Settlement
-from services.verification.core import Verification
+from services.system import SYSTEM
 from shared.eventlog.archive import write_archive
 from shared.eventlog.entry import Entry
 from shared.eventlog.memory import InMemoryEventLog
@@ -56,20 +54,18 @@ async def test_followers_from_snapshot_plus_tail_match_a_full_replay(
     exchange_log: tuple[InMemoryEventLog, list[Entry]], fraction: float
 ) -> None:
     """Each core restored from a snapshot at seq k and fed the tail ends where a full replay ends, and
-    appends nothing: every answer to the tail is already in the log (positions floor them)."""
+    appends nothing: every answer to the tail is already in the log (the logged positions say so)."""
     log, entries = exchange_log
     k = int(len(entries) * fraction)
     full = replay_entries(entries)
     prefix = replay_entries(entries[:k])
-    procs: list[Processor] = [prefix.matching, prefix.verification, prefix.settlement]
-    for proc in procs:
-        snap = decode_record(encode_record(new_snapshot(proc, k, entries[k - 1].hash, "")))  # type: ignore[arg-type]
-        fresh = {"matching": MatchingProcessor, "verification": Verification, "settlement": Settlement}
-        follower = LogFollower(fresh[proc.name](), log)
-        follower.restore(snap, await log.position(proc.name))
+    for core in SYSTEM.cores:
+        snap = decode_record(encode_record(new_snapshot(prefix.core(core.name), k, entries[k - 1].hash, "")))
+        follower = LogFollower(core.make(), log)
+        follower.restore(snap, await log.position(core.name))
         appended = await follower.step(entries[k:])
         assert appended == []
-        assert follower.processor.digest() == full.core(proc.name).digest()  # type: ignore[attr-defined]
+        assert follower.processor.digest() == full.core(core.name).digest()
 
 
 async def test_follower_refuses_a_batch_that_does_not_link(
@@ -89,7 +85,9 @@ async def test_follower_refuses_a_batch_that_does_not_link(
 
 def test_snapshot_record_detects_any_damage() -> None:
     """A flipped byte anywhere in a record fails its sha256 checksum."""
-    snap = Snapshot(service="matching", seq=5, head_hash=b"h" * 32, floor="L1", taken_ns=1, state=b"abc")
+    snap = Snapshot(
+        service="matching", seq=5, head_hash=b"h" * 32, logged_position="L1", taken_ns=1, state=b"abc"
+    )
     record = encode_record(snap)
     assert decode_record(record) == snap
     for at in (0, 31, 32, len(record) - 1):

@@ -220,7 +220,7 @@ def test_expiry_releases_the_rest_but_executed_fills_wait_for_settlement() -> No
     assert d.cash("alice") == (100_000 - 23_200 - 12, 0)
     d.submit("carol", "buy", 5, 5800, tif="DAY")
     assert d.cash("carol") == (100_000, 29_015)
-    assert d.feed(*d.engine.handle(ExpireDayOrders(instrument=SZEA))) == []
+    assert d.feed(*d.engine.decide(ExpireDayOrders(instrument=SZEA))) == []
     assert d.cash("carol") == (100_000, 0)
     d.v.check_invariants()
 

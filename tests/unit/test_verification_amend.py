@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from services.runtime.processor import restored
 from services.verification.core import Verification
 from services.verification.state import InvariantError
 from shared.domain.codec import Event
@@ -140,9 +141,9 @@ def test_snapshot_restore_round_trip_keeps_the_state_and_its_future() -> None:
     d.submit("alice", "buy", 10, 5800)
     d.submit("bob", "sell", 4, 5800)  # executed, not yet settled
     d.replace("alice", "alice-1", 5900, 12, hold=True)  # amendment in flight
-    restored = Verification.restore(d.v.snapshot())
-    assert restored.digest() == d.v.digest()
-    assert restored.snapshot() == d.v.snapshot()
+    copy = restored(Verification(), d.v.snapshot())
+    assert copy.digest() == d.v.digest()
+    assert copy.snapshot() == d.v.snapshot()
     later: list[Event] = [settle(t) for t in d.trades]
     later += [
         ReplaceSubmitted(
@@ -167,9 +168,9 @@ def test_snapshot_restore_round_trip_keeps_the_state_and_its_future() -> None:
         ),
     ]
     for seq, event in enumerate(later, start=100):
-        assert restored.process(seq, seq, event) == d.v.process(seq, seq, event)
-    assert restored.digest() == d.v.digest()
-    restored.check_invariants()
+        assert copy.decide(seq, seq, event) == d.v.decide(seq, seq, event)
+    assert copy.digest() == d.v.digest()
+    copy.check_invariants()
 
 
 def test_digest_depends_on_the_state_not_on_the_order_maps_were_filled() -> None:
@@ -177,9 +178,9 @@ def test_digest_depends_on_the_state_not_on_the_order_maps_were_filled() -> None
     a, b, c = Verification(), Verification(), Verification()
     deposits = [CashDeposited(participant="alice", amount=5), CashDeposited(participant="bob", amount=7)]
     for seq, event in enumerate(deposits):
-        a.process(seq, seq, event)
-        b.process(seq, seq, deposits[1 - seq])
-        c.process(seq, seq, CashDeposited(participant=event.participant, amount=event.amount + 1))
+        a.decide(seq, seq, event)
+        b.decide(seq, seq, deposits[1 - seq])
+        c.decide(seq, seq, CashDeposited(participant=event.participant, amount=event.amount + 1))
     assert a.digest() == b.digest() != c.digest()
     assert len(a.digest()) == 64
 

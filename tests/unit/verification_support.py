@@ -70,7 +70,7 @@ class Desk:
         self.clids = itertools.count(1)
         self.trades: list[TradeExecuted] = []
         for inst in instruments or (instrument(),):
-            self.engine.handle(ListInstrument(instrument=inst))
+            self.engine.decide(ListInstrument(instrument=inst))
             self.feed(InstrumentListed(instrument=inst))
 
     def feed(self, *events: Event) -> list[Event]:
@@ -78,20 +78,20 @@ class Desk:
         out: list[Event] = []
         for event in events:
             seq = next(self.seq)
-            out.extend(self.v.process(seq, seq * 1_000, event))
+            out.extend(self.v.decide(seq, seq * 1_000, event))
         return out
 
     def match(self, verdict: Event) -> list[Event]:
         """Hand a verdict to matching and feed matching's answers back to verification."""
         if isinstance(verdict, OrderVerified):
-            answers = self.engine.handle(PlaceOrder(
+            answers = self.engine.decide(PlaceOrder(
                 order_id=verdict.order_id, participant=verdict.participant,
                 client_order_id=verdict.client_order_id, instrument=verdict.instrument, side=verdict.side,
                 order_type=verdict.order_type, price=verdict.price, quantity=verdict.quantity,
                 time_in_force=verdict.time_in_force,
             ))  # fmt: skip
         elif isinstance(verdict, ReplaceVerified):
-            answers = self.engine.handle(ReplaceOrder(
+            answers = self.engine.decide(ReplaceOrder(
                 participant=verdict.participant, client_order_id=verdict.client_order_id,
                 instrument=verdict.instrument, orig_client_order_id=verdict.orig_client_order_id,
                 price=verdict.price, quantity=verdict.quantity,
@@ -155,7 +155,7 @@ class Desk:
         return self.v.account(participant)[2].get(symbol, (0, 0))
 
     def cancel(self, participant: str, orig: str) -> list[Event]:
-        answers = self.engine.handle(CancelOrder(
+        answers = self.engine.decide(CancelOrder(
             participant=participant, client_order_id=f"{participant}-c{next(self.clids)}", instrument=SZEA,
             orig_client_order_id=orig,
         ))  # fmt: skip

@@ -16,6 +16,7 @@ from shared.domain.registry import (
     NeutralityClaimed,
     ProductRegistered,
     ProjectRegistered,
+    RetirementKind,
     VerificationAccepted,
 )
 
@@ -80,7 +81,7 @@ class RegistryState:
             for piece, origin in self.origins.split(ev.instrument, block):
                 project, vintage = (origin.project, origin.vintage) if origin else ("", 0)
                 totals = self._totals(ev.instrument, project, vintage)
-                if ev.kind == "cancel":
+                if ev.kind is RetirementKind.CANCEL:
                     totals.cancelled += piece.tonnes
                 else:
                     totals.retired += piece.tonnes

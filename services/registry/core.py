@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 
-from services.verification.registry_snapshot import decode_registry, encode_registry
-from services.verification.registry_state import Certificate, RegistryState, Totals
-from shared.domain.codec import Event
+from services.registry.snapshot import decode_registry, encode_registry
+from services.registry.state import Certificate, RegistryState, Totals
+from shared.domain.base import Refused
+from shared.domain.codec import Event, tags
+from shared.domain.differences import first_key_difference
 from shared.domain.events import InstrumentListed
 from shared.domain.ledger import BUFFER_ACCOUNT, CreditsIssued, ParticipantRegistered, SerialRange
 from shared.domain.reasons import Reason
@@ -24,6 +26,7 @@ from shared.domain.registry import (
     ProductRegistered,
     ProjectRegistered,
     RegistryRejected,
+    RetirementKind,
     StageFootprint,
     VerificationAccepted,
     VerificationSubmitted,
@@ -35,38 +38,28 @@ VERIFIER_ROLE = "verifier"
 GRAMS_PER_TONNE = 1_000_000
 
 
-class _RefusedError(Exception):
-    def __init__(self, reason: Reason, text: str) -> None:
-        super().__init__(text)
-        self.reason, self.text = reason, text
-
-
 class Registry:
     """Projects, verification reports, serial allocation, certificates, labels and claims as a fold over
     the log; implements the runtime's Processor. Every decision is applied to the state before it is
     returned, so the next request sees it before it lands in the log."""
 
     name = "registry"
-    inputs: frozenset[str] = frozenset(
-        {
-            "ParticipantRegistered",
-            "InstrumentListed",
-            "EligibilityChanged",
-            "ProjectRegistered",
-            "VerificationSubmitted",
-            "IssuanceRequested",
-            "CreditsIssued",
-            "CreditsRetired",
-            "ProductRegistered",
-            "ActivityRecorded",
-            "LabelRequested",
-            "NeutralityClaimSubmitted",
-        }
+    inputs = tags(
+        ParticipantRegistered,
+        InstrumentListed,
+        EligibilityChanged,
+        ProjectRegistered,
+        VerificationSubmitted,
+        IssuanceRequested,
+        CreditsIssued,
+        CreditsRetired,
+        ProductRegistered,
+        ActivityRecorded,
+        LabelRequested,
+        NeutralityClaimSubmitted,
     )
 
-    answers_to: frozenset[str] = frozenset(
-        {"VerificationSubmitted", "IssuanceRequested", "LabelRequested", "NeutralityClaimSubmitted"}
-    )
+    answers_to = tags(VerificationSubmitted, IssuanceRequested, LabelRequested, NeutralityClaimSubmitted)
 
     def __init__(self) -> None:
         self.state = RegistryState()
@@ -75,16 +68,13 @@ class Registry:
         """The whole state, canonically encoded (equal states give equal bytes)."""
         return encode_registry(self.state)
 
-    @classmethod
-    def restore(cls, data: bytes) -> Registry:
-        restored = cls()
-        restored.state = decode_registry(data)
-        return restored
+    def restore(self, data: bytes) -> None:
+        self.state = decode_registry(data)
 
     def digest(self) -> str:
         return hashlib.sha256(self.snapshot()).hexdigest()
 
-    def process(self, seq: int, event_ns: int, event: Event) -> list[Event]:
+    def decide(self, seq: int, event_ns: int, event: Event) -> list[Event]:
         try:
             match event:
                 case VerificationSubmitted():
@@ -98,11 +88,17 @@ class Registry:
                 case _:
                     self._fold(seq, event)
                     return []
-        except _RefusedError as refused:
+        except Refused as refused:
             return [_rejected(event, refused)]
         for answer in answers:
             self._fold(seq, answer)
         return answers
+
+    def first_difference(self, other: Registry) -> str | None:
+        """The first totals row or certificate where two registry states differ, for an operator."""
+        return first_key_difference(self.totals(), other.totals(), "registry totals") or first_key_difference(
+            self.state.certificates, other.state.certificates, "certificate"
+        )
 
     # ---------------------------------------------------------------- queries
 
@@ -150,24 +146,22 @@ class Registry:
 
     def _verifier(self, participant: str) -> None:
         if VERIFIER_ROLE not in self.state.roles.get(participant, ()):
-            raise _RefusedError(Reason.NOT_A_VERIFIER, f"{participant} is not an accredited verifier")
+            raise Refused(Reason.NOT_A_VERIFIER, f"{participant} is not an accredited verifier")
 
     def _verify(self, seq: int, sub: VerificationSubmitted) -> VerificationAccepted:
         s = self.state
         self._verifier(sub.participant)
         project = s.projects.get(sub.project)
         if project is None:
-            raise _RefusedError(Reason.UNKNOWN_PROJECT, f"no project {sub.project!r}")
+            raise Refused(Reason.UNKNOWN_PROJECT, f"no project {sub.project!r}")
         if project.owner == sub.participant:
-            raise _RefusedError(Reason.CONFLICT_OF_INTEREST, f"{sub.participant} owns {sub.project}")
+            raise Refused(Reason.CONFLICT_OF_INTEREST, f"{sub.participant} owns {sub.project}")
         inst = s.instruments[project.instrument]
         if not inst.accepts_vintage(sub.vintage):
-            raise _RefusedError(
-                Reason.INELIGIBLE_CREDITS, f"{inst.symbol} does not accept vintage {sub.vintage}"
-            )
+            raise Refused(Reason.INELIGIBLE_CREDITS, f"{inst.symbol} does not accept vintage {sub.vintage}")
         for start, end in s.periods.get(sub.project, ()):
             if start <= sub.period_end and sub.period_start <= end:
-                raise _RefusedError(
+                raise Refused(
                     Reason.OVERLAPPING_PERIOD,
                     f"{sub.period_start}..{sub.period_end} overlaps the verified period {start}..{end}",
                 )
@@ -188,10 +182,10 @@ class Registry:
         report = s.reports.get(req.report_id)
         if report is None:
             text = f"no accepted verification report {req.report_id!r}"
-            raise _RefusedError(Reason.UNVERIFIED_ISSUANCE, text)
+            raise Refused(Reason.UNVERIFIED_ISSUANCE, text)
         done = s.report_issued.get(req.report_id, 0)
         if req.tonnes <= 0 or done + req.tonnes > report.tonnes:
-            raise _RefusedError(
+            raise Refused(
                 Reason.OVER_ISSUANCE,
                 f"{req.tonnes} t on top of {done} t issued exceeds the {report.tonnes} t verified",
             )
@@ -220,12 +214,12 @@ class Registry:
         self._verifier(req.participant)
         product = s.products.get(req.product)
         if product is None:
-            raise _RefusedError(Reason.UNKNOWN_PRODUCT, f"no product {req.product!r}")
+            raise Refused(Reason.UNKNOWN_PRODUCT, f"no product {req.product!r}")
         if product.participant == req.participant:
-            raise _RefusedError(Reason.CONFLICT_OF_INTEREST, f"{req.participant} makes {req.product}")
+            raise Refused(Reason.CONFLICT_OF_INTEREST, f"{req.participant} makes {req.product}")
         activities = s.activities.get(req.product, [])
         if not activities:
-            raise _RefusedError(Reason.NO_ACTIVITY_DATA, f"no activity data recorded for {req.product}")
+            raise Refused(Reason.NO_ACTIVITY_DATA, f"no activity data recorded for {req.product}")
         grams = dict.fromkeys(STAGES, 0)
         for activity in activities:
             grams[activity.stage] += activity.grams
@@ -246,26 +240,26 @@ class Registry:
         s = self.state
         product = s.products.get(req.product)
         if product is None:
-            raise _RefusedError(Reason.UNKNOWN_PRODUCT, f"no product {req.product!r}")
+            raise Refused(Reason.UNKNOWN_PRODUCT, f"no product {req.product!r}")
         if product.participant != req.participant:
-            raise _RefusedError(Reason.NOT_OWNER, f"{req.product} is not yours")
+            raise Refused(Reason.NOT_OWNER, f"{req.product} is not yours")
         label = s.labels.get(req.product)
         if label is None:
-            raise _RefusedError(Reason.UNLABELLED_PRODUCT, f"{req.product} has no verified footprint label")
+            raise Refused(Reason.UNLABELLED_PRODUCT, f"{req.product} has no verified footprint label")
         covered = 0
         serials: list[str] = []
         for cert_id in req.certificates:
             cert = s.certificates.get(cert_id)
             problem = _unusable(cert, cert_id, req.participant, s.claimed.get(cert_id))
             if problem is not None:
-                raise _RefusedError(Reason.CERTIFICATE_UNUSABLE, problem)
+                raise Refused(Reason.CERTIFICATE_UNUSABLE, problem)
             assert cert is not None
             covered += cert.retired.tonnes
             serials.extend(s.origins.labels(cert.retired.instrument, cert.retired.serials))
         footprint = label.total_grams * req.units
         required = -(-footprint // GRAMS_PER_TONNE)
         if covered < required:
-            raise _RefusedError(
+            raise Refused(
                 Reason.INSUFFICIENT_RETIREMENTS,
                 f"{req.units} x {label.total_grams} g = {footprint} g needs {required} t retired, "
                 f"the certificates cover {covered} t",
@@ -281,7 +275,7 @@ class Registry:
 def _unusable(cert: Certificate | None, cert_id: str, participant: str, claim: str | None) -> str | None:
     if cert is None:
         return f"no retirement certificate {cert_id!r}"
-    if cert.retired.participant != participant or cert.retired.kind != "retire":
+    if cert.retired.participant != participant or cert.retired.kind is not RetirementKind.RETIRE:
         return f"{cert_id} is not a retirement of yours"
     if claim is not None:
         return f"{cert_id} already backs claim {claim}"
@@ -296,7 +290,7 @@ _ACTIONS = {
 }
 
 
-def _rejected(event: Event, refused: _RefusedError) -> RegistryRejected:
+def _rejected(event: Event, refused: Refused) -> RegistryRejected:
     return RegistryRejected(
         participant=getattr(event, "participant", ""),
         client_order_id=getattr(event, "client_order_id", ""),

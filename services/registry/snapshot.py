@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from services.verification.registry_state import Certificate, RegistryState, Totals
+from services.registry.state import Certificate, RegistryState, Totals
 from shared.domain.certificates import Origin, SerialOrigins
 from shared.domain.instruments import Instrument
 from shared.domain.registry import (

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import msgspec
 from redis.asyncio import Redis
 
-from services.intake.reports import REPORTED_TYPES, Reporter
-from shared.config import Settings
+from services.intake.reports.delivery import Delivery
+from services.intake.reports.execution import REPORTED_TYPES, Reporter
 from shared.domain.codec import decode_event
 from shared.eventlog.entry import Entry
-from shared.resp import Command, RespClient
+from shared.eventlog.redis_log import Effect
+from shared.keys import Keys
+from shared.reports import encode_report
+from shared.resp import Command
 
-__all__ = ["ReportPublisher"]
+__all__ = ["ReportPublisher", "delivery_effect"]
+
+
+def delivery_effect(keys: Keys, delivery: Delivery) -> Effect:
+    """The XADD that puts one report on its stream."""
+    stream = keys.trades if delivery.participant is None else keys.reports(delivery.participant)
+    return Effect("XADD", stream, ("*", "data", encode_report(delivery.report)))
 
 
 class ReportPublisher:
@@ -22,35 +30,28 @@ class ReportPublisher:
     Entries at or below the stored cursor only rebuild the reporter's memory of open orders.
     """
 
-    def __init__(self, redis: Redis, resp: RespClient, settings: Settings) -> None:
-        self.redis, self.resp, self.settings = redis, resp, settings
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis, self.keys = redis, keys
         self.reporter = Reporter()
-        self.cursor_key = f"{settings.prefix}:reports:cursor"
         self.cursor = 0
 
     async def load_cursor(self) -> None:
-        self.cursor = int(await self.redis.get(self.cursor_key) or 0)
-
-    async def publish(self, entries: Sequence[Entry]) -> None:
-        if writes := self.prepare(entries):
-            await self.resp.execute(writes)
+        self.cursor = int(await self.redis.get(self.keys.report_cursor) or 0)
 
     def prepare(self, entries: Sequence[Entry]) -> list[Command]:
         """The MULTI that writes the batch's reports and moves the cursor ([] when nothing is new);
         the caller sends it (the report loop, ahead of its next read)."""
-        prefix = self.settings.prefix
         writes: list[Command] = [("MULTI",)]
         for entry in entries:
             if entry.type not in REPORTED_TYPES:
                 continue
-            reports = self.reporter.reports(entry.seq, decode_event(entry.body), entry.hash)
+            deliveries = self.reporter.reports(entry.seq, decode_event(entry.body), entry.hash)
             if entry.seq <= self.cursor:
                 continue
-            writes.extend(
-                ("XADD", f"{prefix}:{stream}", "*", "data", msgspec.json.encode(payload))
-                for stream, payload in reports
-            )
+            writes.extend(delivery_effect(self.keys, delivery).as_command() for delivery in deliveries)
         if not entries or entries[-1].seq <= self.cursor:
             return []
         self.cursor = entries[-1].seq
-        return [*writes, ("SET", self.cursor_key, self.cursor), ("EXEC",)] if len(writes) > 1 else []
+        if len(writes) == 1:
+            return []
+        return [*writes, ("SET", self.keys.report_cursor, self.cursor), ("EXEC",)]

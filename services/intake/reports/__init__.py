@@ -1,0 +1,7 @@
+"""Intake's reports: the projection of log events into participants' reports, and their publisher."""
+
+from services.intake.reports.delivery import Delivery, rejection_report
+from services.intake.reports.execution import REPORTED_TYPES, Reporter
+from services.intake.reports.publisher import ReportPublisher, delivery_effect
+
+__all__ = ["REPORTED_TYPES", "Delivery", "ReportPublisher", "Reporter", "delivery_effect", "rejection_report"]

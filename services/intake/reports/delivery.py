@@ -1,0 +1,28 @@
+"""A report and where it goes: one participant's report stream, or the public trade tape."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from services.intake.core import Rejection
+from shared.reports import ExecType, ExecutionReport, OrdStatus, RejectReason, Report
+
+__all__ = ["Delivery", "rejection_report"]
+
+
+class Delivery(NamedTuple):
+    participant: str | None  # None: the public trade tape
+    report: Report
+
+
+def rejection_report(input_id: str, rejection: Rejection) -> ExecutionReport:
+    """The report of a command intake refused: it names the input, since no log entry exists."""
+    return ExecutionReport(
+        seq=None,
+        client_order_id=rejection.client_order_id,
+        exec_type=ExecType.REJECTED,
+        ord_status=OrdStatus.REJECTED,
+        command=rejection.command,
+        input_id=input_id,
+        reason=RejectReason(rejection.reason, rejection.text),
+    )

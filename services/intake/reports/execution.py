@@ -1,0 +1,156 @@
+"""Execution, settlement, cash and trade-tape reports derived from log events: a pure projection."""
+
+from __future__ import annotations
+
+from services.intake.reports.delivery import Delivery
+from services.intake.reports.registry import REGISTRY_REPORTED_TYPES, RegistryReporter
+from shared.domain.codec import Event, tags
+from shared.domain.events import (
+    OrderAccepted,
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+    OrderReplaced,
+    TradeExecuted,
+)
+from shared.domain.ledger import CashWithdrawn, TradeSettled, WithdrawalRejected
+from shared.domain.values import Side, fen_to_price
+from shared.reports import (
+    CashReport,
+    CashStatus,
+    ExecType,
+    ExecutionReport,
+    Liquidity,
+    OrdStatus,
+    RejectReason,
+    SettlementReport,
+    TradeReport,
+)
+
+__all__ = ["REPORTED_TYPES", "Reporter"]
+
+REPORTED_TYPES = (
+    tags(
+        OrderAccepted,
+        OrderRejected,
+        TradeExecuted,
+        OrderCancelled,
+        OrderExpired,
+        OrderReplaced,
+        TradeSettled,
+        CashWithdrawn,
+        WithdrawalRejected,
+    )
+    | REGISTRY_REPORTED_TYPES
+)
+
+
+def _price(fen: int) -> str | None:
+    return fen_to_price(fen) if fen else None
+
+
+class Reporter:
+    """Remembers each open order's side, price and size so fills can be reported in full."""
+
+    def __init__(self) -> None:
+        self.orders: dict[int, tuple[Side, int, int]] = {}  # order id -> side, limit price, total qty
+        self.registry = RegistryReporter()
+
+    def reports(self, seq: int, event: Event, entry_hash: bytes = b"") -> list[Delivery]:
+        if type(event).__name__ in REGISTRY_REPORTED_TYPES:
+            return self.registry.reports(seq, event, entry_hash)
+        match event:
+            case TradeExecuted():
+                return self._trade(seq, event)
+            case OrderAccepted():
+                self.orders[event.order_id] = (event.side, event.price, event.quantity)
+                return [Delivery(event.participant, ExecutionReport(
+                    seq=seq, client_order_id=event.client_order_id, order_id=event.order_id,
+                    exec_type=ExecType.NEW, ord_status=OrdStatus.NEW, instrument=event.instrument,
+                    side=event.side, price=_price(event.price), quantity=event.quantity, cum_qty=0,
+                    leaves_qty=event.quantity,
+                ))]  # fmt: skip
+            case OrderCancelled() | OrderExpired():
+                return [self._ended(seq, event)]
+            case OrderReplaced():
+                self.orders[event.order_id] = (event.side, event.price, event.quantity)
+                status = OrdStatus.PARTIALLY_FILLED if event.cum_qty else OrdStatus.NEW
+                return [Delivery(event.participant, ExecutionReport(
+                    seq=seq, client_order_id=event.client_order_id,
+                    orig_client_order_id=event.orig_client_order_id, order_id=event.order_id,
+                    exec_type=ExecType.REPLACED, ord_status=status, instrument=event.instrument,
+                    side=event.side, price=_price(event.price), quantity=event.quantity,
+                    cum_qty=event.cum_qty, leaves_qty=event.leaves,
+                ))]  # fmt: skip
+            case OrderRejected():
+                return [Delivery(event.participant, ExecutionReport(
+                    seq=seq, client_order_id=event.client_order_id, order_id=event.order_id or None,
+                    exec_type=ExecType.REJECTED, ord_status=OrdStatus.REJECTED, instrument=event.instrument,
+                    command=event.command, reason=RejectReason(event.reason, event.text),
+                ))]  # fmt: skip
+            case TradeSettled():
+                return self._settled(seq, event)
+            case CashWithdrawn():
+                return [Delivery(event.participant, CashReport(
+                    seq=seq, status=CashStatus.WITHDRAWN, amount=fen_to_price(event.amount)
+                ))]  # fmt: skip
+            case WithdrawalRejected():
+                return [Delivery(event.participant, CashReport(
+                    seq=seq, status=CashStatus.REJECTED, amount=fen_to_price(event.amount),
+                    reason=RejectReason(event.reason, event.text),
+                ))]  # fmt: skip
+        return []
+
+    def _ended(self, seq: int, event: OrderCancelled | OrderExpired) -> Delivery:
+        self.orders.pop(event.order_id, None)
+        cancelled = isinstance(event, OrderCancelled)
+        return Delivery(event.participant, ExecutionReport(
+            seq=seq, client_order_id=event.client_order_id, order_id=event.order_id,
+            exec_type=ExecType.CANCELLED if cancelled else ExecType.EXPIRED,
+            ord_status=OrdStatus.CANCELLED if cancelled else OrdStatus.EXPIRED,
+            instrument=event.instrument, side=event.side, price=_price(event.price),
+            last_qty=event.cancelled_qty if isinstance(event, OrderCancelled) else event.expired_qty,
+            cum_qty=event.cum_qty, leaves_qty=0,
+            reason=RejectReason(event.reason, event.reason.replace("_", " ")),
+        ))  # fmt: skip
+
+    def _trade(self, seq: int, t: TradeExecuted) -> list[Delivery]:
+        taker_side = Side.BUY if t.maker_side is Side.SELL else Side.SELL
+        out: list[Delivery] = []
+        for who, order_id, cid, side, leaves, cum, liquidity in (
+            (t.maker_participant, t.maker_order_id, t.maker_client_order_id, t.maker_side, t.maker_leaves,
+             t.maker_cum, Liquidity.MAKER),
+            (t.taker_participant, t.taker_order_id, t.taker_client_order_id, taker_side, t.taker_leaves,
+             t.taker_cum, Liquidity.TAKER),
+        ):  # fmt: skip
+            _, limit, _ = self.orders.get(order_id, (side, 0, 0))
+            if not leaves:
+                self.orders.pop(order_id, None)
+            out.append(Delivery(who, ExecutionReport(
+                seq=seq, client_order_id=cid, order_id=order_id, exec_type=ExecType.TRADE,
+                ord_status=OrdStatus.PARTIALLY_FILLED if leaves else OrdStatus.FILLED,
+                instrument=t.instrument, side=side, price=_price(limit), last_qty=t.quantity,
+                last_price=fen_to_price(t.price), cum_qty=cum, leaves_qty=leaves, trade_id=t.trade_id,
+                liquidity=liquidity,
+            )))  # fmt: skip
+        out.append(Delivery(None, TradeReport(
+            seq=seq, trade_id=t.trade_id, instrument=t.instrument, price=fen_to_price(t.price),
+            quantity=t.quantity, aggressor=taker_side,
+        )))  # fmt: skip
+        return out
+
+    @staticmethod
+    def _settled(seq: int, s: TradeSettled) -> list[Delivery]:
+        serials = [(r.start, r.end) for r in s.serials]
+
+        def side(participant: str, side: Side, order_id: int, fee: int, net_cash: int) -> Delivery:
+            return Delivery(participant, SettlementReport(
+                seq=seq, trade_id=s.trade_id, instrument=s.instrument, price=fen_to_price(s.price),
+                quantity=s.quantity, cash=fen_to_price(s.cash), serials=serials, side=side,
+                order_id=order_id, fee=fen_to_price(fee), net_cash=fen_to_price(net_cash),
+            ))  # fmt: skip
+
+        return [
+            side(s.buyer, Side.BUY, s.buy_order_id, s.buyer_fee, -(s.cash + s.buyer_fee)),
+            side(s.seller, Side.SELL, s.sell_order_id, s.seller_fee, s.cash - s.seller_fee),
+        ]

@@ -1,0 +1,1 @@
+"""The registry: verified issuance, retirement certificates, product footprint labels and claims."""

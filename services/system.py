@@ -1,0 +1,57 @@
+"""The system map: every process of the exchange, the cores it hosts, and what wakes it.
+
+Everything that needs the list of parts reads this: `python -m services <process>`, the supervisor
+behind `greenex up`, deploy/Procfile and deploy/docker-compose.yml (generated from it, checked by a
+test), the wake-up bells every writer rings, replay and `--compare-live`, and the in-process harness.
+Adding a follower is its package plus one entry here.
+"""
+
+from __future__ import annotations
+
+from faststream import FastStream
+
+from services.intake.reports import REPORTED_TYPES
+from services.intake.service import build_app as build_intake
+from services.matching.processor import MatchingProcessor
+from services.matching.service import build_app as build_matching
+from services.registry.core import Registry
+from services.runtime.app import follower_app
+from services.runtime.system import Core, Process, System
+from services.settlement.core import Settlement
+from services.verification.core import Verification
+from shared.config import Settings
+
+__all__ = ["SYSTEM", "build_followers"]
+
+
+def build_followers(settings: Settings, system: System, process: Process) -> FastStream:
+    """A process that is nothing but its cores."""
+    return follower_app(settings, system, process).app
+
+
+SYSTEM = System(
+    processes=(
+        # Client commands in, reports out; its report loop wakes for the entries that make reports.
+        Process("intake", build_intake, wakes_on=REPORTED_TYPES),
+        # Pre-trade reservations; the registry shares its read of the log (both fold most of the same
+        # operator facts, and a second reader would double the wake-ups), with its own position.
+        Process(
+            "verification",
+            build_followers,
+            cores=(
+                Core("verification", Verification, Verification.first_difference),
+                Core("registry", Registry, Registry.first_difference),
+            ),
+        ),
+        Process(
+            "matching",
+            build_matching,
+            cores=(Core("matching", MatchingProcessor, MatchingProcessor.first_difference),),
+        ),
+        Process(
+            "settlement",
+            build_followers,
+            cores=(Core("settlement", Settlement, Settlement.first_difference),),
+        ),
+    )
+)

@@ -1,0 +1,188 @@
+"""What the exchange sends clients: reports on `out:<participant>`, the trade tape and depth views.
+
+Each report is a tagged Struct (`type`); fields that do not apply to a report are UNSET and left out
+of its JSON, so a client sees exactly the fields of its kind of report. Prices and cash are decimal CNY
+strings, quantities integer tonnes. These Structs are the schema docs/asyncapi.json publishes.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from shared.domain.reasons import Reason
+from shared.domain.values import Side
+
+__all__ = [
+    "CashReport",
+    "CashStatus",
+    "DepthView",
+    "ExecType",
+    "Liquidity",
+    "ExecutionReport",
+    "OrdStatus",
+    "RegistryEventKind",
+    "RegistryReport",
+    "RejectReason",
+    "Report",
+    "SettlementReport",
+    "TradeReport",
+    "encode_report",
+]
+
+
+class ExecType(enum.StrEnum):
+    NEW = "new"
+    TRADE = "trade"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REPLACED = "replaced"
+    REJECTED = "rejected"
+
+
+class OrdStatus(enum.StrEnum):
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+
+
+class CashStatus(enum.StrEnum):
+    WITHDRAWN = "withdrawn"
+    REJECTED = "rejected"
+
+
+class RegistryEventKind(enum.StrEnum):
+    CREDITS_ISSUED = "credits_issued"
+    VERIFICATION_ACCEPTED = "verification_accepted"
+    REJECTED = "rejected"
+    RETIRED = "retired"
+    CANCELLED = "cancelled"
+    LABEL_ISSUED = "label_issued"
+    NEUTRALITY_CLAIMED = "neutrality_claimed"
+    PRODUCT_REGISTERED = "product_registered"
+    ACTIVITY_RECORDED = "activity_recorded"
+
+
+class Liquidity(enum.StrEnum):
+    MAKER = "maker"
+    TAKER = "taker"
+
+
+class RejectReason(msgspec.Struct, frozen=True):
+    code: Reason
+    text: str
+
+
+class _Report(msgspec.Struct, frozen=True, tag_field="type", kw_only=True):
+    """Base of every report; the tag is its `type` and never changes once published."""
+
+
+class ExecutionReport(_Report, frozen=True, tag="execution_report"):
+    """An order's life: new, trade, cancelled, expired, replaced, rejected. `seq` is the log entry it
+    reports (None for a command refused at the edge, which names its `input_id` instead)."""
+
+    seq: int | None
+    client_order_id: str
+    exec_type: ExecType
+    ord_status: OrdStatus
+    order_id: int | UnsetType | None = UNSET
+    orig_client_order_id: str | UnsetType = UNSET
+    instrument: str | UnsetType = UNSET
+    side: Side | UnsetType = UNSET
+    price: str | UnsetType | None = UNSET  # the order's limit; None for a market order
+    quantity: int | UnsetType = UNSET
+    last_qty: int | UnsetType = UNSET
+    last_price: str | UnsetType = UNSET
+    cum_qty: int | UnsetType = UNSET
+    leaves_qty: int | UnsetType = UNSET
+    trade_id: int | UnsetType = UNSET
+    liquidity: Liquidity | UnsetType = UNSET
+    command: str | UnsetType = UNSET  # what was refused: new_order, cancel_order ...
+    input_id: str | UnsetType = UNSET  # the refused command's stream id
+    reason: RejectReason | UnsetType = UNSET
+
+
+class SettlementReport(_Report, frozen=True, tag="settlement"):
+    """Delivery versus payment of one trade, from one side's point of view."""
+
+    seq: int
+    trade_id: int
+    instrument: str
+    price: str
+    quantity: int
+    cash: str  # price x quantity
+    serials: list[tuple[int, int]]  # the serial blocks delivered, inclusive ranges
+    side: Side
+    order_id: int
+    fee: str
+    net_cash: str  # what this side's cash moved by, fee included
+
+
+class CashReport(_Report, frozen=True, tag="cash"):
+    seq: int
+    status: CashStatus
+    amount: str
+    reason: RejectReason | UnsetType = UNSET
+
+
+class RegistryReport(_Report, frozen=True, tag="registry"):
+    """A registry outcome; `event` says which, and which of the optional fields it carries."""
+
+    event: RegistryEventKind
+    seq: int
+    client_order_id: str | UnsetType = UNSET
+    instrument: str | UnsetType = UNSET
+    quantity: int | UnsetType = UNSET
+    serials: list[str] | UnsetType = UNSET  # serial labels
+    report_id: str | UnsetType = UNSET
+    project: str | UnsetType = UNSET
+    vintage: int | UnsetType = UNSET
+    tonnes: int | UnsetType = UNSET
+    action: str | UnsetType = UNSET
+    reason: RejectReason | UnsetType = UNSET
+    certificate: dict[str, Any] | UnsetType = UNSET  # see shared/domain/certificates.certificate
+    label_id: str | UnsetType = UNSET
+    product: str | UnsetType = UNSET
+    total_grams: int | UnsetType = UNSET
+    claim_id: str | UnsetType = UNSET
+    units: int | UnsetType = UNSET
+    required_tonnes: int | UnsetType = UNSET
+    certificates: list[str] | UnsetType = UNSET
+    stage: str | UnsetType = UNSET
+    factor: str | UnsetType = UNSET
+    grams: int | UnsetType = UNSET
+
+
+class TradeReport(_Report, frozen=True, tag="trade"):
+    """One trade on the public tape (no participants)."""
+
+    seq: int
+    trade_id: int
+    instrument: str
+    price: str
+    quantity: int
+    aggressor: Side
+
+
+class DepthView(msgspec.Struct, frozen=True):
+    """One book's L2 view (the `md:depth:<instrument>` string): best levels first, [price, tonnes]."""
+
+    instrument: str
+    halted: bool
+    bids: list[tuple[str, int]]
+    asks: list[tuple[str, int]]
+
+
+Report = ExecutionReport | SettlementReport | CashReport | RegistryReport | TradeReport
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode_report(report: Report | DepthView) -> bytes:
+    return _encoder.encode(report)
