@@ -13,11 +13,9 @@ from pathlib import Path
 
 from loadtests.order_stream import BENCH_INSTRUMENTS, generate_commands
 from services.cli.readmodel import replay_archive
-from services.matching.processor import MatchingProcessor
-from services.runtime.follower import LogFollower
-from services.settlement.core import Settlement
-from services.verification.core import Verification
-from shared.domain.codec import Event, encode_event, event_type
+from services.harness import InProcessExchange
+from services.intake.service import DEV_OPERATOR_SECRET
+from shared.domain.codec import Event
 from shared.domain.commands import CancelOrder, PlaceOrder, ReplaceOrder
 from shared.domain.events import InstrumentListed
 from shared.domain.ledger import (
@@ -30,7 +28,6 @@ from shared.domain.ledger import (
     SerialRange,
 )
 from shared.eventlog.archive import iter_archive, write_archive
-from shared.eventlog.entry import NewEntry
 from shared.eventlog.memory import InMemoryEventLog
 from shared.eventlog.verify import ChainVerifier
 
@@ -88,41 +85,21 @@ def intake_events(orders: int, seed: int) -> Iterator[Event]:
             )
 
 
-async def build_exchange_log(
-    orders: int, seed: int, *, chunk: int = 50, log: InMemoryEventLog | None = None
-) -> InMemoryEventLog:
-    """Run intake's requests through the real verification, matching and settlement followers.
+async def build_exchange_log(orders: int, seed: int, *, chunk: int = 50) -> InMemoryEventLog:
+    """Run intake's requests through every follower core of the system map (the in-process harness).
 
-    Requests go in `chunk` at a time and every follower then catches up, so the log interleaves
-    requests and answers the way the live exchange does under load.
+    Requests go in `chunk` at a time and every core then catches up, so the log interleaves requests
+    and answers the way the live exchange does under load.
     """
-    log = log or InMemoryEventLog(clock=_Clock())
-    followers = [
-        LogFollower(proc, log, batch=10_000) for proc in (Verification(), MatchingProcessor(), Settlement())
-    ]
-    pending: list[NewEntry] = []
-    n = 0
-    for n, event in enumerate(intake_events(orders, seed), start=1):
-        pending.append(NewEntry(event_id=f"in:{n}", causation=f"in:{n}", type=event_type(event),
-                                event_ns=n * 1000, body=encode_event(event)))  # fmt: skip
+    exchange = InProcessExchange(DEV_OPERATOR_SECRET, clock=_Clock())
+    pending: list[Event] = []
+    for event in intake_events(orders, seed):
+        pending.append(event)
         if len(pending) == chunk:
-            await log.append("intake", pending, position=f"S{n:020d}")
+            await exchange.append_intake_events(pending)
             pending = []
-            await _pump(log, followers)
-    if pending:
-        await log.append("intake", pending, position=f"S{n:020d}")
-    await _pump(log, followers)
-    return log
-
-
-async def _pump(log: InMemoryEventLog, followers: list[LogFollower]) -> None:
-    moved = True
-    while moved:
-        moved = False
-        for follower in followers:
-            if entries := await log.read(follower.cursor, 1_000_000):
-                await follower.step(entries)
-                moved = True
+    await exchange.append_intake_events(pending)
+    return exchange.log
 
 
 class _Clock:

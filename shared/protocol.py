@@ -9,6 +9,8 @@ from typing import Any
 
 import msgspec
 
+from shared.domain.values import OrderType, Side, TimeInForce
+
 __all__ = [
     "MAX_CLIENT_ID_LEN",
     "MAX_QUANTITY",
@@ -36,11 +38,11 @@ class _Msg(msgspec.Struct, frozen=True, tag_field="type", forbid_unknown_fields=
 class NewOrderMsg(_Msg, frozen=True, tag="new_order"):
     client_order_id: str
     instrument: str
-    side: str
-    order_type: str
+    side: Side
+    order_type: OrderType
     quantity: int
     price: str | None = None
-    time_in_force: str = "GTC"
+    time_in_force: TimeInForce = TimeInForce.GTC
 
 
 class CancelOrderMsg(_Msg, frozen=True, tag="cancel_order"):

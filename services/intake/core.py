@@ -33,7 +33,7 @@ from shared.domain.registry import (
     RetirementRequested,
 )
 from shared.domain.rules import price_problem, quantity_problem
-from shared.domain.values import OrderType, Side, TimeInForce, price_to_fen
+from shared.domain.values import OrderType, price_to_fen
 from shared.protocol import (
     MAX_CLIENT_ID_LEN,
     CancelOrderMsg,
@@ -209,9 +209,8 @@ class Intake:
 
     def _new_order(self, msg: NewOrderMsg) -> Event:
         inst = self._instrument(msg.instrument, msg.participant)
-        side, order_type, tif = Side(msg.side), OrderType(msg.order_type), TimeInForce(msg.time_in_force)
         self._check(quantity_problem(inst, msg.quantity))
-        if order_type is OrderType.LIMIT:
+        if msg.order_type is OrderType.LIMIT:
             if msg.price is None:
                 raise Refused(Reason.MALFORMED, "a limit order needs a price")
             price = price_to_fen(msg.price)
@@ -225,11 +224,11 @@ class Intake:
             participant=msg.participant,
             client_order_id=msg.client_order_id,
             instrument=msg.instrument,
-            side=side,
-            order_type=order_type,
+            side=msg.side,
+            order_type=msg.order_type,
             price=price,
             quantity=msg.quantity,
-            time_in_force=tif,
+            time_in_force=msg.time_in_force,
         )
 
     def _instrument(self, symbol: str, participant: str) -> Instrument:

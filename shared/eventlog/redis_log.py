@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, NamedTuple, cast
 
@@ -216,13 +216,9 @@ class Bells:
                 by_type.setdefault(entry_type, []).append(keys.bell(reader))
         self._by_type = {entry_type: tuple(bells) for entry_type, bells in by_type.items()}
 
-    def rung_by(self, entries: Sequence[NewEntry]) -> list[str]:
-        """The bells a batch of these entries rings, each once, in a stable order."""
-        rung: dict[str, None] = {}
-        for entry_type in {new.type for new in entries}:
-            for bell in self._by_type.get(entry_type, ()):
-                rung[bell] = None
-        return sorted(rung)
+    def rung_by(self, types: Iterable[str]) -> list[str]:
+        """The bells a batch of entries of these types rings, each once, in a stable order."""
+        return sorted({bell for entry_type in set(types) for bell in self._by_type.get(entry_type, ())})
 
 
 NO_BELLS = Bells(Keys(), {})
@@ -273,7 +269,7 @@ class RedisEventLog:
         if not entries and position is None and not effects:
             return []
         batch = _Batch(producer, entries, self._clock())
-        bells = self._bells.rung_by(entries)
+        bells = self._bells.rung_by(new.type for new in entries)
         keys, args = batch.script_call(self.keys, bells, position, expect_seq, effects)
         reply = await self._wire.run_script(_APPEND_LUA, keys, args)
         return batch.sealed(reply, expect_seq)
@@ -285,7 +281,9 @@ class RedisEventLog:
         restart it fails with NoScriptError, having done nothing, and append() is the way to retry),
         and the function that turns its reply into the sealed entries or raises the refusal."""
         batch = _Batch(producer, entries, self._clock())
-        keys, args = batch.script_call(self.keys, self._bells.rung_by(entries), position, None, effects)
+        keys, args = batch.script_call(
+            self.keys, self._bells.rung_by(new.type for new in entries), position, None, effects
+        )
         return script_command(_APPEND_LUA, keys, args), partial(batch.sealed, expect_seq=None)
 
     async def append_then_follow(
@@ -304,7 +302,9 @@ class RedisEventLog:
         if self._bell is None or self._behind or not entries:
             return await self._in_turn(producer, entries, position, after_seq, limit, block_ms)
         batch = _Batch(producer, entries, self._clock())
-        keys, args = batch.script_call(self.keys, self._bells.rung_by(entries), position, None)
+        keys, args = batch.script_call(
+            self.keys, self._bells.rung_by(new.type for new in entries), position, None
+        )
         try:
             reply, bell_id, rows = await self._wire.append_then_ring(
                 _APPEND_LUA,

@@ -127,7 +127,7 @@ async def test_hostile_entries_are_rejected_with_reasons_and_change_nothing(exch
     for data, _ in cases:
         await exchange.raw(data)
     await exchange.raw(b"")  # an empty data field
-    await exchange.redis.xadd(f"{exchange.settings.prefix}:in", {"junk": "no data field"})
+    await exchange.redis.xadd(exchange.settings.keys.commands, {"junk": "no data field"})
     expected = [code for _, code in cases if code is not None]
     got = await exchange.reports_until(bob, lambda r: len(r) >= len(expected))
     assert [r["reason"]["code"] for r in got] == expected

@@ -90,7 +90,7 @@ def test_export_import_round_trip(tmp_path: Path, redis_server: str, sync_redis:
     )
     refused = runner.invoke(app, ["log", "import", str(path), *opts])
     assert refused.exit_code == 1
-    assert "refused: cli:log is not empty (head seq 25)" in refused.output
+    assert f"refused: {KEY} is not empty (head seq 25)" in refused.output
     sync_redis.delete(KEY)
     imported = runner.invoke(app, ["log", "import", str(path), *opts])
     assert imported.exit_code == 0, imported.output

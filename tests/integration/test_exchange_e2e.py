@@ -74,7 +74,7 @@ async def test_crossing_limit_trades_reports_settles_and_moves_balances(exchange
     feed = [t for t in await exchange.trades_feed() if t["instrument"] == sym]
     assert [(t["price"], t["quantity"], t["aggressor"]) for t in feed] == [("58.00", 4, "buy")]
     state = await exchange.drained()
-    depth = json.loads(await exchange.redis.get(f"{exchange.settings.prefix}:md:depth:{sym}") or b"{}")
+    depth = json.loads(await exchange.redis.get(exchange.settings.keys.depth(sym)) or b"{}")
     assert (depth["bids"], depth["asks"], depth["halted"]) == ([], [["58.00", 6]], False)
     balances = state.settlement.balances()
     assert balances[buyer.participant] == 1_000_000 - 23_200 - fee(23_200, TAKER_FEE_BPS)
@@ -251,7 +251,7 @@ async def test_a_shell_client_with_redis_cli_and_openssl_can_trade(exchange: Exc
     port = urlparse(exchange.settings.redis_url).port
     script = (
         f"sig=$(printf '%s' \"$BODY\" | openssl dgst -sha256 -hmac \"$SECRET\" | cut -d' ' -f2)\n"
-        f"redis-cli -p {port} XADD {exchange.settings.prefix}:in '*' data "
+        f"redis-cli -p {port} XADD {exchange.settings.keys.commands} '*' data "
         '"${BODY%\\}},\\"sig\\":\\"$sig\\"}"\n'
     )
     done = subprocess.run(

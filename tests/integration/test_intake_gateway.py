@@ -54,10 +54,10 @@ async def pending_count(redis: Redis) -> int:
 async def test_decide_writes_nothing_until_the_batch_is_sent(rig: Rig) -> None:
     """decide() only prepares: the append, the reports and the XACK all happen when it is sent."""
     await rig.operator.operator("register_participant", "op-1", participant="acme", name="Acme", secret="s")
-    finish = rig.gateway.decide(await read_batch(rig.redis))
+    write = rig.gateway.decide(await read_batch(rig.redis))
     assert (await rig.log.head())[0] == 0
     assert await pending_count(rig.redis) == 1
-    await rig.gateway.send(finish)
+    await rig.gateway.send(write)
     assert [e.type for e in await rig.log.read(0)] == ["ParticipantRegistered"]
     assert await pending_count(rig.redis) == 0
     assert await rig.log.position("intake") != ""
@@ -71,9 +71,9 @@ async def test_a_lost_script_cache_still_lands_the_batch_once(rig: Rig) -> None:
     acme = ExchangeClient(rig.redis, "acme", "wrong-secret", GW)
     await acme.send("cancel_order", client_order_id="c-1", instrument="X", target_client_order_id="c-0")
     await rig.operator.operator("deposit_cash", "op-2", participant="acme", amount="10.00")
-    finish = rig.gateway.decide(await read_batch(rig.redis))
+    write = rig.gateway.decide(await read_batch(rig.redis))
     await rig.redis.script_flush()
-    await rig.gateway.send(finish)
+    await rig.gateway.send(write)
     assert [e.type for e in await rig.log.read(0)] == ["ParticipantRegistered", "CashDeposited"]
     reports: Any = await rig.redis.xrange(GW.reports("acme"))
     assert [msgspec.json.decode(fields[b"data"])["reason"]["code"] for _, fields in reports] == [
@@ -88,9 +88,9 @@ async def test_a_batch_with_nothing_to_append_reports_and_acks(rig: Rig) -> None
     await rig.gateway.send(rig.gateway.decide(await read_batch(rig.redis)))
     head = await rig.log.head()
     await ExchangeClient(rig.redis, "acme", "wrong", GW).send("cancel_order", client_order_id="c-1")
-    finish = rig.gateway.decide(await read_batch(rig.redis))
-    assert finish.check_reply is None
-    await rig.gateway.send(finish)
+    write = rig.gateway.decide(await read_batch(rig.redis))
+    assert write.check_reply is None
+    await rig.gateway.send(write)
     assert await rig.log.head() == head
     assert await rig.redis.xlen(GW.reports("acme")) == 1
     assert await pending_count(rig.redis) == 0

@@ -61,7 +61,7 @@ async def test_stream_layout(redis_client: Redis) -> None:
         text = b"%s:%d:%s" % (fields[b"p"], seq, hashlib.sha256(fields[b"e"]).hexdigest().encode())
         assert fields[b"h"] == hashlib.sha1(text).hexdigest().encode()
     assert rows[1][1][b"p"] == rows[0][1][b"h"]
-    assert await redis_client.hgetall("x:log:positions") == {b"intake": b"S7"}
+    assert await redis_client.hgetall(Keys("x").positions) == {b"intake": b"S7"}
 
 
 @pytest.mark.parametrize(

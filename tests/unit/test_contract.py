@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from services.intake.contract import contract_document
+from shared.keys import Keys
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.json"
 
@@ -25,4 +26,4 @@ def test_command_names_clients_depend_on_are_present() -> None:
     }
     assert tags == {"new_order", "cancel_order", "replace_order", "operator", "retire_credits", "registry"}
     addresses = {c["address"] for c in document["channels"].values()}
-    assert "greenex:in" in addresses
+    assert Keys().commands in addresses
