@@ -20,7 +20,7 @@ from services.settlement.blocks import Blocks, plan_preferring, remove_pieces
 from shared.domain.certificates import Origin
 from shared.domain.eligibility import split_eligibility
 from shared.domain.ledger import BUFFER_ACCOUNT, SerialRange
-from shared.domain.registry import RetirementKind
+from shared.domain.registry import RetirementKind, UnitState
 
 __all__ = ["RegistryRow", "SerialState", "registry_rows", "serial_states"]
 
@@ -41,13 +41,26 @@ class RegistryRow:
     def accounted(self) -> int:
         return self.held + self.frozen + self.retired + self.cancelled + self.buffer
 
+    def add(self, state: UnitState, tonnes: int) -> None:
+        match state:
+            case UnitState.HELD:
+                self.held += tonnes
+            case UnitState.FROZEN:
+                self.frozen += tonnes
+            case UnitState.RETIRED:
+                self.retired += tonnes
+            case UnitState.CANCELLED:
+                self.cancelled += tonnes
+            case UnitState.BUFFER:
+                self.buffer += tonnes
+
 
 @dataclass(frozen=True)
 class SerialState:
     instrument: str
     start: int
     end: int
-    state: str  # held | frozen | retired | cancelled | buffer
+    state: UnitState
     account: str  # the holder; the certificate id for retired and cancelled serials
 
 
@@ -64,11 +77,11 @@ def serial_states(state: ExchangeState) -> list[SerialState]:
             for_retirement = retiring.get((account, instrument), 0)
             blocks: Blocks = deque(held)
             for pieces in _frozen(state, instrument, blocks, frozen - for_retirement, for_retirement):
-                out.extend(SerialState(instrument, p.start, p.end, "frozen", account) for p in pieces)
-            kind = "buffer" if account == BUFFER_ACCOUNT else "held"
+                out.extend(SerialState(instrument, p.start, p.end, UnitState.FROZEN, account) for p in pieces)
+            kind = UnitState.BUFFER if account == BUFFER_ACCOUNT else UnitState.HELD
             out.extend(SerialState(instrument, b.start, b.end, kind, account) for b in blocks)
     for cert in state.registry.certificates():
-        kind = "cancelled" if cert.retired.kind is RetirementKind.CANCEL else "retired"
+        kind = UnitState.CANCELLED if cert.retired.kind is RetirementKind.CANCEL else UnitState.RETIRED
         out.extend(
             SerialState(cert.retired.instrument, r.start, r.end, kind, cert.retired.certificate_id)
             for r in cert.retired.serials
@@ -136,9 +149,9 @@ def registry_rows(state: ExchangeState) -> list[RegistryRow]:
         r = row(instrument, Origin(0, 0, "", project, vintage))
         r.issued, r.retired, r.cancelled = totals.issued, totals.retired, totals.cancelled
     for piece in serial_states(state):
-        if piece.state in ("retired", "cancelled"):
+        if piece.state in (UnitState.RETIRED, UnitState.CANCELLED):
             continue  # counted by the registry from the certificates
         for part, origin in origins.split(piece.instrument, SerialRange(piece.start, piece.end)):
             r = row(piece.instrument, origin)
-            setattr(r, piece.state, getattr(r, piece.state) + part.tonnes)
+            r.add(piece.state, part.tonnes)
     return [rows[k] for k in sorted(rows)]

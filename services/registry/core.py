@@ -86,12 +86,12 @@ class Registry:
                 case NeutralityClaimSubmitted():
                     answers = [self._claim(seq, event)]
                 case _:
-                    self._fold(seq, event)
+                    self._evolve(seq, event)
                     return []
         except Refused as refused:
             return [_rejected(event, refused)]
         for answer in answers:
-            self._fold(seq, answer)
+            self._evolve(seq, answer)
         return answers
 
     def first_difference(self, other: Registry) -> str | None:
@@ -111,7 +111,7 @@ class Registry:
 
     # ---------------------------------------------------------------- evolve
 
-    def _fold(self, seq: int, event: Event) -> None:
+    def _evolve(self, seq: int, event: Event) -> None:
         s = self.state
         match event:
             case ParticipantRegistered():

@@ -67,7 +67,7 @@ _decoder = msgspec.msgpack.Decoder(_Snapshot)
 class Settlement:
     """Cash in fen per participant, serial blocks per (participant, instrument), fees to the exchange.
 
-    `process` decides a `TradeSettled` for each `TradeExecuted` without touching the state, then applies
+    `decide` works out a `TradeSettled` for each `TradeExecuted` without touching the state, then applies
     it, so a refused trade leaves the state as it was before the error is raised.
     """
 
@@ -104,7 +104,7 @@ class Settlement:
         match event:
             case TradeExecuted():
                 settled = self._decide(event)
-                self._apply(settled)
+                self._evolve_settled(settled)
                 return [settled]
             case ParticipantRegistered():
                 # Intake refuses a second registration; should one slip through, keep the money.
@@ -257,7 +257,7 @@ class Settlement:
             serials=serials,
         )  # fmt: skip
 
-    def _apply(self, settled: TradeSettled) -> None:
+    def _evolve_settled(self, settled: TradeSettled) -> None:
         """Move cash, fees and serials as `settled` says; O(blocks delivered)."""
         by_instrument = self._holdings.get(settled.seller, {})
         blocks = by_instrument.get(settled.instrument, deque())

@@ -31,6 +31,7 @@ __all__ = [
     "RetirementRejected",
     "RetirementRequested",
     "StageFootprint",
+    "UnitState",
     "VerificationAccepted",
     "VerificationSubmitted",
 ]
@@ -42,6 +43,16 @@ class RetirementKind(enum.StrEnum):
 
     RETIRE = "retire"
     CANCEL = "cancel"
+
+
+class UnitState(enum.StrEnum):
+    """Where an issued tonne is: every serial is in exactly one of these states at any seq."""
+
+    HELD = "held"
+    FROZEN = "frozen"  # reserved for a sell order or a retirement in flight
+    RETIRED = "retired"
+    CANCELLED = "cancelled"
+    BUFFER = "buffer"  # held in the BUFFER account against reversals
 
 
 # Life-cycle stages in the order of ISO 14067 / the GHG Protocol Product Standard.

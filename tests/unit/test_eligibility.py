@@ -27,6 +27,7 @@ from shared.domain.registry import (
     RetirementApproved,
     RetirementKind,
     RetirementRequested,
+    UnitState,
 )
 from shared.domain.values import OrderType, Side, TimeInForce
 from tests.property.test_registry_invariants import Log
@@ -176,7 +177,7 @@ def test_a_sell_resting_when_the_window_tightens_still_settles() -> None:
     log.append("intake", sell(1, 120))
     assert serial_states(log.state)  # the frozen 120 t are the oldest eligible: 1-120 before the change
     log.append("intake", TIGHTEN)
-    frozen = [(p.start, p.end) for p in serial_states(log.state) if p.state == "frozen"]
+    frozen = [(p.start, p.end) for p in serial_states(log.state) if p.state is UnitState.FROZEN]
     assert frozen == [(101, 150), (1, 70)]  # now the eligible 50 t first, then the oldest ineligible
     log.append("intake", sell(2, 1))
     assert any(isinstance(e, OrderRejected) and e.reason is Reason.INELIGIBLE_CREDITS for _, e in log.entries)
