@@ -76,7 +76,7 @@ async def _measure(redis: Redis, keys: list[str], hops: int, rate: float, durati
     resp = RespClient.like(redis)
     try:
         reader = asyncio.create_task(read_streams(resp, keys[-1:], on_row, stop))
-        await send_open_loop(resp, keys[0], payloads, plan.offsets_ns, clock, lag)
+        await send_open_loop([(resp, keys[0])], [0] * len(payloads), payloads, plan.offsets_ns, clock, lag)
         deadline = time.monotonic() + 5
         while len(seen) < len(plan) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)

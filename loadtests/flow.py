@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -24,8 +25,10 @@ class FlowOrder:
     cancels: str | None = None  # for a cancel: the client order id of the order it cancels
 
 
-def client_names(clients: int) -> list[str]:
-    return [f"lt{i:03d}" for i in range(clients)]
+def client_names(clients: int, tag: str = "") -> list[str]:
+    """The load's participants; `tag` (e.g. the run's) makes them unique on a shared Redis, whose users
+    are global."""
+    return [f"lt{tag}{i:03d}" for i in range(clients)]
 
 
 def symbols(instruments: int) -> list[str]:
@@ -55,11 +58,24 @@ def _price(fen: int) -> str:
 
 
 def build_flow(
-    count: int, clients: int, instruments: int, mix: dict[str, float], seed: int
+    count: int,
+    clients: int,
+    instruments: int,
+    mix: dict[str, float],
+    seed: int,
+    *,
+    signing_keys: Sequence[str] | None = None,
+    venue: str = "greenex-dev",
+    sent_ms: Sequence[int] | None = None,
+    names: Sequence[str] | None = None,
 ) -> list[FlowOrder]:
-    """`count` signed commands, round-robin over the clients; cancels target the sender's resting orders."""
+    """`count` signed commands, round-robin over the clients; cancels target the sender's resting orders.
+
+    Client i signs with `signing_keys[i]` (default: secret_of its name), for `venue`, command n stamped
+    `sent_ms[n]` (its planned send time; default 0)."""
+    names = list(names) if names is not None else client_names(clients)
+    keys = list(signing_keys) if signing_keys is not None else [secret_of(n) for n in names]
     rng = random.Random(seed)
-    names = client_names(clients)
     syms = symbols(instruments)
     kinds = list(mix)
     weights = [mix[k] for k in kinds]
@@ -76,6 +92,8 @@ def build_flow(
             cmd: dict[str, str | int] = {
                 "type": "cancel_order",
                 "participant": who,
+                "venue": venue,
+                "sent_ms": sent_ms[n] if sent_ms is not None else 0,
                 "client_order_id": cid,
                 "instrument": sym,
                 "orig_client_order_id": orig,
@@ -87,6 +105,8 @@ def build_flow(
             cmd = {
                 "type": "new_order",
                 "participant": who,
+                "venue": venue,
+                "sent_ms": sent_ms[n] if sent_ms is not None else 0,
                 "client_order_id": cid,
                 "instrument": sym,
                 "side": side,
@@ -104,5 +124,5 @@ def build_flow(
                     resting[c].pop(0)
         orig_cid = cmd.get("orig_client_order_id")
         target = orig_cid if isinstance(orig_cid, str) else None
-        out.append(FlowOrder(c, cid, encode(signed(cmd, secret_of(who))), target))
+        out.append(FlowOrder(c, cid, encode(signed(cmd, keys[c])), target))
     return out

@@ -13,19 +13,18 @@ from typing import Any
 
 import msgspec
 from hdrh.histogram import HdrHistogram
-from redis.asyncio import Redis
 
 from loadtests.cpu import cpu_per_order_us, cpu_seconds, cpu_shares
-from loadtests.flow import REFERENCE_FEN, build_flow, client_names, parse_mix, secret_of, symbols
+from loadtests.flow import REFERENCE_FEN, build_flow, client_names, parse_mix, symbols
 from loadtests.hdr import summary_ms
 from loadtests.openloop import LatencyBook, new_histogram, schedule
 from loadtests.sender import Clock, no_gc_pauses, read_streams, send_open_loop
 from loadtests.stages import stage_histograms
-from services.cli.supervisor import ROOT, Supervisor, ensure_redis, wipe_prefix
-from services.intake.service import operator_secret
-from shared.client import ExchangeClient
+from services.cli.local import local_exchange, private_settings
+from services.cli.supervisor import ROOT, wipe_prefix
+from services.cli.venue import Venue
+from services.runtime.acl import ADMIN, OPERATOR_USER
 from shared.config import Settings
-from shared.domain.ledger import OPERATOR
 from shared.eventlog.entry import Entry
 from shared.eventlog.redis_log import RedisEventLog
 from shared.resp import RespClient
@@ -48,7 +47,7 @@ class RunConfig:
     clients: int = 20
     mix: str = "passive=45,marketable=40,cancel=15"
     seed: int = 7
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = ""  # empty: a private Redis on a socket under var/loadtest, fresh every run
     prefix: str = ""  # empty: a fresh one per run
     start_services: bool = True
     drain_s: float = 5.0
@@ -86,9 +85,13 @@ class RunResult:
         }
 
 
+LOADTEST_HOME = ROOT / "var" / "loadtest"
+
+
 @contextlib.asynccontextmanager
 async def services_on(settings: Settings, start: bool, *, clean_up: bool) -> AsyncIterator[dict[str, int]]:
-    """The exchange's processes on `settings.prefix` (and a private Redis if none answers); yields pids.
+    """The exchange's processes on `settings.prefix`, logged in as their own Redis users (on a fresh
+    private Redis, or provisioned on the one at the URL); yields pids.
 
     `clean_up`: delete the prefix's keys at the end, once the services have stopped (they write a last
     snapshot and digest as they stop: deleted before, those stayed behind and grew Redis run by run).
@@ -100,32 +103,26 @@ async def services_on(settings: Settings, start: bool, *, clean_up: bool) -> Asy
             if clean_up:
                 await _cleanup(settings)
         return
-    redis_proc = await ensure_redis(settings.redis_url, ROOT / "var" / "redis-loadtest", fresh=True)
-    sup = Supervisor(
-        env={
-            "REDIS_URL": settings.redis_url,
-            "GREENEX_PREFIX": settings.prefix,
-            "GREENEX_LOG_LEVEL": "WARNING",
-        },
-        log_dir=ROOT / "var" / "log" / "loadtest",
-    )
-    await sup.start()
-    watcher = asyncio.create_task(sup.watch())
-    try:
-        yield {name: proc.pid for name, proc in sup.procs.items()}
-    finally:
-        await sup.stop()
-        watcher.cancel()
-        if clean_up:
-            await _cleanup(settings)
-        if redis_proc is not None:
-            redis_proc.terminate()
-            await redis_proc.wait()
+    env = {"GREENEX_LOG_LEVEL": "WARNING"}
+    log_dir = ROOT / "var" / "log" / "loadtest"
+    async with local_exchange(
+        settings, LOADTEST_HOME / "redis", log_dir=log_dir, fresh=True, provision=True, env=env
+    ) as supervisor:
+        try:
+            pids = {name: proc.pid for name, proc in supervisor.procs.items()}
+            if supervisor.redis_pid is not None:
+                pids["redis-server"] = supervisor.redis_pid
+            yield pids
+        finally:
+            await supervisor.stop()
+            if clean_up:
+                await _cleanup(settings)
 
 
-async def seed(redis: Redis, settings: Settings, clients: int, instruments: int) -> None:
-    """Instruments and well-funded participants: the test measures the path, not the risk checks failing."""
-    op = ExchangeClient(redis, OPERATOR, operator_secret(), settings.keys)
+async def seed(venue: Venue, names: list[str], instruments: int) -> None:
+    """Instruments and well-funded participants (each its own Redis user and signing key): the test
+    measures the path, not the risk checks failing."""
+    op = venue.operator
     ref = f"{REFERENCE_FEN // 100}.{REFERENCE_FEN % 100:02d}"
     for n, sym in enumerate(symbols(instruments)):
         await op.operator(
@@ -133,11 +130,11 @@ async def seed(redis: Redis, settings: Settings, clients: int, instruments: int)
             registry="Shenzhen ETS", vintage=2025, reference_price=ref,
         )  # fmt: skip
     serial = 1
-    for who in client_names(clients):
-        await op.operator(
-            "register_participant", f"lt-r-{who}", participant=who, name=who, secret=secret_of(who)
-        )
+    for who in names:
+        await venue.onboard(who, who)
         await op.operator("deposit_cash", f"lt-d-{who}", participant=who, amount="1000000000.00")
+        # A load test is not throttled: each client may send far more than the run's share.
+        await op.operator("set_limits", f"lt-l-{who}", participant=who, commands_per_s=100_000, burst=100_000)
         for sym in symbols(instruments):
             await op.operator(
                 "issue_credits", f"lt-c-{who}-{sym}", participant=who, instrument=sym,
@@ -146,35 +143,27 @@ async def seed(redis: Redis, settings: Settings, clients: int, instruments: int)
             serial += 10_000_000
 
 
-async def _warm_up(
-    redis: Redis, settings: Settings, names: list[str], syms: list[str], timeout: float
-) -> None:
+async def _warm_up(venue: Venue, names: list[str], syms: list[str], timeout: float) -> None:
     """One far-from-the-market order per client, each answered: the services are up and caught up."""
-    waiting = set(names)
-    for who in names:
-        client = ExchangeClient(redis, who, secret_of(who), settings.keys)
+    clients = [venue.client(who) for who in names]
+    for client in clients:
         await client.send(
             "new_order", client_order_id="warm", instrument=syms[0], side="buy",
             order_type="limit", price=f"{REFERENCE_FEN * 0.95 / 100:.2f}", quantity=1,
         )  # fmt: skip
     deadline = time.monotonic() + timeout
-    owner = {settings.keys.reports(w): w for w in names}
-    ids: dict[Any, Any] = dict.fromkeys(owner, "0-0")
-    while waiting:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no answer to the warm-up order of {sorted(waiting)[:5]} ...")
-        reply: Any = await redis.xread(ids, count=100, block=200)
-        for key, rows in reply or []:
-            waiting.discard(owner[key.decode()])
-            ids[key.decode()] = rows[-1][0]
+    for client in clients:
+        while not await client.reports(block_ms=200):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no answer to the warm-up order of {client.participant}")
 
 
 def _pids_cpu(pids: dict[str, int]) -> dict[str, float | None]:
     return {name: cpu_seconds(pid) for name, pid in pids.items()}
 
 
-async def _read_log(redis: Redis, settings: Settings, after: int) -> list[Entry]:
-    log = RedisEventLog(redis, settings.keys)
+async def _read_log(venue: Venue, after: int) -> list[Entry]:
+    log = RedisEventLog(venue.redis(OPERATOR_USER), venue.settings.keys)
     out: list[Entry] = []
     while page := await log.read(after, 5000):
         out.extend(page)
@@ -183,54 +172,64 @@ async def _read_log(redis: Redis, settings: Settings, after: int) -> list[Entry]
 
 
 async def _cleanup(settings: Settings) -> None:
-    redis = Redis.from_url(settings.redis_url)
+    venue = Venue(settings)
     try:
-        await wipe_prefix(redis, settings.keys)
+        await wipe_prefix(venue.redis(ADMIN), settings.keys)
     finally:
-        await redis.aclose()
+        await venue.aclose()
 
 
 async def run_load(cfg: RunConfig, progress: Callable[[int, int], None] | None = None) -> RunResult:
     """Start (or use) the services on a fresh prefix, run the plan, drain, read the log, clean up."""
     prefix = cfg.prefix or fresh_prefix()
-    settings = Settings(redis_url=cfg.redis_url, prefix=prefix)
+    settings = private_settings(
+        LOADTEST_HOME, prefix=prefix, **({"redis_url": cfg.redis_url} if cfg.redis_url else {})
+    )
     plan = schedule(cfg.rate, duration_s=cfg.duration_s, count=cfg.count)
-    flow = build_flow(len(plan), cfg.clients, cfg.instruments, parse_mix(cfg.mix), cfg.seed)
-    names = client_names(cfg.clients)
+    names = client_names(cfg.clients, tag=prefix.rpartition("-")[2])
     async with services_on(settings, cfg.start_services, clean_up=not cfg.prefix) as pids:
-        redis = Redis.from_url(cfg.redis_url)
+        venue = Venue(settings)
         try:
-            await seed(redis, settings, cfg.clients, cfg.instruments)
-            await _warm_up(redis, settings, names, symbols(cfg.instruments), timeout=60)
+            await seed(venue, names, cfg.instruments)
+            await _warm_up(venue, names, symbols(cfg.instruments), timeout=60)
+            # Signed now, each stamped with its planned send time (the venue's window is around it).
+            start_ms = time.time_ns() // 1_000_000 + 1_000
+            flow = build_flow(
+                len(plan), cfg.clients, cfg.instruments, parse_mix(cfg.mix), cfg.seed,
+                signing_keys=[venue.credentials[n].signing_key for n in names], venue=settings.venue,
+                sent_ms=[start_ms + offset // 1_000_000 for offset in plan.offsets_ns], names=names,
+            )  # fmt: skip
             with no_gc_pauses():
-                return await _measure(redis, settings, cfg, plan.offsets_ns, flow, pids, progress)
+                return await _measure(venue, cfg, names, plan.offsets_ns, flow, pids, progress)
         finally:
-            await redis.aclose()
+            await venue.offboard()
+            await venue.aclose()
 
 
 async def _measure(
-    redis: Redis,
-    settings: Settings,
+    venue: Venue,
     cfg: RunConfig,
+    names: list[str],
     offsets: list[int],
     flow: list[Any],
     pids: dict[str, int],
     progress: Callable[[int, int], None] | None,
 ) -> RunResult:
-    names = client_names(cfg.clients)
+    """Each client sends on its own stream and reads its own reports, logged in as itself."""
+    settings = venue.settings
     book, lag = LatencyBook(), new_histogram()
-    start_seq = (await RedisEventLog(redis, settings.keys).head())[0]
-    info: Any = await redis.info("server")
-    pids = {**pids, "redis-server": int(info["process_id"])}
-    out_keys = [settings.keys.reports(w) for w in names]
-    owner = dict(zip(out_keys, names, strict=True))
+    start_seq = (await RedisEventLog(venue.redis(OPERATOR_USER), settings.keys).head())[0]
+    connections = [RespClient.like(venue.participant_redis(venue.credentials[who])) for who in names]
+    owner = {settings.keys.reports(who): who for who in names}
 
     def on_row(key: str, data: bytes, received: int) -> None:
         book.on_report(owner[key], _json.decode(data), received)
 
     stop = asyncio.Event()
-    resp = RespClient.like(redis)
-    reader = asyncio.create_task(read_streams(resp, out_keys, on_row, stop))
+    readers = [
+        asyncio.create_task(read_streams(resp, [settings.keys.reports(who)], on_row, stop))
+        for resp, who in zip(connections, names, strict=True)
+    ]
     clock = Clock()
     for i, order in enumerate(flow):
         book.expect(names[order.client], order.client_order_id, clock.wall_of(offsets[i]), order.cancels)
@@ -243,18 +242,20 @@ async def _measure(
         if progress is not None:
             progress(sent_done, len(flow))
 
-    payloads = [o.payload for o in flow]
-    send_s = await send_open_loop(resp, settings.keys.commands, payloads, offsets, clock, lag, tick)
+    senders = [(resp, settings.keys.commands(who)) for resp, who in zip(connections, names, strict=True)]
+    payloads, targets = [o.payload for o in flow], [o.client for o in flow]
+    send_s = await send_open_loop(senders, targets, payloads, offsets, clock, lag, tick)
     cpu1, wall = {**_pids_cpu(pids), "loadgen": time.process_time()}, time.perf_counter() - t0
     deadline = time.monotonic() + cfg.drain_s
     while book.unanswered() and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.3)  # settlements trail their trades
     stop.set()
-    await reader
-    await resp.aclose()
+    await asyncio.gather(*readers)
+    for resp in connections:
+        await resp.aclose()
     book.record_unanswered(time.time_ns())
-    entries = await _read_log(redis, settings, start_seq)
+    entries = await _read_log(venue, start_seq)
     result = RunResult(
         cfg, settings.prefix, len(flow), send_s, book, lag,
         stage_histograms(entries, book.match_seqs), cpu_shares(cpu0, cpu1, wall),

@@ -14,7 +14,7 @@ from pathlib import Path
 from loadtests.order_stream import BENCH_INSTRUMENTS, generate_commands
 from services.cli.readmodel import replay_archive
 from services.harness import InProcessExchange
-from services.intake.service import DEV_OPERATOR_SECRET
+from shared.crypto import Sealer
 from shared.domain.codec import Event
 from shared.domain.commands import CancelOrder, PlaceOrder, ReplaceOrder
 from shared.domain.events import InstrumentListed
@@ -37,12 +37,13 @@ PARTICIPANTS = 50
 TONNES = 10_000_000  # per participant and instrument: sellers never run short
 
 
-def _setup_events() -> Iterator[Event]:
+def _setup_events(sealer: Sealer) -> Iterator[Event]:
     for inst in BENCH_INSTRUMENTS:
         yield InstrumentListed(instrument=inst)
     for i in range(PARTICIPANTS):
         name = f"P{i:03d}"
-        yield ParticipantRegistered(participant=name, name=name, secret=f"s-{name}")
+        key = sealer.seal(f"s-{name}".encode(), name, "k1")
+        yield ParticipantRegistered(participant=name, name=name, key=key)
         yield CashDeposited(participant=name, amount=10**12)
         for n, inst in enumerate(BENCH_INSTRUMENTS):
             start = 1 + (i * len(BENCH_INSTRUMENTS) + n) * TONNES
@@ -51,9 +52,10 @@ def _setup_events() -> Iterator[Event]:
             )
 
 
-def intake_events(orders: int, seed: int) -> Iterator[Event]:
-    """What intake would append for a seeded command stream: setup, then submitted requests."""
-    yield from _setup_events()
+def intake_events(orders: int, seed: int, sealer: Sealer) -> Iterator[Event]:
+    """What intake would append for a seeded command stream: setup, then submitted requests
+    (participants' keys sealed with `sealer`, as the intake reading them holds it)."""
+    yield from _setup_events(sealer)
     for cmd in generate_commands(orders, seed, participants=PARTICIPANTS):
         if isinstance(cmd, PlaceOrder):
             yield OrderSubmitted(
@@ -91,9 +93,9 @@ async def build_exchange_log(orders: int, seed: int, *, chunk: int = 50) -> InMe
     Requests go in `chunk` at a time and every core then catches up, so the log interleaves requests
     and answers the way the live exchange does under load.
     """
-    exchange = InProcessExchange(DEV_OPERATOR_SECRET, clock=_Clock())
+    exchange = InProcessExchange(clock=_Clock())
     pending: list[Event] = []
-    for event in intake_events(orders, seed):
+    for event in intake_events(orders, seed, exchange.sealer):
         pending.append(event)
         if len(pending) == chunk:
             await exchange.append_intake_events(pending)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import platform
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,15 @@ from rich.table import Table
 
 from loadtests.baseline import GREENEX_HOPS, HopResult, run_chain
 from loadtests.hdr import percentile_plot, summary_ms
-from loadtests.live import RunConfig, RunResult, run_load
+from loadtests.live import LOADTEST_HOME, RunConfig, RunResult, run_load
 from loadtests.sweep import RateSearch, sustained_runs
 from loadtests.sweep_plot import sweep_plot
+from services.cli.local import private_settings
+from services.cli.provision import ACL_FILE, init_keys
 from services.cli.supervisor import ROOT, ensure_redis
+from services.runtime.acl import ADMIN
+from services.system import SYSTEM
+from shared.config import url_with_login
 
 __all__ = ["OUT_DIR", "Options", "run_session"]
 
@@ -89,13 +95,24 @@ async def _sweep(opts: Options, console: Console) -> list[dict[str, Any]]:
 
 
 async def run_session(opts: Options, console: Console) -> dict[str, Any]:
-    """Everything one invocation measures, side by side on the same machine and Redis."""
-    redis_proc = await ensure_redis(opts.run.redis_url, ROOT / "var" / "redis-loadtest", fresh=True)
+    """Everything one invocation measures, side by side on the same machine and Redis (a private one,
+    ACLs on, fresh every session, unless a URL is given); the bare hops run as admin."""
+    if not opts.run.redis_url:
+        shutil.rmtree(LOADTEST_HOME, ignore_errors=True)
+    settings = private_settings(
+        LOADTEST_HOME, **({"redis_url": opts.run.redis_url} if opts.run.redis_url else {})
+    )
+    opts = dataclasses.replace(opts, run=dataclasses.replace(opts.run, redis_url=settings.redis_url))
+    ring = init_keys(settings, SYSTEM)
+    redis_proc = await ensure_redis(
+        settings.redis_url, LOADTEST_HOME / "redis", aclfile=ring.path / ACL_FILE, fresh=True
+    )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     report: dict[str, Any] = {"machine": _machine(), "options": _jsonable(opts), "stamp": stamp}
     try:
         if opts.baseline:
-            hops = await _baselines(opts.run.redis_url, 1000.0, console)
+            admin_url = url_with_login(settings.redis_url, ADMIN, ring.redis_password(ADMIN))
+            hops = await _baselines(admin_url, 1000.0, console)
             report["baseline"] = {k: {**summary_ms(v.latency), "lost": v.lost} for k, v in hops.items()}
             console.print(_latency_table("bare stream hops at 1,000 msg/s", report["baseline"]))
         if opts.sweep:

@@ -13,7 +13,7 @@ from hdrh.histogram import HdrHistogram
 
 from loadtests.openloop import due_until
 from shared.eventlog.redis_wire import fields_of
-from shared.resp import RespClient
+from shared.resp import Command, RespClient
 
 __all__ = ["Clock", "no_gc_pauses", "read_streams", "send_open_loop"]
 
@@ -50,15 +50,17 @@ def no_gc_pauses() -> Iterator[None]:
 
 
 async def send_open_loop(
-    redis: RespClient,
-    key: str,
+    senders: Sequence[tuple[RespClient, str]],
+    targets: Sequence[int],
     payloads: Sequence[bytes],
     offsets_ns: Sequence[int],
     clock: Clock,
     lag: HdrHistogram,
     progress: Callable[[int], None] | None = None,
 ) -> float:
-    """XADD payload i at offset i (pipelined per tick); record how late each batch left; return seconds.
+    """XADD payload i at offset i to the stream of sender `targets[i]` (each sender a connection logged
+    in as itself, and its stream), pipelined per tick and sender; record how late each batch left;
+    return seconds.
 
     The plan never waits for answers (open loop): when Redis or this process stalls, the orders due
     meanwhile go out together in the next pipeline and their latency counts from their planned time.
@@ -71,7 +73,10 @@ async def send_open_loop(
         if end == cursor:
             await asyncio.sleep(min(_TICK_S, (offsets_ns[cursor] - now) / 1e9))
             continue
-        await redis.execute([("XADD", key, "*", "data", payloads[i]) for i in range(cursor, end)])
+        due: dict[int, list[Command]] = {}
+        for i in range(cursor, end):
+            due.setdefault(targets[i], []).append(("XADD", senders[targets[i]][1], "*", "data", payloads[i]))
+        await asyncio.gather(*(senders[target][0].execute(commands) for target, commands in due.items()))
         lag.record_value(max(1_000, clock.elapsed_ns() - offsets_ns[cursor]))
         if progress is not None:
             progress(end - cursor)
@@ -89,7 +94,8 @@ async def read_streams(
 ) -> int:
     """XREAD every key in one call until `stop`; `on_row(key, data, received wall ns)`; return rows read.
 
-    One reader for all clients keeps the load generator to one blocked connection and one decode loop.
+    One call for all the keys one connection may read keeps the generator's blocked connections and
+    decode loops few (with ACLs on, each client reads its own report stream as itself: one reader each).
     """
     ids: dict[str, bytes] = dict.fromkeys(keys, b"0-0")
     rows_read = 0

@@ -51,7 +51,7 @@ def stage_histograms(
         logged[e.seq] = e.logged_ns
         parent = _parent(e.causation)
         if e.type == "OrderSubmitted" and e.causation.startswith("in:"):
-            xadd_ms = int(e.causation[3:].partition("-")[0])
+            xadd_ms = int(e.causation.rpartition(":")[2].partition("-")[0])  # in:<sender>:<ms>-<n>
             _record(hists[STAGES[0]], e.event_ns - xadd_ms * 1_000_000)
             _record(hists[STAGES[1]], e.logged_ns - e.event_ns)
             submitted.add(e.seq)

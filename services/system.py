@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from faststream import FastStream
 
+from services.checkpoint.service import WAKES_ON as CHECKPOINT_WAKES_ON
+from services.checkpoint.service import build_app as build_checkpoint
 from services.intake.reports import REPORTED_TYPES
 from services.intake.service import build_app as build_intake
 from services.matching.processor import MatchingProcessor
@@ -53,5 +55,7 @@ SYSTEM = System(
             build_followers,
             cores=(Core("settlement", Settlement, Settlement.first_difference),),
         ),
+        # Signs checkpoints of the log (every N entries, every close of day) with the exchange's key.
+        Process("checkpoint", build_checkpoint, wakes_on=CHECKPOINT_WAKES_ON),
     )
 )

@@ -1,27 +1,65 @@
-"""Runtime settings read once from the environment."""
+"""Runtime settings read once from the environment, and the Redis connection each role makes."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from urllib.parse import quote, urlparse, urlunparse
 
 import msgspec
+from redis.asyncio import Redis
 
+from shared.keyring import KeyRing
 from shared.keys import Keys
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Settings", "connect", "load_settings", "url_with_login"]
+
+
+def _private_redis() -> str:
+    """The exchange's own Redis by default: a Unix socket under `var/` of the working directory (what
+    `greenex up` starts), never a server someone else runs."""
+    return f"unix://{Path.cwd() / 'var' / 'redis' / 'redis.sock'}"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = msgspec.field(default_factory=_private_redis)
     prefix: str = "greenex"  # every Redis key the exchange owns starts with this
     batch_size: int = 500  # entries per XREAD(GROUP) COUNT
     block_ms: int = 100
     snapshot_every: int = 100_000  # log entries between a follower's snapshots; 0: only at shutdown
+    keys_dir: str = "var/keys"  # the exchange's secrets (shared/keyring.py); never in Redis
+    venue: str = "greenex-dev"  # signed commands name it: one signed for another venue is refused
+    command_window_ms: int = 30_000  # how far a command's sent_ms may be from intake's clock
+    checkpoint_every: int = 10_000  # log entries between signed checkpoints (and at every close of day)
 
     @property
     def keys(self) -> Keys:
         """The names of every key of this exchange (shared/keys.py)."""
         return Keys(self.prefix)
+
+    @property
+    def keyring(self) -> KeyRing:
+        return KeyRing(self.keys_dir)
+
+
+def connect(settings: Settings, user: str | None) -> Redis:
+    """A redis-py client logged in as Redis user `user`, with its password from the key ring (KeyMissing
+    if there is none); `None`: as REDIS_URL says."""
+    if user is None:
+        return Redis.from_url(settings.redis_url)
+    return Redis.from_url(settings.redis_url, username=user, password=settings.keyring.redis_password(user))
+
+
+def url_with_login(url: str, user: str, password: str) -> str:
+    """`url` logged in as `user` (for a process given only a URL, like the load test's relays)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "unix":
+        query = "&".join(
+            q for q in (parsed.query, f"username={quote(user)}", f"password={quote(password)}") if q
+        )
+        return urlunparse(parsed._replace(query=query))
+    host = parsed.netloc.rpartition("@")[2]
+    return urlunparse(parsed._replace(netloc=f"{quote(user)}:{quote(password)}@{host}"))
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -29,9 +67,14 @@ def load_settings(**overrides: object) -> Settings:
     env: dict[str, object] = {}
     if url := os.environ.get("REDIS_URL"):
         env["redis_url"] = url
-    if prefix := os.environ.get("GREENEX_PREFIX"):
-        env["prefix"] = prefix
-    if every := os.environ.get("GREENEX_SNAPSHOT_EVERY"):
-        env["snapshot_every"] = int(every)
+    for name, variable in (("prefix", "GREENEX_PREFIX"), ("keys_dir", "GREENEX_KEYS_DIR"),
+                           ("venue", "GREENEX_VENUE")):  # fmt: skip
+        if value := os.environ.get(variable):
+            env[name] = value
+    for name, variable in (("snapshot_every", "GREENEX_SNAPSHOT_EVERY"),
+                           ("command_window_ms", "GREENEX_COMMAND_WINDOW_MS"),
+                           ("checkpoint_every", "GREENEX_CHECKPOINT_EVERY")):  # fmt: skip
+        if value := os.environ.get(variable):
+            env[name] = int(value)
     env.update({k: v for k, v in overrides.items() if v is not None})
     return msgspec.convert(env, Settings)

@@ -1,8 +1,12 @@
 """The key schema: every Redis key the exchange touches, built in this one place, with who owns it.
 
-No other module builds a key name. Each key has one writer role (or a few) and the roles that read it;
-access-control rules for each role are generated from `SCHEMA`, so the rules and the code that uses the
-keys cannot drift apart, and a scale-out can put hash tags on the names here without touching callers.
+No other module builds a key name. Each key has its writer roles and its reader roles; the Redis ACL
+rules of every role are generated from `SCHEMA` (services/runtime/acl.py), so the rules and the code
+that uses the keys cannot drift apart, and a scale-out can put hash tags on the names here.
+
+Commands arrive on one stream per sender (`in:<participant>`), which only that participant's Redis user
+may write: Redis authentication itself says who sent a command, and an XADD with the largest possible
+stream id, which blocks every later XADD to that stream, blocks only its author.
 """
 
 from __future__ import annotations
@@ -10,62 +14,78 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["SCHEMA", "KeySpec", "Keys", "Role"]
+__all__ = ["SCHEMA", "SERVICES", "KeySpec", "Keys", "Role"]
 
 
 class Role(enum.StrEnum):
-    """Who touches Redis: each service process, the operator's CLI, a participant, the public."""
+    """Who touches Redis: intake, every process that follows the log and appends (each a FOLLOWER;
+    matching also writes the depth views), the operator's CLI, a participant, the public."""
 
     INTAKE = "intake"
-    VERIFICATION = "verification"  # also hosts the registry core
+    FOLLOWER = "follower"
     MATCHING = "matching"
-    SETTLEMENT = "settlement"
     OPERATOR = "operator"
-    PARTICIPANT = "participant"  # only its own `{participant}` keys
+    PARTICIPANT = "participant"
     PUBLIC = "public"
 
 
-_FOLLOWERS = (Role.VERIFICATION, Role.MATCHING, Role.SETTLEMENT)
-_SERVICES = (Role.INTAKE, *_FOLLOWERS)
+_FOLLOWERS = (Role.FOLLOWER,)
+SERVICES = (Role.INTAKE, Role.FOLLOWER)
+_EVERYONE_READS = (Role.PUBLIC, Role.PARTICIPANT, Role.OPERATOR)
 
 
 @dataclass(frozen=True)
 class KeySpec:
-    """One key (or family of keys): its name under the prefix, its Redis type, writers and readers."""
+    """One key (or family of keys): its name under the prefix, its Redis type, writers and readers.
+
+    `own_write` / `own_read`: roles that write / read only their own member of the family, the `{x}`
+    part being their identity (a participant's id, the operator's, a process's name or its cores'
+    names); the other writers and readers touch every member.
+    """
 
     name: str  # under `<prefix>:`; `{x}` marks a variable part
     kind: str  # Redis type: stream, hash, string, list
     writers: tuple[Role, ...]
     readers: tuple[Role, ...]
     meaning: str
+    own_write: tuple[Role, ...] = ()
+    own_read: tuple[Role, ...] = ()
 
-    def pattern(self, prefix: str) -> str:
-        """A glob matching every key of this family (`{x}` parts become `*`)."""
-        head, _, _ = self.name.partition("{")
-        return f"{prefix}:{head}*" if "{" in self.name else f"{prefix}:{self.name}"
+    def pattern(self, prefix: str, member: str = "*") -> str:
+        """A glob for this family (`{x}` becomes `member`, every member by default)."""
+        head, brace, _ = self.name.partition("{")
+        return f"{prefix}:{head}{member}" if brace else f"{prefix}:{self.name}"
 
 
 SCHEMA: tuple[KeySpec, ...] = (
-    KeySpec("in", "stream", (Role.PARTICIPANT, Role.OPERATOR), (Role.INTAKE,),
-            "signed client and operator commands; intake reads them through its consumer group"),
-    KeySpec("out:{participant}", "stream", (Role.INTAKE,), (Role.PARTICIPANT, Role.OPERATOR),
-            "one participant's execution, settlement, cash and registry reports"),
-    KeySpec("md:trades", "stream", (Role.INTAKE,), (Role.PUBLIC, Role.PARTICIPANT, Role.OPERATOR),
-            "the public trade tape"),
-    KeySpec("md:depth:{instrument}", "string", (Role.MATCHING,),
-            (Role.PUBLIC, Role.PARTICIPANT, Role.OPERATOR), "one book's L2 view as JSON, overwritten whole"),
-    KeySpec("log", "stream", _SERVICES, (*_SERVICES, Role.OPERATOR),
+    # Intake reads the command streams through its consumer group, which XREADGROUP and XACK write.
+    # The operator reads its own stream's consumer group too (XINFO GROUPS: has intake taken it yet?).
+    KeySpec("in:{participant}", "stream", (Role.PARTICIPANT, Role.OPERATOR, Role.INTAKE),
+            (Role.INTAKE, Role.OPERATOR), "one sender's signed commands; only the sender's user writes it",
+            own_write=(Role.PARTICIPANT, Role.OPERATOR), own_read=(Role.OPERATOR,)),
+    # Intake's rejection reports are XADDed by the append script, and Redis checks every key given to a
+    # script for reading and writing both: intake holds full rights on the report streams.
+    KeySpec("out:{participant}", "stream", (Role.INTAKE,), (Role.INTAKE, Role.PARTICIPANT, Role.OPERATOR),
+            "one participant's execution, settlement, cash and registry reports",
+            own_read=(Role.PARTICIPANT, Role.OPERATOR)),
+    KeySpec("md:trades", "stream", (Role.INTAKE,), _EVERYONE_READS, "the public trade tape"),
+    KeySpec("md:depth:{instrument}", "string", (Role.MATCHING,), _EVERYONE_READS,
+            "one book's L2 view as JSON, overwritten whole"),
+    KeySpec("log", "stream", SERVICES, (*SERVICES, Role.OPERATOR),
             "the event log, the single source of truth; appended only by the append script"),
-    KeySpec("log:positions", "hash", _SERVICES, (*_SERVICES, Role.OPERATOR),
+    KeySpec("log:positions", "hash", SERVICES, (*SERVICES, Role.OPERATOR),
             "each producer's last answered input, written by the append script with its batch"),
-    KeySpec("log:bell:{reader}", "stream", _SERVICES, _SERVICES,
-            "a reader's wake-up bell (MAXLEN 1), rung by the append script for the types it answers"),
+    # Every writer rings the bells its batch's types call for, inside the append script (hence full
+    # rights, as for every key a script is given).
+    KeySpec("log:bell:{reader}", "stream", SERVICES, SERVICES,
+            "a process's wake-up bell (MAXLEN 1), rung by the append script for the types it answers"),
     KeySpec("reports:cursor", "string", (Role.INTAKE,), (Role.INTAKE, Role.OPERATOR),
             "the last log seq whose reports were written"),
     KeySpec("digests", "hash", _FOLLOWERS, (Role.OPERATOR,),
             "each follower core's `<seq>:<state digest>`, for replay --compare-live"),
     KeySpec("snapshots:{core}", "list", _FOLLOWERS, (*_FOLLOWERS, Role.OPERATOR),
-            "a core's newest snapshots, checksummed and tied to the log by hash"),
+            "a core's newest snapshots, checksummed and tied to the log by hash",
+            own_write=_FOLLOWERS, own_read=_FOLLOWERS),
 )  # fmt: skip
 
 
@@ -73,16 +93,25 @@ class Keys:
     """The names of one exchange's keys; `prefix` separates exchanges sharing a Redis."""
 
     def __init__(self, prefix: str = "greenex") -> None:
-        if not prefix or any(c in prefix for c in " *?[]{}"):
-            raise ValueError(f"a key prefix must be non-empty without spaces or glob characters: {prefix!r}")
+        if not prefix or any(c in prefix for c in " *?[]{}:"):
+            raise ValueError(
+                f"a key prefix must be non-empty, without spaces, ':' or glob characters: {prefix!r}"
+            )
         self.prefix = prefix
-        self.commands = f"{prefix}:in"
         self.trades = f"{prefix}:md:trades"
         self.log = f"{prefix}:log"
         self.positions = f"{prefix}:log:positions"
         self.report_cursor = f"{prefix}:reports:cursor"
         self.digests = f"{prefix}:digests"
         self.everything = f"{prefix}:*"  # a SCAN pattern over every key of this exchange
+
+    def commands(self, sender: str) -> str:
+        """The stream a participant (or the operator) writes its commands to."""
+        return f"{self.prefix}:in:{sender}"
+
+    def sender_of(self, commands_key: str) -> str:
+        """The sender a command stream belongs to (the inverse of `commands`)."""
+        return commands_key.removeprefix(f"{self.prefix}:in:")
 
     def reports(self, participant: str) -> str:
         return f"{self.prefix}:out:{participant}"
@@ -95,6 +124,9 @@ class Keys:
 
     def snapshots(self, core: str) -> str:
         return f"{self.prefix}:snapshots:{core}"
+
+    def spec(self, name: str) -> KeySpec:
+        return next(spec for spec in SCHEMA if spec.name == name)
 
     def __repr__(self) -> str:
         return f"Keys({self.prefix!r})"

@@ -1,4 +1,5 @@
-"""The client contract on `greenex:in`: JSON commands signed with HMAC-SHA256 over their canonical form."""
+"""The client contract: JSON commands on the sender's own stream (`<prefix>:in:<participant>`), signed
+with HMAC-SHA256 over their canonical form, bound to one venue and to the moment they were sent."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from shared.crypto import BoxedSecret
 from shared.domain.values import OrderType, Side, TimeInForce
 
 __all__ = [
@@ -21,6 +23,8 @@ __all__ = [
     "RegistryMsg",
     "ReplaceOrderMsg",
     "RetireCreditsMsg",
+    "RotateKeyMsg",
+    "rotate_key_context",
     "canonical_bytes",
     "sign",
     "signed",
@@ -31,7 +35,9 @@ MAX_QUANTITY = 1_000_000_000  # tonnes; larger values are rejected at the edge a
 
 
 class _Msg(msgspec.Struct, frozen=True, tag_field="type", forbid_unknown_fields=True, kw_only=True):
-    participant: str
+    participant: str  # must be the owner of the stream the command arrives on
+    venue: str  # the exchange it is meant for: a command signed for another venue is refused
+    sent_ms: int  # Unix milliseconds when signed: refused outside the exchange's window around its clock
     sig: str = ""
 
 
@@ -86,9 +92,30 @@ class RegistryMsg(_Msg, frozen=True, tag="registry"):
     args: dict[str, Any]
 
 
+class RotateKeyMsg(_Msg, frozen=True, tag="rotate_key"):
+    """Replace your signing key, signed with the current one: `new_key` is the new key sealed to the
+    exchange's public box key (shared/crypto.seal_to_exchange, context `rotate_key_context`); the keys
+    you hold now stay valid `overlap_s` seconds more."""
+
+    client_order_id: str
+    new_key: BoxedSecret
+    overlap_s: int = 300
+
+
 ClientMessage = (
-    NewOrderMsg | CancelOrderMsg | ReplaceOrderMsg | OperatorMessage | RetireCreditsMsg | RegistryMsg
+    NewOrderMsg
+    | CancelOrderMsg
+    | ReplaceOrderMsg
+    | OperatorMessage
+    | RetireCreditsMsg
+    | RegistryMsg
+    | RotateKeyMsg
 )
+
+
+def rotate_key_context(venue: str, participant: str, client_order_id: str) -> str:
+    """What a rotated key is bound to when sealed to the exchange: this venue, sender and command."""
+    return f"rotate_key:{venue}:{participant}:{client_order_id}"
 
 
 def canonical_bytes(command: dict[str, Any]) -> bytes:

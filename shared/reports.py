@@ -23,6 +23,7 @@ __all__ = [
     "ExecType",
     "Liquidity",
     "ExecutionReport",
+    "KeyReport",
     "OrdStatus",
     "RegistryEventKind",
     "RegistryReport",
@@ -159,6 +160,17 @@ class RegistryReport(_Report, frozen=True, tag="registry"):
     grams: int | UnsetType = UNSET
 
 
+class KeyReport(_Report, frozen=True, tag="key"):
+    """Your signing key was rotated: sign with the new one (`fingerprint` names it) from now on; the
+    older ones stay valid until `previous_valid_until_ns`."""
+
+    seq: int
+    key_id: str
+    fingerprint: str
+    previous_valid_until_ns: int
+    requested_by: str
+
+
 class TradeReport(_Report, frozen=True, tag="trade"):
     """One trade on the public tape (no participants)."""
 
@@ -179,7 +191,7 @@ class DepthView(msgspec.Struct, frozen=True):
     asks: list[tuple[str, int]]
 
 
-Report = ExecutionReport | SettlementReport | CashReport | RegistryReport | TradeReport
+Report = ExecutionReport | SettlementReport | CashReport | RegistryReport | KeyReport | TradeReport
 
 _encoder = msgspec.json.Encoder()
 

@@ -8,10 +8,11 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
+from shared.crypto import SealedSecret
 from shared.domain.events import InstrumentHalted
 from shared.eventlog.entry import NewEntry
 
-__all__ = ["FakeClock", "eventually", "new_entries"]
+__all__ = ["SEALED_KEY", "FakeClock", "eventually", "new_entries"]
 
 
 async def eventually(
@@ -51,10 +52,14 @@ def new_entries(
     return [
         NewEntry(
             event_id=f"{tag}-{i}",
-            causation=f"cmd-{tag}-{i}",
+            causation=f"in:{tag}:{i}-0",
             type=kind,
             event_ns=1_000 * i,
             body=msgspec.msgpack.encode(InstrumentHalted(instrument=f"SZEA-{i}")),
         )
         for i in range(start, start + count)
     ]
+
+
+# A sealed key for ParticipantRegistered events fed to cores that never open it (only intake does).
+SEALED_KEY = SealedSecret(key_id="k1", fingerprint="0" * 16, nonce="00" * 12, ciphertext="00" * 32)

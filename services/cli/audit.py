@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from redis.asyncio import Redis
 
 from services.cli.replay import format_ns
-from shared.config import load_settings
+from services.cli.venue import cli_user
+from shared.config import connect, load_settings
 from shared.domain.codec import Event, decode_event
 from shared.domain.values import fen_to_price
 from shared.eventlog.archive import iter_archive
@@ -94,7 +94,7 @@ def register(app: typer.Typer) -> None:
 
 async def _collect(url: str | None, account: str) -> list[str]:
     settings = load_settings(redis_url=url)
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect(settings, cli_user())
     lines: list[str] = []
     try:
         event_log = RedisEventLog(redis, settings.keys)

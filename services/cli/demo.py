@@ -7,11 +7,11 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from services.cli.demo_registry import seed_registry
+from services.cli.venue import Venue
 from shared.client import ExchangeClient
-from shared.config import Settings
 from shared.domain.ledger import OPERATOR
 
 __all__ = [
@@ -20,7 +20,6 @@ __all__ = [
     "OFFSETS",
     "run_session",
     "seed_exchange",
-    "secret_of",
     "wait_quiet",
 ]
 
@@ -70,24 +69,15 @@ DEMO_PARTICIPANTS: list[tuple[str, str, str, int]] = [
 ]
 
 
-def secret_of(participant: str) -> str:
-    return f"demo-secret-{participant}"
-
-
-async def seed_exchange(redis: Redis, settings: Settings, operator_secret: str) -> None:
-    """Operator commands: instruments, participants, cash, and one serial block per holding."""
-    op = ExchangeClient(redis, OPERATOR, operator_secret, settings.keys)
+async def seed_exchange(venue: Venue) -> None:
+    """Operator commands: instruments, participants (each its own Redis user and signing key), cash,
+    and one serial block per holding."""
+    op = venue.operator
     for n, spec in enumerate(DEMO_INSTRUMENTS, start=1):
         await op.operator("list_instrument", f"op-{n}", **spec)
     next_serial = {spec["symbol"]: 1 for spec in DEMO_INSTRUMENTS}
     for participant, name, cash, tonnes in DEMO_PARTICIPANTS:
-        await op.operator(
-            "register_participant",
-            f"op-reg-{participant}",
-            participant=participant,
-            name=name,
-            secret=secret_of(participant),
-        )
+        await venue.onboard(participant, name)
         await op.operator("deposit_cash", f"op-dep-{participant}", participant=participant, amount=cash)
         for symbol, start in list(next_serial.items()):
             if symbol in OFFSETS:
@@ -101,7 +91,7 @@ async def seed_exchange(redis: Redis, settings: Settings, operator_secret: str) 
                 serial_start=start,
                 serial_end=start + tonnes - 1,
             )
-    await seed_registry(redis, settings, op, secret_of)
+    await seed_registry(venue)
 
 
 async def _trader(
@@ -167,9 +157,7 @@ async def _trader(
     return seen
 
 
-async def run_session(
-    redis: Redis, settings: Settings, orders: int, seed: int, tick: Callable[[int], None]
-) -> None:
+async def run_session(venue: Venue, orders: int, seed: int, tick: Callable[[int], None]) -> None:
     """Every demo participant trades concurrently until `orders` commands were sent in all."""
     rng = random.Random(seed)
     mids = {spec["symbol"]: int(float(spec["reference_price"]) * 100) for spec in DEMO_INSTRUMENTS}
@@ -177,7 +165,7 @@ async def run_session(
     await asyncio.gather(
         *[
             _trader(
-                ExchangeClient(redis, p, secret_of(p), settings.keys),
+                venue.client(p),
                 share + (1 if i < orders % len(DEMO_PARTICIPANTS) else 0),
                 random.Random(rng.random()),
                 mids,
@@ -188,15 +176,24 @@ async def run_session(
     )
 
 
-async def wait_quiet(redis: Redis, settings: Settings, quiet_s: float = 1.0, timeout_s: float = 120) -> int:
-    """Wait until every command was read and the log stopped growing for `quiet_s`; return the head seq."""
+async def wait_quiet(venue: Venue, quiet_s: float = 1.0, timeout_s: float = 120) -> int:
+    """Wait until intake has taken every command the venue's senders sent and the log stopped growing
+    for `quiet_s`; return the head seq. (The operator sees how far intake read each sender's stream,
+    never what is in it.)"""
+    redis, keys = venue.operator.redis, venue.settings.keys
+    senders = [OPERATOR, *venue.credentials]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     last, since = -1, loop.time()
     while loop.time() < deadline:
-        groups = await redis.xinfo_groups(settings.keys.commands)
-        backlog = sum(int(g.get("lag") or 0) + int(g.get("pending") or 0) for g in groups)
-        head = await redis.xlen(settings.keys.log)
+        backlog = 0
+        for sender in senders:
+            try:
+                groups = await redis.xinfo_groups(keys.commands(sender))
+            except ResponseError:  # no such stream yet: nothing sent, nothing waiting
+                continue
+            backlog += sum(int(g.get("lag") or 0) + int(g.get("pending") or 0) for g in groups)
+        head = await redis.xlen(keys.log)
         if head != last or backlog:
             last, since = head, loop.time()
         elif loop.time() - since >= quiet_s:

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
 from typing import Any
 
-from redis.asyncio import Redis
-
+from services.cli.venue import Venue
 from shared.client import ExchangeClient
-from shared.config import Settings
 
 __all__ = ["DRONE", "DRONE_UNITS", "PROJECT", "VERIFIER", "run_registry_chain", "seed_registry"]
 
@@ -34,8 +31,6 @@ DRONE_ACTIVITIES = (
     ("end_of_life", "weee_treatment", "2.4"),  # kg collected and treated
 )
 
-Secret = Callable[[str], str]
-
 
 async def _answer(client: ExchangeClient, cid: str, timeout: float = 30.0) -> dict[str, Any]:
     """The first report about `cid` (registry answers and edge rejections both carry it)."""
@@ -48,17 +43,22 @@ async def _answer(client: ExchangeClient, cid: str, timeout: float = 30.0) -> di
     raise TimeoutError(f"no answer to {cid}")
 
 
-async def seed_registry(redis: Redis, settings: Settings, op: ExchangeClient, secret: Secret) -> None:
+async def _all_answered(client: ExchangeClient, cids: set[str], timeout: float = 30.0) -> None:
+    """Read reports until every one of `cids` has been answered."""
+    waiting = set(cids)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while waiting:
+        if loop.time() > deadline:
+            raise TimeoutError(f"no answer to {sorted(waiting)}")
+        waiting -= {report.get("client_order_id") for report in await client.reports(block_ms=100)}
+
+
+async def seed_registry(venue: Venue) -> None:
     """An accredited verifier, Sunforest's project, its verified 2024 report and the issuance against it."""
     verifier, name = VERIFIER
-    await op.operator(
-        "register_participant",
-        f"op-reg-{verifier}",
-        participant=verifier,
-        name=name,
-        secret=secret(verifier),
-        roles=["verifier"],
-    )
+    op = venue.operator
+    await venue.onboard(verifier, name, roles=("verifier",))
     await op.operator(
         "register_project",
         f"op-proj-{PROJECT}",
@@ -72,7 +72,7 @@ async def seed_registry(redis: Redis, settings: Settings, op: ExchangeClient, se
         name="Sunforest Guangdong afforestation",
         buffer_bps=1000,
     )
-    client = ExchangeClient(redis, verifier, secret(verifier), settings.keys)
+    client = venue.client(verifier)
     report = b"Sunforest SF001 monitoring report 2024, verification statement"
     await client.send(
         "registry",
@@ -95,16 +95,18 @@ async def seed_registry(redis: Redis, settings: Settings, op: ExchangeClient, se
     )
 
 
-async def run_registry_chain(redis: Redis, settings: Settings, secret: Secret) -> None:
+async def _from_now(client: ExchangeClient) -> ExchangeClient:
+    """The client reading only reports that come after this moment."""
+    tail: list[tuple[bytes, Any]] = await client.redis.xrevrange(client.out_key, count=1)  # type: ignore[assignment]
+    client.last_report_id = tail[0][0] if tail else b"0"
+    return client
+
+
+async def run_registry_chain(venue: Venue) -> None:
     """Skyward Drones buys CCER, gets its drone's footprint labelled, retires and claims neutrality."""
-
-    def client(participant: str) -> ExchangeClient:
-        return ExchangeClient(redis, participant, secret(participant), settings.keys)
-
-    maker, forest, verifier = client("dronemaker"), client("sunforest"), client(VERIFIER[0])
-    for c in (maker, forest, verifier):
-        tail: list[tuple[bytes, Any]] = await redis.xrevrange(c.out_key, count=1)  # type: ignore[assignment]
-        c.last_report_id = tail[0][0] if tail else b"0"
+    maker, forest, verifier = [
+        await _from_now(venue.client(p)) for p in ("dronemaker", "sunforest", VERIFIER[0])
+    ]
     await maker.send(
         "registry",
         client_order_id="p-sky4",
@@ -117,6 +119,7 @@ async def run_registry_chain(redis: Redis, settings: Settings, secret: Secret) -
             "category": "drones",
         },
     )
+    await _answer(maker, "p-sky4")
     for n, (stage, factor, amount) in enumerate(DRONE_ACTIVITIES):
         await maker.send(
             "registry",
@@ -124,6 +127,9 @@ async def run_registry_chain(redis: Redis, settings: Settings, secret: Secret) -
             action="record_activity",
             args={"product": DRONE, "stage": stage, "factor": factor, "amount": amount},
         )
+    # Each sender has its own stream, so nothing orders the verifier's request after the maker's
+    # activities but waiting for them: the label covers what is recorded when it is asked for.
+    await _all_answered(maker, {f"a-sky4-{n}" for n in range(len(DRONE_ACTIVITIES))})
     await verifier.send("registry", client_order_id="l-sky4", action="issue_label", args={"product": DRONE})
     label = await _answer(verifier, "l-sky4")
     if label.get("event") != "label_issued":

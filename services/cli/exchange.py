@@ -6,20 +6,21 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 from pathlib import Path
 
 import typer
-from redis.asyncio import Redis
 from rich.console import Console
 from rich.progress import Progress
 
-from services.cli.demo import run_session, secret_of, seed_exchange, wait_quiet
+from services.cli.demo import run_session, seed_exchange, wait_quiet
 from services.cli.demo_registry import run_registry_chain
+from services.cli.local import default_home, local_exchange, private_settings
 from services.cli.readmodel import ExchangeState, replay_log
-from services.cli.supervisor import ROOT, Supervisor, ensure_redis, wipe_prefix
+from services.cli.supervisor import ROOT
+from services.cli.venue import Venue, cli_user
 from services.cli.views import conservation_problems, print_balances, print_book, print_summary
-from services.intake.service import operator_secret
 from shared.config import Settings, load_settings
 from shared.eventlog.redis_log import RedisEventLog
 from shared.logging import configure_logging
@@ -29,78 +30,60 @@ __all__ = ["register"]
 console = Console()
 
 
-async def _started(
-    settings: Settings, log_dir: Path, *, services: bool = True
-) -> tuple[Supervisor, asyncio.subprocess.Process | None]:
-    """Redis (a private one if none answers) and a supervisor, with the services started unless told."""
-    redis_proc = await ensure_redis(settings.redis_url, ROOT / "var" / "redis")
-    sup = Supervisor(
-        env={"REDIS_URL": settings.redis_url, "GREENEX_PREFIX": settings.prefix}, log_dir=log_dir
-    )
-    if services:
-        await sup.start()
-    return sup, redis_proc
-
-
 async def _state(settings: Settings) -> ExchangeState:
-    redis = Redis.from_url(settings.redis_url)
+    venue = Venue(settings)
     try:
-        return await replay_log(RedisEventLog(redis, settings.keys))
+        return await replay_log(RedisEventLog(venue.redis(cli_user()), settings.keys))
     finally:
-        await redis.aclose()
+        await venue.aclose()
 
 
 async def _up(settings: Settings) -> None:
-    sup, redis_proc = await _started(settings, ROOT / "var" / "log")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    console.print(f"greenex up against {settings.redis_url}; service logs in var/log/; Ctrl-C stops")
-    watcher = asyncio.create_task(sup.watch())
-    await stop.wait()
-    await sup.stop()
-    watcher.cancel()
-    if redis_proc is not None:
-        redis_proc.terminate()
-        await redis_proc.wait()
+    async with local_exchange(settings, default_home() / "redis"):
+        console.print(
+            f"greenex up against {settings.redis_url} (keys in {settings.keys_dir}); "
+            "service logs in var/log/; Ctrl-C stops"
+        )
+        await stop.wait()
 
 
-async def _demo(settings: Settings, orders: int, seed: int, fresh: bool) -> int:
-    sup, redis_proc = await _started(settings, ROOT / "var" / "log", services=not fresh)
-    redis = Redis.from_url(settings.redis_url)
-    if fresh:
-        # Before the services start: they rebuild from the log and register their wake-ups at start.
-        await wipe_prefix(redis, settings.keys)
-        await sup.start()
-    watcher = asyncio.create_task(sup.watch())
-    try:
-        await seed_exchange(redis, settings, operator_secret())
-        # The registry chain first: the maker then retires what it bought before the session's orders
-        # freeze any of its credits, whatever the session's size.
-        with console.status("registry chain: label, purchase, retirement, neutrality claim"):
-            await run_registry_chain(redis, settings, secret_of)
-        with Progress(console=console) as progress:
-            task = progress.add_task(f"trading session ({orders} signed orders)", total=orders)
-            await run_session(redis, settings, orders, seed, lambda n: progress.advance(task, n))
-        with console.status("waiting for the services to drain"):
-            await wait_quiet(redis, settings)
-        state = await replay_log(RedisEventLog(redis, settings.keys))
-        print_summary(console, state)
-        return 1 if conservation_problems(state) else 0
-    finally:
-        await sup.stop()
-        watcher.cancel()
-        await redis.aclose()
-        if redis_proc is not None:
-            redis_proc.terminate()
-            await redis_proc.wait()
+DEMO_HOME = ROOT / "var" / "demo"
+
+
+async def _demo(orders: int, seed: int) -> int:
+    """A fresh exchange on its own private Redis and key ring under var/demo/, ACLs on."""
+    shutil.rmtree(DEMO_HOME, ignore_errors=True)
+    settings = private_settings(DEMO_HOME, venue="greenex-demo")
+    async with local_exchange(settings, DEMO_HOME / "redis", log_dir=DEMO_HOME / "log"):
+        venue = Venue(settings)
+        try:
+            await seed_exchange(venue)
+            # The registry chain first: the maker then retires what it bought before the session's orders
+            # freeze any of its credits, whatever the session's size.
+            with console.status("registry chain: label, purchase, retirement, neutrality claim"):
+                await run_registry_chain(venue)
+            with Progress(console=console) as progress:
+                task = progress.add_task(f"trading session ({orders} signed orders)", total=orders)
+                await run_session(venue, orders, seed, lambda n: progress.advance(task, n))
+            with console.status("waiting for the services to drain"):
+                await wait_quiet(venue)
+            state = await replay_log(RedisEventLog(venue.redis(cli_user()), settings.keys))
+        finally:
+            await venue.aclose()
+    print_summary(console, state)
+    console.print(f"the demo's exchange (Redis AOF, keys, logs) is under {DEMO_HOME}, ACLs on throughout")
+    return 1 if conservation_problems(state) else 0
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def up() -> None:
-        """Start all four services (and a private AOF Redis if none answers at REDIS_URL)."""
+        """Start every process of the system map: on its own private Redis (ACLs on, a Unix socket under
+        var/redis) unless REDIS_URL names a provisioned one (`greenex acl apply`)."""
         configure_logging()
         asyncio.run(_up(load_settings()))
 
@@ -108,13 +91,13 @@ def register(app: typer.Typer) -> None:
     def demo(
         orders: int = typer.Option(3000, help="signed orders to send in the session"),
         seed: int = typer.Option(2025, help="seed of the session's order flow"),
-        fresh: bool = typer.Option(True, help="wipe this prefix's keys first"),
     ) -> None:
-        """Start the exchange, seed it, run a realistic trading session and print the summary."""
+        """A fresh exchange on an embedded private Redis (ACLs on): seed it, run a realistic trading
+        session, print the summary."""
         configure_logging("WARNING")
         with contextlib.suppress(KeyError):
             os.environ.pop("GREENEX_LOG_LEVEL")
-        raise typer.Exit(asyncio.run(_demo(load_settings(), orders, seed, fresh)))
+        raise typer.Exit(asyncio.run(_demo(orders, seed)))
 
     @app.command()
     def asyncapi(out: Path = typer.Option(ROOT / "docs" / "asyncapi.json", help="where to write it")) -> None:

@@ -10,9 +10,11 @@ from typing import Annotated
 
 import msgspec
 import typer
-from redis.asyncio import Redis
 
-from shared.config import load_settings
+from services.cli.trust import log_verifier
+from services.cli.venue import cli_user
+from services.runtime.acl import ADMIN, OPERATOR_USER
+from shared.config import connect, load_settings
 from shared.eventlog.archive import export_log, import_archive, verify_archive
 from shared.eventlog.entry import Entry
 from shared.eventlog.port import LogCorrupt
@@ -29,10 +31,20 @@ Prefix = Annotated[
 ]
 
 
+PublicKey = Annotated[
+    str | None,
+    typer.Option(
+        "--public-key", help="The exchange's checkpoint key (hex, or a .pub file). Default: the key ring's."
+    ),
+]
+
+
 @asynccontextmanager
-async def _open_log(redis_url: str | None, prefix: str | None) -> AsyncIterator[RedisEventLog]:
+async def _open_log(
+    redis_url: str | None, prefix: str | None, user: str = OPERATOR_USER
+) -> AsyncIterator[RedisEventLog]:
     settings = load_settings(redis_url=redis_url, prefix=prefix)
-    client = Redis.from_url(settings.redis_url)
+    client = connect(settings, user or cli_user())
     try:
         yield RedisEventLog(client, settings.keys)
     finally:
@@ -40,27 +52,45 @@ async def _open_log(redis_url: str | None, prefix: str | None) -> AsyncIterator[
 
 
 def _print_report(report: VerifyReport) -> None:
-    if report.ok:
-        typer.echo(f"OK count={report.count} head_seq={report.head_seq} head_hash={report.head_hash}")
-        return
-    typer.echo(f"BAD seq={report.first_bad_seq}: {report.reason} (after {report.count} good entries)")
-    raise typer.Exit(1)
+    if not report.ok:
+        typer.echo(f"BAD seq={report.first_bad_seq}: {report.reason} (after {report.count} good entries)")
+        raise typer.Exit(1)
+    typer.echo(f"OK count={report.count} head_seq={report.head_seq} head_hash={report.head_hash}")
+    typer.echo(
+        "producer tags checked"
+        if report.tags_checked
+        else "producer tags NOT checked (no log master key here)"
+    )
+    if report.checkpoints:
+        typer.echo(
+            f"{report.checkpoints} signed checkpoints verified, "
+            f"the last covering seq {report.last_checkpoint_seq}"
+        )
+    else:
+        typer.echo("no signed checkpoint verified (none in the log, or no public key given)")
 
 
 @log_app.command()
 def verify(
     file: Annotated[Path | None, typer.Option("--file", help="Verify an archive instead of Redis.")] = None,
+    public_key: PublicKey = None,
     redis_url: RedisUrl = None,
     prefix: Prefix = None,
 ) -> None:
-    """Check the sequence and hash chain; exit 1 naming the first bad seq."""
+    """Check the sequence, the hash chain, every producer tag and causation, and every signed checkpoint;
+    exit 1 naming the first bad seq."""
+    try:
+        verifier = log_verifier(load_settings(redis_url=redis_url, prefix=prefix), public_key)
+    except (ValueError, OSError) as bad:
+        typer.echo(f"error: {bad}", err=True)
+        raise typer.Exit(2) from None
     if file is not None:
-        _print_report(verify_archive(file))
+        _print_report(verify_archive(file, verifier))
         return
 
     async def run() -> VerifyReport:
         async with _open_log(redis_url, prefix) as log:
-            return await verify_log(log)
+            return await verify_log(log, verifier=verifier)
 
     _print_report(asyncio.run(run()))
 
@@ -81,7 +111,7 @@ def import_(path: Path, redis_url: RedisUrl = None, prefix: Prefix = None) -> No
     """Load an archive into an empty Redis log; producer positions are not restored."""
 
     async def run() -> int:
-        async with _open_log(redis_url, prefix) as log:
+        async with _open_log(redis_url, prefix, ADMIN) as log:  # only service users and admin write the log
             head_seq, _ = await log.head()
             if head_seq:
                 typer.echo(f"refused: {log.key} is not empty (head seq {head_seq})", err=True)

@@ -10,6 +10,7 @@ from services.cli.loadtest import register as register_loadtest
 from services.cli.log import log_app
 from services.cli.operator import op_app
 from services.cli.registry_cli import register_registry
+from services.cli.security_cli import acl_app, keys_app
 
 __all__ = ["app"]
 
@@ -27,6 +28,8 @@ def _root() -> None:
 
 app.add_typer(log_app, name="log")
 app.add_typer(op_app, name="op")
+app.add_typer(keys_app, name="keys")
+app.add_typer(acl_app, name="acl")
 register(app)
 register_registry(app)
 register_loadtest(app)

@@ -138,14 +138,19 @@ def replay_entries(
     verify: bool = True,
     checkpoints: Mapping[int, Checkpoint] | None = None,
     state: ExchangeState | None = None,
+    verifier: ChainVerifier | None = None,
 ) -> ExchangeState:
-    """Fold entries into a state, checking the hash chain (LogCorrupt names the first bad seq).
+    """Fold entries into a state, checking the hash chain (LogCorrupt names the first bad seq) with
+    `verifier` (one holding keys also checks producer tags, causations and signed checkpoints).
 
     `checkpoints` run right after the entry of their seq is applied, e.g. to take a core's digest at the
     seq a live service reported.
     """
     state = state or ExchangeState()
-    verifier = ChainVerifier(start_seq=state.seq + 1, prev_hash=state.head_hash) if verify else None
+    if verify and verifier is None:
+        verifier = ChainVerifier(start_seq=state.seq + 1, prev_hash=state.head_hash)
+    elif not verify:
+        verifier = None
     stop = stop or Stop()
     checks = checkpoints or {}
     with _cyclic_gc_paused():
@@ -182,14 +187,18 @@ async def replay_log(
     progress: Callable[[int], None] | None = None,
     checkpoints: Mapping[int, Checkpoint] | None = None,
     verify: bool = True,
+    verifier: ChainVerifier | None = None,
 ) -> ExchangeState:
     """Rebuild the exchange's state from the log, up to and including seq `until` when given."""
     state = ExchangeState()
     stop = Stop(until, until_ns)
+    verifier = verifier or (ChainVerifier() if verify else None)
     while True:
         entries = await event_log.read(state.seq, page)
         before = state.seq
-        replay_entries(entries, stop=stop, verify=verify, checkpoints=checkpoints, state=state)
+        replay_entries(
+            entries, stop=stop, verify=verify, checkpoints=checkpoints, state=state, verifier=verifier
+        )
         if progress is not None and entries:
             progress(state.seq - before)
         if len(entries) < page or state.seq < entries[-1].seq:
@@ -204,12 +213,15 @@ def replay_archive(
     progress: Callable[[int], None] | None = None,
     checkpoints: Mapping[int, Checkpoint] | None = None,
     verify: bool = True,
+    verifier: ChainVerifier | None = None,
 ) -> ExchangeState:
     """Rebuild the state from an exported archive (framing and chain checked as it streams)."""
     entries: Iterable[Entry] = iter_archive(path)
     if progress is not None:
         entries = _counted(entries, progress)
-    return replay_entries(entries, stop=Stop(until, until_ns), verify=verify, checkpoints=checkpoints)
+    return replay_entries(
+        entries, stop=Stop(until, until_ns), verify=verify, checkpoints=checkpoints, verifier=verifier
+    )
 
 
 def _counted(entries: Iterable[Entry], progress: Callable[[int], None], every: int = 5000) -> Iterable[Entry]:

@@ -6,6 +6,7 @@ import asyncio
 import datetime
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -17,8 +18,9 @@ from rich.table import Table
 
 from services.cli.readmodel import ExchangeState, replay_log
 from services.cli.registry_view import registry_rows
+from services.cli.venue import cli_user
 from shared.client import ExchangeClient
-from shared.config import load_settings
+from shared.config import connect, load_settings
 from shared.domain.certificates import certificate
 from shared.domain.ledger import BUFFER_ACCOUNT
 from shared.eventlog.redis_log import RedisEventLog
@@ -254,7 +256,7 @@ def label_png(label: dict[str, Any], scale: int = 2) -> bytes:
 
 async def _state() -> tuple[ExchangeState, RedisEventLog, Redis]:
     settings = load_settings()
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect(settings, cli_user())
     event_log = RedisEventLog(redis, settings.keys)
     return await replay_log(event_log), event_log, redis
 
@@ -323,15 +325,20 @@ def register_registry(app: typer.Typer) -> None:
     def retire(
         instrument: str,
         quantity: int,
-        participant: str = typer.Option(..., help="your participant id"),
-        secret: str = typer.Option(..., help="your signing secret", envvar="GREENEX_SECRET"),
+        participant: str = typer.Option(..., help="your participant id (and Redis user)"),
         beneficiary: str = typer.Option(..., help="on whose behalf the tonnes are retired"),
         reason: str = typer.Option("", help="why (e.g. 'FY2025 scope 1 offset')"),
         timeout: float = 10.0,
     ) -> None:
-        """Retire credits from your holding (signed with your secret); prints the certificate."""
+        """Retire credits from your holding, as your own Redis user and signed with your key (both read
+        from GREENEX_REDIS_PASSWORD and GREENEX_SIGNING_KEY, or asked for: never arguments); prints the
+        certificate."""
+        secret = os.environ.get("GREENEX_SIGNING_KEY") or typer.prompt("signing key", hide_input=True)
+        password = os.environ.get("GREENEX_REDIS_PASSWORD") or typer.prompt("Redis password", hide_input=True)
         raise typer.Exit(
-            asyncio.run(_retire(instrument, quantity, participant, secret, beneficiary, reason, timeout))
+            asyncio.run(
+                _retire(instrument, quantity, participant, (secret, password), beneficiary, reason, timeout)
+            )
         )
 
 
@@ -339,15 +346,16 @@ async def _retire(
     instrument: str,
     quantity: int,
     participant: str,
-    secret: str,
+    login: tuple[str, str],
     beneficiary: str,
     reason: str,
     timeout: float,
 ) -> int:
     settings = load_settings()
-    redis = Redis.from_url(settings.redis_url)
+    secret, password = login
+    redis = Redis.from_url(settings.redis_url, username=participant, password=password)
     try:
-        client = ExchangeClient(redis, participant, secret, settings.keys)
+        client = ExchangeClient(redis, participant, secret, settings.keys, venue=settings.venue)
         tail: list[tuple[bytes, Any]] = await redis.xrevrange(client.out_key, count=1)  # type: ignore[assignment]
         client.last_report_id = tail[0][0] if tail else b"0"
         cid = f"retire-{datetime.datetime.now(datetime.UTC).strftime('%Y%m%dT%H%M%S%f')}"

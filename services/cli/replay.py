@@ -17,11 +17,13 @@ from rich.table import Table
 
 from services.cli.compare import first_difference, restore_core
 from services.cli.readmodel import Checkpoint, ExchangeState, replay_archive, replay_log
+from services.cli.trust import log_verifier
+from services.cli.venue import cli_user
 from services.cli.views import print_book
 from services.runtime.digests import read_digests
 from services.runtime.snapshots import Snapshot, SnapshotStore, decode_record
 from services.system import SYSTEM
-from shared.config import Settings, load_settings
+from shared.config import Settings, connect, load_settings
 from shared.domain.values import fen_to_price
 from shared.eventlog.port import LogCorrupt
 from shared.eventlog.redis_log import RedisEventLog
@@ -127,7 +129,7 @@ def _progress() -> Progress:
 async def _replay_redis(
     settings: Settings, until: int | None, until_ns: int | None, live: bool
 ) -> tuple[ExchangeState, LiveCheck | None]:
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect(settings, cli_user())
     try:
         check = await compare_live(redis, settings) if live else None
         if check is not None:
@@ -147,6 +149,7 @@ async def _replay_redis(
 
             state = await replay_log(
                 event_log,
+                verifier=log_verifier(settings),
                 until=until,
                 until_ns=until_ns,
                 progress=tick,
@@ -158,7 +161,7 @@ async def _replay_redis(
 
 
 def _replay_file(
-    path: Path, until: int | None, until_ns: int | None, check: LiveCheck | None
+    settings: Settings, path: Path, until: int | None, until_ns: int | None, check: LiveCheck | None
 ) -> ExchangeState:
     if check is not None:
         until = check.until
@@ -166,6 +169,7 @@ def _replay_file(
         task = progress.add_task("replay", total=until, rate="")
         return replay_archive(
             path,
+            verifier=log_verifier(settings),
             until=until,
             until_ns=until_ns,
             progress=lambda n: progress.update(task, advance=n),
@@ -259,7 +263,7 @@ def register(app: typer.Typer) -> None:
                 state, check = asyncio.run(_replay_redis(settings, until, until_ns, live))
             else:
                 check = asyncio.run(_live_only(settings)) if live else None
-                state = _replay_file(file, until, until_ns, check)
+                state = _replay_file(settings, file, until, until_ns, check)
         except LogCorrupt as bad:
             typer.echo(f"BAD seq={bad.seq}: {bad.reason}; replay refused", err=True)
             raise typer.Exit(1) from bad
@@ -282,7 +286,7 @@ def register(app: typer.Typer) -> None:
 
 
 async def _live_only(settings: Settings) -> LiveCheck:
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect(settings, cli_user())
     try:
         return await compare_live(redis, settings)
     finally:

@@ -14,6 +14,8 @@ from urllib.parse import urlparse
 
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.system import SYSTEM
 from shared.keys import Keys
@@ -26,9 +28,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _answers(url: str) -> bool:
+    """Whether a Redis server answers at `url` (one that wants a login answers too)."""
     client = Redis.from_url(url, socket_connect_timeout=0.5)
     try:
         return bool(await client.ping())
+    except (AuthenticationError, NoPermissionError):
+        return True
+    except (ResponseError, RedisConnectionError) as exc:
+        # A server with its default user off refuses the anonymous PING (or redis-py's HELLO) by name.
+        return "NOAUTH" in str(exc) or "authenticated" in str(exc)
     except OSError:
         return False
     except Exception:  # noqa: BLE001 - redis-py wraps connection errors in its own types
@@ -45,12 +53,12 @@ async def wipe_prefix(redis: Redis, exchange: Keys) -> None:
 
 
 async def ensure_redis(
-    url: str, data_dir: Path, *, fresh: bool = False, timeout_s: float = 120.0
+    url: str, data_dir: Path, *, aclfile: Path | None = None, fresh: bool = False, timeout_s: float = 120.0
 ) -> asyncio.subprocess.Process | None:
     """Use the Redis at `url`; if none answers, start a private one with AOF in `data_dir` (listening on
-    the URL's TCP port, or only on its socket for a `unix://` URL). `fresh`: empty `data_dir` first (for
-    data nobody keeps, like the load test's). A server replaying a large AOF answers only once it is
-    loaded: wait for it up to `timeout_s` while the process lives."""
+    the URL's TCP port, or only on its socket for a `unix://` URL), its users from `aclfile` (the
+    default user off). `fresh`: empty `data_dir` first (for data nobody keeps, like the load test's).
+    A server replaying a large AOF answers only once it is loaded: wait for it up to `timeout_s`."""
     if await _answers(url):
         return None
     server = shutil.which("redis-server")
@@ -74,6 +82,7 @@ async def ensure_redis(
         *listen,
         "--dir",
         str(data_dir),
+        *(["--aclfile", str(aclfile)] if aclfile is not None else []),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
@@ -99,6 +108,7 @@ class Supervisor:
     log_dir: Path | None = None
     procs: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
     restarts: dict[str, int] = field(default_factory=dict)
+    redis_pid: int | None = None  # the private Redis started beside the services, if any
     _stopping: bool = False
 
     async def start(self) -> None:

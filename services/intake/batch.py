@@ -1,4 +1,5 @@
-"""Intake's decision over a batch of raw inputs: what to append, what to reject. Pure: no I/O."""
+"""Intake's decision over a batch of raw inputs from the senders' streams: what to append, what to
+report at once, what to acknowledge. Pure: no I/O."""
 
 from __future__ import annotations
 
@@ -7,45 +8,46 @@ from typing import NamedTuple
 
 from services.intake.core import Intake, Rejection
 from shared.domain.codec import encode_event, event_type
-from shared.eventlog.entry import NewEntry, position_of_stream_id
+from shared.eventlog.entry import NewEntry
 
-__all__ = ["DecidedBatch", "Row", "decide_batch"]
+__all__ = ["DecidedBatch", "Input", "Row", "decide_batch"]
 
 # An input as Redis returns it: its stream id and its fields (a client writes `data <json>`).
 Row = tuple[bytes, Mapping[bytes, bytes]]
+Input = tuple[str, Row]  # (the sender whose stream it came from, the row)
 
 
 class DecidedBatch(NamedTuple):
-    entries: list[NewEntry]  # the accepted inputs' events, to append in this order
-    position: str  # the producer position of the last accepted input; "" when nothing is appended
-    rejections: list[tuple[str, Rejection]]  # (input id, why), to report to their senders
-    input_ids: list[bytes]  # every input of the batch, to acknowledge once the batch is sent
+    entries: list[NewEntry]  # the authenticated inputs' verdicts, to append in this order
+    position: str  # intake's producer position after this batch; "" when nothing is appended
+    rejections: list[tuple[str, str, Rejection]]  # (sender, input id, why), to report at once
+    acks: dict[str, list[bytes]]  # sender -> the input ids to acknowledge once the batch is sent
 
 
-def decide_batch(core: Intake, rows: Sequence[Row], now: int, logged_position: str) -> DecidedBatch:
-    """Decide every input after `logged_position` (inputs at or below it were appended before a crash
-    and are only acknowledged); the core's state moves with every accepted one."""
+def decide_batch(core: Intake, inputs: Sequence[Input], now: int) -> DecidedBatch:
+    """Decide every input not yet in the log (inputs already logged before a crash are only
+    acknowledged); the core's state moves with every authenticated one."""
     entries: list[NewEntry] = []
-    rejections: list[tuple[str, Rejection]] = []
-    last_position = ""
-    for stream_id, fields in rows:
+    rejections: list[tuple[str, str, Rejection]] = []
+    acks: dict[str, list[bytes]] = {}
+    for sender, (stream_id, fields) in inputs:
+        acks.setdefault(sender, []).append(stream_id)
         input_id = stream_id.decode()
-        position = position_of_stream_id(input_id)
-        if position <= logged_position:
+        if core.already_logged(sender, input_id):
             continue
-        result = core.decide(fields.get(b"data", b""))
-        if isinstance(result, Rejection):
-            rejections.append((input_id, result))
+        verdict = core.decide(sender, input_id, fields.get(b"data", b""), now)
+        if isinstance(verdict, Rejection):
+            rejections.append((sender, input_id, verdict))
             continue
         entries.extend(
             NewEntry(
-                event_id=f"in:{input_id}:{i}",
-                causation=f"in:{input_id}",
+                event_id=f"{sender}/{verdict.client_order_id}/{i}",
+                causation=f"in:{sender}:{input_id}",
                 type=event_type(event),
                 event_ns=now,
                 body=encode_event(event),
             )
-            for i, event in enumerate(result)
+            for i, event in enumerate(verdict.events)
         )
-        last_position = position
-    return DecidedBatch(entries, last_position if entries else "", rejections, [i for i, _ in rows])
+        core.note_logged(sender, input_id)
+    return DecidedBatch(entries, core.position if entries else "", rejections, acks)

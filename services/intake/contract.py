@@ -22,6 +22,7 @@ from shared.reports import (
     CashReport,
     DepthView,
     ExecutionReport,
+    KeyReport,
     RegistryReport,
     SettlementReport,
     TradeReport,
@@ -29,7 +30,7 @@ from shared.reports import (
 
 __all__ = ["contract_document"]
 
-ParticipantReport = ExecutionReport | SettlementReport | CashReport | RegistryReport
+ParticipantReport = ExecutionReport | SettlementReport | CashReport | RegistryReport | KeyReport
 
 
 class _Channel(msgspec.Struct, frozen=True):
@@ -44,9 +45,11 @@ class _Channel(msgspec.Struct, frozen=True):
 def _channels(keys: Keys) -> list[_Channel]:
     return [
         _Channel(
-            keys.commands, "ClientCommand", receives=True,
-            description="Signed client and operator commands: `XADD <key> * data <json>`. Every "
-            "command is answered on the sender's report stream. See docs/protocol.md.",
+            keys.commands("{participant}"), "ClientCommand", receives=True,
+            description="One sender's signed commands: `XADD <key> * data <json>`, as that sender's own "
+            "Redis user (no other user may write it). Every command is answered on the sender's report "
+            "stream. See docs/protocol.md.",
+            parameters=(("participant", "the sender's participant id (`operator` for the operator)"),),
         ),
         _Channel(
             keys.reports("{participant}"), "ParticipantReport",
@@ -87,8 +90,9 @@ def contract_document(keys: Keys | None = None) -> dict[str, Any]:
         broker,
         title="greenex client contract",
         version="1.0.0",
-        description=f"Signed commands in on {keys.commands}; reports out on {keys.reports('<participant>')}; "
-        f"public market data on {keys.trades} and {keys.depth('<instrument>')}. See docs/protocol.md.",
+        description=f"Signed commands in on {keys.commands('<participant>')}; reports out on "
+        f"{keys.reports('<participant>')}; public market data on {keys.trades} and "
+        f"{keys.depth('<instrument>')}. See docs/protocol.md and docs/security.md.",
     )
     document: dict[str, Any] = json.loads(spec.to_specification().to_json())
     _use_contract_schemas(document, channels)

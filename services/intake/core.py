@@ -1,24 +1,39 @@
-"""Intake's pure core: decode, authenticate and validate client commands; a projection of its own events."""
+"""Intake's pure core: who sent a command, is it theirs, for this venue, now, and what does it ask for.
+
+A command arrives on its sender's own stream, which only the sender's Redis user may write, so the
+stream says who sent it. Then, in order:
+
+1. size and JSON shape, and the command must name its stream's owner;  - refused, reported to the owner
+2. the HMAC under one of the owner's keys valid now;                   - refused, reported to the owner
+3. its shape as a command, its client order id, not used before;      - refused, reported to the owner
+4. the owner's rate limit;                                            - throttled, reported, not processed
+5. venue and time window, then the command's own checks.              - refused *in the log*
+
+From step 5 on the command is authenticated: whatever the verdict, its client order id is spent for
+good, because the verdict (the events, or CommandRejected) is in the log. Nothing unauthenticated ever
+reaches the log, and a rejection is only ever reported to the owner of the stream it came in on.
+"""
 
 from __future__ import annotations
 
-import hmac
 import re
 from typing import Any
 
 import msgspec
 
-from services.intake.operator import operator_event
-from services.intake.registry import registry_event, retirement_event
+from services.intake.keystore import SigningKeys
+from services.intake.limits import RateLimits
+from services.intake.validate import IntakeState, validate
+from shared.crypto import ExchangeBox, SealedSecret, Sealer, SecretRefused
 from shared.domain.base import Refused
-from shared.domain.codec import Event
+from shared.domain.codec import Event, decode_event
 from shared.domain.events import InstrumentListed
-from shared.domain.instruments import Instrument, InstrumentKind
 from shared.domain.ledger import (
-    BUFFER_ACCOUNT,
     OPERATOR,
-    CancelSubmitted,
+    CommandRejected,
     CreditsIssued,
+    KeyRotated,
+    LimitsSet,
     OrderSubmitted,
     ParticipantRegistered,
     ReplaceSubmitted,
@@ -26,33 +41,37 @@ from shared.domain.ledger import (
 from shared.domain.reasons import Reason
 from shared.domain.registry import (
     EligibilityChanged,
-    IssuanceRequested,
     ProductRegistered,
     ProjectRegistered,
-    RetirementKind,
-    RetirementRequested,
 )
-from shared.domain.rules import price_problem, quantity_problem
-from shared.domain.values import OrderType, price_to_fen
+from shared.eventlog.entry import Entry, position_of_stream_id
 from shared.protocol import (
     MAX_CLIENT_ID_LEN,
-    CancelOrderMsg,
     ClientMessage,
-    NewOrderMsg,
     OperatorMessage,
-    RegistryMsg,
-    ReplaceOrderMsg,
-    RetireCreditsMsg,
-    sign,
+    RotateKeyMsg,
+    rotate_key_context,
 )
 
-__all__ = ["Intake", "Rejection"]
+__all__ = ["MAX_ENTRY_BYTES", "RESERVED_IDS", "Intake", "Rejection", "Verdict", "valid_participant_id"]
 
 MAX_ENTRY_BYTES = 4096  # a real command is a few hundred bytes
+_NS_PER_MS = 1_000_000
+_CLIENT_ID = re.compile(rf"[A-Za-z0-9_.:\-]{{1,{MAX_CLIENT_ID_LEN}}}")
+_PARTICIPANT_ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+# Participant ids are Redis user names and key parts too: the names of the exchange's own users are taken.
+RESERVED_IDS = frozenset({"admin", "default", "public", OPERATOR, "intake", "verification", "matching",
+                          "settlement", "checkpoint", "registry", "exchange", "buffer"})  # fmt: skip
+_any_json = msgspec.json.Decoder()
+
+
+def valid_participant_id(participant: str) -> bool:
+    return bool(_PARTICIPANT_ID.fullmatch(participant)) and participant not in RESERVED_IDS
 
 
 class Rejection(msgspec.Struct, frozen=True, kw_only=True):
-    """A command refused at the edge; `participant` is set only when the report can be delivered."""
+    """A command refused before it was authenticated (or throttled): reported to `participant`, the
+    owner of the stream it came in on, when intake knows that owner; never logged."""
 
     participant: str | None
     client_order_id: str
@@ -61,242 +80,239 @@ class Rejection(msgspec.Struct, frozen=True, kw_only=True):
     text: str
 
 
-_any_json = msgspec.json.Decoder()
-_CLIENT_ID = re.compile(rf"[A-Za-z0-9_.:\-]{{1,{MAX_CLIENT_ID_LEN}}}")
+class Verdict(msgspec.Struct, frozen=True):
+    """An authenticated command's outcome, to append: its events, or a CommandRejected."""
+
+    client_order_id: str
+    events: list[Event]
 
 
 class Intake:
-    """State: participants with their secrets, instruments, used client ids, issued serials, order count."""
+    """State: participants' keys, limits, instruments, spent client ids, issued serials, order count."""
 
     name = "intake"
 
-    def __init__(self, operator_secret: str) -> None:
-        self.secrets: dict[str, str] = {OPERATOR: operator_secret}
-        self.permitted: dict[str, frozenset[str]] = {}
-        self.instruments: dict[str, Instrument] = {}
-        self.used_ids: dict[str, set[str]] = {}
-        self.order_ids: dict[str, set[str]] = {}  # client ids that named an order (new or replace)
-        self.issued: dict[str, list[tuple[int, int]]] = {}
-        self.orders_submitted = 0
-        self.projects: set[str] = set()
-        self.products: dict[str, str] = {}  # product -> owner
+    def __init__(
+        self,
+        operator_secret: str,
+        *,
+        sealer: Sealer | None = None,
+        box: ExchangeBox | None = None,
+        venue: str = "greenex-dev",
+        window_ms: int = 30_000,
+    ) -> None:
+        self.sealer, self.box, self.venue, self.window_ms = sealer, box, venue, window_ms
+        self.keys = SigningKeys(sealer, OPERATOR, operator_secret)
+        self.limits = RateLimits()
+        self.state = IntakeState(participants={OPERATOR})
+        self.last_input: dict[str, str] = {}  # sender -> the position of its last input in the log
+        self.logged_inputs = 0
+
+    @property
+    def orders_submitted(self) -> int:
+        return self.state.orders_submitted
+
+    @property
+    def position(self) -> str:
+        """Intake's producer position: how many inputs it has logged (the log's DUP check uses it)."""
+        return f"I{self.logged_inputs:020d}"
+
+    # ---------------------------------------------------------------- which inputs are in the log
+
+    def already_logged(self, sender: str, input_id: str) -> bool:
+        """Whether an input of this sender's stream is in the log (read again after a crash)."""
+        last = self.last_input.get(sender)
+        return last is not None and position_of_stream_id(input_id) <= last
+
+    def note_logged(self, sender: str, input_id: str) -> None:
+        self.last_input[sender] = position_of_stream_id(input_id)
+        self.logged_inputs += 1
+
+    def recall(self, entry: Entry) -> None:
+        """Rebuild from one of intake's own entries: its event, the client order id it spent (its event
+        id is `<sender>/<client order id>/<n>`) and the input it answers (`in:<sender>:<stream id>`)."""
+        self.evolve(decode_event(entry.body))
+        sender, _, rest = entry.event_id.partition("/")
+        client_order_id, _, n = rest.rpartition("/")
+        self.spend(sender, client_order_id)
+        if n == "0":  # the first entry of an input
+            stream_sender, _, input_id = entry.causation.removeprefix("in:").rpartition(":")
+            self.note_logged(stream_sender, input_id)
 
     # ---------------------------------------------------------------- evolve (own events from the log)
 
+    def spend(self, sender: str, client_order_id: str) -> None:
+        """A client order id is used for good once an authenticated command carried it (rebuilt from the
+        ids of intake's entries, `<sender>/<client order id>/<n>`)."""
+        self.state.use(sender, client_order_id)
+
     def evolve(self, event: Event) -> None:
-        if isinstance(event, OrderSubmitted):
-            self.orders_submitted = max(self.orders_submitted, event.order_id)
-            self._use(event.participant, event.client_order_id, names_order=True)
-        elif isinstance(event, ReplaceSubmitted):
-            self._use(event.participant, event.client_order_id, names_order=True)
-        elif isinstance(event, CancelSubmitted):
-            self._use(event.participant, event.client_order_id, names_order=False)
-        elif isinstance(event, ParticipantRegistered):
-            self.secrets[event.participant] = event.secret
-            self.permitted[event.participant] = frozenset(event.instruments)
-        elif isinstance(event, InstrumentListed):
-            self.instruments[event.instrument.symbol] = event.instrument
-        elif isinstance(event, CreditsIssued):
-            self.issued.setdefault(event.instrument, []).append((event.serials.start, event.serials.end))
-        else:
-            self._evolve_registry(event)
-
-    def _evolve_registry(self, event: Event) -> None:
-        if isinstance(event, ProjectRegistered):
-            self.projects.add(event.project)
-        elif isinstance(event, ProductRegistered):
-            self.products[event.product] = event.participant
-        elif isinstance(event, EligibilityChanged) and event.instrument in self.instruments:
-            self.instruments[event.instrument] = msgspec.structs.replace(
-                self.instruments[event.instrument],
-                eligible_standards=event.eligible_standards,
-                min_vintage=event.min_vintage,
-                max_vintage=event.max_vintage,
-            )
-        # Client registry requests use up the sender's client id; operator ones are the operator's.
-        operators = isinstance(event, IssuanceRequested) or (
-            isinstance(event, RetirementRequested) and event.kind is RetirementKind.CANCEL
-        )
-        if operators:
-            self._use(OPERATOR, getattr(event, "client_order_id"), names_order=False)  # noqa: B009
-        elif (cid := getattr(event, "client_order_id", None)) is not None:
-            self._use(getattr(event, "participant"), cid, names_order=False)  # noqa: B009
-
-    def _use(self, participant: str, client_order_id: str, *, names_order: bool) -> None:
-        self.used_ids.setdefault(participant, set()).add(client_order_id)
-        if names_order:
-            self.order_ids.setdefault(participant, set()).add(client_order_id)
+        s = self.state
+        match event:
+            case OrderSubmitted():
+                s.orders_submitted = max(s.orders_submitted, event.order_id)
+                s.use(event.participant, event.client_order_id, names_order=True)
+            case ReplaceSubmitted():
+                s.use(event.participant, event.client_order_id, names_order=True)
+            case ParticipantRegistered():
+                self.keys.register(event)
+                s.participants.add(event.participant)
+                s.permitted[event.participant] = frozenset(event.instruments)
+            case KeyRotated():
+                self.keys.rotate(event)
+            case LimitsSet():
+                self.limits.set(event.participant, event.commands_per_s, event.burst)
+            case InstrumentListed():
+                s.instruments[event.instrument.symbol] = event.instrument
+            case CreditsIssued():
+                s.issued.setdefault(event.instrument, []).append((event.serials.start, event.serials.end))
+            case ProjectRegistered():
+                s.projects.add(event.project)
+            case ProductRegistered():
+                s.products[event.product] = event.participant
+            case EligibilityChanged() if event.instrument in s.instruments:
+                s.instruments[event.instrument] = msgspec.structs.replace(
+                    s.instruments[event.instrument], eligible_standards=event.eligible_standards,
+                    min_vintage=event.min_vintage, max_vintage=event.max_vintage,
+                )  # fmt: skip
 
     # ---------------------------------------------------------------- decide
 
-    def decide(self, data: bytes) -> list[Event] | Rejection:
-        """Turn one raw `data` field into the events to append, or a rejection; never raises."""
+    def decide(self, sender: str, input_id: str, data: bytes, now_ns: int) -> Verdict | Rejection:
+        """One command from `sender`'s stream: the events to append (its outcome, or CommandRejected),
+        or a Rejection to report at once. Never raises."""
         raw: Any = None
         try:
-            if len(data) > MAX_ENTRY_BYTES:
-                raise Refused(Reason.MALFORMED, f"entry of {len(data)} bytes exceeds {MAX_ENTRY_BYTES}")
-            raw = _any_json.decode(data)
-            if not isinstance(raw, dict):
-                raise Refused(Reason.MALFORMED, "data must be a JSON object")
-            msg = self._authenticate(raw)
-            events = self._validate(msg)
+            raw = self._decode(sender, data)
+            if not self.keys.verifies(sender, raw, now_ns):
+                raise Refused(Reason.BAD_SIGNATURE, "sig is not the HMAC-SHA256 of the canonical command")
+            msg: ClientMessage = msgspec.convert(raw, ClientMessage)
+            self._check_client_id(msg)
+            if not self.limits.take(sender, now_ns):
+                rate, burst = self.limits.limits(sender)
+                raise Refused(
+                    Reason.RATE_LIMITED, f"over {rate} commands/s (burst {burst}); send it again later"
+                )
         except Refused as refused:
-            return self._rejection(raw, refused.reason, refused.text)
-        except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
-            return self._rejection(raw, Reason.MALFORMED, str(exc)[:200])
+            return self._rejection(sender, raw, refused.reason, refused.text)
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError, RecursionError) as exc:
+            return self._rejection(sender, raw, Reason.MALFORMED, str(exc)[:200])
+        self.spend(sender, msg.client_order_id)
+        try:
+            events = self._authenticated(msg, now_ns)
+        except Refused as refused:
+            events = [self._rejected_in_log(msg, input_id, refused.reason, refused.text)]
+        except (msgspec.ValidationError, ValueError) as exc:
+            events = [self._rejected_in_log(msg, input_id, Reason.MALFORMED, str(exc)[:200])]
         for event in events:
             self.evolve(event)
-        return events
+        return Verdict(msg.client_order_id, events)
 
-    def _authenticate(self, raw: dict[str, Any]) -> ClientMessage:
-        participant = raw.get("participant")
-        secret = self.secrets.get(participant) if isinstance(participant, str) else None
-        if secret is None:
-            raise Refused(Reason.UNKNOWN_PARTICIPANT, f"unknown participant {participant!r}")
-        sig = raw.get("sig")
-        if not isinstance(sig, str) or not hmac.compare_digest(sig, sign(raw, secret)):
-            raise Refused(Reason.BAD_SIGNATURE, "sig is not the HMAC-SHA256 of the canonical command")
-        msg: ClientMessage = msgspec.convert(raw, ClientMessage)
-        if isinstance(msg, OperatorMessage) != (participant == OPERATOR):
-            raise Refused(Reason.NOT_PERMITTED, "operator actions are for the operator only")
+    def _decode(self, sender: str, data: bytes) -> dict[str, Any]:
+        if sender not in self.keys:
+            raise Refused(Reason.UNKNOWN_PARTICIPANT, f"{sender!r} is not a registered participant")
+        if len(data) > MAX_ENTRY_BYTES:
+            raise Refused(Reason.MALFORMED, f"entry of {len(data)} bytes exceeds {MAX_ENTRY_BYTES}")
+        raw = _any_json.decode(data)
+        if not isinstance(raw, dict):
+            raise Refused(Reason.MALFORMED, "data must be a JSON object")
+        if raw.get("participant") != sender:
+            raise Refused(Reason.SENDER_MISMATCH, f"a command on {sender}'s stream must name {sender}")
+        return raw
+
+    def _check_client_id(self, msg: ClientMessage) -> None:
         cid = msg.client_order_id
         if not _CLIENT_ID.fullmatch(cid):
             raise Refused(Reason.MALFORMED, "client_order_id must be 1-64 of [A-Za-z0-9_.:-]")
-        if cid in self.used_ids.get(msg.participant, ()):
+        if cid in self.state.used_ids.get(msg.participant, ()):
             raise Refused(Reason.DUPLICATE_CLIENT_ORDER_ID, f"client_order_id {cid!r} was already used")
-        return msg
 
-    def _validate(self, msg: ClientMessage) -> list[Event]:
-        if isinstance(msg, NewOrderMsg):
-            return [self._new_order(msg)]
-        if isinstance(msg, OperatorMessage):
-            event = operator_event(msg.action, msg.args)
-            if isinstance(event, IssuanceRequested | RetirementRequested):
-                event = msgspec.structs.replace(event, client_order_id=msg.client_order_id)
-            self._check_operator(event)
-            self._use(msg.participant, msg.client_order_id, names_order=False)
-            return [event]
-        if isinstance(msg, RetireCreditsMsg):
-            self._instrument(msg.instrument, msg.participant)
-            return [retirement_event(msg)]
-        if isinstance(msg, RegistryMsg):
-            return [registry_event(msg, self.products)]
-        inst = self._instrument(msg.instrument, msg.participant)
-        if msg.orig_client_order_id not in self.order_ids.get(msg.participant, ()):
-            raise Refused(Reason.UNKNOWN_ORDER, f"no order {msg.orig_client_order_id!r} of yours")
-        if isinstance(msg, CancelOrderMsg):
-            return [
-                CancelSubmitted(
-                    participant=msg.participant,
-                    client_order_id=msg.client_order_id,
-                    instrument=msg.instrument,
-                    orig_client_order_id=msg.orig_client_order_id,
+    def _authenticated(self, msg: ClientMessage, now_ns: int) -> list[Event]:
+        """The checks of an authenticated command; Refused here is logged (the id is spent)."""
+        if msg.venue != self.venue:
+            raise Refused(Reason.WRONG_VENUE, f"signed for venue {msg.venue!r}, this is {self.venue!r}")
+        skew_ms = abs(now_ns // _NS_PER_MS - msg.sent_ms)
+        if skew_ms > self.window_ms:
+            raise Refused(Reason.OUTSIDE_WINDOW, f"sent_ms is {skew_ms} ms from the exchange's clock "
+                                                 f"(the window is {self.window_ms} ms)")  # fmt: skip
+        if isinstance(msg, OperatorMessage) != (msg.participant == OPERATOR):
+            raise Refused(Reason.NOT_PERMITTED, "operator actions are for the operator only")
+        if isinstance(msg, RotateKeyMsg):
+            return [self._self_rotation(msg, now_ns)]
+        if isinstance(msg, OperatorMessage) and msg.action == "rotate_key":
+            return [self._operator_rotation(msg.args, now_ns)]
+        events = validate(self.state, msg)
+        for event in events:
+            self._check_sealed(event)
+        return events
+
+    def _check_sealed(self, event: Event) -> None:
+        """A participant's sealed key must open here before it enters the log (else every rebuild fails)."""
+        if isinstance(event, ParticipantRegistered):
+            if not valid_participant_id(event.participant):
+                raise Refused(
+                    Reason.MALFORMED, "participant ids are 1-64 of [a-z0-9_.-], not a reserved name"
                 )
-            ]
-        assert isinstance(msg, ReplaceOrderMsg)
-        price = price_to_fen(msg.price)
-        self._check(price_problem(inst, price) or quantity_problem(inst, msg.quantity))
-        return [
-            ReplaceSubmitted(
-                participant=msg.participant,
-                client_order_id=msg.client_order_id,
-                instrument=msg.instrument,
-                orig_client_order_id=msg.orig_client_order_id,
-                price=price,
-                quantity=msg.quantity,
+            if self.sealer is None:
+                raise Refused(Reason.NOT_PERMITTED, "this intake holds no key-encryption key")
+            try:
+                self.sealer.open(event.key, event.participant)
+            except SecretRefused as exc:
+                raise Refused(Reason.MALFORMED, str(exc)) from exc
+
+    def _operator_rotation(self, args: dict[str, Any], now_ns: int) -> KeyRotated:
+        participant, overlap_s = args.get("participant"), args.get("overlap_s", 300)
+        if not isinstance(participant, str) or participant not in self.state.participants - {OPERATOR}:
+            raise Refused(Reason.UNKNOWN_PARTICIPANT, f"unknown participant {participant!r}")
+        if not isinstance(overlap_s, int) or not 0 <= overlap_s <= 86_400:
+            raise Refused(Reason.MALFORMED, "overlap_s must be 0..86400")
+        event = KeyRotated(
+            participant=participant, key=msgspec.convert(args.get("key"), type=SealedSecret),
+            previous_valid_until_ns=now_ns + overlap_s * 1_000_000_000, requested_by=OPERATOR,
+        )  # fmt: skip
+        self._check_opens(event)
+        return event
+
+    def _self_rotation(self, msg: RotateKeyMsg, now_ns: int) -> KeyRotated:
+        if self.box is None or self.sealer is None:
+            raise Refused(Reason.NOT_PERMITTED, "this intake takes no key rotations")
+        if not 0 <= msg.overlap_s <= 86_400:
+            raise Refused(Reason.MALFORMED, "overlap_s must be 0..86400")
+        try:
+            secret = self.box.open(
+                msg.new_key, rotate_key_context(msg.venue, msg.participant, msg.client_order_id)
             )
-        ]
+        except SecretRefused as exc:
+            raise Refused(Reason.MALFORMED, str(exc)) from exc
+        if len(secret) < 16:
+            raise Refused(Reason.MALFORMED, "a signing key must be at least 16 bytes")
+        key_id = self.keys.next_key_id(msg.participant)
+        return KeyRotated(
+            participant=msg.participant, key=self.sealer.seal(secret, msg.participant, key_id),
+            previous_valid_until_ns=now_ns + msg.overlap_s * 1_000_000_000, requested_by=msg.participant,
+        )  # fmt: skip
 
-    def _new_order(self, msg: NewOrderMsg) -> Event:
-        inst = self._instrument(msg.instrument, msg.participant)
-        self._check(quantity_problem(inst, msg.quantity))
-        if msg.order_type is OrderType.LIMIT:
-            if msg.price is None:
-                raise Refused(Reason.MALFORMED, "a limit order needs a price")
-            price = price_to_fen(msg.price)
-            self._check(price_problem(inst, price))
-        elif msg.price is not None:
-            raise Refused(Reason.MALFORMED, "a market order takes no price")
-        else:
-            price = 0
-        return OrderSubmitted(
-            order_id=self.orders_submitted + 1,
-            participant=msg.participant,
-            client_order_id=msg.client_order_id,
-            instrument=msg.instrument,
-            side=msg.side,
-            order_type=msg.order_type,
-            price=price,
-            quantity=msg.quantity,
-            time_in_force=msg.time_in_force,
-        )
-
-    def _instrument(self, symbol: str, participant: str) -> Instrument:
-        inst = self.instruments.get(symbol)
-        if inst is None:
-            raise Refused(Reason.UNKNOWN_INSTRUMENT, f"no instrument {symbol!r}")
-        permitted = self.permitted.get(participant)
-        if permitted and symbol not in permitted:
-            raise Refused(Reason.NOT_PERMITTED, f"{participant} is not enabled for {symbol}")
-        return inst
+    def _check_opens(self, event: KeyRotated) -> None:
+        if self.sealer is None:
+            raise Refused(Reason.NOT_PERMITTED, "this intake holds no key-encryption key")
+        try:
+            self.sealer.open(event.key, event.participant)
+        except SecretRefused as exc:
+            raise Refused(Reason.MALFORMED, str(exc)) from exc
 
     @staticmethod
-    def _check(problem: tuple[Reason, str] | None) -> None:
-        if problem is not None:
-            raise Refused(*problem)
+    def _rejected_in_log(msg: ClientMessage, input_id: str, reason: Reason, text: str) -> CommandRejected:
+        tag = msg.__struct_config__.tag
+        return CommandRejected(
+            participant=msg.participant, client_order_id=msg.client_order_id,
+            command=tag if isinstance(tag, str) else "", input_id=input_id, reason=reason, text=text,
+        )  # fmt: skip
 
-    def _check_operator(self, event: Event) -> None:
-        if isinstance(event, ProjectRegistered | EligibilityChanged | RetirementRequested):
-            self._check_registry(event)
-            return
-        if isinstance(event, CreditsIssued):
-            inst = self.instruments.get(event.instrument)
-            if inst is None:
-                raise Refused(Reason.UNKNOWN_INSTRUMENT, f"no instrument {event.instrument!r}")
-            if inst.kind is InstrumentKind.OFFSET:
-                # Offsets exist only against a verification report; the registry numbers them, so
-                # operator blocks could also collide with the serials it allocates.
-                raise Refused(
-                    Reason.UNVERIFIED_ISSUANCE, f"{event.instrument} is an offset: use issue_verified"
-                )
-            start, end = event.serials.start, event.serials.end
-            if any(s <= end and start <= e for s, e in self.issued.get(event.instrument, ())):
-                raise Refused(Reason.NOT_PERMITTED, f"serials {start}-{end} overlap an issued block")
-        if (
-            hasattr(event, "participant")
-            and not isinstance(event, ParticipantRegistered)
-            and event.participant not in self.secrets
-        ):
-            raise Refused(Reason.UNKNOWN_PARTICIPANT, f"unknown participant {event.participant!r}")
-        if isinstance(event, ParticipantRegistered) and event.participant in self.secrets:
-            raise Refused(Reason.NOT_PERMITTED, f"participant {event.participant!r} already exists")
-
-    def _check_registry(self, event: ProjectRegistered | EligibilityChanged | RetirementRequested) -> None:
-        inst = self.instruments.get(event.instrument)
-        if inst is None:
-            raise Refused(Reason.UNKNOWN_INSTRUMENT, f"no instrument {event.instrument!r}")
-        if isinstance(event, RetirementRequested):
-            if event.participant not in self.secrets and event.participant != BUFFER_ACCOUNT:
-                raise Refused(Reason.UNKNOWN_PARTICIPANT, f"unknown participant {event.participant!r}")
-            return
-        if isinstance(event, EligibilityChanged):
-            return
-        if inst.kind is not InstrumentKind.OFFSET:
-            raise Refused(Reason.NOT_PERMITTED, f"{inst.symbol} is not an offset instrument")
-        if event.owner not in self.secrets:
-            raise Refused(Reason.UNKNOWN_PARTICIPANT, f"unknown participant {event.owner!r}")
-        if event.project in self.projects:
-            raise Refused(Reason.DUPLICATE_PROJECT, f"project {event.project!r} is already registered")
-        if not inst.accepts_standard(event.standard):
-            raise Refused(Reason.INELIGIBLE_CREDITS, f"{inst.symbol} does not pool {event.standard} credits")
-
-    def _rejection(self, raw: Any, reason: Reason, text: str) -> Rejection:
-        participant = raw.get("participant") if isinstance(raw, dict) else None
-        cid = raw.get("client_order_id") if isinstance(raw, dict) else None
-        command = raw.get("type") if isinstance(raw, dict) else None
-        known = participant if isinstance(participant, str) and participant in self.secrets else None
+    def _rejection(self, sender: str, raw: Any, reason: Reason, text: str) -> Rejection:
+        fields = raw if isinstance(raw, dict) else {}
+        cid, command = fields.get("client_order_id"), fields.get("type")
         return Rejection(
-            participant=known,
+            participant=sender if sender in self.keys else None,
             client_order_id=cid if isinstance(cid, str) else "",
             command=command if isinstance(command, str) else "",
             reason=reason,

@@ -12,12 +12,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from services.intake.batch import Row, decide_batch
+from services.intake.batch import Input, Row, decide_batch
 from services.intake.core import Intake, Rejection
 from services.intake.reports import Delivery, delivery_effect, rejection_report
-from shared.domain.codec import decode_event
 from shared.eventlog.entry import Entry, NewEntry
 from shared.eventlog.redis_log import Effect
+from shared.eventlog.redis_wire import fields_of
 from shared.keys import Keys
 from shared.resp import Command, RespClient
 
@@ -76,7 +76,15 @@ class BatchWrite(NamedTuple):
 NOTHING = BatchWrite([])
 
 
+def _arrival(item: Input) -> tuple[int, int]:
+    ms, _, n = item[1][0].partition(b"-")
+    return int(ms), int(n or 0)
+
+
 class Gateway:
+    """Reads every sender's command stream (the operator's and each registered participant's) through
+    intake's consumer group; a participant's stream joins once its registration is in the log."""
+
     def __init__(
         self,
         core: Intake,
@@ -88,29 +96,49 @@ class Gateway:
     ) -> None:
         self.core, self.log, self.redis, self.resp, self.keys = core, event_log, redis, resp, keys
         self.clock = clock
-        self.logged_position = ""  # the last input whose events are in the log
+        self.senders: list[str] = []  # whose streams are read: each has intake's group
 
     async def rebuild(self) -> None:
-        """Intake's state is a projection of its own events in the log."""
+        """Intake's state is a projection of its own entries in the log."""
         after = 0
         while entries := await self.log.read(after, 2000):
             for entry in entries:
                 if entry.producer == self.core.name:
-                    self.core.evolve(decode_event(entry.body))
+                    self.core.recall(entry)
             after = entries[-1].seq
-        self.logged_position = await self.log.position(self.core.name)
         log.info(
-            "intake_rebuilt", log_seq=after, position=self.logged_position, orders=self.core.orders_submitted
+            "intake_rebuilt", log_seq=after, inputs=self.core.logged_inputs, orders=self.core.orders_submitted
         )
 
-    async def prepare_group(self) -> None:
-        """Create the consumer group at 0 if it is missing: a group created at `$` (FastStream's
-        default) would skip every command sent before intake first started."""
-        try:
-            await self.redis.xgroup_create(self.keys.commands, GROUP, id="0", mkstream=True)
-        except Exception as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+    async def join_new_senders(self) -> None:
+        """Create intake's consumer group (at 0: a group created at `$`, FastStream's default, would skip
+        commands sent before it) on every registered sender's stream not read yet, and read it from now."""
+        for sender in sorted(self.core.state.participants - set(self.senders)):
+            try:
+                await self.redis.xgroup_create(self.keys.commands(sender), GROUP, id="0", mkstream=True)
+            except Exception as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+            self.senders.append(sender)
+
+    def read_command(self, count: int, block_ms: int | None = None, start: str = ">") -> Command:
+        """XREADGROUP over every sender's stream: `>` for new entries (waiting up to `block_ms`), `0` for
+        this consumer's pending ones (never waits)."""
+        streams = [self.keys.commands(sender) for sender in self.senders]
+        wait = () if block_ms is None else ("BLOCK", block_ms)
+        return ("XREADGROUP", "GROUP", GROUP, CONSUMER, "COUNT", count, *wait,
+                "STREAMS", *streams, *[start] * len(streams))  # fmt: skip
+
+    def inputs_of(self, reply: Any) -> list[Input]:
+        """(sender, row) of every entry of an XREADGROUP reply from the lean client, in the order Redis
+        took them in (by stream id, which Redis stamps with its own clock): a batch from many streams
+        is decided in arrival order, not stream by stream."""
+        inputs = [
+            (self.keys.sender_of(key.decode()), (stream_id, fields_of(flat)))
+            for key, rows in (reply or [])
+            for stream_id, flat in rows
+        ]
+        return sorted(inputs, key=_arrival)
 
     async def drain_pending(self) -> None:
         """Re-handle entries read but never acked (the live read only asks for new ones, `>`).
@@ -119,11 +147,11 @@ class Gateway:
         was lost when the connection to Redis broke (Redis delivered them, intake never saw them).
         """
         while True:
-            reply: Any = await self.redis.xreadgroup(GROUP, CONSUMER, {self.keys.commands: "0"}, count=500)
-            rows: list[Row] = reply[0][1] if reply else []
-            if not rows:
+            reply = await self.resp.call(*self.read_command(500, start="0"))
+            inputs = self.inputs_of(reply)
+            if not inputs:
                 return
-            await self.send(self.decide(rows))
+            await self.send(self.decide(inputs))
 
     async def send(self, write: BatchWrite) -> None:
         """Send a decided batch on its own (the command loop sends it with its next read instead)."""
@@ -138,22 +166,21 @@ class Gateway:
             raise  # reports and XACK only: the re-drain finishes the batch exactly once
         write.landed(replies)
 
-    def decide(self, rows: Sequence[Row]) -> BatchWrite:
-        """Decide every entry; return what the batch needs sent: the append of the accepted, with the
-        rejection reports and the XACK of the batch run by the append script once the append lands (or,
-        with nothing to append, in a MULTI). No re-drain may run until it is sent: it would see a batch
-        read and not yet acked, and report its rejections twice."""
-        batch = decide_batch(self.core, rows, self.clock(), self.logged_position)
+    def decide(self, inputs: Sequence[Input]) -> BatchWrite:
+        """Decide every input; return what the batch needs sent: the append of the authenticated, with
+        the rejection reports and the XACKs of the batch run by the append script once the append lands
+        (or, with nothing to append, in a MULTI). No re-drain may run until it is sent: it would see a
+        batch read and not yet acked, and report its rejections twice."""
+        batch = decide_batch(self.core, inputs, self.clock())
         effects: list[Effect] = []
-        for input_id, rejection in batch.rejections:
-            effects.extend(self._report(input_id, rejection))
-        effects.append(Effect("XACK", self.keys.commands, (GROUP, *batch.input_ids)))
+        for sender, input_id, rejection in batch.rejections:
+            effects.extend(self._report(sender, input_id, rejection))
+        effects += [Effect("XACK", self.keys.commands(s), (GROUP, *ids)) for s, ids in batch.acks.items()]
         if not batch.entries:
             return BatchWrite([("MULTI",), *(e.as_command() for e in effects), ("EXEC",)])
-        # The logged position moves now: the next batch is decided only once this append's reply is
-        # checked, and intake crashes and rebuilds if it did not land.
-        self.logged_position = position = batch.position
-        name, entries = self.core.name, batch.entries
+        # Intake's memory counts these inputs as logged now: the next batch is decided only once this
+        # append's reply is checked, and intake crashes and rebuilds if it did not land.
+        name, entries, position = self.core.name, batch.entries, batch.position
         command, sealed = self.log.append_command(name, entries, position=position, effects=effects)
 
         async def resend() -> None:
@@ -161,15 +188,11 @@ class Gateway:
 
         return BatchWrite([command], sealed, resend)
 
-    def _report(self, input_id: str, r: Rejection) -> list[Effect]:
+    def _report(self, sender: str, input_id: str, r: Rejection) -> list[Effect]:
         log.warning(
-            "command_rejected",
-            input_id=input_id,
-            participant=r.participant,
-            client_order_id=r.client_order_id,
-            reason=r.reason,
-            text=r.text,
-        )
+            "command_rejected", sender=sender, input_id=input_id, client_order_id=r.client_order_id,
+            reason=r.reason, text=r.text,
+        )  # fmt: skip
         if r.participant is None:
             return []  # nobody we could deliver to: an unknown sender gets no stream of ours
         return [delivery_effect(self.keys, Delivery(r.participant, rejection_report(input_id, r)))]

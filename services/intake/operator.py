@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from shared.crypto import SealedSecret
 from shared.domain.codec import Event
 from shared.domain.events import InstrumentListed
 from shared.domain.instruments import Instrument
@@ -15,6 +16,7 @@ from shared.domain.ledger import (
     CashDeposited,
     CreditsIssued,
     HaltRequested,
+    LimitsSet,
     ParticipantRegistered,
     ResumeRequested,
     SerialRange,
@@ -39,9 +41,16 @@ _ID = re.compile(r"[A-Za-z0-9_.]{1,64}")  # project ids appear inside serial lab
 class _Participant(msgspec.Struct, forbid_unknown_fields=True):
     participant: str
     name: str
-    secret: str
+    key: SealedSecret  # its signing key, sealed by the operator's provisioning under the KEK
     roles: tuple[str, ...] = ("trader",)
     instruments: tuple[str, ...] = ()
+
+
+class _Limits(msgspec.Struct, forbid_unknown_fields=True):
+    participant: str
+    commands_per_s: int = 0
+    burst: int = 0
+    max_open_orders: int = 0
 
 
 class _Amount(msgspec.Struct, forbid_unknown_fields=True):
@@ -86,8 +95,18 @@ def _positive_fen(text: str) -> int:
 def _register(args: dict[str, Any]) -> Event:
     p = msgspec.convert(args, _Participant)
     return ParticipantRegistered(
-        participant=p.participant, name=p.name, secret=p.secret, roles=p.roles, instruments=p.instruments
+        participant=p.participant, name=p.name, key=p.key, roles=p.roles, instruments=p.instruments
     )
+
+
+def _limits(args: dict[str, Any]) -> Event:
+    limits = msgspec.convert(args, _Limits)
+    if not all(0 <= v <= 1_000_000 for v in (limits.commands_per_s, limits.burst, limits.max_open_orders)):
+        raise ValueError("limits must be 0 (the default) .. 1000000")
+    return LimitsSet(
+        participant=limits.participant, commands_per_s=limits.commands_per_s, burst=limits.burst,
+        max_open_orders=limits.max_open_orders,
+    )  # fmt: skip
 
 
 def _deposit(args: dict[str, Any]) -> Event:
@@ -233,6 +252,8 @@ ACTIONS = {
     "halt_instrument": _halt,
     "resume_instrument": _resume,
     "close_day": _close_day,
+    "set_limits": _limits,
+    # rotate_key is intake's own (it needs the time): see services/intake/core.py
 }
 
 

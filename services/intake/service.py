@@ -1,59 +1,56 @@
-"""The intake process: client commands in from `greenex:in`, reports out to `greenex:out:<participant>`.
+"""The intake process: commands in from each sender's stream, reports out to each participant's.
 
-Two loops of its own, each one write per batch: the command loop (XREADGROUP on the command stream,
-decide, append with the batch's reports and XACK) and the report loop (follow the log, write reports
+Two loops of its own, each one write per batch: the command loop (XREADGROUP over the senders' streams,
+decide, append with the batch's reports and XACKs) and the report loop (follow the log, write reports
 with the cursor). FastStream runs the process's lifecycle; docs/asyncapi.json describes the channels.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 
 import structlog
 from faststream import FastStream
-from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.intake.core import Intake
-from services.intake.gateway import CONSUMER, GROUP, NOTHING, BatchWrite, Gateway
+from services.intake.gateway import NOTHING, BatchWrite, Gateway
 from services.intake.reports import ReportPublisher
 from services.runtime.app import cancel_tasks, fail_fast, lifecycle_app
 from services.runtime.system import Process, System
-from shared.config import Settings
+from shared.config import Settings, connect
 from shared.eventlog.redis_log import RedisEventLog
-from shared.eventlog.redis_wire import rows_of
 from shared.resp import Command, RespClient
 
-__all__ = ["DEV_OPERATOR_SECRET", "PENDING_RECHECK_S", "build_app", "operator_secret"]
+__all__ = ["PENDING_RECHECK_S", "build_app"]
 
 PENDING_RECHECK_S = 2.0
 log = structlog.get_logger("greenex.intake")
 
-DEV_OPERATOR_SECRET = "greenex-dev-operator"  # noqa: S105 - a development default; deployments set the env var
-
-
-def operator_secret() -> str:
-    return os.environ.get("GREENEX_OPERATOR_SECRET", DEV_OPERATOR_SECRET)
-
 
 def build_app(settings: Settings, system: System, process: Process) -> FastStream:
-    redis = Redis.from_url(settings.redis_url)
+    """Intake needs the operator's secret, the KEK (to open participants' sealed keys), the exchange's box
+    key (to open rotated keys) and the log master key; KeyMissing stops it before it starts."""
+    ring = settings.keyring
+    core = Intake(
+        ring.operator_secret(), sealer=ring.sealer(), box=ring.box(), venue=settings.venue,
+        window_ms=settings.command_window_ms,
+    )  # fmt: skip
+    redis = connect(settings, process.name)
     resp = RespClient.like(redis)
-    keys = settings.keys
-    bells = system.bells(keys)
-    appender = RedisEventLog(redis, keys, resp=resp, bells=bells)
-    gateway = Gateway(Intake(operator_secret()), appender, redis, resp, keys)
+    keys, bells, producer_keys = settings.keys, system.bells(settings.keys), ring.producer_keys()
+    appender = RedisEventLog(redis, keys, resp=resp, bells=bells, producer_keys=producer_keys)
+    gateway = Gateway(core, appender, redis, resp, keys)
     publisher = ReportPublisher(redis, keys)
-    reports_log = RedisEventLog(redis, keys, resp=resp, bells=bells, reader=process.name)
-    app = lifecycle_app(settings)
+    reports_log = RedisEventLog(redis, keys, resp=resp, reader=process.name)
+    app = lifecycle_app(settings, process.name)
 
     @app.on_startup
     async def recover() -> None:
         await gateway.rebuild()
-        await gateway.prepare_group()
+        await gateway.join_new_senders()
         await gateway.drain_pending()
         await publisher.load_cursor()
 
@@ -83,10 +80,6 @@ async def _command_loop(gateway: Gateway, resp: RespClient, settings: Settings, 
     The periodic re-drain of the pending list runs in this loop, between batches, once the last batch's
     XACK is sent: it must never see a batch that is read and not yet acked.
     """
-    read: Command = (
-        "XREADGROUP", "GROUP", GROUP, CONSUMER, "COUNT", settings.batch_size, "BLOCK", settings.block_ms,
-        "STREAMS", gateway.keys.commands, ">",
-    )  # fmt: skip
     loop = asyncio.get_running_loop()
     write: BatchWrite = NOTHING
     next_drain = loop.time() + PENDING_RECHECK_S
@@ -97,8 +90,10 @@ async def _command_loop(gateway: Gateway, resp: RespClient, settings: Settings, 
                 await gateway.send(write)
                 write = NOTHING
                 await gateway.drain_pending()
+            read = gateway.read_command(settings.batch_size, settings.block_ms)
             replies = await resp.execute([*write.commands, read])
             write.landed(replies)
+            await gateway.join_new_senders()  # a participant registered by that batch: read its stream
         except NoScriptError as exc:
             # Redis lost its scripts (a restart): the append did nothing, and the read's reply was
             # dropped with the error; append the slow way and re-drain what that read delivered.
@@ -121,7 +116,7 @@ async def _command_loop(gateway: Gateway, resp: RespClient, settings: Settings, 
             fail_fast("intake", exc)
         reply = replies[-1]
         try:
-            write = gateway.decide(rows_of(reply[0][1])) if reply else NOTHING
+            write = gateway.decide(gateway.inputs_of(reply)) if reply else NOTHING
         except Exception as exc:  # noqa: BLE001 - intake's memory may be ahead of the log: rebuild
             fail_fast("intake", exc)
 

@@ -18,13 +18,14 @@ from typing import NoReturn
 import structlog
 from faststream import FastStream
 from faststream.redis import RedisBroker
+from faststream.security import SASLPlaintext
 from redis.asyncio import Redis
 
 from services.runtime.digests import publish_digest
 from services.runtime.follower import LogFollower
 from services.runtime.snapshots import SnapshotStore
 from services.runtime.system import Process, System
-from shared.config import Settings
+from shared.config import Settings, connect
 from shared.eventlog.entry import Entry
 from shared.eventlog.redis_log import RedisEventLog
 from shared.keys import Keys
@@ -58,10 +59,12 @@ def fail_fast(service: str, exc: BaseException) -> NoReturn:
     os._exit(70)
 
 
-def lifecycle_app(settings: Settings) -> FastStream:
+def lifecycle_app(settings: Settings, user: str) -> FastStream:
     """A FastStream app used for its lifecycle only: FastStream requires a broker, which declares no
-    subscribers here (the read loops are the runtime's own) and logs nothing per message."""
-    broker = RedisBroker(settings.redis_url, logger=None)  # type: ignore[arg-type]  # None: no log per message
+    subscribers here (the read loops are the runtime's own), logs nothing per message, and logs in as
+    the process's own Redis user like every other connection of the process."""
+    login = SASLPlaintext(username=user, password=settings.keyring.redis_password(user))
+    broker = RedisBroker(settings.redis_url, logger=None, security=login)  # type: ignore[arg-type]  # no log
     return FastStream(broker, logger=None)
 
 
@@ -80,10 +83,12 @@ def follower_app(settings: Settings, system: System, process: Process) -> Follow
     """The process's cores behind one read of the log: the first core's follower reads (woken by the
     process's bell) and hands each batch to the others, so a second reader never doubles the wake-ups.
     Each core keeps its own producer position, snapshots and digest."""
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect(settings, process.name)
     resp = RespClient.like(redis)
-    keys = settings.keys
-    event_log = RedisEventLog(redis, keys, resp=resp, bells=system.bells(keys), reader=process.name)
+    keys, producer_keys = settings.keys, settings.keyring.producer_keys()
+    event_log = RedisEventLog(
+        redis, keys, resp=resp, bells=system.bells(keys), reader=process.name, producer_keys=producer_keys
+    )
     store = SnapshotStore(redis, keys)
     followers = [
         LogFollower(
@@ -93,6 +98,7 @@ def follower_app(settings: Settings, system: System, process: Process) -> Follow
             block_ms=settings.block_ms,
             snapshots=store,
             snapshot_every=settings.snapshot_every,
+            producer_keys=producer_keys,
         )
         for core in process.cores
     ]
@@ -106,7 +112,7 @@ def follower_app(settings: Settings, system: System, process: Process) -> Follow
 
     if guests:
         reader.on_batch = feed_guests
-    app = lifecycle_app(settings)
+    app = lifecycle_app(settings, process.name)
     hosted = FollowerProcess(app, redis, keys, followers)
     stop = asyncio.Event()
 

@@ -11,6 +11,7 @@ import structlog
 from services.runtime.processor import Processor
 from services.runtime.snapshots import Snapshot, SnapshotStore, new_snapshot
 from shared.domain.codec import decode_event, encode_event, event_type
+from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.entry import GENESIS_HASH, Entry, NewEntry, position_of_seq
 from shared.eventlog.port import EventLog, LogCorrupt
 
@@ -40,6 +41,7 @@ class LogFollower:
         on_batch: BatchHook | None = None,
         snapshots: SnapshotStore | None = None,
         snapshot_every: int = 0,
+        producer_keys: ProducerKeys | None = None,
     ) -> None:
         self.processor = processor
         self.log = event_log
@@ -48,6 +50,7 @@ class LogFollower:
         self.on_batch = on_batch
         self.snapshots = snapshots
         self.snapshot_every = snapshot_every
+        self.producer_keys = producer_keys  # with them, an entry whose producer tag fails stops the core
         self.cursor = 0  # last log seq fed to the processor
         self.head_hash = GENESIS_HASH  # that entry's hash: the next batch must link to it
         self.logged_position = ""  # the last input whose answers are in the log (producer position)
@@ -139,17 +142,24 @@ class LogFollower:
             await self.on_batch(entries, appended)
 
     def _check_links(self, entries: Sequence[Entry]) -> None:
-        """Refuse a batch that does not continue the chain we folded (e.g. a log rewound and rewritten).
+        """Refuse a batch that does not continue the chain we folded (e.g. a log rewound and rewritten),
+        or holds an entry its producer did not write.
 
-        Only the links are compared, not recomputed hashes: cheap enough for every entry, and it catches
-        a log that moved under a running service, which then crashes and rebuilds from what is there.
+        The links are compared, not recomputed (cheap enough for every entry; it catches a log that moved
+        under a running service, which then crashes and rebuilds from what is there); each producer tag
+        is checked (an HMAC, ~2 us): an entry appended by anyone without the service keys stops the core
+        loudly, naming its seq, instead of being folded.
         """
-        seq, prev = self.cursor, self.head_hash
+        seq, prev, keys = self.cursor, self.head_hash, self.producer_keys
         for entry in entries:
             if entry.seq != seq + 1:
                 raise LogCorrupt(seq + 1, f"expected seq {seq + 1}, got {entry.seq}")
             if entry.prev_hash != prev:
                 raise LogCorrupt(entry.seq, "does not link to the entry this service folded before it")
+            if keys is not None and not keys.authentic(entry):
+                raise LogCorrupt(
+                    entry.seq, f"not written by {entry.producer!r}: its producer tag does not verify"
+                )
             seq, prev = entry.seq, entry.hash
 
     async def save_snapshot(self) -> bool:

@@ -13,6 +13,7 @@ from services.runtime.app import cancel_tasks
 from services.runtime.gcpolicy import collect_periodically, freeze_startup_objects
 from services.runtime.system import System
 from shared.config import load_settings
+from shared.keyring import KeyMissing
 from shared.logging import configure_logging
 
 __all__ = ["run_process"]
@@ -26,7 +27,10 @@ def run_process(system: System, argv: Sequence[str]) -> None:
     process = system.process(argv[0])
     configure_logging(os.environ.get("GREENEX_LOG_LEVEL", "INFO"))
     structlog.contextvars.bind_contextvars(service=process.name)
-    app = process.build(load_settings(), system, process)
+    try:
+        app = process.build(load_settings(), system, process)
+    except KeyMissing as missing:  # a secret it needs is absent or well known: refuse to start
+        sys.exit(f"{process.name}: refusing to start: {missing}")
     collector: list[asyncio.Task[None]] = []
 
     @app.after_startup

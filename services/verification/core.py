@@ -29,6 +29,7 @@ from shared.domain.ledger import (
     CashDeposited,
     CashWithdrawn,
     CreditsIssued,
+    LimitsSet,
     OrderSubmitted,
     OrderVerified,
     ParticipantRegistered,
@@ -48,7 +49,9 @@ from shared.domain.registry import (
 )
 from shared.domain.values import Side
 
-__all__ = ["Verification"]
+__all__ = ["DEFAULT_MAX_OPEN_ORDERS", "Verification"]
+
+DEFAULT_MAX_OPEN_ORDERS = 10_000  # per participant, unless the operator set another (LimitsSet)
 
 _Problem = tuple[Reason, str]
 
@@ -81,6 +84,7 @@ class Verification:
         RetirementRequested,
         CreditsRetired,
         EligibilityChanged,
+        LimitsSet,
     )
 
     answers_to = tags(OrderSubmitted, ReplaceSubmitted, WithdrawalRequested, RetirementRequested)
@@ -186,6 +190,9 @@ class Verification:
             return Reason.UNKNOWN_INSTRUMENT, f"no instrument {sub.instrument!r}"
         if permitted and sub.instrument not in permitted:
             return Reason.NOT_PERMITTED, f"{sub.participant} may not trade {sub.instrument}"
+        limit = self.state.max_open_orders.get(sub.participant, DEFAULT_MAX_OPEN_ORDERS)
+        if len(self.state.live_ids.get(sub.participant, ())) >= limit:
+            return Reason.TOO_MANY_OPEN_ORDERS, f"{limit} orders are open already (the limit)"
         return None
 
     def _decide_replace(self, sub: ReplaceSubmitted) -> ReplaceVerified | OrderRejected:

@@ -34,6 +34,7 @@ from shared.domain.ledger import (
     CashDeposited,
     CashWithdrawn,
     CreditsIssued,
+    LimitsSet,
     OrderSubmitted,
     OrderVerified,
     ParticipantRegistered,
@@ -107,6 +108,11 @@ def _on_operator_fact(state: State, event: Event) -> None:
                 state.instruments[event.instrument] = with_window(inst, event)
         case CreditsIssued():
             _on_issued(state, event)
+        case LimitsSet():
+            if event.max_open_orders:
+                state.max_open_orders[event.participant] = event.max_open_orders
+            else:
+                state.max_open_orders.pop(event.participant, None)
         case _:
             pass  # not an input: nothing verification tracks
 

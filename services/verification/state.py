@@ -128,6 +128,7 @@ class State(msgspec.Struct):
     unsettled: dict[int, Unsettled] = {}
     retiring: list[Retiring] = []  # in approval order, which is the order settlement answers in
     origins: dict[str, list[Origin]] = {}  # instrument -> issued blocks by start: serials -> vintages
+    max_open_orders: dict[str, int] = {}  # the operator's limits (LimitsSet); absent: the default
 
 
 class InvariantError(AssertionError):

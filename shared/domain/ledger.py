@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
+from shared.crypto import SealedSecret
 from shared.domain.base import DomainEvent
 from shared.domain.reasons import Reason
 from shared.domain.values import OrderType, Side, TimeInForce
@@ -11,6 +12,10 @@ from shared.domain.values import OrderType, Side, TimeInForce
 __all__ = [
     "CancelSubmitted",
     "CashDeposited",
+    "CommandRejected",
+    "KeyRotated",
+    "LimitsSet",
+    "LogCheckpoint",
     "CashWithdrawn",
     "CreditsIssued",
     "HaltRequested",
@@ -53,9 +58,50 @@ class SerialRange(msgspec.Struct, frozen=True, array_like=True):
 class ParticipantRegistered(DomainEvent, frozen=True):
     participant: str
     name: str
-    secret: str  # HMAC key the participant signs with; a KMS reference in a real deployment
+    key: SealedSecret  # the HMAC key it signs with, sealed under the KEK: only intake can open it
     roles: tuple[str, ...] = ("trader",)
     instruments: tuple[str, ...] = ()  # instruments it may trade; empty = all
+
+
+class KeyRotated(DomainEvent, frozen=True):
+    """A participant's new signing key; its older keys stay valid until `previous_valid_until_ns`."""
+
+    participant: str
+    key: SealedSecret
+    previous_valid_until_ns: int
+    requested_by: str  # the operator, or the participant itself (signed with its old key)
+
+
+class LimitsSet(DomainEvent, frozen=True):
+    """The operator's limits for one participant (0: the exchange's default)."""
+
+    participant: str
+    commands_per_s: int = 0
+    burst: int = 0
+    max_open_orders: int = 0
+
+
+class CommandRejected(DomainEvent, frozen=True):
+    """An authenticated command intake refused: logged so its client order id is spent for good."""
+
+    participant: str
+    client_order_id: str
+    command: str
+    input_id: str  # the command's stream entry id
+    reason: Reason
+    text: str
+
+
+class LogCheckpoint(DomainEvent, frozen=True):
+    """The exchange's Ed25519 signature over `greenex checkpoint:<venue>:<seq>:<link hex>`: anyone with
+    the public key can check an exported log up to `seq` without trusting Redis or the operator."""
+
+    venue: str
+    seq: int
+    link: str  # the chain link (hash) of entry `seq`, hex
+    public_key: str  # hex of the signing key's public half
+    signature: str  # hex
+    reason: str  # "interval" or "close_of_day"
 
 
 class CashDeposited(DomainEvent, frozen=True):
@@ -207,4 +253,8 @@ LedgerEvent = (
     | CashWithdrawn
     | WithdrawalRejected
     | TradeSettled
+    | KeyRotated
+    | LimitsSet
+    | CommandRejected
+    | LogCheckpoint
 )

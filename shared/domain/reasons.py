@@ -34,6 +34,12 @@ class Reason(enum.StrEnum):
     INSUFFICIENT_FUNDS = "insufficient_funds"
     INSUFFICIENT_CREDITS = "insufficient_credits"
     PARTICIPANT_DISABLED = "participant_disabled"
+    # the trust boundary: who sent it, for which venue, when, and how often
+    SENDER_MISMATCH = "sender_mismatch"  # the command names another participant than its stream's owner
+    WRONG_VENUE = "wrong_venue"
+    OUTSIDE_WINDOW = "outside_window"  # sent_ms too far from the exchange's clock
+    RATE_LIMITED = "rate_limited"
+    TOO_MANY_OPEN_ORDERS = "too_many_open_orders"
     # the registry: verified issuance, retirement, product labels and claims
     UNVERIFIED_ISSUANCE = "unverified_issuance"
     OVERLAPPING_PERIOD = "overlapping_period"

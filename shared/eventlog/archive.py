@@ -1,4 +1,4 @@
-"""Log archives: `GRNXLOG2`, then per entry a big-endian length, a CRC32 and the msgpack Entry."""
+"""Log archives: `GRNXLOG3`, then per entry a big-endian length, a CRC32 and the msgpack Entry."""
 
 from __future__ import annotations
 
@@ -26,9 +26,12 @@ __all__ = [
     "import_archive",
 ]
 
-MAGIC = b"GRNXLOG2"
+MAGIC = b"GRNXLOG3"
 # Version 1 chained entries with SHA-256 computed by the writers; its links do not verify as version 2's.
-_OLD_MAGIC = b"GRNXLOG1"
+_OLD_MAGICS = {
+    b"GRNXLOG1": "a format 1 archive (links sealed by writers)",
+    b"GRNXLOG2": "a format 2 archive (no producer tags; participant secrets in the clear)",
+}
 _FRAME = struct.Struct(">II")  # payload length, CRC32 of the payload
 # Entries are a few hundred bytes; a larger length is a damaged header, refused before reading it.
 _MAX_PAYLOAD = 1 << 24
@@ -92,8 +95,10 @@ def iter_archive(path: Path | str) -> Iterator[Entry]:
     """
     with Path(path).open("rb") as file:
         magic = file.read(len(MAGIC))
-        if magic == _OLD_MAGIC:
-            raise LogCorrupt(1, "a version 1 archive (SHA-256 links sealed by writers): not readable here")
+        if magic in _OLD_MAGICS:
+            raise LogCorrupt(
+                1, f"{_OLD_MAGICS[magic]}: this version reads format 3 only (docs/operations.md)"
+            )
         if magic != MAGIC:
             raise LogCorrupt(1, "bad magic: not a greenex log archive")
         seq = 0
@@ -122,9 +127,10 @@ def _read_frame(file: BinaryIO, header: bytes, seq: int) -> Entry:
     return entry
 
 
-def verify_archive(path: Path | str) -> VerifyReport:
-    """Check framing and the hash chain of a whole archive in one streaming pass."""
-    verifier = ChainVerifier()
+def verify_archive(path: Path | str, verifier: ChainVerifier | None = None) -> VerifyReport:
+    """Check framing and the hash chain of a whole archive in one streaming pass (and producer tags and
+    causations, with a verifier that holds the keys and the map)."""
+    verifier = verifier or ChainVerifier()
     try:
         for entry in iter_archive(path):
             verifier.check(entry)

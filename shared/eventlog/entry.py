@@ -1,4 +1,9 @@
-"""The log entry envelope: sequence, ids, causation, timestamps, content digest and chain link."""
+"""The log entry envelope: sequence, ids, causation, timestamps, producer tag, content digest, chain link.
+
+Log format 3. An entry's content is what its writer vouches for: the seven fields below plus `auth`, an
+HMAC-SHA256 under the producer's key over the other seven (shared/eventlog/auth.py). The content is
+encoded as canonical msgpack; its SHA-256 goes into the chain link, which the append script computes.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +12,45 @@ import hashlib
 import msgspec
 
 __all__ = [
+    "FORMAT",
     "GENESIS_HASH",
     "Content",
     "Entry",
     "NewEntry",
     "content_digest",
     "encode_content",
-    "entry_hash",
     "entry_of",
     "link_hash",
-    "seal",
     "position_of_seq",
     "position_of_stream_id",
+    "signed_part",
 ]
 
+FORMAT = 3  # 3: producer tags (and no participant secret anywhere); 2: script-sealed links
 GENESIS_HASH = bytes(20)  # the SHA-1 link the first entry chains to
 
 
 class NewEntry(msgspec.Struct, frozen=True, kw_only=True):
-    """What a writer hands the log: the log assigns seq, producer, logged_ns and the hashes."""
+    """What a writer hands the log: the log assigns seq, producer, logged_ns, the tag and the links."""
 
     event_id: str
-    causation: str  # id of the command or event this entry answers
+    causation: str  # id of the command or event this entry answers: `in:<stream id>` or `log:<seq>`
     type: str  # the event's tag, so readers can skip without decoding the body
     event_ns: int  # when it happened, as passed into the core
     body: bytes  # the encoded event
+
+
+class Content(msgspec.Struct, frozen=True, array_like=True):
+    """An entry without its place in the chain: what the writer encodes and digests (SHA-256)."""
+
+    event_id: str
+    causation: str
+    producer: str
+    type: str
+    event_ns: int
+    logged_ns: int
+    body: bytes
+    auth: bytes  # HMAC-SHA256 under the producer's key over `signed_part` of the fields above
 
 
 class Entry(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
@@ -45,30 +64,29 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     event_ns: int
     logged_ns: int
     body: bytes
+    auth: bytes
     prev_hash: bytes
     hash: bytes
 
-
-class Content(msgspec.Struct, frozen=True, array_like=True):
-    """An entry without its place in the chain: what the writer encodes and digests (SHA-256)."""
-
-    event_id: str
-    causation: str
-    producer: str
-    type: str
-    event_ns: int
-    logged_ns: int
-    body: bytes
+    def content(self) -> Content:
+        return Content(
+            self.event_id, self.causation, self.producer, self.type, self.event_ns, self.logged_ns,
+            self.body, self.auth,
+        )  # fmt: skip
 
 
 _encoder = msgspec.msgpack.Encoder()
 
 
-def encode_content(new: NewEntry, producer: str, logged_ns: int) -> bytes:
+def signed_part(event_id: str, causation: str, producer: str, type_: str, event_ns: int, logged_ns: int,
+                body: bytes) -> bytes:  # fmt: skip
+    """The bytes a producer's tag covers: every content field but the tag, as canonical msgpack."""
+    return _encoder.encode((event_id, causation, producer, type_, event_ns, logged_ns, body))
+
+
+def encode_content(content: Content) -> bytes:
     """The canonical msgpack of an entry's content: the bytes its content digest is taken over."""
-    return _encoder.encode(
-        Content(new.event_id, new.causation, producer, new.type, new.event_ns, logged_ns, new.body)
-    )
+    return _encoder.encode(content)
 
 
 def content_digest(content: bytes) -> str:
@@ -80,48 +98,25 @@ def link_hash(prev_hash: bytes, seq: int, digest: str) -> bytes:
     """The chain link: SHA-1 over the text `<prev hex>:<seq>:<content sha256 hex>`.
 
     SHA-1 because the append script computes it inside Redis, whose Lua only has sha1hex: sealing there
-    lets writers append without knowing the head (no race for it). Content integrity rests on SHA-256;
-    SHA-1 only binds fixed-size digests in order, where collision attacks have nothing to steer.
+    lets writers append without knowing the head (no race for it). Content integrity rests on SHA-256,
+    authorship on the producer's tag; SHA-1 only binds fixed-size digests in order (see
+    docs/architecture.md, "The chain and its hashes").
     """
     text = b"%s:%d:%s" % (prev_hash.hex().encode(), seq, digest.encode())
     return hashlib.sha1(text, usedforsecurity=False).digest()
 
 
-def entry_hash(
-    prev_hash: bytes,
-    seq: int,
-    event_id: str,
-    causation: str,
-    producer: str,
-    type_: str,
-    event_ns: int,
-    logged_ns: int,
-    body: bytes,
-) -> bytes:
-    """The link of an entry with these fields (see link_hash)."""
-    content = _encoder.encode(Content(event_id, causation, producer, type_, event_ns, logged_ns, body))
-    return link_hash(prev_hash, seq, content_digest(content))
-
-
-def seal(new: NewEntry, *, seq: int, producer: str, logged_ns: int, prev_hash: bytes) -> Entry:
-    """Turn a writer's entry into a chained log entry at `seq`."""
-    digest = content_digest(encode_content(new, producer, logged_ns))
-    return entry_of(new, seq=seq, producer=producer, logged_ns=logged_ns, prev_hash=prev_hash,
-                    hash=link_hash(prev_hash, seq, digest))  # fmt: skip
-
-
-def entry_of(
-    new: NewEntry, *, seq: int, producer: str, logged_ns: int, prev_hash: bytes, hash: bytes
-) -> Entry:
+def entry_of(content: Content, *, seq: int, prev_hash: bytes, hash: bytes) -> Entry:
     return Entry(
         seq=seq,
-        event_id=new.event_id,
-        causation=new.causation,
-        producer=producer,
-        type=new.type,
-        event_ns=new.event_ns,
-        logged_ns=logged_ns,
-        body=new.body,
+        event_id=content.event_id,
+        causation=content.causation,
+        producer=content.producer,
+        type=content.type,
+        event_ns=content.event_ns,
+        logged_ns=content.logged_ns,
+        body=content.body,
+        auth=content.auth,
         prev_hash=prev_hash,
         hash=hash,
     )

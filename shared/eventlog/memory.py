@@ -6,7 +6,16 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 
-from shared.eventlog.entry import GENESIS_HASH, Entry, NewEntry, seal
+from shared.eventlog.auth import IN_MEMORY_KEYS, ProducerKeys
+from shared.eventlog.entry import (
+    GENESIS_HASH,
+    Entry,
+    NewEntry,
+    content_digest,
+    encode_content,
+    entry_of,
+    link_hash,
+)
 from shared.eventlog.port import DuplicateAppend, LogCorrupt, LogFenced
 from shared.eventlog.verify import ChainVerifier
 
@@ -16,8 +25,11 @@ __all__ = ["InMemoryEventLog"]
 class InMemoryEventLog:
     """The EventLog port over a list; with a fixed `clock`, equal inputs give byte-identical logs."""
 
-    def __init__(self, clock: Callable[[], int] = time.time_ns) -> None:
+    def __init__(
+        self, clock: Callable[[], int] = time.time_ns, producer_keys: ProducerKeys = IN_MEMORY_KEYS
+    ) -> None:
         self._clock = clock
+        self.producer_keys = producer_keys
         self._entries: list[Entry] = []
         self._positions: dict[str, str] = {}
         # Replaced on every append, so each follower waits on the event of the head it saw.
@@ -41,12 +53,11 @@ class InMemoryEventLog:
             raise DuplicateAppend(f"{producer} already appended position {self._positions[producer]!r}")
         logged_ns = self._clock()
         sealed: list[Entry] = []
-        for offset, new in enumerate(entries, start=1):
-            entry = seal(
-                new, seq=head_seq + offset, producer=producer, logged_ns=logged_ns, prev_hash=head_hash
-            )
-            sealed.append(entry)
-            head_hash = entry.hash
+        for seq, new in enumerate(entries, start=head_seq + 1):
+            content = self.producer_keys.content(new, producer, logged_ns)
+            link = link_hash(head_hash, seq, content_digest(encode_content(content)))
+            sealed.append(entry_of(content, seq=seq, prev_hash=head_hash, hash=link))
+            head_hash = link
         self._extend(sealed)
         if position is not None:
             self._positions[producer] = position

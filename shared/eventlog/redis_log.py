@@ -12,6 +12,7 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, WatchError
 
+from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.entry import (
     GENESIS_HASH,
     Content,
@@ -27,9 +28,16 @@ from shared.eventlog.verify import ChainVerifier
 from shared.keys import Keys
 from shared.resp import Command, RespClient
 
-__all__ = ["NO_BELLS", "Bells", "Effect", "RedisEventLog", "decode_stream_entry", "encode_entry"]
+__all__ = [
+    "NO_BELLS",
+    "OLD_FORMAT",
+    "Bells",
+    "Effect",
+    "RedisEventLog",
+    "decode_stream_entry",
+    "encode_entry",
+]
 
-_encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Content)
 
 # redis-py 8 gives every connection a 5 s socket timeout; a longer XREAD BLOCK would trip it.
@@ -105,16 +113,20 @@ class Effect(NamedTuple):
         return (self.command, self.key, *self.args)
 
 
+# The first byte of a format-2 entry's content: a msgpack array of 7 (format 3 has 8, the tag added).
+_FORMAT_2_CONTENT = b"\x97"
+OLD_FORMAT = (
+    "written in log format 2 (no producer tags; participant secrets in the clear); this version reads "
+    "format 3 only (docs/operations.md, 'Log formats')"
+)
+
+
 def encode_entry(entry: Entry) -> dict[str, bytes]:
     """The stream fields of a sealed entry: `t` lets readers skip by type without decoding `e` (the
     content), `p` and `h` are the links in hex, as the append script writes them."""
-    content = Content(
-        entry.event_id, entry.causation, entry.producer, entry.type, entry.event_ns, entry.logged_ns,
-        entry.body,
-    )  # fmt: skip
     return {
         "t": entry.type.encode(),
-        "e": _encoder.encode(content),
+        "e": encode_content(entry.content()),
         "p": entry.prev_hash.hex().encode(),
         "h": entry.hash.hex().encode(),
     }
@@ -133,6 +145,8 @@ def decode_stream_entry(stream_id: bytes, fields: Mapping[bytes, bytes]) -> Entr
         content = _decoder.decode(fields[b"e"])
         prev_hash, link = bytes.fromhex(fields[b"p"].decode()), bytes.fromhex(fields[b"h"].decode())
     except (KeyError, ValueError, msgspec.DecodeError) as exc:
+        if fields.get(b"e", b"")[:1] == _FORMAT_2_CONTENT:
+            raise LogCorrupt(seq, OLD_FORMAT) from exc
         raise LogCorrupt(seq, f"undecodable entry at stream id {id_text}: {exc}") from exc
     if tail != "0":
         raise LogCorrupt(seq, f"stream id {id_text} is not <seq>-0")
@@ -140,27 +154,19 @@ def decode_stream_entry(stream_id: bytes, fields: Mapping[bytes, bytes]) -> Entr
         raise LogCorrupt(seq, f"links of {len(prev_hash)} and {len(link)} bytes at stream id {id_text}")
     if fields.get(b"t") != content.type.encode():
         raise LogCorrupt(seq, f"type field {fields.get(b't')!r} disagrees with the entry's {content.type!r}")
-    return Entry(
-        seq=seq,
-        event_id=content.event_id,
-        causation=content.causation,
-        producer=content.producer,
-        type=content.type,
-        event_ns=content.event_ns,
-        logged_ns=content.logged_ns,
-        body=content.body,
-        prev_hash=prev_hash,
-        hash=link,
-    )
+    return entry_of(content, seq=seq, prev_hash=prev_hash, hash=link)
 
 
 class _Batch:
     """A writer's entries encoded for the append script, and the sealed entries its reply makes."""
 
-    def __init__(self, producer: str, entries: Sequence[NewEntry], logged_ns: int) -> None:
-        self.producer, self.entries, self.logged_ns = producer, entries, logged_ns
-        self.contents = [encode_content(new, producer, logged_ns) for new in entries]
-        self.digests = [content_digest(content) for content in self.contents]
+    def __init__(
+        self, producer: str, entries: Sequence[NewEntry], logged_ns: int, producer_keys: ProducerKeys
+    ) -> None:
+        self.producer, self.entries = producer, entries
+        self.contents = [producer_keys.content(new, producer, logged_ns) for new in entries]
+        self.encoded = [encode_content(content) for content in self.contents]
+        self.digests = [content_digest(encoded) for encoded in self.encoded]
 
     def script_call(
         self,
@@ -176,8 +182,8 @@ class _Batch:
         args: list[str | bytes | int] = [
             self.producer, position or "", expected, len(self.entries), len(rung)
         ]  # fmt: skip
-        for new, content, digest in zip(self.entries, self.contents, self.digests, strict=True):
-            args += [new.type, content, digest]
+        for new, encoded, digest in zip(self.entries, self.encoded, self.digests, strict=True):
+            args += [new.type, encoded, digest]
         for effect in effects:
             args += [len(effect.args), effect.command, *effect.args]
         return [keys.log, keys.positions, *rung, *(effect.key for effect in effects)], args
@@ -194,10 +200,9 @@ class _Batch:
             raise LogCorrupt(int(head_id.partition("-")[0] or 0), f"the head at {head_id} has no chain link")
         seq, prev = int(reply[1]), bytes.fromhex(reply[2].decode())
         sealed: list[Entry] = []
-        for new, hex_link in zip(self.entries, reply[3:], strict=True):
+        for content, hex_link in zip(self.contents, reply[3:], strict=True):
             link = bytes.fromhex(hex_link.decode())
-            sealed.append(entry_of(new, seq=seq, producer=self.producer, logged_ns=self.logged_ns,
-                                   prev_hash=prev, hash=link))  # fmt: skip
+            sealed.append(entry_of(content, seq=seq, prev_hash=prev, hash=link))
             seq, prev = seq + 1, link
         return sealed
 
@@ -227,6 +232,7 @@ NO_BELLS = Bells(Keys(), {})
 class RedisEventLog:
     """The EventLog port over a Redis stream, with producer positions in a hash beside it.
 
+    `producer_keys`: tags what this writer appends (shared/eventlog/auth.py); a reader needs none.
     `bells`: the readers this writer wakes (none: readers find its entries within their block_ms).
     `reader`: the bell this instance's follow() waits on; without one it blocks on the log itself.
     With `resp` the hot commands (append, read, follow) go through the lean client (shared/resp.py),
@@ -239,6 +245,7 @@ class RedisEventLog:
         keys: Keys,
         clock: Callable[[], int] = time.time_ns,
         *,
+        producer_keys: ProducerKeys | None = None,
         resp: RespClient | None = None,
         bells: Bells = NO_BELLS,
         reader: str | None = None,
@@ -246,12 +253,18 @@ class RedisEventLog:
         self.redis = redis
         self.keys = keys
         self.key = keys.log
+        self.producer_keys = producer_keys
         self._clock = clock
         self._wire: Wire = RedisPyWire(redis) if resp is None else RespWire(resp)
         self._bells = bells
         self._bell = None if reader is None else keys.bell(reader)
         self._bell_seen = "0-0"
         self._behind = True  # the last read filled its page: read on without waiting for a bell
+
+    def _signer(self) -> ProducerKeys:
+        if self.producer_keys is None:
+            raise PermissionError("this log handle holds no producer keys: it reads, it cannot append")
+        return self.producer_keys
 
     async def append(
         self,
@@ -268,7 +281,7 @@ class RedisEventLog:
             raise ValueError("a position must be a non-empty string")
         if not entries and position is None and not effects:
             return []
-        batch = _Batch(producer, entries, self._clock())
+        batch = _Batch(producer, entries, self._clock(), self._signer())
         bells = self._bells.rung_by(new.type for new in entries)
         keys, args = batch.script_call(self.keys, bells, position, expect_seq, effects)
         reply = await self._wire.run_script(_APPEND_LUA, keys, args)
@@ -280,7 +293,7 @@ class RedisEventLog:
         """append() as a command for the caller to send in a write of its own (EVALSHA: after a Redis
         restart it fails with NoScriptError, having done nothing, and append() is the way to retry),
         and the function that turns its reply into the sealed entries or raises the refusal."""
-        batch = _Batch(producer, entries, self._clock())
+        batch = _Batch(producer, entries, self._clock(), self._signer())
         keys, args = batch.script_call(
             self.keys, self._bells.rung_by(new.type for new in entries), position, None, effects
         )
@@ -301,7 +314,7 @@ class RedisEventLog:
         it is the two calls in turn."""
         if self._bell is None or self._behind or not entries:
             return await self._in_turn(producer, entries, position, after_seq, limit, block_ms)
-        batch = _Batch(producer, entries, self._clock())
+        batch = _Batch(producer, entries, self._clock(), self._signer())
         keys, args = batch.script_call(
             self.keys, self._bells.rung_by(new.type for new in entries), position, None
         )

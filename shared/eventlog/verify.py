@@ -1,16 +1,35 @@
-"""Hash-chain verification: gapless seq, prev_hash links and recomputed hashes, in constant memory."""
+"""Log verification: gapless seq, prev_hash links, recomputed hashes, producer tags and causations.
+
+Constant memory but for one byte per entry when causations are checked against the types they answer.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 import msgspec
 
-from shared.eventlog.entry import GENESIS_HASH, Entry, entry_hash
+from shared.domain.codec import tags
+from shared.domain.ledger import LogCheckpoint
+from shared.eventlog.auth import ProducerKeys
+from shared.eventlog.checkpoints import checkpoint_problem
+from shared.eventlog.entry import GENESIS_HASH, Entry, content_digest, encode_content, link_hash
 from shared.eventlog.port import LogCorrupt
 
-__all__ = ["ChainVerifier", "PagedReader", "VerifyReport", "recompute_hash", "verify_entries", "verify_log"]
+CHECKPOINT_LOOKBACK = 1_000_000  # a checkpoint is appended within this many entries of the seq it signs
+_CHECKPOINT = next(iter(tags(LogCheckpoint)))
+
+__all__ = [
+    "CHECKPOINT_LOOKBACK",
+    "ChainVerifier",
+    "PagedReader",
+    "VerifyReport",
+    "recompute_hash",
+    "verify_entries",
+    "verify_log",
+]
 
 
 class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -20,29 +39,45 @@ class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
     head_hash: str  # hex of the last good entry's hash
     first_bad_seq: int | None = None
     reason: str = ""
+    tags_checked: bool = False  # producer tags verified with the log master key
+    checkpoints: int = 0  # signed checkpoints verified with the exchange's public key
+    last_checkpoint_seq: int = 0
 
 
 def recompute_hash(entry: Entry) -> bytes:
-    return entry_hash(
-        entry.prev_hash,
-        entry.seq,
-        entry.event_id,
-        entry.causation,
-        entry.producer,
-        entry.type,
-        entry.event_ns,
-        entry.logged_ns,
-        entry.body,
-    )
+    return link_hash(entry.prev_hash, entry.seq, content_digest(encode_content(entry.content())))
 
 
 class ChainVerifier:
-    """Checks entries one at a time, so a log or archive of any size verifies without holding it."""
+    """Checks entries one at a time, so a log or archive of any size verifies without holding it.
 
-    def __init__(self, *, start_seq: int = 1, prev_hash: bytes = GENESIS_HASH) -> None:
+    With `producer_keys` it checks every entry's producer tag (an entry nobody with the service keys
+    wrote is named); with `answers` (producer -> the entry types it answers, from the system map) it
+    checks that an answer's causation `log:<n>` names an earlier entry of a type its producer answers.
+    """
+
+    def __init__(
+        self,
+        *,
+        start_seq: int = 1,
+        prev_hash: bytes = GENESIS_HASH,
+        producer_keys: ProducerKeys | None = None,
+        answers: Mapping[str, frozenset[str]] | None = None,
+        checkpoint_key: bytes | None = None,
+    ) -> None:
         self.count = 0
+        self.checkpoint_key = checkpoint_key  # with it, every LogCheckpoint is checked against the log
+        self.checkpoints = 0
+        self.last_checkpoint_seq = 0
+        self._links: dict[int, bytes] = {}  # recent entries' links, for the checkpoints that name them
         self.head_seq = start_seq - 1
         self.head_hash = prev_hash
+        self.producer_keys = producer_keys
+        self.answers = answers
+        self._first_seq = start_seq
+        self._type_codes: dict[str, int] = {}
+        self._type_names: list[str] = []
+        self._types = array("B")  # the type of every entry checked, by code, for causation checks
 
     def check(self, entry: Entry) -> None:
         """Accept the next entry or raise LogCorrupt naming the first bad seq."""
@@ -54,30 +89,83 @@ class ChainVerifier:
             raise LogCorrupt(entry.seq, "prev_hash does not link to the previous entry")
         if recompute_hash(entry) != entry.hash:
             raise LogCorrupt(entry.seq, "hash mismatch")
+        if self.producer_keys is not None and not self.producer_keys.authentic(entry):
+            raise LogCorrupt(
+                entry.seq, f"not written by {entry.producer!r}: its producer tag does not verify"
+            )
+        if self.answers is not None:
+            self._check_causation(entry)
+        if self.checkpoint_key is not None:
+            self._check_checkpoint(entry)
         self.count += 1
         self.head_seq = entry.seq
         self.head_hash = entry.hash
 
+    def _check_checkpoint(self, entry: Entry) -> None:
+        self._links[entry.seq] = entry.hash
+        if len(self._links) > 2 * CHECKPOINT_LOOKBACK:
+            self._links = {s: h for s, h in self._links.items() if s > entry.seq - CHECKPOINT_LOOKBACK}
+        if entry.type != _CHECKPOINT or self.checkpoint_key is None:
+            return
+        try:
+            checkpoint = msgspec.msgpack.decode(entry.body, type=LogCheckpoint)
+        except msgspec.DecodeError as exc:
+            raise LogCorrupt(entry.seq, f"an undecodable checkpoint: {exc}") from exc
+        problem = checkpoint_problem(checkpoint, self._links.get(checkpoint.seq), self.checkpoint_key)
+        if problem is not None:
+            raise LogCorrupt(entry.seq, f"checkpoint of seq {checkpoint.seq} refused: {problem}")
+        self.checkpoints += 1
+        self.last_checkpoint_seq = checkpoint.seq
+
+    def _check_causation(self, entry: Entry) -> None:
+        kind, _, ref = entry.causation.partition(":")
+        answered = self.answers.get(entry.producer) if self.answers is not None else None
+        if kind == "log":
+            cause = int(ref) if ref.isdigit() else 0
+            if not 0 < cause < entry.seq:
+                raise LogCorrupt(entry.seq, f"answers log entry {ref!r}, which does not precede it")
+            if answered is not None and cause >= self._first_seq:
+                cause_type = self._type_names[self._types[cause - self._first_seq]]
+                if cause_type not in answered:
+                    raise LogCorrupt(
+                        entry.seq, f"{entry.producer} does not answer {cause_type} (entry {cause})"
+                    )
+        elif kind != "in" or not ref:
+            raise LogCorrupt(entry.seq, f"names no input it answers (causation {entry.causation!r})")
+        code = self._type_codes.get(entry.type)
+        if code is None:
+            if len(self._type_names) == 256:
+                raise LogCorrupt(entry.seq, "more than 256 entry types")
+            code = self._type_codes[entry.type] = len(self._type_names)
+            self._type_names.append(entry.type)
+        self._types.append(code)
+
     def report(self, bad: LogCorrupt | None = None) -> VerifyReport:
-        if bad is None:
-            return VerifyReport(
-                ok=True, count=self.count, head_seq=self.head_seq, head_hash=self.head_hash.hex()
-            )
         return VerifyReport(
-            ok=False,
+            ok=bad is None,
             count=self.count,
             head_seq=self.head_seq,
             head_hash=self.head_hash.hex(),
-            first_bad_seq=bad.seq,
-            reason=bad.reason,
+            first_bad_seq=None if bad is None else bad.seq,
+            reason="" if bad is None else bad.reason,
+            tags_checked=self.producer_keys is not None,
+            checkpoints=self.checkpoints,
+            last_checkpoint_seq=self.last_checkpoint_seq,
         )
 
 
 def verify_entries(
-    entries: Iterable[Entry], *, start_seq: int = 1, prev_hash: bytes = GENESIS_HASH
+    entries: Iterable[Entry],
+    *,
+    start_seq: int = 1,
+    prev_hash: bytes = GENESIS_HASH,
+    producer_keys: ProducerKeys | None = None,
+    answers: Mapping[str, frozenset[str]] | None = None,
 ) -> VerifyReport:
     """Verify a run of entries that should start at `start_seq` and link to `prev_hash`."""
-    verifier = ChainVerifier(start_seq=start_seq, prev_hash=prev_hash)
+    verifier = ChainVerifier(
+        start_seq=start_seq, prev_hash=prev_hash, producer_keys=producer_keys, answers=answers
+    )
     try:
         for entry in entries:
             verifier.check(entry)
@@ -92,9 +180,12 @@ class PagedReader(Protocol):
         ...
 
 
-async def verify_log(log: PagedReader, *, page: int = 1000) -> VerifyReport:
-    """Verify a whole log page by page, including entries its storage cannot decode."""
-    verifier = ChainVerifier()
+async def verify_log(
+    log: PagedReader, *, page: int = 1000, verifier: ChainVerifier | None = None
+) -> VerifyReport:
+    """Verify a whole log page by page, including entries its storage cannot decode (and producer tags,
+    causations and checkpoints, with a verifier that holds what they need)."""
+    verifier = verifier or ChainVerifier()
     while True:
         entries, fault = await log.read_checked(verifier.head_seq, page)
         try:

@@ -1,58 +1,79 @@
-"""A running exchange for end-to-end tests: the four real service processes on the test's private Redis."""
+"""A running exchange for end-to-end tests: the real service processes on the test's private Redis, each
+logged in as its own ACL user, with operator and participant helpers that log in as theirs."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import msgspec
 from redis.asyncio import Redis
 
 from services.cli.demo import wait_quiet
+from services.cli.local import service_env
+from services.cli.provision import apply_acl, init_keys
 from services.cli.readmodel import ExchangeState, replay_log
 from services.cli.supervisor import Supervisor
-from services.intake.service import DEV_OPERATOR_SECRET
+from services.cli.venue import Venue
+from services.runtime.acl import OPERATOR_USER
+from services.system import SYSTEM
 from shared.client import ExchangeClient
 from shared.config import Settings
-from shared.domain.ledger import OPERATOR
 from shared.eventlog.redis_log import RedisEventLog
 from tests.support import eventually
 
-__all__ = ["Exchange"]
+__all__ = ["Exchange", "exchange_settings"]
 
 _json = msgspec.json.Decoder()
 
 
-class Exchange:
-    """Operator and client helpers over a live exchange; every name it makes is unique per call."""
+def exchange_settings(redis_url: str, prefix: str, keys_dir: Path, **extra: Any) -> Settings:
+    return Settings(redis_url=redis_url, prefix=prefix, keys_dir=str(keys_dir), venue="greenex-test", **extra)
 
-    def __init__(self, redis: Redis, settings: Settings) -> None:
-        self.redis, self.settings = redis, settings
-        self.operator = ExchangeClient(redis, OPERATOR, DEV_OPERATOR_SECRET, settings.keys)
-        self.log = RedisEventLog(redis, settings.keys)
+
+class Exchange:
+    """Operator and client helpers over a live exchange; every name it makes is unique per call.
+
+    `redis` is the test's own connection (the server's default user, which tests keep on to look at
+    anything); the exchange itself never uses it."""
+
+    def __init__(self, redis: Redis, settings: Settings, env: dict[str, str] | None = None) -> None:
+        self.redis, self.settings, self.env = redis, settings, env or {}
+        self.venue = Venue(settings)
         self._ids = itertools.count(1)
         self.supervisor: Supervisor | None = None
 
+    @property
+    def operator(self) -> ExchangeClient:
+        return self.venue.operator
+
+    @property
+    def log(self) -> RedisEventLog:
+        return RedisEventLog(self.redis, self.settings.keys)
+
+    async def provision(self) -> None:
+        """The key ring and every role's Redis user, on the test's server (its default user stays on)."""
+        init_keys(self.settings, SYSTEM)
+        await apply_acl(self.redis, self.settings, SYSTEM, lock_default=False)
+
     async def start(self) -> None:
-        self.supervisor = Supervisor(
-            env={
-                "REDIS_URL": self.settings.redis_url,
-                "GREENEX_PREFIX": self.settings.prefix,
-                "GREENEX_LOG_LEVEL": "WARNING",
-            }
-        )
+        await self.provision()
+        self.supervisor = Supervisor(env=service_env(self.settings, GREENEX_LOG_LEVEL="WARNING", **self.env))
         await self.supervisor.start()
 
     async def stop(self) -> None:
         if self.supervisor is not None:
             await self.supervisor.stop()
+        await self.venue.offboard()
+        await self.venue.aclose()
 
     def unique(self, stem: str) -> str:
         return f"{stem}{next(self._ids)}"
 
-    async def op(self, action: str, **args: Any) -> None:
-        await self.operator.operator(action, self.unique("op-"), **args)
+    async def op(self, action: str, **args: Any) -> bytes:
+        return await self.operator.operator(action, self.unique("op-"), **args)
 
     async def instrument(self, stem: str = "SZEA", reference: str = "58.00", **extra: Any) -> str:
         symbol = self.unique(f"{stem}-T")
@@ -67,21 +88,19 @@ class Exchange:
         credits: dict[str, tuple[int, int]] | None = None,
         roles: tuple[str, ...] = ("trader",),
     ) -> ExchangeClient:
-        name = self.unique(stem)
-        secret = f"s3cret-{name}"
-        await self.op("register_participant", participant=name, name=name.title(), secret=secret, roles=roles)
+        """A new participant: its own Redis user and signing key, funded; its client logged in as it."""
+        name = self.unique(stem.lower())
+        await self.venue.onboard(name, name.title(), roles=roles)
         await self.op("deposit_cash", participant=name, amount=cash)
         for symbol, (start, end) in (credits or {}).items():
             await self.op(
                 "issue_credits", participant=name, instrument=symbol, serial_start=start, serial_end=end
             )
-        return ExchangeClient(self.redis, name, secret, self.settings.keys)
+        return self.venue.client(name)
 
-    async def raw(self, data: bytes | str) -> None:
-        """XADD exactly what a client in any language would: `XADD greenex:in * data <json>`."""
-        await self.redis.execute_command(  # type: ignore[no-untyped-call]
-            "XADD", self.settings.keys.commands, "*", "data", data
-        )
+    async def raw(self, client: ExchangeClient, data: bytes | str) -> bytes:
+        """XADD exactly what a client in any language would, as itself: `XADD <its stream> * data <json>`."""
+        return cast(bytes, await client.redis.xadd(client.in_key, {"data": data}))
 
     async def reports_until(
         self, client: ExchangeClient, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 10.0
@@ -99,8 +118,8 @@ class Exchange:
     async def drained(self, timeout: float = 15.0) -> ExchangeState:
         """Wait until the log stops growing with nothing unread (the demo's own check, with a shorter
         quiet spell), then rebuild the state from it."""
-        await wait_quiet(self.redis, self.settings, quiet_s=0.3, timeout_s=timeout)
-        return await replay_log(self.log)
+        await wait_quiet(self.venue, quiet_s=0.3, timeout_s=timeout)
+        return await replay_log(RedisEventLog(self.venue.redis(OPERATOR_USER), self.settings.keys))
 
     async def trades_feed(self) -> list[dict[str, Any]]:
         rows: list[tuple[bytes, dict[bytes, bytes]]] = await self.redis.xrange(  # type: ignore[assignment]

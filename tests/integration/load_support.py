@@ -10,8 +10,9 @@ from typing import Any, cast
 import msgspec
 from redis.asyncio import Redis
 
-from services.cli.demo import DEMO_INSTRUMENTS, DEMO_PARTICIPANTS, secret_of
+from services.cli.demo import DEMO_INSTRUMENTS, DEMO_PARTICIPANTS
 from services.cli.readmodel import ExchangeState, replay_entries
+from services.cli.venue import Venue
 from services.cli.views import conservation_problems
 from services.intake.reports import REPORTED_TYPES, Reporter
 from services.runtime.digests import read_digests
@@ -20,7 +21,7 @@ from shared.client import ExchangeClient
 from shared.config import Settings
 from shared.domain.codec import decode_event
 from shared.domain.events import OrderCancelled, OrderExpired, OrderRejected, TradeExecuted
-from shared.domain.ledger import OrderSubmitted, OrderVerified, TradeSettled
+from shared.domain.ledger import OPERATOR, OrderSubmitted, OrderVerified, TradeSettled
 from shared.eventlog.entry import Entry
 from shared.eventlog.redis_log import RedisEventLog
 from shared.eventlog.verify import verify_log
@@ -35,9 +36,9 @@ _json = msgspec.json.Decoder()
 class OrderLoad:
     """Signed commands from every demo participant: limits (GTC/IOC), markets, cancels and replaces."""
 
-    def __init__(self, redis: Redis, settings: Settings, seed: int) -> None:
+    def __init__(self, venue: Venue, seed: int) -> None:
         self.rng = random.Random(seed)
-        self.clients = [ExchangeClient(redis, p, secret_of(p), settings.keys) for p, *_ in DEMO_PARTICIPANTS]
+        self.clients = [venue.client(p) for p, *_ in DEMO_PARTICIPANTS]
         self.mids = {s["symbol"]: int(float(s["reference_price"]) * 100) for s in DEMO_INSTRUMENTS}
         self.open: dict[str, list[tuple[str, str]]] = {c.participant: [] for c in self.clients}
         self.sent = 0
@@ -110,16 +111,19 @@ async def settled_exchange(redis: Redis, settings: Settings, timeout: float = 60
     publisher and every core's published digest reached the head; return the log."""
     state: dict[str, Any] = {"head": -1}
 
-    async def quiet() -> bool:
-        in_key = settings.keys.commands
+    async def consumed(sender: str) -> bool:
+        in_key = settings.keys.commands(sender)
         info = await redis.xinfo_stream(in_key)
         groups = await redis.xinfo_groups(in_key)
-        consumed = all(
+        return bool(groups) and all(
             g["last-delivered-id"] == info["last-generated-id"] and not g["pending"] for g in groups
-        ) and bool(groups)
+        )
+
+    async def quiet() -> bool:
+        consumed_all = all([await consumed(s) for s in (OPERATOR, *(p for p, *_ in DEMO_PARTICIPANTS))])
         head = await redis.xlen(settings.keys.log)
         stable, state["head"] = head == state["head"], head
-        if not (consumed and stable):
+        if not (consumed_all and stable):
             await asyncio.sleep(0.5)  # the log must stay still across a service restart's gap
             return False
         entries = await _entries(redis, settings)

@@ -13,21 +13,27 @@ from redis.asyncio import Redis as AsyncRedis
 from typer.testing import CliRunner
 
 from services.cli.main import app
+from services.cli.provision import apply_acl, init_keys
+from services.system import SYSTEM
+from shared.config import Settings
 from shared.eventlog.archive import write_archive
+from shared.eventlog.auth import IN_MEMORY_KEYS, ProducerKeys
 from shared.eventlog.entry import Entry
 from shared.eventlog.memory import InMemoryEventLog
 from shared.eventlog.redis_log import RedisEventLog, encode_entry
+from shared.keyring import KeyRing
 from shared.keys import Keys
 from tests.support import FakeClock, new_entries
 
 runner = CliRunner()
 CLI = Keys("cli")
 KEY = CLI.log
+NO_KEYS = {"GREENEX_KEYS_DIR": "/nonexistent/greenex-keys"}  # a verifier holding no key: chain only
 
 
-def sealed(count: int) -> list[Entry]:
+def sealed(count: int, producer_keys: ProducerKeys = IN_MEMORY_KEYS) -> list[Entry]:
     async def build() -> list[Entry]:
-        log = InMemoryEventLog(clock=FakeClock())
+        log = InMemoryEventLog(clock=FakeClock(), producer_keys=producer_keys)
         await log.append("matching", new_entries(count))
         return await log.read(0, count)
 
@@ -42,13 +48,35 @@ def sync_redis(redis_server: str) -> Iterator[redis.Redis]:
         yield client
 
 
+@pytest.fixture
+def ring(redis_server: str, sync_redis: redis.Redis, tmp_path: Path) -> KeyRing:
+    """A key ring and every role's Redis user for the `cli` exchange on the session's server."""
+    settings = Settings(redis_url=redis_server, prefix=CLI.prefix, keys_dir=str(tmp_path / "keys"))
+    init_keys(settings, SYSTEM)
+
+    async def provision() -> None:
+        client = AsyncRedis.from_url(redis_server)
+        try:
+            await apply_acl(client, settings, SYSTEM, lock_default=False)
+        finally:
+            await client.aclose()
+
+    asyncio.run(provision())
+    return settings.keyring
+
+
+def env_of(ring: KeyRing) -> dict[str, str]:
+    return {"GREENEX_KEYS_DIR": str(ring.path)}
+
+
 def test_verify_good_file(tmp_path: Path) -> None:
     """A good archive verifies with exit 0 and prints its count and head hash."""
     entries = sealed(12)
     write_archive(tmp_path / "a", entries)
-    result = runner.invoke(app, ["log", "verify", "--file", str(tmp_path / "a")])
+    result = runner.invoke(app, ["log", "verify", "--file", str(tmp_path / "a")], env=NO_KEYS)
     assert result.exit_code == 0, result.output
-    assert result.output == f"OK count=12 head_seq=12 head_hash={entries[-1].hash.hex()}\n"
+    assert result.output.startswith(f"OK count=12 head_seq=12 head_hash={entries[-1].hash.hex()}\n")
+    assert "producer tags NOT checked" in result.output
 
 
 def test_verify_file_with_a_flipped_byte(tmp_path: Path) -> None:
@@ -60,62 +88,73 @@ def test_verify_file_with_a_flipped_byte(tmp_path: Path) -> None:
     offset = 8 + sum(8 + len(msgspec.msgpack.encode(e)) for e in entries[:6])
     data[offset + 8 + 20] ^= 0x04
     path.write_bytes(data)
-    result = runner.invoke(app, ["log", "verify", "--file", str(path)])
+    result = runner.invoke(app, ["log", "verify", "--file", str(path)], env=NO_KEYS)
     assert result.exit_code == 1
     assert result.output.startswith("BAD seq=7: CRC mismatch (after 6 good entries)")
 
 
 @pytest.mark.integration
-def test_verify_redis_names_tampered_entry(redis_server: str, sync_redis: redis.Redis) -> None:
+def test_verify_redis_names_tampered_entry(redis_server: str, sync_redis: redis.Redis, ring: KeyRing) -> None:
     """A stream whose entry 4 has an altered body fails with exit 1 naming seq 4."""
-    entries = sealed(6)
+    entries = sealed(6, ring.producer_keys())
     for entry in entries:
         fields = encode_entry(entry)
         if entry.seq == 4:
             fields = encode_entry(msgspec.structs.replace(entry, body=b"\x81\xa1x\x01"))
         sync_redis.xadd(KEY, fields, id=f"{entry.seq}-0")  # type: ignore[arg-type]
-    result = runner.invoke(app, ["log", "verify", "--redis-url", redis_server, "--prefix", CLI.prefix])
+    result = runner.invoke(
+        app, ["log", "verify", "--redis-url", redis_server, "--prefix", CLI.prefix], env=env_of(ring)
+    )
     assert result.exit_code == 1
     assert result.output.startswith("BAD seq=4: hash mismatch")
 
 
 @pytest.mark.integration
-def test_export_import_round_trip(tmp_path: Path, redis_server: str, sync_redis: redis.Redis) -> None:
-    """Export a Redis log, import it into an empty one (refused when not empty), verify it."""
-    appended = asyncio.run(_append(redis_server, 25))
+def test_export_import_round_trip(
+    tmp_path: Path, redis_server: str, sync_redis: redis.Redis, ring: KeyRing
+) -> None:
+    """Export a Redis log, import it into an empty one (refused when not empty), verify it: chain,
+    producer tags and all."""
+    appended = asyncio.run(_append(redis_server, 25, ring))
+    env = env_of(ring)
     path = tmp_path / "log.grnx"
     opts = ["--redis-url", redis_server, "--prefix", CLI.prefix]
     assert (
-        runner.invoke(app, ["log", "export", str(path), *opts]).output == f"exported 25 entries to {path}\n"
+        runner.invoke(app, ["log", "export", str(path), *opts], env=env).output
+        == f"exported 25 entries to {path}\n"
     )
-    refused = runner.invoke(app, ["log", "import", str(path), *opts])
+    refused = runner.invoke(app, ["log", "import", str(path), *opts], env=env)
     assert refused.exit_code == 1
     assert f"refused: {KEY} is not empty (head seq 25)" in refused.output
     sync_redis.delete(KEY)
-    imported = runner.invoke(app, ["log", "import", str(path), *opts])
+    imported = runner.invoke(app, ["log", "import", str(path), *opts], env=env)
     assert imported.exit_code == 0, imported.output
     assert imported.output.startswith("imported 25 entries")
-    verified = runner.invoke(app, ["log", "verify", *opts])
-    assert verified.output == f"OK count=25 head_seq=25 head_hash={appended[-1].hash.hex()}\n"
+    verified = runner.invoke(app, ["log", "verify", *opts], env=env)
+    assert verified.output.startswith(
+        f"OK count=25 head_seq=25 head_hash={appended[-1].hash.hex()}\nproducer tags checked\n"
+    )
 
 
 @pytest.mark.integration
-def test_tail_prints_entries_readably(redis_server: str, sync_redis: redis.Redis) -> None:
+def test_tail_prints_entries_readably(redis_server: str, sync_redis: redis.Redis, ring: KeyRing) -> None:
     """tail --from --count prints seq, type, producer, causation and the body as JSON, then stops."""
-    asyncio.run(_append(redis_server, 4))
+    asyncio.run(_append(redis_server, 4, ring))
     result = runner.invoke(app, ["log", "tail", "--from", "1", "--count", "2", "--redis-url", redis_server,
-                                 "--prefix", CLI.prefix])  # fmt: skip
+                                 "--prefix", CLI.prefix], env=env_of(ring))  # fmt: skip
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        f"{seq} InstrumentHalted producer=matching causation=cmd-ev-{seq} "
+        f"{seq} InstrumentHalted producer=matching causation=in:ev:{seq}-0 "
         f'{{"type":"InstrumentHalted","instrument":"SZEA-{seq}"}}'
         for seq in (2, 3)
     ]
 
 
-async def _append(url: str, count: int) -> list[Entry]:
+async def _append(url: str, count: int, ring: KeyRing) -> list[Entry]:
     client = AsyncRedis.from_url(url)
     try:
-        return await RedisEventLog(client, CLI).append("matching", new_entries(count))
+        return await RedisEventLog(client, CLI, producer_keys=ring.producer_keys()).append(
+            "matching", new_entries(count)
+        )
     finally:
         await client.aclose()

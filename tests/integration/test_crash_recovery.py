@@ -9,12 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 
 from services.cli.demo import seed_exchange
+from services.cli.local import service_env
+from services.cli.provision import ACL_FILE, init_keys
 from services.cli.supervisor import PROCESSES, Supervisor
-from services.intake.service import DEV_OPERATOR_SECRET
-from shared.config import Settings
+from services.cli.venue import Venue
+from services.runtime.acl import ADMIN
+from services.system import SYSTEM
+from tests.integration.exchange import exchange_settings
 from tests.integration.load_support import OrderLoad, exchange_problems, settled_exchange
 from tests.redis_server import RedisServer
 from tests.support import eventually
@@ -48,24 +51,20 @@ async def test_kill_each_service_and_redis_mid_load(
     kill_at = dict(zip(sorted(rng.sample(range(2, BURSTS - 2), len(targets))), targets, strict=True))
     print(f"seed={seed} kills after bursts: {kill_at}")
 
-    server = redis_server_factory(appendonly=True)
+    # ACLs on as deployed: the users (and the locked default) come from the ACL file at every start.
+    keys_dir = tmp_path / "keys"
+    server = redis_server_factory(appendonly=True, extra_args=("--aclfile", str(keys_dir / ACL_FILE)))
+    settings = exchange_settings(server.url, "crash", keys_dir, snapshot_every=SNAPSHOT_EVERY)
+    init_keys(settings, SYSTEM)
     server.start()
-    settings = Settings(redis_url=server.url, prefix="crash")
-    redis = Redis.from_url(server.url)
-    sup = Supervisor(
-        env={
-            "REDIS_URL": server.url,
-            "GREENEX_PREFIX": settings.prefix,
-            "GREENEX_LOG_LEVEL": "WARNING",
-            "GREENEX_SNAPSHOT_EVERY": str(SNAPSHOT_EVERY),
-        },
-        log_dir=tmp_path / "logs",
-    )
+    venue = Venue(settings)
+    redis = venue.redis(ADMIN)  # the test looks at everything
+    sup = Supervisor(env=service_env(settings, GREENEX_LOG_LEVEL="WARNING"), log_dir=tmp_path / "logs")
     await sup.start()
     watcher = asyncio.create_task(sup.watch())
     try:
-        await seed_exchange(redis, settings, DEV_OPERATOR_SECRET)
-        load = OrderLoad(redis, settings, seed)
+        await seed_exchange(venue)
+        load = OrderLoad(venue, seed)
         for burst in range(BURSTS):
             await load.burst(PER_CLIENT)
             target = kill_at.get(burst)
@@ -74,7 +73,7 @@ async def test_kill_each_service_and_redis_mid_load(
                 await asyncio.sleep(0.3)
                 server.start()
                 # Our own pooled connections died with it; nothing was in flight, so nothing to resend.
-                await redis.connection_pool.disconnect()
+                await venue.disconnect()
             elif target is not None:
                 await asyncio.sleep(rng.uniform(0.0, 0.1))  # somewhere inside the burst's processing
                 await kill_service(sup, target)
@@ -88,4 +87,4 @@ async def test_kill_each_service_and_redis_mid_load(
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
-        await redis.aclose()
+        await venue.aclose()

@@ -11,6 +11,7 @@ import msgspec
 import pytest
 from redis.asyncio import Redis
 
+from shared.eventlog.auth import IN_MEMORY_KEYS
 from shared.eventlog.entry import GENESIS_HASH, Entry
 from shared.eventlog.memory import InMemoryEventLog
 from shared.eventlog.port import DuplicateAppend, EventLog, LogCorrupt, LogFenced
@@ -51,9 +52,16 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     # new_entries writes InstrumentHalted: the type that rings the reader's bell.
     bells = Bells(keys, {"contract-reader": ["InstrumentHalted"]}) if lean else NO_BELLS
     reader = "contract-reader" if lean else None
-    log = RedisEventLog(client, keys, clock=FakeClock(), resp=resp, bells=bells, reader=reader)
+    log = RedisEventLog(
+        client, keys, clock=FakeClock(), resp=resp, bells=bells, reader=reader, producer_keys=IN_MEMORY_KEYS
+    )
     later = FakeClock(start=2_000_000_000_000_000_000)
-    yield Backend(log, lambda: RedisEventLog(client, keys, clock=later, resp=resp, bells=bells))
+    yield Backend(
+        log,
+        lambda: RedisEventLog(
+            client, keys, clock=later, resp=resp, bells=bells, producer_keys=IN_MEMORY_KEYS
+        ),
+    )
     if resp is not None:
         await resp.aclose()
     await client.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from typing import Any
 from urllib.parse import urlparse
 
@@ -13,7 +14,7 @@ import pytest
 from services.cli.demo import DEMO_PARTICIPANTS, run_session, seed_exchange
 from services.cli.views import conservation_problems
 from services.intake.gateway import CONSUMER, GROUP
-from services.intake.service import DEV_OPERATOR_SECRET, PENDING_RECHECK_S
+from services.intake.service import PENDING_RECHECK_S
 from shared.domain.fees import MAKER_FEE_BPS, TAKER_FEE_BPS, fee
 from tests.integration.exchange import Exchange
 
@@ -218,9 +219,8 @@ async def test_demo_session_conserves_cash_and_credits(exchange: Exchange) -> No
     """After a demo session of signed orders from six companies: cash (fees included) and tonnes equal
     what was deposited and issued, no account is negative, no serial is held twice, every trade settled
     once, and nothing is left frozen beyond the orders still resting."""
-    settings = exchange.settings
-    await seed_exchange(exchange.redis, settings, DEV_OPERATOR_SECRET)
-    await run_session(exchange.redis, settings, 900, seed=7, tick=lambda _: None)
+    await seed_exchange(exchange.venue)
+    await run_session(exchange.venue, 900, seed=7, tick=lambda _: None)
     state = await exchange.drained(timeout=60)
     assert conservation_problems(state) == []
     assert state.counts["TradeExecuted"] > 50
@@ -231,7 +231,8 @@ async def test_demo_session_conserves_cash_and_credits(exchange: Exchange) -> No
 
 
 async def test_a_shell_client_with_redis_cli_and_openssl_can_trade(exchange: Exchange) -> None:
-    """The docs/protocol.md recipe: sign with openssl, send with redis-cli, get an execution report."""
+    """The docs/protocol.md recipe: sign with openssl, send with redis-cli logged in as the participant's
+    own Redis user (the password from the environment, never an argument), get an execution report."""
     sym = await exchange.instrument()
     shell = await exchange.participant("shell")
     body = json.dumps(
@@ -242,21 +243,24 @@ async def test_a_shell_client_with_redis_cli_and_openssl_can_trade(exchange: Exc
             "participant": shell.participant,
             "price": "58.10",
             "quantity": 10,
+            "sent_ms": time.time_ns() // 1_000_000,
             "side": "buy",
             "time_in_force": "GTC",
             "type": "new_order",
+            "venue": shell.venue,
         },
         separators=(",", ":"),
     )
     port = urlparse(exchange.settings.redis_url).port
     script = (
         f"sig=$(printf '%s' \"$BODY\" | openssl dgst -sha256 -hmac \"$SECRET\" | cut -d' ' -f2)\n"
-        f"redis-cli -p {port} XADD {exchange.settings.keys.commands} '*' data "
+        f"redis-cli -p {port} --user {shell.participant} XADD {shell.in_key} '*' data "
         '"${BODY%\\}},\\"sig\\":\\"$sig\\"}"\n'
     )
+    password = exchange.venue.credentials[shell.participant].redis_password
     done = subprocess.run(
         ["bash", "-c", script],
-        env={**os.environ, "BODY": body, "SECRET": shell.secret},
+        env={**os.environ, "BODY": body, "SECRET": shell.secret, "REDISCLI_AUTH": password},
         capture_output=True,
         text=True,
         timeout=10,

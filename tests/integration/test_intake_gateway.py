@@ -1,8 +1,9 @@
-"""Intake's gateway against a real Redis: a batch's append, reject reports and XACK land together."""
+"""Intake's gateway against a real Redis: a batch's append, reject reports and XACKs land together."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import msgspec
@@ -11,12 +12,14 @@ import pytest_asyncio
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from services.intake.core import Intake
-from services.intake.gateway import CONSUMER, GROUP, AppendInDoubt, Gateway, Row
-from services.intake.service import DEV_OPERATOR_SECRET
+from services.cli.provision import sealed_key
+from services.intake.core import Intake, Verdict
+from services.intake.gateway import GROUP, AppendInDoubt, Gateway
 from shared.client import ExchangeClient
+from shared.crypto import ExchangeBox
 from shared.domain.ledger import OPERATOR
 from shared.eventlog.redis_log import RedisEventLog
+from shared.keyring import KeyRing
 from shared.keys import Keys
 from shared.resp import RespClient
 from tests.redis_server import RedisServer
@@ -30,31 +33,46 @@ class Rig(NamedTuple):
     gateway: Gateway
     log: RedisEventLog
     operator: ExchangeClient
+    ring: KeyRing
+
+
+def _gateway(redis: Redis, resp: RespClient, ring: KeyRing) -> tuple[Gateway, RedisEventLog]:
+    core = Intake(ring.operator_secret(), sealer=ring.sealer(), box=ring.box())
+    log = RedisEventLog(redis, GW, resp=resp, producer_keys=ring.producer_keys())
+    return Gateway(core, log, redis, resp, GW), log
 
 
 @pytest_asyncio.fixture
-async def rig(redis_client: Redis, redis_server: str) -> AsyncIterator[Rig]:
+async def rig(redis_client: Redis, tmp_path: Path) -> AsyncIterator[Rig]:
+    ring = KeyRing.create(tmp_path / "keys")
     resp = RespClient.like(redis_client)
-    log = RedisEventLog(redis_client, GW, resp=resp)
-    gateway = Gateway(Intake(DEV_OPERATOR_SECRET), log, redis_client, resp, GW)
-    await gateway.prepare_group()
-    yield Rig(redis_client, gateway, log, ExchangeClient(redis_client, OPERATOR, DEV_OPERATOR_SECRET, GW))
+    gateway, log = _gateway(redis_client, resp, ring)
+    await gateway.join_new_senders()
+    operator = ExchangeClient(redis_client, OPERATOR, ring.operator_secret(), GW)
+    yield Rig(redis_client, gateway, log, operator, ring)
     await resp.aclose()
 
 
-async def read_batch(redis: Redis) -> list[Row]:
-    reply: Any = await redis.xreadgroup(GROUP, CONSUMER, {GW.commands: ">"}, count=100)
-    return list(reply[0][1])
+async def register(rig: Rig, participant: str) -> str:
+    """The operator's registration of `participant` (not yet read); returns its signing key."""
+    key, sealed = sealed_key(rig.ring, participant, "k1")
+    await rig.operator.operator("register_participant", f"op-{participant}", participant=participant,
+                                name=participant, key=sealed)  # fmt: skip
+    return key
 
 
-async def pending_count(redis: Redis) -> int:
-    return int((await redis.xpending(GW.commands, GROUP))["pending"])
+async def read_batch(rig: Rig) -> list[Any]:
+    return rig.gateway.inputs_of(await rig.gateway.resp.call(*rig.gateway.read_command(100, block_ms=10)))
+
+
+async def pending_count(redis: Redis, sender: str = OPERATOR) -> int:
+    return int((await redis.xpending(GW.commands(sender), GROUP))["pending"])
 
 
 async def test_decide_writes_nothing_until_the_batch_is_sent(rig: Rig) -> None:
     """decide() only prepares: the append, the reports and the XACK all happen when it is sent."""
-    await rig.operator.operator("register_participant", "op-1", participant="acme", name="Acme", secret="s")
-    write = rig.gateway.decide(await read_batch(rig.redis))
+    await register(rig, "acme")
+    write = rig.gateway.decide(await read_batch(rig))
     assert (await rig.log.head())[0] == 0
     assert await pending_count(rig.redis) == 1
     await rig.gateway.send(write)
@@ -63,15 +81,39 @@ async def test_decide_writes_nothing_until_the_batch_is_sent(rig: Rig) -> None:
     assert await rig.log.position("intake") != ""
 
 
+async def test_a_registered_participants_stream_joins_and_a_rejection_reaches_only_its_owner(
+    rig: Rig,
+) -> None:
+    """Once its registration is in the log intake reads the participant's own stream; a command there
+    with a bad signature is reported on that participant's report stream, and nothing is logged."""
+    await register(rig, "acme")
+    await rig.gateway.send(rig.gateway.decide(await read_batch(rig)))
+    await rig.gateway.join_new_senders()
+    assert rig.gateway.senders == [OPERATOR, "acme"]
+    acme = ExchangeClient(rig.redis, "acme", "wrong-key-0123456789", GW)
+    await acme.send("cancel_order", client_order_id="c-1", instrument="X", orig_client_order_id="c-0")
+    head = await rig.log.head()
+    write = rig.gateway.decide(await read_batch(rig))
+    assert write.check_reply is None  # nothing to append: reports and XACK in one MULTI
+    await rig.gateway.send(write)
+    assert await rig.log.head() == head
+    reports: Any = await rig.redis.xrange(GW.reports("acme"))
+    assert [msgspec.json.decode(fields[b"data"])["reason"]["code"] for _, fields in reports] == [
+        "bad_signature"
+    ]
+    assert await pending_count(rig.redis, "acme") == 0
+
+
 async def test_a_lost_script_cache_still_lands_the_batch_once(rig: Rig) -> None:
     """After SCRIPT FLUSH (what a Redis restart does) the EVALSHA does nothing; the gateway appends the
-    slow way, and the rejection report and the XACK come with that append, once."""
-    await rig.operator.operator("register_participant", "op-1", participant="acme", name="Acme", secret="s")
-    await rig.gateway.send(rig.gateway.decide(await read_batch(rig.redis)))
-    acme = ExchangeClient(rig.redis, "acme", "wrong-secret", GW)
-    await acme.send("cancel_order", client_order_id="c-1", instrument="X", target_client_order_id="c-0")
+    slow way, and the rejection report and the XACKs come with that append, once."""
+    await register(rig, "acme")
+    await rig.gateway.send(rig.gateway.decide(await read_batch(rig)))
+    await rig.gateway.join_new_senders()
+    acme = ExchangeClient(rig.redis, "acme", "wrong-key-0123456789", GW)
+    await acme.send("cancel_order", client_order_id="c-1", instrument="X", orig_client_order_id="c-0")
     await rig.operator.operator("deposit_cash", "op-2", participant="acme", amount="10.00")
-    write = rig.gateway.decide(await read_batch(rig.redis))
+    write = rig.gateway.decide(await read_batch(rig))
     await rig.redis.script_flush()
     await rig.gateway.send(write)
     assert [e.type for e in await rig.log.read(0)] == ["ParticipantRegistered", "CashDeposited"]
@@ -80,24 +122,11 @@ async def test_a_lost_script_cache_still_lands_the_batch_once(rig: Rig) -> None:
         "bad_signature"
     ]
     assert await pending_count(rig.redis) == 0
-
-
-async def test_a_batch_with_nothing_to_append_reports_and_acks(rig: Rig) -> None:
-    """All rejected: no append at all, the reports and the XACK go in one MULTI."""
-    await rig.operator.operator("register_participant", "op-1", participant="acme", name="Acme", secret="s")
-    await rig.gateway.send(rig.gateway.decide(await read_batch(rig.redis)))
-    head = await rig.log.head()
-    await ExchangeClient(rig.redis, "acme", "wrong", GW).send("cancel_order", client_order_id="c-1")
-    write = rig.gateway.decide(await read_batch(rig.redis))
-    assert write.check_reply is None
-    await rig.gateway.send(write)
-    assert await rig.log.head() == head
-    assert await rig.redis.xlen(GW.reports("acme")) == 1
-    assert await pending_count(rig.redis) == 0
+    assert await pending_count(rig.redis, "acme") == 0
 
 
 async def test_a_lost_connection_with_an_append_in_flight_is_not_retried(
-    redis_server_factory: Callable[..., RedisServer],
+    redis_server_factory: Callable[..., RedisServer], tmp_path: Path
 ) -> None:
     """The server goes away between decide and send: with an append in the batch the gateway raises
     AppendInDoubt (intake must rebuild: its memory counts the batch as logged); with only reports and
@@ -106,13 +135,14 @@ async def test_a_lost_connection_with_an_append_in_flight_is_not_retried(
     server.start()
     redis = Redis.from_url(server.url)
     resp = RespClient.like(redis)
-    gateway = Gateway(Intake(DEV_OPERATOR_SECRET), RedisEventLog(redis, GW, resp=resp), redis, resp, GW)
+    ring = KeyRing.create(tmp_path / "keys")
+    gateway, log = _gateway(redis, resp, ring)
+    rig = Rig(redis, gateway, log, ExchangeClient(redis, OPERATOR, ring.operator_secret(), GW), ring)
     try:
-        await gateway.prepare_group()
-        operator = ExchangeClient(redis, OPERATOR, DEV_OPERATOR_SECRET, GW)
-        await operator.operator("register_participant", "op-1", participant="acme", name="Acme", secret="s")
-        await ExchangeClient(redis, "acme", "wrong", GW).send("cancel_order", client_order_id="c-1")
-        rows = await read_batch(redis)
+        await gateway.join_new_senders()
+        await register(rig, "acme")
+        await rig.operator.send("cancel_order", client_order_id="c-1")  # unsigned-looking junk: rejected
+        rows = await read_batch(rig)
         with_append, reports_only = gateway.decide(rows[:1]), gateway.decide(rows[1:])
         await resp.execute([("PING",)])  # a pooled connection that the stop will break
         server.stop()
@@ -123,3 +153,18 @@ async def test_a_lost_connection_with_an_append_in_flight_is_not_retried(
     finally:
         await resp.aclose()
         await redis.aclose()
+
+
+def test_intake_opens_only_keys_sealed_for_this_exchange(tmp_path: Path) -> None:
+    """A registration whose key was sealed under another exchange's KEK is refused (in the log, so the
+    operator sees it), never registered: every later rebuild would fail to open it."""
+    ours, theirs = KeyRing.create(tmp_path / "ours"), KeyRing.create(tmp_path / "theirs")
+    core = Intake(ours.operator_secret(), sealer=ours.sealer(), box=ExchangeBox(bytes(32)))
+    _, sealed = sealed_key(theirs, "acme", "k1")
+    operator = ExchangeClient(Redis(), OPERATOR, ours.operator_secret(), GW)
+    command = operator.command("operator", client_order_id="op-1", action="register_participant",
+                               args={"participant": "acme", "name": "Acme", "key": sealed})  # fmt: skip
+    verdict = core.decide(OPERATOR, "1-0", msgspec.json.encode(command), operator.clock())
+    assert isinstance(verdict, Verdict)
+    assert [type(e).__name__ for e in verdict.events] == ["CommandRejected"]
+    assert "acme" not in core.state.participants

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 from typing import Any, cast
 
 import msgspec
@@ -11,6 +12,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
 
+from shared.eventlog.auth import IN_MEMORY_KEYS
 from shared.eventlog.entry import Entry
 from shared.eventlog.memory import InMemoryEventLog
 from shared.eventlog.port import DuplicateAppend, LogCorrupt
@@ -34,10 +36,10 @@ async def xadd_all(client: Redis, key: str, rows: list[tuple[str, dict[str, byte
 
 
 async def test_stream_layout(redis_client: Redis) -> None:
-    """Entries sit at ids seq-0 with fields t (type), e (msgpack content), p and h (hex links, each the
-    SHA-1 of `<p>:<seq>:<sha256 hex of e>`, as an operator can recompute with shell tools); positions
-    sit in a hash."""
-    log = RedisEventLog(redis_client, Keys("x"), clock=FakeClock())
+    """Entries sit at ids seq-0 with fields t (type), e (msgpack content: seven fields and the producer's
+    HMAC tag over them), p and h (hex links, each the SHA-1 of `<p>:<seq>:<sha256 hex of e>`, as an
+    operator can recompute with shell tools); positions sit in a hash."""
+    log = RedisEventLog(redis_client, Keys("x"), clock=FakeClock(), producer_keys=IN_MEMORY_KEYS)
     appended = await log.append("intake", new_entries(2), position="S7")
     rows = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis_client.xrange(Keys("x").log))
     assert [row[0] for row in rows] == [b"1-0", b"2-0"]
@@ -51,6 +53,9 @@ async def test_stream_layout(redis_client: Redis) -> None:
         first.logged_ns,
         first.body,
     ]
+    tag = hmac.digest(IN_MEMORY_KEYS._key("intake"), msgspec.msgpack.encode(content), "sha256")
+    assert first.auth == tag
+    content.append(tag)
     assert rows[0][1] == {
         b"t": b"InstrumentHalted",
         b"e": msgspec.msgpack.encode(content),
@@ -89,7 +94,7 @@ async def test_verify_names_the_damaged_entry(redis_client: Redis, damage: str, 
     else:
         rows[2] = ("3-0", encode_entry(msgspec.structs.replace(entries[2], body=b"\x90")))
     await xadd_all(redis_client, Keys("x").log, rows)
-    report = await verify_log(RedisEventLog(redis_client, Keys("x")), page=2)
+    report = await verify_log(RedisEventLog(redis_client, Keys("x"), producer_keys=IN_MEMORY_KEYS), page=2)
     assert (report.ok, report.first_bad_seq, report.count, report.head_seq) == (False, 3, 2, 2)
     assert report.reason.startswith(reason)
     assert report.head_hash == entries[1].hash.hex()
@@ -99,16 +104,16 @@ async def test_read_raises_on_undecodable_entry(redis_client: Redis) -> None:
     """read refuses to hand out a page past an entry it cannot decode."""
     await redis_client.xadd(Keys("x").log, {"t": b"T", "e": b"\xc1"}, id="1-0")
     with pytest.raises(LogCorrupt) as bad:
-        await RedisEventLog(redis_client, Keys("x")).read()
+        await RedisEventLog(redis_client, Keys("x"), producer_keys=IN_MEMORY_KEYS).read()
     assert bad.value.seq == 1
 
 
 async def test_append_rechains_on_a_replaced_head(redis_client: Redis) -> None:
     """A handle whose cached head has the right seq but another hash re-seals on the real head."""
-    log = RedisEventLog(redis_client, Keys("x"), clock=FakeClock())
+    log = RedisEventLog(redis_client, Keys("x"), clock=FakeClock(), producer_keys=IN_MEMORY_KEYS)
     await log.append("p", new_entries(2))
     await redis_client.delete(Keys("x").log)
-    rewritten = RedisEventLog(redis_client, Keys("x"), clock=FakeClock(start=9))
+    rewritten = RedisEventLog(redis_client, Keys("x"), clock=FakeClock(start=9), producer_keys=IN_MEMORY_KEYS)
     await rewritten.append("q", new_entries(2, tag="other"))
     appended = await log.append("p", new_entries(1, start=3))
     assert appended[0].seq == 3
@@ -132,7 +137,10 @@ async def test_client_uses_hiredis(redis_client: Redis) -> None:
 async def test_writers_never_race_for_the_head(redis_client: Redis) -> None:
     """The script seals on whatever head it finds: writers that never read the log append in one script
     call each, interleaved, and the chain they make verifies (the race that made appends retry)."""
-    handles = [RedisEventLog(redis_client, Keys("h"), clock=FakeClock(start=i)) for i in range(3)]
+    handles = [
+        RedisEventLog(redis_client, Keys("h"), clock=FakeClock(start=i), producer_keys=IN_MEMORY_KEYS)
+        for i in range(3)
+    ]
     calls = 0
     for handle in handles:
         run_script = handle._wire.run_script
@@ -157,13 +165,13 @@ async def test_append_refuses_a_head_without_a_link(redis_client: Redis) -> None
     """A head entry the script cannot chain on (no `h` field) refuses the append and writes nothing."""
     await redis_client.xadd(Keys("h").log, {"t": b"T", "e": b"\x90"}, id="1-0")
     with pytest.raises(LogCorrupt) as bad:
-        await RedisEventLog(redis_client, Keys("h")).append("p", new_entries(1))
+        await RedisEventLog(redis_client, Keys("h"), producer_keys=IN_MEMORY_KEYS).append("p", new_entries(1))
     assert (bad.value.seq, await redis_client.xlen(Keys("h").log)) == (1, 1)
 
 
 async def test_effects_run_only_when_the_append_lands(redis_client: Redis) -> None:
     """Effects run in the append script after the batch is in, and not at all when it is refused."""
-    log = RedisEventLog(redis_client, Keys("t"))
+    log = RedisEventLog(redis_client, Keys("t"), producer_keys=IN_MEMORY_KEYS)
     effects = [Effect("INCR", "t:landed", ()), Effect("XADD", "t:effects", ("*", "k", "v"))]
     await log.append("p", new_entries(2), position="P1", effects=effects)
     with pytest.raises(DuplicateAppend):

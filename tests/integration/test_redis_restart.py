@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 from redis.asyncio import Redis
 
+from shared.eventlog.auth import IN_MEMORY_KEYS
 from shared.eventlog.redis_log import RedisEventLog
 from shared.eventlog.verify import verify_log
 from shared.keys import Keys
@@ -22,13 +23,15 @@ async def test_log_survives_restart(redis_server_factory: Callable[..., RedisSer
     server = redis_server_factory(appendonly=True, extra_args=("--appendfsync", "always"))
     server.start()
     client = Redis.from_url(server.url)
-    appended = await RedisEventLog(client, Keys()).append("p", new_entries(5), position="L05")
+    appended = await RedisEventLog(client, Keys(), producer_keys=IN_MEMORY_KEYS).append(
+        "p", new_entries(5), position="L05"
+    )
     await client.aclose()
     server.kill() if crash else server.stop()
     server.start()
     client = Redis.from_url(server.url)
     try:
-        log = RedisEventLog(client, Keys())
+        log = RedisEventLog(client, Keys(), producer_keys=IN_MEMORY_KEYS)
         assert await log.read() == appended
         assert await log.position("p") == "L05"
         assert (await verify_log(log)).count == 5

@@ -18,8 +18,7 @@ from typer.testing import CliRunner
 
 from services.cli.demo import seed_exchange
 from services.cli.main import app
-from services.cli.supervisor import Supervisor
-from services.intake.service import DEV_OPERATOR_SECRET
+from services.runtime.acl import ADMIN
 from services.runtime.processor import restored
 from services.runtime.snapshots import SnapshotStore, decode_record, encode_record
 from services.settlement.core import Settlement
@@ -27,6 +26,7 @@ from shared.config import Settings
 from shared.eventlog.memory import InMemoryEventLog
 from shared.eventlog.redis_log import RedisEventLog, decode_stream_entry, encode_entry
 from shared.keys import Keys
+from tests.integration.exchange import Exchange, exchange_settings
 from tests.integration.load_support import OrderLoad, settled_exchange
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -40,29 +40,32 @@ class Live:
     settings: Settings
 
     def env(self, prefix: str | None = None) -> dict[str, str]:
-        return {"REDIS_URL": self.url, "GREENEX_PREFIX": prefix or self.settings.prefix}
+        """The CLI's environment: as the operator on this exchange; on a copy under another prefix (which
+        the operator's Redis user may not read) as admin."""
+        env = {"REDIS_URL": self.url, "GREENEX_PREFIX": prefix or self.settings.prefix,
+               "GREENEX_KEYS_DIR": self.settings.keys_dir}  # fmt: skip
+        return env if prefix is None else {**env, "GREENEX_CLI_USER": ADMIN}
 
 
 async def _run_exchange(url: str, settings: Settings) -> None:
     """Services up, seed, a seeded load, drained; then a clean stop (which writes final snapshots)."""
-    sup = Supervisor(env={**Live(url, settings).env(), "GREENEX_LOG_LEVEL": "WARNING",
-                          "GREENEX_SNAPSHOT_EVERY": "300"})  # fmt: skip
     client = Redis.from_url(url)
-    await sup.start()
+    exchange = Exchange(client, settings, env={"GREENEX_SNAPSHOT_EVERY": "300"})
+    await exchange.start()
     try:
-        await seed_exchange(client, settings, DEV_OPERATOR_SECRET)
-        load = OrderLoad(client, settings, seed=7)
+        await seed_exchange(exchange.venue)
+        load = OrderLoad(exchange.venue, seed=7)
         for _ in range(10):
             await load.burst(10)
         await settled_exchange(client, settings)
     finally:
-        await sup.stop()
+        await exchange.stop()
         await client.aclose()
 
 
 @pytest.fixture(scope="module")
-def live(redis_server: str) -> Live:
-    settings = Settings(redis_url=redis_server, prefix=f"rp{uuid.uuid4().hex[:6]}")
+def live(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Live:
+    settings = exchange_settings(redis_server, f"rp{uuid.uuid4().hex[:6]}", tmp_path_factory.mktemp("keys"))
     asyncio.run(_run_exchange(redis_server, settings))
     return Live(redis_server, settings)
 

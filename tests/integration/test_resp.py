@@ -14,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from services.cli.supervisor import ensure_redis
+from shared.eventlog.auth import IN_MEMORY_KEYS
 from shared.eventlog.port import DuplicateAppend
 from shared.eventlog.redis_log import NO_BELLS, Bells, RedisEventLog
 from shared.keys import Keys
@@ -116,8 +117,10 @@ async def test_a_bell_wakes_its_reader_only_for_the_types_it_reads(
     everything up to it (the skipped types too: the reader's cursor stays gapless)."""
     keys = Keys("b")
     bells = Bells(keys, {"settlement": ["TradeExecuted"]})
-    reader = RedisEventLog(redis_client, keys, resp=resp, bells=bells, reader="settlement")
-    writer = RedisEventLog(redis_client, keys, resp=resp, bells=bells)
+    reader = RedisEventLog(
+        redis_client, keys, resp=resp, bells=bells, reader="settlement", producer_keys=IN_MEMORY_KEYS
+    )
+    writer = RedisEventLog(redis_client, keys, resp=resp, bells=bells, producer_keys=IN_MEMORY_KEYS)
     await writer.append("w", new_entries(1))
     assert [e.seq for e in await reader.follow(0, block_ms=1000)] == [1]
 
@@ -136,8 +139,10 @@ async def test_a_reader_behind_reads_on_without_waiting_for_a_bell(
 ) -> None:
     """A backlog is read page after page at once, though only one bell rang for all of it."""
     bells = Bells(Keys("c"), {"r": ["InstrumentHalted"]})
-    writer = RedisEventLog(redis_client, Keys("c"), resp=resp, bells=bells)
-    reader = RedisEventLog(redis_client, Keys("c"), resp=resp, bells=bells, reader="r")
+    writer = RedisEventLog(redis_client, Keys("c"), resp=resp, bells=bells, producer_keys=IN_MEMORY_KEYS)
+    reader = RedisEventLog(
+        redis_client, Keys("c"), resp=resp, bells=bells, reader="r", producer_keys=IN_MEMORY_KEYS
+    )
     await writer.append("w", new_entries(30))
     loop = asyncio.get_running_loop()
     started, after, pages = loop.time(), 0, 0
@@ -153,7 +158,14 @@ async def test_follow_sends_its_first_commands_before_the_read(redis_client: Red
     """A reader's writes for the last batch go out with its next read, once, before it waits."""
     resp = RespClient.like(redis_client) if lean else None
     bells = Bells(Keys("f"), {"r": ["InstrumentHalted"]}) if lean else NO_BELLS
-    log = RedisEventLog(redis_client, Keys("f"), resp=resp, bells=bells, reader="r" if lean else None)
+    log = RedisEventLog(
+        redis_client,
+        Keys("f"),
+        resp=resp,
+        bells=bells,
+        reader="r" if lean else None,
+        producer_keys=IN_MEMORY_KEYS,
+    )
     try:
         await log.append("w", new_entries(2))
         first = [("MULTI",), ("INCR", "f:written"), ("EXEC",)]
@@ -176,8 +188,10 @@ class Settled(NamedTuple):
 async def settled(request: pytest.FixtureRequest, redis_client: Redis) -> AsyncIterator[Settled]:
     resp = RespClient.like(redis_client) if request.param else None
     bells = Bells(Keys("g"), {"f": ["InstrumentHalted"]})
-    follower = RedisEventLog(redis_client, Keys("g"), resp=resp, bells=bells, reader="f")
-    other = RedisEventLog(redis_client, Keys("g"), resp=resp, bells=bells)
+    follower = RedisEventLog(
+        redis_client, Keys("g"), resp=resp, bells=bells, reader="f", producer_keys=IN_MEMORY_KEYS
+    )
+    other = RedisEventLog(redis_client, Keys("g"), resp=resp, bells=bells, producer_keys=IN_MEMORY_KEYS)
     await other.append("o", new_entries(1))
     assert [e.seq for e in await follower.follow(0, block_ms=500)] == [1]
     assert await follower.follow(1, block_ms=50) == []  # takes in the ring it already read
@@ -228,7 +242,9 @@ async def test_append_then_follow_survives_a_flushed_script_cache(
     redis_client: Redis, resp: RespClient
 ) -> None:
     bells = Bells(Keys("i"), {"f": ["InstrumentHalted"]})
-    follower = RedisEventLog(redis_client, Keys("i"), resp=resp, bells=bells, reader="f")
+    follower = RedisEventLog(
+        redis_client, Keys("i"), resp=resp, bells=bells, reader="f", producer_keys=IN_MEMORY_KEYS
+    )
     await follower.append("o", new_entries(1))
     await follower.follow(0, block_ms=100)
     await redis_client.script_flush()

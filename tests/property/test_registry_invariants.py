@@ -39,6 +39,7 @@ from shared.domain.registry import (
     VerificationSubmitted,
 )
 from shared.domain.values import OrderType, Side, TimeInForce
+from tests.support import SEALED_KEY
 
 CCER = "CCER-T"
 TRADERS = ("p0", "p1", "p2")
@@ -130,7 +131,7 @@ class RegistrySession(RuleBasedStateMachine):
         self.op(InstrumentListed(instrument=inst))
         for p in (*TRADERS, VERIFIER):
             roles = ("verifier",) if p == VERIFIER else ("trader",)
-            self.op(ParticipantRegistered(participant=p, name=p, secret="k", roles=roles))
+            self.op(ParticipantRegistered(participant=p, name=p, key=SEALED_KEY, roles=roles))
             self.op(CashDeposited(participant=p, amount=100_000_000))
         for n, owner in enumerate(("p0", "p1")):
             self.op(

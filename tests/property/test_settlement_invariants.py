@@ -22,6 +22,7 @@ from shared.domain.ledger import (
     TradeSettled,
 )
 from shared.domain.values import Side
+from tests.support import SEALED_KEY
 
 PARTICIPANTS = ("p0", "p1", "p2", "p3")
 INSTRUMENTS = ("SZEA-2025", "CCER-2024")
@@ -52,7 +53,7 @@ class SettlementSession(RuleBasedStateMachine):
         self.held: dict[tuple[str, str], list[int]] = {}
         self.issued: dict[str, set[int]] = {i: set() for i in INSTRUMENTS}
         for p in PARTICIPANTS:
-            self.feed(ParticipantRegistered(participant=p, name=p, secret="k"))
+            self.feed(ParticipantRegistered(participant=p, name=p, key=SEALED_KEY))
 
     def feed(self, event: Event) -> list[Event]:
         self.seq += 1

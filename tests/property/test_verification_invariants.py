@@ -37,6 +37,7 @@ from shared.domain.ledger import (
     WithdrawalRequested,
 )
 from shared.domain.values import OrderType, Side, TimeInForce
+from tests.support import SEALED_KEY
 from tests.unit.verification_support import CCER, SZEA, instrument, settle
 
 PARTICIPANTS = ("p0", "p1", "p2", "p3")  # p3 may trade CCER only
@@ -83,7 +84,7 @@ class Exchange(RuleBasedStateMachine):
             self.feed(InstrumentListed(instrument=instrument(symbol, reference)))
         for p in PARTICIPANTS:
             allowed = (CCER,) if p == "p3" else ()
-            self.feed(ParticipantRegistered(participant=p, name=p, secret="k", instruments=allowed))
+            self.feed(ParticipantRegistered(participant=p, name=p, key=SEALED_KEY, instruments=allowed))
             self.deposit(p, 200_000)
             for symbol in REFERENCE:
                 self.issue(p, symbol, 30)

@@ -24,6 +24,14 @@ def test_command_names_clients_depend_on_are_present() -> None:
         for name, s in document["components"]["schemas"].items()
         if name.endswith("Msg") or name == "OperatorMessage"
     }
-    assert tags == {"new_order", "cancel_order", "replace_order", "operator", "retire_credits", "registry"}
+    assert tags == {
+        "new_order",
+        "cancel_order",
+        "replace_order",
+        "operator",
+        "retire_credits",
+        "registry",
+        "rotate_key",
+    }
     addresses = {c["address"] for c in document["channels"].values()}
-    assert Keys().commands in addresses
+    assert Keys().commands("{participant}") in addresses

@@ -31,6 +31,7 @@ from shared.domain.registry import (
 )
 from shared.domain.values import OrderType, Side, TimeInForce
 from tests.property.test_registry_invariants import Log
+from tests.support import SEALED_KEY
 
 CCER = "CCER-2024"
 INST = Instrument(
@@ -55,7 +56,7 @@ def holdings_of_mixed_vintages() -> list[Event]:
     """Seller `s` holds 1-100 (2016), 101-150 (2024) and 151-200 (2016): one merged block 1-200."""
     return [
         InstrumentListed(instrument=INST),
-        *(ParticipantRegistered(participant=p, name=p, secret="k") for p in ("s", "b")),
+        *(ParticipantRegistered(participant=p, name=p, key=SEALED_KEY) for p in ("s", "b")),
         CashDeposited(participant="b", amount=100_000_000),
         issued("s", 1, 100, 2016),
         issued("s", 101, 150, 2024),

@@ -111,8 +111,10 @@ def test_bad_magic_and_wrong_seq(tmp_path: Path) -> None:
         1,
         "bad magic: not a greenex log archive",
     )
-    path.write_bytes(b"GRNXLOG1")  # the format before the script sealed entries: named, not misread
-    assert verify_archive(path).reason.startswith("a version 1 archive")
+    for old, named in ((b"GRNXLOG1", "a format 1 archive"), (b"GRNXLOG2", "a format 2 archive")):
+        path.write_bytes(old)  # older formats (writer-sealed links; no producer tags): named, not misread
+        assert verify_archive(path).reason.startswith(named)
+        assert "reads format 3 only" in verify_archive(path).reason
     entries: list[Entry] = asyncio.run(asyncio.run(filled_log(3)).read(0, 10))
     write_archive(path, [entries[0], entries[2]])
     assert (verify_archive(path).first_bad_seq, verify_archive(path).reason) == (2, "frame holds seq 3")

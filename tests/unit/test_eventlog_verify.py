@@ -6,10 +6,26 @@ import asyncio
 
 import msgspec
 
-from shared.eventlog.entry import GENESIS_HASH, Entry, seal
+from shared.eventlog.auth import IN_MEMORY_KEYS
+from shared.eventlog.entry import (
+    GENESIS_HASH,
+    Entry,
+    NewEntry,
+    content_digest,
+    encode_content,
+    entry_of,
+    link_hash,
+)
 from shared.eventlog.memory import InMemoryEventLog
 from shared.eventlog.verify import verify_entries
 from tests.support import FakeClock, new_entries
+
+
+def seal(new: NewEntry, *, seq: int, producer: str, logged_ns: int, prev_hash: bytes) -> Entry:
+    """An entry sealed at `seq` as the log would seal it (tagged with the in-memory log's keys)."""
+    content = IN_MEMORY_KEYS.content(new, producer, logged_ns)
+    link = link_hash(prev_hash, seq, content_digest(encode_content(content)))
+    return entry_of(content, seq=seq, prev_hash=prev_hash, hash=link)
 
 
 def chain(count: int) -> list[Entry]:

@@ -14,21 +14,21 @@ from loadtests.order_stream import generate_commands
 from loadtests.replay_bench import PARTICIPANTS, intake_events
 from services.cli.deployfiles import COMPOSE, PROCFILE, compose_text, procfile_text
 from services.cli.readmodel import replay_entries
-from services.harness import InProcessExchange
+from services.harness import InProcessExchange, Input
 from services.intake.contract import contract_document
 from services.intake.reports import REPORTED_TYPES
-from services.intake.service import DEV_OPERATOR_SECRET
 from services.runtime.system import Core, Process, System
 from services.system import SYSTEM, build_followers
+from shared.crypto import Sealer, new_key
 from shared.domain.base import DomainEvent
 from shared.domain.codec import Event, tags
 from shared.domain.commands import PlaceOrder
 from shared.domain.events import OrderAccepted, TradeExecuted
-from shared.domain.ledger import OPERATOR, HaltRequested, OrderSubmitted, OrderVerified
+from shared.domain.ledger import HaltRequested, OrderSubmitted, OrderVerified
 from shared.domain.reasons import Reason
 from shared.eventlog.redis_log import _APPEND_LUA
 from shared.keys import Keys
-from shared.protocol import NewOrderMsg, signed
+from shared.protocol import NewOrderMsg
 from shared.reports import ExecutionReport
 from tests.support import FakeClock
 
@@ -97,43 +97,47 @@ WITH_BREAKER = System(
 )
 
 
-def _command(participant: str, cid: str, **fields: object) -> bytes:
-    secret = DEV_OPERATOR_SECRET if participant == OPERATOR else f"s-{participant}"
-    return msgspec.json.encode(signed({"participant": participant, "client_order_id": cid, **fields}, secret))
-
-
-def _setup() -> list[bytes]:
-    op = [
-        _command(OPERATOR, "op-1", type="operator", action="list_instrument",
-                 args={"symbol": "SZEA-T", "kind": "allowance", "standard": "SZEA", "registry": "SZ",
-                       "vintage": 2025, "reference_price": "50.00"}),
-    ]  # fmt: skip
+def _setup(exchange: InProcessExchange) -> list[Input]:
+    """An instrument and two funded participants with credits, as operator commands."""
+    spec = {"symbol": "SZEA-T", "kind": "allowance", "standard": "SZEA", "registry": "SZ", "vintage": 2025,
+            "reference_price": "50.00"}  # fmt: skip
+    commands = [exchange.operator_command("op-1", "list_instrument", **spec)]
     for n, who in enumerate(("ann", "bob")):
-        op += [
-            _command(OPERATOR, f"op-r{n}", type="operator", action="register_participant",
-                     args={"participant": who, "name": who, "secret": f"s-{who}"}),
-            _command(OPERATOR, f"op-d{n}", type="operator", action="deposit_cash",
-                     args={"participant": who, "amount": "100000.00"}),
-            _command(OPERATOR, f"op-i{n}", type="operator", action="issue_credits",
-                     args={"participant": who, "instrument": "SZEA-T", "serial_start": 1 + n * 1000,
-                           "serial_end": 1000 + n * 1000}),
+        commands += [
+            exchange.register(who, f"s-{who}-0123456789"),
+            exchange.operator_command(f"op-d{n}", "deposit_cash", participant=who, amount="100000.00"),
+            exchange.operator_command(f"op-i{n}", "issue_credits", participant=who, instrument="SZEA-T",
+                                      serial_start=1 + n * 1000, serial_end=1000 + n * 1000),
         ]  # fmt: skip
-    return op
+    return commands
 
 
-def _order(who: str, cid: str, side: str, price: str, quantity: int = 10) -> bytes:
-    return _command(who, cid, type="new_order", instrument="SZEA-T", side=side, order_type="limit",
-                    price=price, quantity=quantity)  # fmt: skip
+def _order(
+    exchange: InProcessExchange, who: str, cid: str, side: str, price: str, quantity: int = 10
+) -> Input:
+    fields = {
+        "instrument": "SZEA-T",
+        "side": side,
+        "order_type": "limit",
+        "price": price,
+        "quantity": quantity,
+    }
+    command = exchange.command(who, f"s-{who}-0123456789", type="new_order", client_order_id=cid, **fields)
+    return who, command
 
 
 async def test_a_fifth_follower_is_one_map_entry_plus_its_core() -> None:
     """A circuit breaker added to the map is woken by the trades it answers, its halt stops the next
     order in matching, and replay, the bells and the Procfile all include it without other edits."""
-    exchange = InProcessExchange(DEV_OPERATOR_SECRET, system=WITH_BREAKER, clock=FakeClock())
-    await exchange.submit(_setup())
-    await exchange.submit([_order("ann", "a1", "sell", "50.00"), _order("bob", "b1", "buy", "50.00")])
-    await exchange.submit([_order("ann", "a2", "sell", "53.00"), _order("bob", "b2", "buy", "53.00")])
-    await exchange.submit([_order("bob", "b3", "buy", "53.00")])
+    exchange = InProcessExchange(system=WITH_BREAKER, clock=FakeClock())
+    await exchange.submit(_setup(exchange))
+    await exchange.submit(
+        [_order(exchange, "ann", "a1", "sell", "50.00"), _order(exchange, "bob", "b1", "buy", "50.00")]
+    )
+    await exchange.submit(
+        [_order(exchange, "ann", "a2", "sell", "53.00"), _order(exchange, "bob", "b2", "buy", "53.00")]
+    )
+    await exchange.submit([_order(exchange, "bob", "b3", "buy", "53.00")])
     entries = await exchange.log.read(0, 10_000)
     assert [e.producer for e in entries if e.type == "HaltRequested"] == ["breaker"]
     rejected = [d.report for d in exchange.reports if d.participant == "bob"]
@@ -189,8 +193,8 @@ async def test_every_converter_carries_every_order_field() -> None:
     """A signed new order through intake, verification, matching (the harness runs the real cores):
     OrderSubmitted, OrderVerified and OrderAccepted carry the message's values; the replay benchmark's
     PlaceOrder -> OrderSubmitted converter too."""
-    exchange = InProcessExchange(DEV_OPERATOR_SECRET, clock=FakeClock())
-    await exchange.submit(_setup())
+    exchange = InProcessExchange(clock=FakeClock())
+    await exchange.submit(_setup(exchange))
     fields = {
         "instrument": "SZEA-T",
         "side": "buy",
@@ -198,7 +202,10 @@ async def test_every_converter_carries_every_order_field() -> None:
         "quantity": 7,
         "time_in_force": "DAY",
     }
-    await exchange.submit([_command("ann", "x1", type="new_order", price="49.99", **fields)])
+    order = exchange.command(
+        "ann", "s-ann-0123456789", type="new_order", client_order_id="x1", price="49.99", **fields
+    )
+    await exchange.submit([("ann", order)])
     by_type = {e.type: msgspec.msgpack.decode(e.body) for e in await exchange.log.read(0, 10_000)}
     for kind in ("OrderSubmitted", "OrderVerified", "OrderAccepted"):
         got = by_type[kind]
@@ -210,7 +217,7 @@ async def test_every_converter_carries_every_order_field() -> None:
             1,
         )
     placed = [c for c in generate_commands(300, 3, participants=PARTICIPANTS) if isinstance(c, PlaceOrder)]
-    submitted = [e for e in intake_events(300, 3) if isinstance(e, OrderSubmitted)]
+    submitted = [e for e in intake_events(300, 3, Sealer(new_key())) if isinstance(e, OrderSubmitted)]
     assert len(placed) == len(submitted) > 100
     for command, event in zip(placed, submitted, strict=True):
         assert msgspec.structs.asdict(command) == msgspec.structs.asdict(event)
@@ -274,7 +281,7 @@ def test_the_schema_names_every_key_family_the_exchange_uses() -> None:
     from shared.keys import SCHEMA  # noqa: PLC0415
 
     keys = Keys("p")
-    built = [keys.commands, keys.reports("x"), keys.trades, keys.depth("x"), keys.log, keys.positions,
+    built = [keys.commands("x"), keys.reports("x"), keys.trades, keys.depth("x"), keys.log, keys.positions,
              keys.bell("x"), keys.report_cursor, keys.digests, keys.snapshots("x")]  # fmt: skip
     patterns = [spec.pattern("p") for spec in SCHEMA]
     for key in built:
@@ -332,7 +339,7 @@ def test_the_contract_lists_every_channel_a_client_touches_with_typed_payloads()
     keys = Keys()
     addresses = {c["address"] for c in document["channels"].values()}
     assert addresses == {
-        keys.commands,
+        keys.commands("{participant}"),
         keys.reports("{participant}"),
         keys.trades,
         keys.depth("{instrument}"),

@@ -18,14 +18,14 @@ def _entry(
     return Entry(
         seq=seq, event_id=f"e{seq}", causation=causation, producer=producer, type=type_,
         event_ns=round((T0 + event_ms) * MS), logged_ns=round((T0 + logged_ms) * MS), body=b"",
-        prev_hash=b"", hash=b"",
+        auth=b"", prev_hash=b"", hash=b"",
     )  # fmt: skip
 
 
 def test_stages_follow_causation_from_the_client_to_settlement() -> None:
     """Submitted 2+1 ms after the XADD, verified 4 ms later, matched 3 ms later, settled 5 ms later."""
     entries = [
-        _entry(1, "OrderSubmitted", f"in:{T0}-0", "intake", logged_ms=3, event_ms=2),
+        _entry(1, "OrderSubmitted", f"in:alice:{T0}-0", "intake", logged_ms=3, event_ms=2),
         _entry(2, "OrderVerified", "log:1", "verification", logged_ms=7),
         _entry(3, "OrderAccepted", "log:2", "matching", logged_ms=10),
         _entry(4, "TradeExecuted", "log:2", "matching", logged_ms=10),
@@ -43,7 +43,7 @@ def test_stages_follow_causation_from_the_client_to_settlement() -> None:
 def test_only_the_first_matching_answer_to_a_verified_order_counts() -> None:
     """An order's accept and its trades share one causation: verification -> matching counts once."""
     entries = [
-        _entry(1, "OrderSubmitted", f"in:{T0}-3", "intake", logged_ms=1, event_ms=1),
+        _entry(1, "OrderSubmitted", f"in:alice:{T0}-3", "intake", logged_ms=1, event_ms=1),
         _entry(2, "OrderVerified", "log:1", "verification", logged_ms=2),
         _entry(3, "OrderAccepted", "log:2", "matching", logged_ms=4),
         _entry(4, "TradeExecuted", "log:2", "matching", logged_ms=4),

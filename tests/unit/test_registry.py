@@ -37,6 +37,7 @@ from shared.domain.registry import (
     VerificationAccepted,
     VerificationSubmitted,
 )
+from tests.support import SEALED_KEY
 
 CCER = "CCER-2024"
 HASH = hashlib.sha256(b"report").hexdigest()
@@ -59,7 +60,7 @@ class Desk:
         )
         self.feed(InstrumentListed(instrument=inst))
         for p, roles in (("forest", ("trader",)), ("cqc", ("verifier",)), ("drones", ("trader",))):
-            self.feed(ParticipantRegistered(participant=p, name=p, secret="k", roles=roles))
+            self.feed(ParticipantRegistered(participant=p, name=p, key=SEALED_KEY, roles=roles))
         self.feed(
             ProjectRegistered(
                 project="SF1",
@@ -178,7 +179,7 @@ def test_verification_rejections(
 def test_a_verifier_cannot_verify_its_own_project() -> None:
     """Conflict of interest: the project owner is a verifier too, and still may not verify it."""
     d = Desk()
-    d.feed(ParticipantRegistered(participant="v2", name="v2", secret="k", roles=("verifier",)))
+    d.feed(ParticipantRegistered(participant="v2", name="v2", key=SEALED_KEY, roles=("verifier",)))
     d.feed(
         ProjectRegistered(
             project="OWN",
@@ -260,7 +261,7 @@ def test_label_rejections() -> None:
     assert reason(d.feed(LabelRequested(participant="forest", client_order_id="l", product="SKY"))) is (
         Reason.NOT_A_VERIFIER
     )
-    d.feed(ParticipantRegistered(participant="v2", name="v2", secret="k", roles=("verifier", "trader")))
+    d.feed(ParticipantRegistered(participant="v2", name="v2", key=SEALED_KEY, roles=("verifier", "trader")))
     d.feed(
         ProductRegistered(
             participant="v2",
@@ -344,7 +345,7 @@ def test_verification_freezes_retirements_and_refuses_what_is_not_free() -> None
 def test_settlement_retires_the_oldest_serials_for_good() -> None:
     """The certificate is named after the approval's seq; retired serials leave every holding."""
     s = Settlement()
-    s.decide(1, 0, ParticipantRegistered(participant="a", name="a", secret="k"))
+    s.decide(1, 0, ParticipantRegistered(participant="a", name="a", key=SEALED_KEY))
     s.decide(2, 0, CreditsIssued(participant="a", instrument=CCER, serials=SerialRange(1, 10)))
     s.decide(3, 0, CreditsIssued(participant=BUFFER_ACCOUNT, instrument=CCER, serials=SerialRange(11, 12)))
     ok = RetirementApproved(

@@ -19,6 +19,7 @@ from shared.domain.ledger import (
     TradeSettled,
 )
 from shared.domain.values import OrderType, Side, TimeInForce
+from tests.support import SEALED_KEY
 
 SZEA = "SZEA-2025"
 CCER = "CCER-2024"
@@ -32,7 +33,7 @@ def feed(s: Settlement, *events: Event) -> list[Event]:
 
 
 def register(*participants: str) -> list[Event]:
-    return [ParticipantRegistered(participant=p, name=p.title(), secret="k") for p in participants]
+    return [ParticipantRegistered(participant=p, name=p.title(), key=SEALED_KEY) for p in participants]
 
 
 def issue(participant: str, start: int, end: int, instrument: str = SZEA) -> CreditsIssued:

@@ -25,6 +25,7 @@ from shared.domain.ledger import (
 )
 from shared.domain.reasons import Reason
 from shared.domain.values import OrderType, Side, TimeInForce
+from tests.support import SEALED_KEY
 
 __all__ = ["CCER", "SZEA", "Desk", "desk", "instrument", "rejected", "settle"]
 
@@ -169,10 +170,10 @@ def desk() -> Desk:
     d = Desk(instrument(), instrument(CCER, 1_000))
     d.feed(
         *(
-            ParticipantRegistered(participant=p, name=p, secret="k")
+            ParticipantRegistered(participant=p, name=p, key=SEALED_KEY)
             for p in ("alice", "bob", "carol", "sam", "erin")
         ),
-        ParticipantRegistered(participant="dave", name="dave", secret="k", instruments=(CCER,)),
+        ParticipantRegistered(participant="dave", name="dave", key=SEALED_KEY, instruments=(CCER,)),
         CashDeposited(participant="alice", amount=100_000),
         CashDeposited(participant="carol", amount=100_000),
         CreditsIssued(participant="bob", instrument=SZEA, serials=SerialRange(1, 50)),

@@ -13,13 +13,14 @@ from shared.domain.events import (
     OrderReplaced,
     TradeExecuted,
 )
-from shared.domain.ledger import CashWithdrawn, TradeSettled, WithdrawalRejected
+from shared.domain.ledger import CashWithdrawn, CommandRejected, KeyRotated, TradeSettled, WithdrawalRejected
 from shared.domain.values import Side, fen_to_price
 from shared.reports import (
     CashReport,
     CashStatus,
     ExecType,
     ExecutionReport,
+    KeyReport,
     Liquidity,
     OrdStatus,
     RejectReason,
@@ -40,6 +41,8 @@ REPORTED_TYPES = (
         TradeSettled,
         CashWithdrawn,
         WithdrawalRejected,
+        CommandRejected,
+        KeyRotated,
     )
     | REGISTRY_REPORTED_TYPES
 )
@@ -87,6 +90,17 @@ class Reporter:
                     seq=seq, client_order_id=event.client_order_id, order_id=event.order_id or None,
                     exec_type=ExecType.REJECTED, ord_status=OrdStatus.REJECTED, instrument=event.instrument,
                     command=event.command, reason=RejectReason(event.reason, event.text),
+                ))]  # fmt: skip
+            case CommandRejected():
+                return [Delivery(event.participant, ExecutionReport(
+                    seq=seq, client_order_id=event.client_order_id, exec_type=ExecType.REJECTED,
+                    ord_status=OrdStatus.REJECTED, command=event.command, input_id=event.input_id,
+                    reason=RejectReason(event.reason, event.text),
+                ))]  # fmt: skip
+            case KeyRotated():
+                return [Delivery(event.participant, KeyReport(
+                    seq=seq, key_id=event.key.key_id, fingerprint=event.key.fingerprint,
+                    previous_valid_until_ns=event.previous_valid_until_ns, requested_by=event.requested_by,
                 ))]  # fmt: skip
             case TradeSettled():
                 return self._settled(seq, event)

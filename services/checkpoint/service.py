@@ -1,0 +1,109 @@
+"""The checkpoint process: signs `(seq, chain link)` of every `checkpoint_every`-th entry and of every
+close of day, and appends the signature to the log as a LogCheckpoint.
+
+Which entries get a checkpoint depends on the log alone (seq multiples, TradingDayClosed entries), and
+Ed25519 signatures are deterministic, so a restart signs exactly what it would have signed; each append
+carries the covered seq as its producer position, so none is appended twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import structlog
+from faststream import FastStream
+
+from services.runtime.app import cancel_tasks, fail_fast, lifecycle_app
+from services.runtime.system import Process, System
+from shared.config import Settings, connect
+from shared.crypto import CheckpointKey
+from shared.domain.codec import encode_event, event_type, tags
+from shared.domain.ledger import LogCheckpoint, TradingDayClosed
+from shared.eventlog.checkpoints import checkpoint_message
+from shared.eventlog.entry import Entry, NewEntry, position_of_seq
+from shared.eventlog.redis_log import RedisEventLog
+from shared.resp import RespClient
+
+__all__ = ["CHECKPOINT", "WAKES_ON", "build_app", "due_checkpoints"]
+
+CHECKPOINT = "checkpoint"  # the producer name of LogCheckpoint entries
+WAKES_ON = tags(TradingDayClosed)
+_CLOSE = next(iter(WAKES_ON))
+log = structlog.get_logger("greenex.checkpoint")
+
+
+def due_checkpoints(
+    entries: Sequence[Entry], every: int, key: CheckpointKey, venue: str
+) -> list[LogCheckpoint]:
+    """The checkpoints a batch of entries calls for: at seq multiples of `every` and at every close of
+    day. Pure and deterministic (same entries, same key: same checkpoints)."""
+    due: list[LogCheckpoint] = []
+    for entry in entries:
+        if entry.producer == CHECKPOINT:
+            continue
+        reason = "close_of_day" if entry.type == _CLOSE else "interval" if entry.seq % every == 0 else ""
+        if reason:
+            signature = key.sign(checkpoint_message(venue, entry.seq, entry.hash))
+            due.append(LogCheckpoint(
+                venue=venue, seq=entry.seq, link=entry.hash.hex(), public_key=key.public_key.hex(),
+                signature=signature.hex(), reason=reason,
+            ))  # fmt: skip
+    return due
+
+
+async def _sign_loop(
+    settings: Settings, event_log: RedisEventLog, key: CheckpointKey, stop: asyncio.Event
+) -> None:
+    stored = await event_log.position(CHECKPOINT)
+    signed_up_to = int(stored[1:]) if stored else 0
+    after = signed_up_to
+    while not stop.is_set():
+        entries = await event_log.follow(after, 5000, 1000)
+        if not entries:
+            continue
+        after = entries[-1].seq
+        for checkpoint in due_checkpoints(entries, settings.checkpoint_every, key, settings.venue):
+            if checkpoint.seq <= signed_up_to:
+                continue  # appended before a restart
+            new = NewEntry(
+                event_id=f"{CHECKPOINT}:{checkpoint.seq}", causation=f"log:{checkpoint.seq}",
+                type=event_type(checkpoint), event_ns=entries[-1].event_ns, body=encode_event(checkpoint),
+            )  # fmt: skip
+            await event_log.append(CHECKPOINT, [new], position=position_of_seq(checkpoint.seq))
+            signed_up_to = checkpoint.seq
+            log.info("checkpoint_signed", seq=checkpoint.seq, reason=checkpoint.reason)
+
+
+def build_app(settings: Settings, system: System, process: Process) -> FastStream:
+    """Needs the checkpoint signing key and the log master key; KeyMissing stops it before it starts."""
+    ring = settings.keyring
+    key = ring.checkpoint()
+    redis = connect(settings, process.name)
+    resp = RespClient.like(redis)
+    event_log = RedisEventLog(
+        redis, settings.keys, resp=resp, bells=system.bells(settings.keys), reader=process.name,
+        producer_keys=ring.producer_keys(),
+    )  # fmt: skip
+    app = lifecycle_app(settings, process.name)
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def run() -> None:
+        try:
+            await _sign_loop(settings, event_log, key, stop)
+        except Exception as exc:  # noqa: BLE001 - a checkpoint must not silently stop: crash, restart
+            fail_fast(process.name, exc)
+
+    @app.after_startup
+    async def start() -> None:
+        tasks.append(asyncio.create_task(run()))
+
+    @app.on_shutdown
+    async def close() -> None:
+        stop.set()
+        await cancel_tasks(tasks)
+        await resp.aclose()
+        await redis.aclose()
+
+    return app

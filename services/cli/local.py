@@ -1,0 +1,90 @@
+"""An exchange on this machine: its key ring, a private Redis with ACLs on (default user off), and the
+supervised processes of the system map. What `greenex up`, the demo, the load test and the end-to-end
+tests run; it never touches a Redis it did not start unless told its URL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from services.cli.provision import ACL_FILE, apply_acl, init_keys
+from services.cli.supervisor import ROOT, Supervisor, ensure_redis
+from services.system import SYSTEM
+from shared.config import Settings, connect
+
+__all__ = ["local_exchange", "private_settings", "service_env"]
+
+
+def private_settings(home: Path, **overrides: object) -> Settings:
+    """Settings for an exchange kept under `home`: Redis on `home/redis.sock`, keys in `home/keys`."""
+    home = home.resolve()
+    values: dict[str, object] = {"redis_url": f"unix://{home / 'redis.sock'}", "keys_dir": str(home / "keys")}
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]  # keyword values of Settings' own fields
+
+
+def service_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment a service process reads its settings from (shared/config.load_settings)."""
+    return {
+        "REDIS_URL": settings.redis_url,
+        "GREENEX_PREFIX": settings.prefix,
+        "GREENEX_KEYS_DIR": str(Path(settings.keys_dir).resolve()),
+        "GREENEX_VENUE": settings.venue,
+        "GREENEX_COMMAND_WINDOW_MS": str(settings.command_window_ms),
+        "GREENEX_CHECKPOINT_EVERY": str(settings.checkpoint_every),
+        "GREENEX_SNAPSHOT_EVERY": str(settings.snapshot_every),
+        **extra,
+    }
+
+
+@contextlib.asynccontextmanager
+async def local_exchange(
+    settings: Settings,
+    data_dir: Path,
+    *,
+    log_dir: Path | None = None,
+    fresh: bool = False,
+    start: bool = True,
+    env: dict[str, str] | None = None,
+    provision: bool = False,
+) -> AsyncIterator[Supervisor]:
+    """The key ring (made if missing), the Redis at `settings.redis_url` (a private one with the ring's
+    ACL file if none answers; with `provision`, a running one that still lets its default user in gets
+    the ring's users), and the supervised services (unless `start` is False: then `supervisor.start()`
+    is the caller's). Everything started here is stopped on the way out."""
+    ring = init_keys(settings, SYSTEM)
+    redis_proc = await ensure_redis(settings.redis_url, data_dir, aclfile=ring.path / ACL_FILE, fresh=fresh)
+    if redis_proc is None and provision:
+        await _provision(settings)
+    supervisor = Supervisor(env=service_env(settings, **(env or {})), log_dir=log_dir or ROOT / "var" / "log")
+    supervisor.redis_pid = None if redis_proc is None else redis_proc.pid
+    watcher: asyncio.Task[None] | None = None
+    try:
+        if start:
+            await supervisor.start()
+        watcher = asyncio.create_task(supervisor.watch())
+        yield supervisor
+    finally:
+        await supervisor.stop()
+        if watcher is not None:
+            watcher.cancel()
+        if redis_proc is not None:
+            redis_proc.terminate()
+            await redis_proc.wait()
+
+
+async def _provision(settings: Settings) -> None:
+    """The ring's users on a Redis whose default user still gets in (its own test server, say); the
+    default user stays on, since whoever runs that server uses it."""
+    default = connect(settings, None)
+    try:
+        await apply_acl(default, settings, SYSTEM, lock_default=False)
+    finally:
+        await default.aclose()
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("GREENEX_HOME", ROOT / "var"))

@@ -1,0 +1,158 @@
+"""Provisioning: the key ring, the Redis users of every role, and a new participant's credentials.
+
+Only this module uses `admin`, the root-equivalent Redis user; services, the operator's day-to-day
+commands and participants never do.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from services.intake.core import valid_participant_id
+from services.runtime.acl import (
+    ADMIN,
+    OPERATOR_USER,
+    PUBLIC_USER,
+    acl_file,
+    locked_default,
+    participant_rules,
+    service_users,
+    setuser_args,
+)
+from services.runtime.system import System
+from shared.config import Settings, connect
+from shared.keyring import KeyRing, new_password
+from shared.keys import Keys
+
+__all__ = [
+    "ACL_FILE",
+    "Credentials",
+    "ProvisioningError",
+    "apply_acl",
+    "create_participant_user",
+    "init_keys",
+    "role_users",
+    "sealed_key",
+]
+
+ACL_FILE = "users.acl"  # in the key directory: what a private Redis starts with (`aclfile`)
+
+
+class ProvisioningError(Exception):
+    """Provisioning cannot go on (a user exists, Redis refuses): said in one line."""
+
+
+def role_users(system: System) -> tuple[str, ...]:
+    """Every Redis user but the participants': the map's processes, the operator, public, admin."""
+    return (*(p.name for p in system.processes), OPERATOR_USER, PUBLIC_USER, ADMIN)
+
+
+def init_keys(settings: Settings, system: System) -> KeyRing:
+    """The key ring with every secret and role password (kept where they exist), and the ACL file a
+    private Redis starts with (written once: participants added later are saved into it by Redis)."""
+    ring = KeyRing.create(settings.keys_dir, role_users(system))
+    acl = ring.path / ACL_FILE
+    if not acl.exists():
+        users = {
+            user: (ring.redis_password(user), rules)
+            for user, rules in service_users(system, settings.keys).items()
+        }
+        users[ADMIN] = (ring.redis_password(ADMIN), [])
+        acl.write_text(acl_file(users))
+        acl.chmod(0o600)
+    return ring
+
+
+async def apply_acl(redis: Redis, settings: Settings, system: System, *, lock_default: bool = True) -> None:
+    """Create (or reset) every role's user on a running Redis from the key ring, then lock the default
+    user (services/runtime/acl.py says why locked and not off): `redis` must be a connection with ACL
+    rights (admin, or a fresh server's default)."""
+    ring = settings.keyring
+    for user, rules in service_users(system, settings.keys).items():
+        await _acl(redis, "SETUSER", *setuser_args(user, ring.redis_password(user), rules))
+    admin_password = ring.redis_password(ADMIN)
+    await _acl(redis, "SETUSER", *setuser_args(ADMIN, admin_password, ["~*", "&*", "+@all"]))
+    if lock_default:
+        await _acl(redis, "SETUSER", *locked_default())
+    await _save(redis)
+
+
+async def _acl(redis: Redis, *args: str) -> Any:
+    """One ACL subcommand (redis-py types execute_command loosely)."""
+    return await redis.execute_command("ACL", *args)  # type: ignore[no-untyped-call]
+
+
+async def _save(redis: Redis) -> None:
+    try:
+        await _acl(redis, "SAVE")
+    except ResponseError as exc:
+        if "ACL file" not in str(exc) and "aclfile" not in str(exc).lower():
+            raise  # a server without an ACL file keeps users in memory (and its config), not an error
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a new participant is given once: never stored by the exchange in the clear."""
+
+    participant: str
+    redis_user: str
+    redis_password: str
+    signing_key: str  # the HMAC key it signs commands with
+    venue: str
+    exchange_box_key: str  # hex X25519 public key, to seal a new signing key when rotating
+
+    def as_text(self, redis_url: str) -> str:
+        return "\n".join(
+            [
+                f"participant       {self.participant}",
+                f"redis user        {self.redis_user}",
+                f"redis password    {self.redis_password}",
+                f"signing key       {self.signing_key}",
+                f"venue             {self.venue}",
+                f"exchange box key  {self.exchange_box_key}",
+                f"redis url         {redis_url}",
+            ]
+        )
+
+
+async def create_participant_user(admin: Redis, keys: Keys, participant: str) -> str:
+    """A new Redis user for the participant with a fresh password (returned): refused if one exists,
+    so provisioning never resets a live participant's password."""
+    if not valid_participant_id(participant):
+        raise ProvisioningError(
+            f"{participant!r} is not a valid participant id (1-64 of [a-z0-9_.-], not reserved)"
+        )
+    if await _acl(admin, "GETUSER", participant) is not None:
+        raise ProvisioningError(f"a Redis user {participant!r} already exists")
+    password = new_password()
+    await _acl(admin, "SETUSER", *setuser_args(participant, password, participant_rules(keys, participant)))
+    await _save(admin)
+    return password
+
+
+async def delete_participant_user(admin: Redis, participant: str) -> None:
+    await _acl(admin, "DELUSER", participant)
+    await _save(admin)
+
+
+def sealed_key(
+    ring: KeyRing, participant: str, key_id: str, secret: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """A signing key (given, or 32 random bytes in hex) and its sealed form for an operator command."""
+    key = secret if secret is not None else secrets.token_hex(32)
+    return key, msgspec.to_builtins(ring.sealer().seal(key.encode(), participant, key_id))
+
+
+def admin_client(settings: Settings) -> Redis:
+    return connect(settings, ADMIN)
+
+
+def key_ring_path(settings: Settings) -> Path:
+    return Path(settings.keys_dir)

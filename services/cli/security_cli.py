@@ -1,0 +1,81 @@
+"""`greenex keys ...` and `greenex acl ...`: the key ring and the Redis users of every role."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from services.cli.provision import ACL_FILE, apply_acl, init_keys
+from services.runtime.acl import service_users
+from services.system import SYSTEM
+from shared.config import load_settings
+from shared.keyring import KeyMissing
+
+__all__ = ["acl_app", "keys_app"]
+
+keys_app = typer.Typer(help="The exchange's key ring (secrets never enter Redis).", no_args_is_help=True)
+acl_app = typer.Typer(help="Redis users of every role, generated from the key schema.", no_args_is_help=True)
+
+
+@keys_app.command("init")
+def keys_init() -> None:
+    """Create the key ring (GREENEX_KEYS_DIR, default var/keys): every missing secret, each file 0600,
+    and the ACL file a private Redis starts with. Existing secrets are kept."""
+    settings = load_settings()
+    ring = init_keys(settings, SYSTEM)
+    typer.echo(f"key ring at {ring.path} (files 0600); a private Redis reads {ring.path / ACL_FILE}")
+
+
+@keys_app.command("public")
+def keys_public() -> None:
+    """The exchange's public keys: the checkpoint key anyone verifies logs with, and the box key
+    participants seal rotated keys to. Safe to publish."""
+    ring = load_settings().keyring
+    try:
+        typer.echo(f"checkpoint (Ed25519)  {ring.checkpoint_public().hex()}")
+        typer.echo(f"box (X25519)          {ring.box_public().hex()}")
+    except KeyMissing as missing:
+        typer.echo(f"error: {missing}", err=True)
+        raise typer.Exit(2) from None
+
+
+@acl_app.command("show")
+def acl_show() -> None:
+    """Every role's rules (keys, commands) as `ACL SETUSER` would take them, passwords left out."""
+    for user, rules in service_users(SYSTEM, load_settings().keys).items():
+        typer.echo(f"{user}: {' '.join(rules)}")
+
+
+@acl_app.command("apply")
+def acl_apply(
+    admin_url: Annotated[
+        str,
+        typer.Option(
+            "--admin-url", help="A connection with ACL rights (e.g. a fresh server's default user)."
+        ),
+    ],
+    keep_default: Annotated[
+        bool, typer.Option(help="Leave the default user on (not for a deployment).")
+    ] = False,
+) -> None:
+    """Create (or reset) every role's Redis user from the key ring on a running Redis, then lock its
+    default user (a password nobody knows). Participants' users come from `greenex op add-participant`."""
+    settings = load_settings()
+
+    async def run() -> None:
+        admin = Redis.from_url(admin_url)
+        try:
+            await apply_acl(admin, settings, SYSTEM, lock_default=not keep_default)
+        finally:
+            await admin.aclose()
+
+    try:
+        asyncio.run(run())
+    except (KeyMissing, RedisError, OSError) as failed:
+        typer.echo(f"error: {failed}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("users created: " + ", ".join(service_users(SYSTEM, settings.keys)) + ", admin")

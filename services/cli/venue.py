@@ -1,0 +1,120 @@
+"""How the CLI, the demo, the tests and the load generator reach a running exchange: each as its own
+Redis user (the operator, admin for provisioning, every participant as itself), with its own keys."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from typing import Any
+
+from redis.asyncio import Redis
+
+from services.cli.provision import Credentials, create_participant_user, delete_participant_user, sealed_key
+from services.runtime.acl import ADMIN, OPERATOR_USER
+from shared.client import ExchangeClient
+from shared.config import Settings, connect
+from shared.domain.ledger import OPERATOR
+
+__all__ = ["Venue", "cli_user"]
+
+
+def cli_user() -> str:
+    """The Redis user the CLI's views and replays log in as: the operator, unless GREENEX_CLI_USER says
+    otherwise (admin, say, to replay a copy of the log kept under another prefix)."""
+    return os.environ.get("GREENEX_CLI_USER", OPERATOR_USER)
+
+
+class Venue:
+    """Connections to one exchange; `aclose` closes every one it opened."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.ring = settings.keyring
+        self.credentials: dict[str, Credentials] = {}
+        self._opened: list[Redis] = []
+        self._operator: ExchangeClient | None = None
+        self._ids = itertools.count(1)
+
+    def redis(self, user: str | None) -> Redis:
+        client = connect(self.settings, user)
+        self._opened.append(client)
+        return client
+
+    def participant_redis(self, credentials: Credentials) -> Redis:
+        client = Redis.from_url(
+            self.settings.redis_url, username=credentials.redis_user, password=credentials.redis_password
+        )
+        self._opened.append(client)
+        return client
+
+    @property
+    def operator(self) -> ExchangeClient:
+        """The operator's client: its own Redis user, commands signed with the operator's key."""
+        if self._operator is None:
+            self._operator = ExchangeClient(
+                self.redis(OPERATOR_USER), OPERATOR, self.ring.operator_secret(), self.settings.keys,
+                venue=self.settings.venue,
+            )  # fmt: skip
+        return self._operator
+
+    def client(self, participant: str) -> ExchangeClient:
+        """A participant's client, logged in as its own Redis user (from credentials made here)."""
+        credentials = self.credentials[participant]
+        return ExchangeClient(
+            self.participant_redis(credentials), participant, credentials.signing_key, self.settings.keys,
+            venue=self.settings.venue,
+        )  # fmt: skip
+
+    async def onboard(
+        self,
+        participant: str,
+        name: str,
+        *,
+        roles: tuple[str, ...] = ("trader",),
+        instruments: tuple[str, ...] = (),
+        signing_key: str | None = None,
+        client_order_id: str | None = None,
+    ) -> Credentials:
+        """Create the participant's Redis user and register it with a sealed signing key (generated
+        unless given); returns its credentials, which exist nowhere else in the clear."""
+        admin = self.redis(ADMIN)
+        password = await create_participant_user(admin, self.settings.keys, participant)
+        try:
+            key, sealed = sealed_key(self.ring, participant, "k1", signing_key)
+            args: dict[str, Any] = {
+                "participant": participant,
+                "name": name,
+                "key": sealed,
+                "roles": list(roles),
+            }
+            if instruments:
+                args["instruments"] = list(instruments)
+            cid = client_order_id or f"op-reg-{participant}-{next(self._ids)}"
+            await self.operator.operator("register_participant", cid, **args)
+        except BaseException:
+            await delete_participant_user(admin, participant)
+            raise
+        credentials = Credentials(
+            participant, participant, password, key, self.settings.venue, self.ring.box_public().hex()
+        )
+        self.credentials[participant] = credentials
+        return credentials
+
+    async def disconnect(self) -> None:
+        """Drop every pooled connection (after a Redis restart): the next command connects afresh."""
+        for client in self._opened:
+            await client.connection_pool.disconnect()
+
+    async def offboard(self) -> None:
+        """Delete the Redis users of the participants onboarded here (a load test's, a test's): Redis
+        users are global to the server, so a later run could not create them again."""
+        admin = self.redis(ADMIN)
+        for participant in self.credentials:
+            await delete_participant_user(admin, participant)
+        self.credentials.clear()
+
+    async def aclose(self) -> None:
+        for client in self._opened:
+            await client.aclose()
+        self._opened.clear()
+        self._operator = None

@@ -1,0 +1,63 @@
+"""Participants' signing keys as intake holds them: opened from the log's sealed keys, each valid from
+its registration until a rotation's overlap ends. Pure: the caller passes the time."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from shared.crypto import Sealer
+from shared.domain.ledger import KeyRotated, ParticipantRegistered
+from shared.protocol import sign
+
+__all__ = ["SigningKeys"]
+
+_FOREVER = 2**63 - 1
+
+
+@dataclass
+class _Key:
+    key_id: str
+    secret: str
+    valid_until_ns: int = _FOREVER
+
+
+class SigningKeys:
+    """Every participant's keys (the operator's from configuration, never from the log)."""
+
+    def __init__(self, sealer: Sealer | None, operator: str, operator_secret: str) -> None:
+        self._sealer = sealer
+        self._keys: dict[str, list[_Key]] = {operator: [_Key("config", operator_secret)]}
+
+    def __contains__(self, participant: object) -> bool:
+        return participant in self._keys
+
+    def register(self, event: ParticipantRegistered) -> None:
+        self._keys[event.participant] = [_Key(event.key.key_id, self._open(event.participant, event))]
+
+    def rotate(self, event: KeyRotated) -> None:
+        keys = self._keys.setdefault(event.participant, [])
+        for key in keys:
+            key.valid_until_ns = min(key.valid_until_ns, event.previous_valid_until_ns)
+        keys.append(_Key(event.key.key_id, self._open(event.participant, event)))
+        # Keys past any overlap can never verify again: drop all but the newest few.
+        del keys[:-3]
+
+    def _open(self, participant: str, event: ParticipantRegistered | KeyRotated) -> str:
+        if self._sealer is None:
+            raise PermissionError("intake was built without the key-encryption key")
+        return self._sealer.open(event.key, participant).decode()
+
+    def next_key_id(self, participant: str) -> str:
+        return f"k{len(self._keys.get(participant, ())) + 1}"
+
+    def verifies(self, participant: str, command: dict[str, Any], now_ns: int) -> bool:
+        """Whether `sig` is the HMAC of the command under a key of the participant valid at `now_ns`."""
+        sig = command.get("sig")
+        if not isinstance(sig, str):
+            return False
+        return any(
+            key.valid_until_ns >= now_ns and hmac.compare_digest(sig, sign(command, key.secret))
+            for key in self._keys.get(participant, ())
+        )

@@ -1,0 +1,183 @@
+"""What an authenticated command asks for, checked against what intake knows: the events to append, or
+Refused with the reason the sender gets. Pure: the state is passed in, nothing is written here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import msgspec
+
+from services.intake.operator import operator_event
+from services.intake.registry import registry_event, retirement_event
+from shared.domain.base import Refused
+from shared.domain.codec import Event
+from shared.domain.instruments import Instrument, InstrumentKind
+from shared.domain.ledger import (
+    BUFFER_ACCOUNT,
+    CancelSubmitted,
+    CashDeposited,
+    CreditsIssued,
+    LimitsSet,
+    OrderSubmitted,
+    ParticipantRegistered,
+    ReplaceSubmitted,
+    WithdrawalRequested,
+)
+from shared.domain.reasons import Reason
+from shared.domain.registry import (
+    EligibilityChanged,
+    IssuanceRequested,
+    ProjectRegistered,
+    RetirementRequested,
+)
+from shared.domain.rules import price_problem, quantity_problem
+from shared.domain.values import OrderType, price_to_fen
+from shared.protocol import (
+    CancelOrderMsg,
+    ClientMessage,
+    NewOrderMsg,
+    OperatorMessage,
+    RegistryMsg,
+    ReplaceOrderMsg,
+    RetireCreditsMsg,
+)
+
+__all__ = ["IntakeState", "validate"]
+
+
+@dataclass
+class IntakeState:
+    """What intake's checks need: a projection of intake's own events."""
+
+    participants: set[str] = field(default_factory=set)
+    permitted: dict[str, frozenset[str]] = field(default_factory=dict)
+    instruments: dict[str, Instrument] = field(default_factory=dict)
+    used_ids: dict[str, set[str]] = field(default_factory=dict)
+    order_ids: dict[str, set[str]] = field(default_factory=dict)  # client ids that named an order
+    issued: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    orders_submitted: int = 0
+    projects: set[str] = field(default_factory=set)
+    products: dict[str, str] = field(default_factory=dict)  # product -> owner
+
+    def use(self, participant: str, client_order_id: str, *, names_order: bool = False) -> None:
+        self.used_ids.setdefault(participant, set()).add(client_order_id)
+        if names_order:
+            self.order_ids.setdefault(participant, set()).add(client_order_id)
+
+
+def validate(state: IntakeState, msg: ClientMessage) -> list[Event]:
+    """The events an authenticated client or operator command becomes (rotate_key is intake's own)."""
+    if isinstance(msg, NewOrderMsg):
+        return [_new_order(state, msg)]
+    if isinstance(msg, OperatorMessage):
+        event = operator_event(msg.action, msg.args)
+        if isinstance(event, IssuanceRequested | RetirementRequested):
+            event = msgspec.structs.replace(event, client_order_id=msg.client_order_id)
+        _check_operator(state, event)
+        return [event]
+    if isinstance(msg, RetireCreditsMsg):
+        _instrument(state, msg.instrument, msg.participant)
+        return [retirement_event(msg)]
+    if isinstance(msg, RegistryMsg):
+        return [registry_event(msg, state.products)]
+    assert isinstance(msg, CancelOrderMsg | ReplaceOrderMsg), type(msg)
+    inst = _instrument(state, msg.instrument, msg.participant)
+    if msg.orig_client_order_id not in state.order_ids.get(msg.participant, ()):
+        raise Refused(Reason.UNKNOWN_ORDER, f"no order {msg.orig_client_order_id!r} of yours")
+    if isinstance(msg, CancelOrderMsg):
+        return [CancelSubmitted(
+            participant=msg.participant, client_order_id=msg.client_order_id, instrument=msg.instrument,
+            orig_client_order_id=msg.orig_client_order_id,
+        )]  # fmt: skip
+    price = price_to_fen(msg.price)
+    _check(price_problem(inst, price) or quantity_problem(inst, msg.quantity))
+    return [ReplaceSubmitted(
+        participant=msg.participant, client_order_id=msg.client_order_id, instrument=msg.instrument,
+        orig_client_order_id=msg.orig_client_order_id, price=price, quantity=msg.quantity,
+    )]  # fmt: skip
+
+
+def _new_order(state: IntakeState, msg: NewOrderMsg) -> Event:
+    inst = _instrument(state, msg.instrument, msg.participant)
+    _check(quantity_problem(inst, msg.quantity))
+    if msg.order_type is OrderType.LIMIT:
+        if msg.price is None:
+            raise Refused(Reason.MALFORMED, "a limit order needs a price")
+        price = price_to_fen(msg.price)
+        _check(price_problem(inst, price))
+    elif msg.price is not None:
+        raise Refused(Reason.MALFORMED, "a market order takes no price")
+    else:
+        price = 0
+    return OrderSubmitted(
+        order_id=state.orders_submitted + 1,
+        participant=msg.participant,
+        client_order_id=msg.client_order_id,
+        instrument=msg.instrument,
+        side=msg.side,
+        order_type=msg.order_type,
+        price=price,
+        quantity=msg.quantity,
+        time_in_force=msg.time_in_force,
+    )
+
+
+def _instrument(state: IntakeState, symbol: str, participant: str) -> Instrument:
+    inst = state.instruments.get(symbol)
+    if inst is None:
+        raise Refused(Reason.UNKNOWN_INSTRUMENT, f"no instrument {symbol!r}")
+    permitted = state.permitted.get(participant)
+    if permitted and symbol not in permitted:
+        raise Refused(Reason.NOT_PERMITTED, f"{participant} is not enabled for {symbol}")
+    return inst
+
+
+def _check(problem: tuple[Reason, str] | None) -> None:
+    if problem is not None:
+        raise Refused(*problem)
+
+
+def _check_operator(state: IntakeState, event: Event) -> None:
+    if isinstance(event, ProjectRegistered | EligibilityChanged | RetirementRequested):
+        _check_registry(state, event)
+        return
+    if isinstance(event, CreditsIssued):
+        inst = state.instruments.get(event.instrument)
+        if inst is None:
+            raise Refused(Reason.UNKNOWN_INSTRUMENT, f"no instrument {event.instrument!r}")
+        if inst.kind is InstrumentKind.OFFSET:
+            # Offsets exist only against a verification report; the registry numbers them, so
+            # operator blocks could also collide with the serials it allocates.
+            raise Refused(Reason.UNVERIFIED_ISSUANCE, f"{event.instrument} is an offset: use issue_verified")
+        start, end = event.serials.start, event.serials.end
+        if any(s <= end and start <= e for s, e in state.issued.get(event.instrument, ())):
+            raise Refused(Reason.NOT_PERMITTED, f"serials {start}-{end} overlap an issued block")
+    if isinstance(event, ParticipantRegistered) and event.participant in state.participants:
+        raise Refused(Reason.NOT_PERMITTED, f"participant {event.participant!r} already exists")
+    if (
+        isinstance(event, CashDeposited | WithdrawalRequested | CreditsIssued | LimitsSet)
+        and event.participant not in state.participants
+    ):
+        raise Refused(Reason.UNKNOWN_PARTICIPANT, f"unknown participant {event.participant!r}")
+
+
+def _check_registry(
+    state: IntakeState, event: ProjectRegistered | EligibilityChanged | RetirementRequested
+) -> None:
+    inst = state.instruments.get(event.instrument)
+    if inst is None:
+        raise Refused(Reason.UNKNOWN_INSTRUMENT, f"no instrument {event.instrument!r}")
+    if isinstance(event, RetirementRequested):
+        if event.participant not in state.participants and event.participant != BUFFER_ACCOUNT:
+            raise Refused(Reason.UNKNOWN_PARTICIPANT, f"unknown participant {event.participant!r}")
+        return
+    if isinstance(event, EligibilityChanged):
+        return
+    if inst.kind is not InstrumentKind.OFFSET:
+        raise Refused(Reason.NOT_PERMITTED, f"{inst.symbol} is not an offset instrument")
+    if event.owner not in state.participants:
+        raise Refused(Reason.UNKNOWN_PARTICIPANT, f"unknown participant {event.owner!r}")
+    if event.project in state.projects:
+        raise Refused(Reason.DUPLICATE_PROJECT, f"project {event.project!r} is already registered")
+    if not inst.accepts_standard(event.standard):
+        raise Refused(Reason.INELIGIBLE_CREDITS, f"{inst.symbol} does not pool {event.standard} credits")

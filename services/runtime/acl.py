@@ -1,0 +1,147 @@
+"""Redis ACL rules for every role, generated from the key schema (shared/keys.py) and the system map.
+
+Key permissions come from `SCHEMA` (who writes, who reads, who touches only its own member); the
+commands of each role are listed here, each one a role needs and nothing else. A script's commands and
+keys are checked against the user that runs it, so a service's rights bound its append script too.
+
+Users: one per service process (named after it), `operator` (the CLI), `public` (market data), one per
+participant (named after it), and `admin`, root-equivalent (ACL SETUSER can grant anything), which only
+provisioning uses (creating users, wiping a prefix, importing a log).
+
+`default` is *locked*, not switched off: on, with a password nobody knows (the hash of 32 random bytes
+that are thrown away). Redis 7.0 replays MULTI/EXEC blocks of its AOF, which is what every append script
+becomes there, as the default user and re-checks that user's rights at EXEC: with `default` off (or
+without rights) a restart silently drops every appended log entry (redis/redis#14541, fixed in 8.x by
+redis/redis#14545; seen here: the whole log gone after one restart). Locked, `default` keeps the rights
+the AOF replay needs while no client can log in as it (tests/integration/test_acl.py restarts a server
+and checks the log survives).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+
+from services.runtime.system import Process, System
+from shared.keys import SCHEMA, Keys, Role
+
+__all__ = [
+    "ADMIN",
+    "OPERATOR_USER",
+    "PUBLIC_USER",
+    "acl_file",
+    "locked_default",
+    "participant_rules",
+    "process_roles",
+    "role_rules",
+    "service_users",
+    "setuser_args",
+]
+
+ADMIN, OPERATOR_USER, PUBLIC_USER = "admin", "operator", "public"
+# What every client library sends on connect (redis-py: AUTH or HELLO; CLIENT SETINFO errors are ignored).
+_CONNECT = ("+ping", "+hello", "+auth")
+_LOG_WRITER = ("+evalsha", "+eval", "+xadd", "+xrange", "+xrevrange", "+xread", "+hget", "+hset")
+_COMMANDS: dict[Role, tuple[str, ...]] = {
+    Role.INTAKE: (*_LOG_WRITER, "+xreadgroup", "+xack", "+xgroup|create", "+multi", "+exec", "+set", "+get"),
+    Role.FOLLOWER: (*_LOG_WRITER, "+multi", "+exec", "+lpush", "+ltrim", "+lrange"),
+    Role.MATCHING: ("+set",),
+    Role.OPERATOR: (
+        "+xadd",
+        "+xinfo|groups",
+        "+xread",
+        "+xrange",
+        "+xrevrange",
+        "+xlen",
+        "+get",
+        "+hget",
+        "+hgetall",
+        "+lrange",
+        "+lindex",
+    ),
+    Role.PARTICIPANT: ("+xadd", "+xread", "+xrange", "+xrevrange", "+xlen", "+get"),
+    Role.PUBLIC: ("+xread", "+xrange", "+xrevrange", "+xlen", "+get"),
+}
+
+
+def _key_rules(keys: Keys, roles: frozenset[Role], own: Iterable[str]) -> list[str]:
+    """`%R~`, `%W~` and `~` patterns for a user with these roles; `own` are its members of the `{x}`
+    families."""
+    mine = sorted(set(own))
+    rules: list[str] = []
+    for spec in SCHEMA:
+        reads, writes = bool(roles & set(spec.readers)), bool(roles & set(spec.writers))
+        own_read, own_write = roles & set(spec.own_read), roles & set(spec.own_write)
+        if not (reads or writes):
+            continue
+        every, members = [spec.pattern(keys.prefix)], [spec.pattern(keys.prefix, m) for m in mine]
+        read, write = (members if own_read else every), (members if own_write else every)
+        both = set(read) & set(write) if reads and writes else set()
+        rules += [f"~{p}" for p in sorted(both)]
+        rules += [f"%R~{p}" for p in read if reads and p not in both]
+        rules += [f"%W~{p}" for p in write if writes and p not in both]
+    return rules
+
+
+def _selectors(keys: Keys, roles: frozenset[Role]) -> list[str]:
+    """Narrower grants beside a role's own rules (Redis 7 selectors): the operator may see how far
+    intake has read every sender's stream (XINFO GROUPS), never what is in it."""
+    return [f"(%R~{keys.commands('*')} +xinfo|groups)"] if Role.OPERATOR in roles else []
+
+
+def role_rules(keys: Keys, roles: Iterable[Role], own: Iterable[str] = ()) -> list[str]:
+    """Every rule of one user with these roles but its password: keys, no channels, only its commands."""
+    held = frozenset(roles)
+    commands = sorted({command for role in held for command in _COMMANDS[role]})
+    return [
+        "resetkeys", *_key_rules(keys, held, own), "resetchannels", "-@all", *_CONNECT, *commands,
+        *_selectors(keys, held),
+    ]  # fmt: skip
+
+
+def process_roles(process: Process) -> frozenset[Role]:
+    """Intake is intake; every other process follows the log and appends (matching also writes depth)."""
+    if process.name == Role.INTAKE:
+        return frozenset({Role.INTAKE})
+    return frozenset({Role.FOLLOWER, *([Role.MATCHING] if process.name == Role.MATCHING else [])})
+
+
+def service_users(system: System, keys: Keys) -> dict[str, list[str]]:
+    """user -> rules for each process of the map, the operator and the public reader."""
+    users = {
+        p.name: role_rules(keys, process_roles(p), own=[p.name, *(core.name for core in p.cores)])
+        for p in system.processes
+    }
+    users[OPERATOR_USER] = role_rules(keys, [Role.OPERATOR], own=[OPERATOR_USER])
+    users[PUBLIC_USER] = role_rules(keys, [Role.PUBLIC])
+    return users
+
+
+def participant_rules(keys: Keys, participant: str) -> list[str]:
+    return role_rules(keys, [Role.PARTICIPANT], own=[participant])
+
+
+def locked_default() -> list[str]:
+    """ACL SETUSER arguments that lock `default` (see the module docstring)."""
+    return ["default", "on", "resetpass", f"#{_sha256(secrets.token_hex(32))}", "~*", "&*", "+@all"]
+
+
+def setuser_args(user: str, password: str, rules: list[str]) -> list[str]:
+    """ACL SETUSER arguments: a fresh user (`reset`), enabled, with exactly this password and these rules."""
+    return [user, "reset", "on", f"#{_sha256(password)}", *rules]
+
+
+def acl_file(users: dict[str, tuple[str, list[str]]]) -> str:
+    """An ACL file (Redis `aclfile`): these users (name -> password, rules), admin root, default locked."""
+    lines = [" ".join(["user", *locked_default()])]
+    for user, (password, rules) in sorted(users.items()):
+        if user == ADMIN:
+            lines.append(f"user {ADMIN} on #{_sha256(password)} ~* &* +@all")
+        else:
+            lines.append(" ".join(["user", user, "on", f"#{_sha256(password)}", *rules]))
+    return "\n".join(lines) + "\n"
+
+
+def _sha256(password: str) -> str:
+    return hashlib.sha256(password.encode()).hexdigest()

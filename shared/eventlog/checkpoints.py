@@ -1,0 +1,29 @@
+"""What a log checkpoint signs, and its check: anyone holding the log (or an archive of it) and the
+exchange's Ed25519 public key can confirm the log up to the checkpoint is the one the exchange signed."""
+
+from __future__ import annotations
+
+from shared.crypto import verify_checkpoint
+from shared.domain.ledger import LogCheckpoint
+
+__all__ = ["checkpoint_message", "checkpoint_problem"]
+
+
+def checkpoint_message(venue: str, seq: int, link: bytes) -> bytes:
+    """The signed text: the venue (a checkpoint cannot be passed off as another exchange's), the seq and
+    its chain link; the link commits to every entry up to seq through the hash chain."""
+    return f"greenex checkpoint:{venue}:{seq}:{link.hex()}".encode()
+
+
+def checkpoint_problem(checkpoint: LogCheckpoint, link_at_seq: bytes | None, public_key: bytes) -> str | None:
+    """Why a checkpoint does not hold against the log (None when it does)."""
+    if checkpoint.public_key != public_key.hex():
+        return f"signed by key {checkpoint.public_key[:16]}..., not the exchange's {public_key.hex()[:16]}..."
+    if link_at_seq is None:
+        return f"covers seq {checkpoint.seq}, which was not seen within the lookback"
+    if checkpoint.link != link_at_seq.hex():
+        return f"its link for seq {checkpoint.seq} is not the log's"
+    message = checkpoint_message(checkpoint.venue, checkpoint.seq, link_at_seq)
+    if not verify_checkpoint(public_key, message, bytes.fromhex(checkpoint.signature)):
+        return "its Ed25519 signature does not verify"
+    return None

@@ -1,0 +1,125 @@
+"""Where the exchange's secrets live: a directory of one file per secret, mode 0600, never in Redis.
+
+| file | what | who needs it |
+|---|---|---|
+| `log-master.key` | derives each producer's tag key (eventlog/auth.py) | every service; `log verify` |
+| `kek.key` | seals participants' HMAC keys in the log | intake; the operator's provisioning |
+| `exchange-box.key` | X25519: opens keys participants send when they rotate | intake |
+| `checkpoint.key` | Ed25519: signs log checkpoints | the checkpoint process |
+| `operator.secret` | the operator's HMAC key for signed operator commands | intake; the operator's CLI |
+| `redis-<user>.pass` | a Redis user's password | that user (a service process, the operator, admin) |
+| `exchange-box.pub`, `checkpoint.pub` | the public halves, safe to publish | anyone |
+
+In a real deployment each process is given only its own files; here one directory holds them all
+(`GREENEX_KEYS_DIR`, default `var/keys`), created by `greenex keys init`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from shared.crypto import KEY_BYTES, CheckpointKey, ExchangeBox, Sealer, new_key
+from shared.eventlog.auth import ProducerKeys
+
+__all__ = ["KEY_FILES", "WELL_KNOWN_SECRETS", "KeyMissing", "KeyRing", "new_password"]
+
+# Values that must never protect a running exchange: defaults that once stood in the source.
+WELL_KNOWN_SECRETS = frozenset({"greenex-dev-operator", "", "secret", "changeme", "operator"})
+KEY_FILES = ("log-master.key", "kek.key", "exchange-box.key", "checkpoint.key", "operator.secret")
+
+
+class KeyMissing(Exception):  # noqa: N818  -- named as the fact
+    """A secret the process needs is not in its key directory (or is a well-known value)."""
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _raw(private: Ed25519PrivateKey | X25519PrivateKey) -> bytes:
+    return private.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+
+
+class KeyRing:
+    """The secrets of one exchange, read from its key directory when first asked for."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, path: Path | str, redis_users: tuple[str, ...] = ()) -> KeyRing:
+        """Make the directory and every secret it lacks (existing files are kept): 0700 and 0600."""
+        ring = cls(path)
+        ring.path.mkdir(parents=True, exist_ok=True)
+        ring.path.chmod(0o700)
+        ring._create("log-master.key", new_key().hex())
+        ring._create("kek.key", new_key().hex())
+        ring._create("operator.secret", secrets.token_hex(KEY_BYTES))
+        if not ring.has("exchange-box.key"):
+            ring._create("exchange-box.key", _raw(X25519PrivateKey.generate()).hex())
+        if not ring.has("checkpoint.key"):
+            ring._create("checkpoint.key", _raw(Ed25519PrivateKey.generate()).hex())
+        ring._create("exchange-box.pub", ring.box().public_key.hex(), private=False, replace=True)
+        ring._create("checkpoint.pub", ring.checkpoint().public_key.hex(), private=False, replace=True)
+        for user in redis_users:
+            ring._create(f"redis-{user}.pass", new_password())
+        return ring
+
+    def _create(self, name: str, value: str, *, private: bool = True, replace: bool = False) -> bool:
+        file = self.path / name
+        if file.exists() and not replace:
+            return False
+        # Created with its final mode, so the secret is never readable by others, even for a moment.
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+        with os.fdopen(fd, "w") as out:
+            out.write(value + "\n")
+        return True
+
+    def read(self, name: str) -> str:
+        file = self.path / name
+        try:
+            value = file.read_text().strip()
+        except FileNotFoundError:
+            raise KeyMissing(f"no {name} in {self.path} (run `greenex keys init`)") from None
+        if value in WELL_KNOWN_SECRETS:
+            raise KeyMissing(f"{file} holds a well-known value; generate a real one (`greenex keys init`)")
+        return value
+
+    def has(self, name: str) -> bool:
+        return (self.path / name).exists()
+
+    def producer_keys(self) -> ProducerKeys:
+        return ProducerKeys(bytes.fromhex(self.read("log-master.key")))
+
+    def sealer(self) -> Sealer:
+        return Sealer(bytes.fromhex(self.read("kek.key")))
+
+    def box(self) -> ExchangeBox:
+        return ExchangeBox(bytes.fromhex(self.read("exchange-box.key")))
+
+    def box_public(self) -> bytes:
+        """The exchange's X25519 public key (participants seal rotated keys to it)."""
+        return bytes.fromhex(self.read("exchange-box.pub"))
+
+    def checkpoint_public(self) -> bytes:
+        return bytes.fromhex(self.read("checkpoint.pub"))
+
+    def checkpoint(self) -> CheckpointKey:
+        return CheckpointKey(bytes.fromhex(self.read("checkpoint.key")))
+
+    def operator_secret(self) -> str:
+        return self.read("operator.secret")
+
+    def redis_password(self, user: str) -> str:
+        return self.read(f"redis-{user}.pass")
+
+    def set_redis_password(self, user: str, password: str) -> None:
+        self._create(f"redis-{user}.pass", password, replace=True)
