@@ -20,6 +20,7 @@ from shared.config import Settings, connect
 from shared.crypto import CheckpointKey
 from shared.domain.codec import encode_event, event_type, tags
 from shared.domain.ledger import LogCheckpoint, TradingDayClosed
+from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.checkpoints import checkpoint_message
 from shared.eventlog.entry import Entry, NewEntry, position_of_seq
 from shared.eventlog.redis_log import RedisEventLog
@@ -53,8 +54,13 @@ def due_checkpoints(
 
 
 async def _sign_loop(
-    settings: Settings, event_log: RedisEventLog, key: CheckpointKey, stop: asyncio.Event
+    settings: Settings,
+    event_log: RedisEventLog,
+    key: CheckpointKey,
+    producer_keys: ProducerKeys,
+    stop: asyncio.Event,
 ) -> None:
+    """Never signs past an entry its producer did not write: a forged entry stops the process, loudly."""
     stored = await event_log.position(CHECKPOINT)
     signed_up_to = int(stored[1:]) if stored else 0
     after = signed_up_to
@@ -62,6 +68,7 @@ async def _sign_loop(
         entries = await event_log.follow(after, 5000, 1000)
         if not entries:
             continue
+        producer_keys.check(entries)
         after = entries[-1].seq
         for checkpoint in due_checkpoints(entries, settings.checkpoint_every, key, settings.venue):
             if checkpoint.seq <= signed_up_to:
@@ -91,7 +98,7 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
 
     async def run() -> None:
         try:
-            await _sign_loop(settings, event_log, key, stop)
+            await _sign_loop(settings, event_log, key, ring.producer_keys(), stop)
         except Exception as exc:  # noqa: BLE001 - a checkpoint must not silently stop: crash, restart
             fail_fast(process.name, exc)
 

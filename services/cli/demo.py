@@ -192,7 +192,10 @@ async def wait_quiet(venue: Venue, quiet_s: float = 1.0, timeout_s: float = 120)
                 groups = await redis.xinfo_groups(keys.commands(sender))
             except ResponseError:  # no such stream yet: nothing sent, nothing waiting
                 continue
-            backlog += sum(int(g.get("lag") or 0) + int(g.get("pending") or 0) for g in groups)
+            # A stream without intake's group yet holds commands intake has not started reading.
+            backlog += (
+                sum(int(g.get("lag") or 0) + int(g.get("pending") or 0) for g in groups) if groups else 1
+            )
         head = await redis.xlen(keys.log)
         if head != last or backlog:
             last, since = head, loop.time()

@@ -15,6 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from services.intake.batch import Input, Row, decide_batch
 from services.intake.core import Intake, Rejection
 from services.intake.reports import Delivery, delivery_effect, rejection_report
+from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.entry import Entry, NewEntry
 from shared.eventlog.redis_log import Effect
 from shared.eventlog.redis_wire import fields_of
@@ -92,16 +93,19 @@ class Gateway:
         redis: Redis,
         resp: RespClient,
         keys: Keys,
+        producer_keys: ProducerKeys | None = None,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.core, self.log, self.redis, self.resp, self.keys = core, event_log, redis, resp, keys
-        self.clock = clock
+        self.producer_keys, self.clock = producer_keys, clock
         self.senders: list[str] = []  # whose streams are read: each has intake's group
 
     async def rebuild(self) -> None:
         """Intake's state is a projection of its own entries in the log."""
         after = 0
         while entries := await self.log.read(after, 2000):
+            if self.producer_keys is not None:
+                self.producer_keys.check(entries)  # intake rebuilds only from what its services wrote
             for entry in entries:
                 if entry.producer == self.core.name:
                     self.core.recall(entry)

@@ -156,11 +156,9 @@ class LogFollower:
                 raise LogCorrupt(seq + 1, f"expected seq {seq + 1}, got {entry.seq}")
             if entry.prev_hash != prev:
                 raise LogCorrupt(entry.seq, "does not link to the entry this service folded before it")
-            if keys is not None and not keys.authentic(entry):
-                raise LogCorrupt(
-                    entry.seq, f"not written by {entry.producer!r}: its producer tag does not verify"
-                )
             seq, prev = entry.seq, entry.hash
+        if keys is not None:
+            keys.check(entries)
 
     async def save_snapshot(self) -> bool:
         """Write a snapshot of the current state if it is settled; return whether one was written."""

@@ -9,9 +9,11 @@ verifies what it folds. Publicly checkable statements use Ed25519 instead (signe
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterable
 
 from shared.crypto import derive_key, hmac_tag
 from shared.eventlog.entry import Content, Entry, NewEntry, signed_part
+from shared.eventlog.port import LogCorrupt
 
 __all__ = ["IN_MEMORY_KEYS", "ProducerKeys"]
 
@@ -36,6 +38,14 @@ class ProducerKeys:
         return Content(
             new.event_id, new.causation, producer, new.type, new.event_ns, logged_ns, new.body, tag
         )
+
+    def check(self, entries: Iterable[Entry]) -> None:
+        """Raise LogCorrupt naming the first entry whose producer tag does not verify."""
+        for entry in entries:
+            if not self.authentic(entry):
+                raise LogCorrupt(
+                    entry.seq, f"not written by {entry.producer!r}: its producer tag does not verify"
+                )
 
     def authentic(self, entry: Entry) -> bool:
         """Whether the entry's tag is its producer's over its content."""

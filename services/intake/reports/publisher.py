@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from services.intake.reports.delivery import Delivery
 from services.intake.reports.execution import REPORTED_TYPES, Reporter
 from shared.domain.codec import decode_event
+from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.entry import Entry
 from shared.eventlog.redis_log import Effect
 from shared.keys import Keys
@@ -30,8 +31,8 @@ class ReportPublisher:
     Entries at or below the stored cursor only rebuild the reporter's memory of open orders.
     """
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
-        self.redis, self.keys = redis, keys
+    def __init__(self, redis: Redis, keys: Keys, producer_keys: ProducerKeys) -> None:
+        self.redis, self.keys, self.producer_keys = redis, keys, producer_keys
         self.reporter = Reporter()
         self.cursor = 0
 
@@ -41,6 +42,7 @@ class ReportPublisher:
     def prepare(self, entries: Sequence[Entry]) -> list[Command]:
         """The MULTI that writes the batch's reports and moves the cursor ([] when nothing is new);
         the caller sends it (the report loop, ahead of its next read)."""
+        self.producer_keys.check(entries)  # a forged entry never becomes a participant's report
         writes: list[Command] = [("MULTI",)]
         for entry in entries:
             if entry.type not in REPORTED_TYPES:

@@ -1,0 +1,272 @@
+"""The trust boundary on a real Redis with ACLs on: what a participant's Redis user is refused (NOPERM),
+what it cannot disturb, what no reader of the log can find, and who may write the log."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from redis.asyncio import Redis
+from redis.exceptions import NoPermissionError, RedisError, ResponseError
+
+from services.cli.local import service_env
+from services.cli.provision import ACL_FILE, init_keys
+from services.cli.supervisor import ROOT, Supervisor
+from services.runtime.acl import ADMIN
+from services.system import SYSTEM
+from shared.client import ExchangeClient
+from shared.domain.codec import encode_event
+from shared.domain.ledger import CashDeposited
+from shared.eventlog.archive import export_log
+from shared.eventlog.auth import ProducerKeys
+from shared.eventlog.entry import NewEntry
+from shared.eventlog.redis_log import RedisEventLog
+from shared.keys import Keys
+from tests.integration.exchange import Exchange, exchange_settings
+from tests.redis_server import RedisServer
+from tests.support import eventually, new_entries
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+
+MAX_ID = "18446744073709551615-18446744073709551615"
+Attempt = Callable[[Redis, Keys], Awaitable[Any]]
+ME, OTHER = "alice-acl", "bob-acl"
+
+
+def _raw(redis: Redis, *args: str) -> Awaitable[Any]:
+    return redis.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
+# One class of forbidden act per case, as participant ME: (name, the attempt).
+FORBIDDEN: list[tuple[str, Attempt]] = [
+    ("read the log", lambda r, k: r.xrange(k.log)),
+    ("read the log with XREAD", lambda r, k: r.xread({k.log: "0"})),
+    ("read another's reports", lambda r, k: r.xrange(k.reports(OTHER))),
+    ("read another's commands", lambda r, k: r.xrange(k.commands(OTHER))),
+    ("read its own command stream", lambda r, k: r.xrange(k.commands(ME))),
+    ("write the log", lambda r, k: r.xadd(k.log, {"t": "CashDeposited"})),
+    ("write another's reports", lambda r, k: r.xadd(k.reports(OTHER), {"data": "{}"})),
+    ("write another's commands", lambda r, k: r.xadd(k.commands(OTHER), {"data": "{}"})),
+    ("write the positions", lambda r, k: r.hset(k.positions, "intake", "I9")),
+    ("write a snapshot", lambda r, k: r.lpush(k.snapshots("settlement"), b"x")),
+    ("write the digests", lambda r, k: r.hset(k.digests, "settlement", "1:x")),
+    ("write a depth view", lambda r, k: r.set(k.depth("X"), "{}")),
+    ("DEL", lambda r, k: r.delete(k.commands(ME))),
+    ("XTRIM", lambda r, k: r.xtrim(k.commands(ME), maxlen=0)),
+    ("XSETID", lambda r, k: _raw(r, "XSETID", k.commands(ME), "1-1")),
+    ("XGROUP", lambda r, k: r.xgroup_destroy(k.commands(ME), "intake")),
+    ("XDEL", lambda r, k: r.xdel(k.commands(ME), "1-0")),
+    ("EVAL", lambda r, k: r.eval("return 1", 0)),
+    ("SCRIPT", lambda r, k: r.script_flush()),
+    ("FUNCTION", lambda r, k: _raw(r, "FUNCTION", "LIST")),
+    ("FLUSHALL", lambda r, k: r.flushall()),
+    ("CONFIG", lambda r, k: r.config_get("*")),
+    ("KEYS", lambda r, k: r.keys("*")),
+    ("SCAN", lambda r, k: r.scan(0)),
+    ("CLIENT LIST", lambda r, k: r.client_list()),
+    ("ACL", lambda r, k: r.acl_list()),
+    ("PUBLISH", lambda r, k: r.publish("anything", "x")),
+]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def clients(exchange: Exchange) -> dict[str, ExchangeClient]:
+    """Two participants of the module's exchange, each logged in as its own Redis user."""
+    alice = await exchange.venue.onboard(ME, "Alice")
+    bob = await exchange.venue.onboard(OTHER, "Bob")
+    return {p.participant: exchange.venue.client(p.participant) for p in (alice, bob)}
+
+
+@pytest.mark.parametrize(("what", "attempt"), FORBIDDEN, ids=[name for name, _ in FORBIDDEN])
+async def test_a_participant_is_refused(
+    what: str, attempt: Attempt, exchange: Exchange, clients: dict[str, ExchangeClient]
+) -> None:
+    """Each forbidden act of a participant's Redis user is refused by Redis itself (NOPERM)."""
+    with pytest.raises(NoPermissionError):
+        await attempt(clients[ME].redis, exchange.settings.keys)
+
+
+async def test_debug_is_refused_by_the_acl_too(
+    exchange: Exchange, clients: dict[str, ExchangeClient]
+) -> None:
+    """DEBUG is off in Redis's own config; ACL DRYRUN shows the participant's rules refuse it as well."""
+    verdict = await _raw(exchange.redis, "ACL", "DRYRUN", ME, "DEBUG", "SLEEP", "0")
+    assert b"no permissions to run the 'debug' command" in verdict
+
+
+async def test_a_participant_may_do_what_its_role_needs(
+    exchange: Exchange, clients: dict[str, ExchangeClient]
+) -> None:
+    """The same user writes its own commands, reads its own reports and the public market data."""
+    alice = clients[ME]
+    assert await alice.redis.xadd(alice.in_key, {"data": "{}"})
+    assert await alice.redis.xrange(alice.out_key) is not None
+    assert await alice.redis.xrange(exchange.settings.keys.trades) is not None
+    assert await alice.redis.get(exchange.settings.keys.depth("NONE")) is None
+
+
+async def test_the_operator_sees_how_far_intake_read_a_stream_never_what_is_in_it(
+    exchange: Exchange, clients: dict[str, ExchangeClient]
+) -> None:
+    operator = exchange.venue.operator.redis
+    alice_in = exchange.settings.keys.commands(ME)
+    async def joined() -> bool:  # intake joined her stream: its group shows
+        return bool(await operator.xinfo_groups(alice_in))
+
+    await eventually(joined)
+    with pytest.raises(NoPermissionError):
+        await operator.xrange(alice_in)
+    with pytest.raises(NoPermissionError):
+        await operator.xadd(exchange.settings.keys.log, {"t": "x"})
+
+
+async def test_the_largest_stream_id_blocks_only_its_author(
+    exchange: Exchange, clients: dict[str, ExchangeClient]
+) -> None:
+    """Mallory XADDs with the largest possible id: her own later XADDs fail; Bob trades on."""
+    sym = await exchange.instrument()
+    mallory = await exchange.participant("mallory")
+    bob = await exchange.participant("bobby", credits={sym: (1, 100)})
+    await mallory.redis.xadd(mallory.in_key, {"data": "{}"}, id=MAX_ID)
+    with pytest.raises(ResponseError):
+        await mallory.send("new_order", client_order_id="m1", instrument=sym, side="buy", order_type="limit",
+                           price="58.00", quantity=1)  # fmt: skip
+    await bob.send("new_order", client_order_id="b1", instrument=sym, side="sell", order_type="limit",
+                   price="58.00", quantity=1)  # fmt: skip
+    got = await exchange.reports_until(bob, lambda r: any(x.get("exec_type") == "new" for x in r))
+    assert [r["client_order_id"] for r in got if r.get("exec_type") == "new"] == ["b1"]
+
+
+async def test_no_secret_is_anywhere_a_reader_of_the_log_can_see(
+    exchange: Exchange, clients: dict[str, ExchangeClient], tmp_path: Path
+) -> None:
+    """After registrations, a rotation and trading: no participant's signing key or Redis password, and
+    not the operator's key, is in the log, in any command or report stream, or in an exported archive."""
+    sym = await exchange.instrument()
+    trader = await exchange.participant("trader", credits={sym: (1, 50)})
+    await trader.send("new_order", client_order_id="t1", instrument=sym, side="sell", order_type="limit",
+                      price="58.00", quantity=5)  # fmt: skip
+    new_key = await trader.rotate_key("rot-1", exchange.venue.ring.box_public())
+    await exchange.reports_until(trader, lambda r: any(x["type"] == "key" for x in r))
+    await exchange.drained()
+    secrets = [c.signing_key for c in exchange.venue.credentials.values()]
+    secrets += [c.redis_password for c in exchange.venue.credentials.values()]
+    secrets += [new_key, exchange.venue.ring.operator_secret()]
+    stored = b""
+    async for key in exchange.redis.scan_iter(exchange.settings.keys.everything):
+        if await exchange.redis.type(key) == b"stream":
+            rows: list[tuple[bytes, dict[bytes, bytes]]] = await exchange.redis.xrange(key)  # type: ignore[assignment]
+            stored += b"".join(value for _, fields in rows for value in fields.values())
+    archive = tmp_path / "log.grnxlog"
+    await export_log(exchange.log, archive)
+    stored += archive.read_bytes()
+    assert len(secrets) >= 5
+    for secret in secrets:
+        assert secret.encode() not in stored
+        assert secret.encode().hex().encode() not in stored
+
+
+async def test_the_services_refuse_to_start_without_a_real_operator_key(tmp_path: Path) -> None:
+    """A missing operator key, or a well-known one, and intake says so in one line and exits."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for content in (None, "greenex-dev-operator"):
+        if content is not None:
+            (keys / "operator.secret").write_text(content)
+        env = {**os.environ, "GREENEX_KEYS_DIR": str(keys), "REDIS_URL": "redis://127.0.0.1:1/0"}
+        command = [sys.executable, "-m", "services", "intake"]
+        done = subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, timeout=30, env=env, check=False
+        )
+        assert done.returncode != 0
+        assert done.stderr.strip().splitlines()[-1].startswith("intake: refusing to start:"), done.stderr
+        assert "operator.secret" in done.stderr
+
+
+async def test_an_entry_written_without_the_producers_key_is_named_and_refused(
+    redis_server_factory: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    """With the matching service's own Redis password (a stolen one) but not the log key, an attacker
+    appends a CashDeposited: `log verify` and `replay` name its seq, and every follower stops on it
+    instead of folding it (each says so in its log)."""
+    keys_dir = tmp_path / "keys"
+    server = redis_server_factory(extra_args=("--aclfile", str(keys_dir / ACL_FILE)))
+    settings = exchange_settings(server.url, "forge", keys_dir)
+    init_keys(settings, SYSTEM)
+    server.start()
+    admin = Redis.from_url(server.url, username=ADMIN, password=settings.keyring.redis_password(ADMIN))
+    exchange = Exchange(admin, settings)
+    log_dir = tmp_path / "logs"
+    exchange.supervisor = Supervisor(env=service_env(settings, GREENEX_LOG_LEVEL="WARNING"), log_dir=log_dir)
+    await exchange.supervisor.start()
+    try:
+        alice = await exchange.participant("alice", cash="100.00")
+        await exchange.drained()
+        password = settings.keyring.redis_password("matching")
+        stolen = Redis.from_url(server.url, username="matching", password=password)
+        forger = RedisEventLog(stolen, settings.keys, producer_keys=ProducerKeys(b"\x07" * 32))
+        deposit = encode_event(CashDeposited(participant=alice.participant, amount=10**11))
+        entry = NewEntry(
+            event_id="x", causation="in:operator:1-0", type="CashDeposited", event_ns=1, body=deposit
+        )
+        (forged,) = await forger.append("intake", [entry])
+        await stolen.aclose()
+        env = {"REDIS_URL": server.url, "GREENEX_PREFIX": settings.prefix, "GREENEX_KEYS_DIR": str(keys_dir)}
+        code, output = await _greenex(env, "log", "verify")
+        assert code == 1
+        assert output.startswith(f"BAD seq={forged.seq}: not written by 'intake'"), output
+        code, output = await _greenex(env, "replay")
+        assert code == 1
+        assert f"BAD seq={forged.seq}: not written by 'intake'" in output
+
+        def refused_by_all() -> bool:  # every process reads the log: each stops on the forged entry
+            return all("not written by" in (log_dir / f"{p.name}.log").read_text() for p in SYSTEM.processes)
+
+        await eventually(refused_by_all, timeout=15)
+    finally:
+        await exchange.stop()
+        await admin.aclose()
+
+
+async def _greenex(env: dict[str, str], *args: str) -> tuple[int, str]:
+    """The greenex command in its own process (as an operator runs it), with its exit code and output."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli.main", *args, cwd=ROOT, env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await proc.communicate()
+    return proc.returncode or 0, output.decode()
+
+
+async def test_the_default_user_is_locked_and_the_log_survives_a_restart(
+    redis_server_factory: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    """The deployed ACL file: anonymous clients are refused (NOAUTH), and a restart from the AOF keeps
+    every entry the append script wrote (Redis 7.0 replays script effects as the default user)."""
+    keys_dir = tmp_path / "keys"
+    server = redis_server_factory(appendonly=True, extra_args=("--aclfile", str(keys_dir / ACL_FILE)))
+    settings = exchange_settings(server.url, "lock", keys_dir)
+    ring = init_keys(settings, SYSTEM)
+    server.start()
+    anonymous = Redis.from_url(server.url)
+    with pytest.raises(RedisError, match=r"NOAUTH|authenticated"):
+        await anonymous.ping()
+    await anonymous.aclose()
+    intake = Redis.from_url(server.url, username="intake", password=ring.redis_password("intake"))
+    log = RedisEventLog(intake, settings.keys, producer_keys=ring.producer_keys())
+    await log.append("intake", new_entries(5), position="I1")
+    await intake.aclose()
+    server.stop()
+    server.start()
+    intake = Redis.from_url(server.url, username="intake", password=ring.redis_password("intake"))
+    try:
+        assert [e.seq for e in await RedisEventLog(intake, settings.keys).read(0)] == [1, 2, 3, 4, 5]
+    finally:
+        await intake.aclose()
