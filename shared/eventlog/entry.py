@@ -100,7 +100,7 @@ def link_hash(prev_hash: bytes, seq: int, digest: str) -> bytes:
     SHA-1 because the append script computes it inside Redis, whose Lua only has sha1hex: sealing there
     lets writers append without knowing the head (no race for it). Content integrity rests on SHA-256,
     authorship on the producer's tag; SHA-1 only binds fixed-size digests in order (see
-    docs/architecture.md, "The chain and its hashes").
+    docs/security.md, "The chain and its hashes").
     """
     text = b"%s:%d:%s" % (prev_hash.hex().encode(), seq, digest.encode())
     return hashlib.sha1(text, usedforsecurity=False).digest()
