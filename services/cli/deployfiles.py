@@ -18,40 +18,55 @@ def procfile_text(system: System) -> str:
     lines = [
         _HEADER.rstrip(),
         "# One process per entry, as `greenex up` runs them (honcho/foreman/overmind compatible).",
-        "# Redis must run with deploy/redis.conf (appendonly yes): the event log lives in it.",
-        "redis: redis-server deploy/redis.conf --dir var/redis",
+        "# First: `greenex keys init && mkdir -p var/redis` (the key ring in var/keys, Redis's users in it).",
+        "# Redis runs with deploy/redis.conf (appendonly yes: the event log lives in it), only on a socket",
+        "# (the services' default REDIS_URL) and with the ring's ACL file: its default user is locked.",
+        "redis: redis-server deploy/redis.conf --port 0 --unixsocket $PWD/var/redis/redis.sock"
+        " --unixsocketperm 700 --aclfile $PWD/var/keys/users.acl --dir var/redis",
         *(f"{p.name}: python -m {p.module}" for p in system.processes),
     ]
     return "\n".join(lines) + "\n"
 
 
 def compose_text(system: System) -> str:
-    head = f"""{_HEADER}# Redis (AOF on) plus every process of the map: the topology `greenex up` starts.
-# `docker compose -f deploy/docker-compose.yml up --build`
+    head = f"""{_HEADER}# Redis (AOF on, ACLs on, default user locked) plus every process of the map,
+# as `greenex up` starts them.
+# The key ring stays on the host and never enters an image; make it first, then start as its owner
+# (the key files are 0600, so every container runs as that user):
+#   greenex keys init && mkdir -p var/redis-data
+#   GREENEX_UID=$(id -u) GREENEX_GID=$(id -g) docker compose -f deploy/docker-compose.yml up --build
 x-service: &service
   build: {{context: .., dockerfile: deploy/Dockerfile}}
+  user: "${{GREENEX_UID:-1000}}:${{GREENEX_GID:-1000}}"
   environment:
     REDIS_URL: redis://redis:6379/0
-    GREENEX_OPERATOR_SECRET: ${{GREENEX_OPERATOR_SECRET:-greenex-dev-operator}}
+    GREENEX_KEYS_DIR: /keys
+    GREENEX_VENUE: ${{GREENEX_VENUE:-greenex}}
+  volumes: ["../var/keys:/keys:ro"]
   depends_on: {{redis: {{condition: service_healthy}}}}
   restart: always  # services fail fast on a broken invariant and rebuild from the log on restart
 
 services:
   redis:
     image: redis:7
-    command: ["redis-server", "/usr/local/etc/redis/redis.conf",
-              "--bind", "0.0.0.0", "--protected-mode", "no"]
+    user: "${{GREENEX_UID:-1000}}:${{GREENEX_GID:-1000}}"
+    # Users from the ring's ACL file (ACL SAVE writes participants added later back to it, hence rw);
+    # the default user is locked there, so listening beyond loopback needs no protected mode.
+    command: ["redis-server", "/usr/local/etc/redis/redis.conf", "--bind", "0.0.0.0",
+              "--aclfile", "/keys/users.acl", "--dir", "/data"]
     volumes:
       - ./redis.conf:/usr/local/etc/redis/redis.conf:ro
-      - redis-data:/data
-    healthcheck: {{test: ["CMD", "redis-cli", "ping"], interval: 2s, retries: 15}}
+      - ../var/keys:/keys
+      - ../var/redis-data:/data
+    # Without a login PING answers NOAUTH: the server is up, which is all this checks.
+    healthcheck: {{test: ["CMD-SHELL", "redis-cli ping | grep -qE 'PONG|NOAUTH'"], interval: 2s, retries: 15}}
     ports: ["127.0.0.1:6379:6379"]
 """
     services = "".join(
         f'  {p.name}:\n    <<: *service\n    command: ["python", "-m", "services", "{p.name}"]\n'
         for p in system.processes
     )
-    return head + services + "\nvolumes:\n  redis-data:\n"
+    return head + services
 
 
 def write_deploy_files(system: System) -> list[Path]:
