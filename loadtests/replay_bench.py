@@ -14,7 +14,8 @@ from pathlib import Path
 from loadtests.order_stream import BENCH_INSTRUMENTS, generate_commands
 from services.cli.readmodel import replay_archive
 from services.harness import InProcessExchange
-from shared.crypto import Sealer
+from services.system import SYSTEM
+from shared.crypto import CheckpointKey, Sealer, new_key
 from shared.domain.codec import Event
 from shared.domain.commands import CancelOrder, PlaceOrder, ReplaceOrder
 from shared.domain.events import InstrumentListed
@@ -28,6 +29,7 @@ from shared.domain.ledger import (
     SerialRange,
 )
 from shared.eventlog.archive import iter_archive, write_archive
+from shared.eventlog.auth import IN_MEMORY_KEYS
 from shared.eventlog.memory import InMemoryEventLog
 from shared.eventlog.verify import ChainVerifier
 
@@ -141,8 +143,11 @@ def main() -> None:
         size = path.stat().st_size
         count = len(entries)
         read = _best(args.runs, lambda: sum(1 for _ in iter_archive(path)))
-        verify = _best(args.runs, lambda: _verify_only(path))
+        verify = _best(args.runs, lambda: _verify_only(path, ChainVerifier()))
+        verify_tags = _best(args.runs, lambda: _verify_only(path, _trusting_verifier()))
         full = _best(args.runs, lambda: replay_archive(path))
+        full_tags = _best(args.runs, lambda: replay_archive(path, verifier=_trusting_verifier()))
+        full_aside = _best(args.runs, lambda: replay_archive(path, verifier=_trusting_verifier(), aside=True))
         unverified = _best(args.runs, lambda: replay_archive(path, verify=False))
         state = replay_archive(path)
     print(
@@ -153,15 +158,26 @@ def main() -> None:
     for label, secs in (
         ("archive read + decode", read),
         ("  + hash-chain verify", verify),
-        ("replay through the cores, verified (greenex replay --file)", full),
+        ("  + hash chain, producer tags and causations", verify_tags),
+        ("replay through the cores, hash chain verified", full),
+        ("replay, chain + tags + causations, one process", full_tags),
+        ("  the same, checked in a second process (greenex replay --file)", full_aside),
         ("replay through the cores, unverified", unverified),
     ):
         print(f"{label:<60} {count / secs:>10,.0f} entries/s  ({secs:.2f} s, best of {args.runs})")
     print(f"state digest {state.digest()}")
 
 
-def _verify_only(path: Path) -> None:
-    verifier = ChainVerifier()
+def _trusting_verifier() -> ChainVerifier:
+    """What `greenex replay --file` checks on a machine holding the key ring (services/cli/trust.py):
+    the chain, every producer tag (the harness's log is tagged with IN_MEMORY_KEYS), causations, and
+    checkpoints against a public key (the harness signs none: this measures the bookkeeping)."""
+    answers = {core.name: core.answers_to for core in SYSTEM.cores}
+    public_key = CheckpointKey(new_key()).public_key
+    return ChainVerifier(producer_keys=IN_MEMORY_KEYS, answers=answers, checkpoint_key=public_key)
+
+
+def _verify_only(path: Path, verifier: ChainVerifier) -> None:
     for entry in iter_archive(path):
         verifier.check(entry)
 

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 
 import msgspec
@@ -33,7 +32,6 @@ __all__ = [
     "Sealer",
     "derive_key",
     "fingerprint",
-    "hmac_tag",
     "new_key",
     "open_ed25519_public",
     "seal_to_exchange",
@@ -54,10 +52,6 @@ def new_key() -> bytes:
 def derive_key(master: bytes, purpose: str) -> bytes:
     """A key for one purpose (e.g. one producer's tags) from a master key; HKDF-SHA256."""
     return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=purpose.encode()).derive(master)
-
-
-def hmac_tag(key: bytes, data: bytes) -> bytes:
-    return hmac.digest(key, data, "sha256")
 
 
 def fingerprint(secret: bytes) -> str:

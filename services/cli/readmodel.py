@@ -214,14 +214,22 @@ def replay_archive(
     checkpoints: Mapping[int, Checkpoint] | None = None,
     verify: bool = True,
     verifier: ChainVerifier | None = None,
+    aside: bool = False,
 ) -> ExchangeState:
-    """Rebuild the state from an exported archive (framing and chain checked as it streams)."""
+    """Rebuild the state from an exported archive (framing and chain checked as it streams). With
+    `aside`, `verifier` checks the archive in a second process while this one folds it (verify_aside)."""
     entries: Iterable[Entry] = iter_archive(path)
     if progress is not None:
         entries = _counted(entries, progress)
-    return replay_entries(
-        entries, stop=Stop(until, until_ns), verify=verify, checkpoints=checkpoints, verifier=verifier
-    )
+    stop = Stop(until, until_ns)
+    if aside and verify and verifier is not None:
+        from services.cli.verify_aside import folded_while_verified  # noqa: PLC0415 - multiprocessing
+
+        def fold() -> ExchangeState:
+            return replay_entries(entries, stop=stop, verify=False, checkpoints=checkpoints)
+
+        return folded_while_verified(Path(path), verifier, stop.reached, fold)
+    return replay_entries(entries, stop=stop, verify=verify, checkpoints=checkpoints, verifier=verifier)
 
 
 def _counted(entries: Iterable[Entry], progress: Callable[[int], None], every: int = 5000) -> Iterable[Entry]:

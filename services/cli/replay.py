@@ -170,6 +170,7 @@ def _replay_file(
         return replay_archive(
             path,
             verifier=log_verifier(settings),
+            aside=True,
             until=until,
             until_ns=until_ns,
             progress=lambda n: progress.update(task, advance=n),

@@ -94,7 +94,7 @@ class ChainVerifier:
                 entry.seq, f"not written by {entry.producer!r}: its producer tag does not verify"
             )
         if self.answers is not None:
-            self._check_causation(entry)
+            self._check_causation(entry, self.answers)
         if self.checkpoint_key is not None:
             self._check_checkpoint(entry)
         self.count += 1
@@ -117,13 +117,13 @@ class ChainVerifier:
         self.checkpoints += 1
         self.last_checkpoint_seq = checkpoint.seq
 
-    def _check_causation(self, entry: Entry) -> None:
+    def _check_causation(self, entry: Entry, answers: Mapping[str, frozenset[str]]) -> None:
         kind, _, ref = entry.causation.partition(":")
-        answered = self.answers.get(entry.producer) if self.answers is not None else None
         if kind == "log":
             cause = int(ref) if ref.isdigit() else 0
             if not 0 < cause < entry.seq:
                 raise LogCorrupt(entry.seq, f"answers log entry {ref!r}, which does not precede it")
+            answered = answers.get(entry.producer)
             if answered is not None and cause >= self._first_seq:
                 cause_type = self._type_names[self._types[cause - self._first_seq]]
                 if cause_type not in answered:

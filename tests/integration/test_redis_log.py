@@ -12,6 +12,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
 
+from shared.crypto import derive_key
 from shared.eventlog.auth import IN_MEMORY_KEYS
 from shared.eventlog.entry import Entry
 from shared.eventlog.memory import InMemoryEventLog
@@ -53,7 +54,9 @@ async def test_stream_layout(redis_client: Redis) -> None:
         first.logged_ns,
         first.body,
     ]
-    tag = hmac.digest(IN_MEMORY_KEYS._key("intake"), msgspec.msgpack.encode(content), "sha256")
+    # The tag key as docs/security.md derives it: HKDF of the log master key, per producer.
+    intake_key = derive_key(derive_key(b"greenex in-memory log", "master"), "greenex log producer:intake")
+    tag = hmac.digest(intake_key, msgspec.msgpack.encode(content), "sha256")
     assert first.auth == tag
     content.append(tag)
     assert rows[0][1] == {

@@ -15,9 +15,11 @@ from services.runtime.snapshots import Snapshot, decode_record, encode_record, n
 from services.settlement.core import Settlement
 from services.system import SYSTEM
 from shared.eventlog.archive import write_archive
-from shared.eventlog.entry import Entry
+from shared.eventlog.auth import IN_MEMORY_KEYS
+from shared.eventlog.entry import GENESIS_HASH, Entry, content_digest, encode_content, link_hash
 from shared.eventlog.memory import InMemoryEventLog
 from shared.eventlog.port import LogCorrupt
+from shared.eventlog.verify import ChainVerifier, verify_entries
 
 ORDERS, SEED = 1500, 11
 
@@ -120,3 +122,57 @@ def test_archive_replay_equals_in_memory_replay(
     write_archive(tmp_path / "log.grnxlog", entries)
     assert replay_archive(tmp_path / "log.grnxlog").digest() == replay_entries(entries).digest()
     assert isinstance(replay_entries([]), ExchangeState)
+
+
+def _rechained(entries: list[Entry]) -> list[Entry]:
+    """The entries with every link recomputed: what someone who can write the log could produce."""
+    out, prev = [], GENESIS_HASH
+    for entry in entries:
+        link = link_hash(prev, entry.seq, content_digest(encode_content(entry.content())))
+        out.append(msgspec.structs.replace(entry, prev_hash=prev, hash=link))
+        prev = link
+    return out
+
+
+def _trusting() -> ChainVerifier:
+    return ChainVerifier(producer_keys=IN_MEMORY_KEYS, answers={c.name: c.answers_to for c in SYSTEM.cores})
+
+
+def test_replay_checked_aside_equals_replay_checked_inline(
+    tmp_path: Path, exchange_log: tuple[InMemoryEventLog, list[Entry]]
+) -> None:
+    """A second process checking tags and causations while this one folds gives the same state, and
+    stops where --until stops."""
+    _, entries = exchange_log
+    write_archive(tmp_path / "log.grnxlog", entries)
+    inline = replay_archive(tmp_path / "log.grnxlog", verifier=_trusting())
+    aside = replay_archive(tmp_path / "log.grnxlog", verifier=_trusting(), aside=True)
+    assert aside.digest() == inline.digest() == replay_entries(entries).digest()
+    half = len(entries) // 2
+    damaged = _rechained(
+        [*entries[:half], msgspec.structs.replace(entries[half], auth=bytes(32)), *entries[half + 1 :]]
+    )
+    until = replay_archive(tmp_path / "log.grnxlog", verifier=_trusting(), aside=True, until=half)
+    write_archive(tmp_path / "damaged.grnxlog", damaged)
+    assert (
+        replay_archive(tmp_path / "damaged.grnxlog", verifier=_trusting(), aside=True, until=half).digest()
+        == until.digest()
+    )
+
+
+def test_replay_checked_aside_refuses_a_forged_entry_even_when_the_fold_breaks_on_it(
+    tmp_path: Path, exchange_log: tuple[InMemoryEventLog, list[Entry]]
+) -> None:
+    """An entry that links but was tagged by no producer is named by its seq, also when folding it
+    raised first (its body is garbage the cores cannot decode)."""
+    _, entries = exchange_log
+    for k, damage in ((100, {"auth": bytes(32)}), (200, {"body": b"\xc1 not msgpack", "auth": bytes(32)})):
+        forged = _rechained(
+            [*entries[: k - 1], msgspec.structs.replace(entries[k - 1], **damage), *entries[k:]]
+        )
+        write_archive(tmp_path / "forged.grnxlog", forged)
+        assert verify_entries(forged).ok  # the chain alone accepts it
+        with pytest.raises(LogCorrupt) as bad:
+            replay_archive(tmp_path / "forged.grnxlog", verifier=_trusting(), aside=True)
+        assert bad.value.seq == k
+        assert "producer tag does not verify" in bad.value.reason
