@@ -4,10 +4,15 @@ A command arrives on its sender's own stream, which only the sender's Redis user
 stream says who sent it. Then, in order:
 
 1. size and JSON shape, and the command must name its stream's owner;  - refused, reported to the owner
-2. the HMAC under one of the owner's keys valid now;                   - refused, reported to the owner
-3. its shape as a command, its client order id, not used before;      - refused, reported to the owner
-4. the owner's rate limit;                                            - throttled, reported, not processed
+2. the owner's rate limit (every well-formed input counts);           - throttled, reported, not processed
+3. the HMAC under one of the owner's keys valid now;                   - refused, reported to the owner
+4. its shape as a command, its client order id, not used before;      - refused, reported to the owner
 5. venue and time window, then the command's own checks.              - refused *in the log*
+
+The rate limit comes before the signature because the stream already names its writer (Redis checked
+the login): a flood of badly signed commands costs its sender its own budget, not intake an HMAC each.
+Anything a check did not foresee (an exception of any kind) refuses the input as malformed: no input
+stops intake.
 
 From step 5 on the command is authenticated: whatever the verdict, its client order id is spent for
 good, because the verdict (the events, or CommandRejected) is in the log. Nothing unauthenticated ever
@@ -63,6 +68,11 @@ _PARTICIPANT_ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 RESERVED_IDS = frozenset({"admin", "default", "public", OPERATOR, "intake", "verification", "matching",
                           "settlement", "checkpoint", "registry", "exchange", "buffer"})  # fmt: skip
 _any_json = msgspec.json.Decoder()
+
+
+def _unforeseen(exc: Exception) -> str:
+    """The text of a refusal no check foresaw: the exception's type says where to look in the code."""
+    return f"command could not be processed ({type(exc).__name__}: {str(exc)[:120]})"
 
 
 def valid_participant_id(participant: str) -> bool:
@@ -184,19 +194,21 @@ class Intake:
         raw: Any = None
         try:
             raw = self._decode(sender, data)
-            if not self.keys.verifies(sender, raw, now_ns):
-                raise Refused(Reason.BAD_SIGNATURE, "sig is not the HMAC-SHA256 of the canonical command")
-            msg: ClientMessage = msgspec.convert(raw, ClientMessage)
-            self._check_client_id(msg)
             if not self.limits.take(sender, now_ns):
                 rate, burst = self.limits.limits(sender)
                 raise Refused(
                     Reason.RATE_LIMITED, f"over {rate} commands/s (burst {burst}); send it again later"
                 )
+            if not self.keys.verifies(sender, raw, now_ns):
+                raise Refused(Reason.BAD_SIGNATURE, "sig is not the HMAC-SHA256 of the canonical command")
+            msg: ClientMessage = msgspec.convert(raw, ClientMessage)
+            self._check_client_id(msg)
         except Refused as refused:
             return self._rejection(sender, raw, refused.reason, refused.text)
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError, RecursionError) as exc:
             return self._rejection(sender, raw, Reason.MALFORMED, str(exc)[:200])
+        except Exception as exc:  # noqa: BLE001 - see the module docstring
+            return self._rejection(sender, raw, Reason.MALFORMED, _unforeseen(exc))
         self.spend(sender, msg.client_order_id)
         try:
             events = self._authenticated(msg, now_ns)
@@ -204,6 +216,8 @@ class Intake:
             events = [self._rejected_in_log(msg, input_id, refused.reason, refused.text)]
         except (msgspec.ValidationError, ValueError) as exc:
             events = [self._rejected_in_log(msg, input_id, Reason.MALFORMED, str(exc)[:200])]
+        except Exception as exc:  # noqa: BLE001 - see the module docstring
+            events = [self._rejected_in_log(msg, input_id, Reason.MALFORMED, _unforeseen(exc))]
         for event in events:
             self.evolve(event)
         return Verdict(msg.client_order_id, events)

@@ -136,7 +136,9 @@ class Gateway:
     def inputs_of(self, reply: Any) -> list[Input]:
         """(sender, row) of every entry of an XREADGROUP reply from the lean client, in the order Redis
         took them in (by stream id, which Redis stamps with its own clock): a batch from many streams
-        is decided in arrival order, not stream by stream."""
+        is decided in arrival order, not stream by stream. A client that picks its own ids (XADD with
+        an explicit, increasing id) sorts first within a batch; it gains that batch's place in line
+        and nothing more, since batches are decided in the order they were read (docs/protocol.md)."""
         inputs = [
             (self.keys.sender_of(key.decode()), (stream_id, fields_of(flat)))
             for key, rows in (reply or [])

@@ -4,6 +4,7 @@ its registration until a rotation's overlap ends. Pure: the caller passes the ti
 from __future__ import annotations
 
 import hmac
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from shared.protocol import sign
 __all__ = ["SigningKeys"]
 
 _FOREVER = 2**63 - 1
+_HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass
@@ -55,9 +57,11 @@ class SigningKeys:
     def verifies(self, participant: str, command: dict[str, Any], now_ns: int) -> bool:
         """Whether `sig` is the HMAC of the command under a key of the participant valid at `now_ns`."""
         sig = command.get("sig")
-        if not isinstance(sig, str):
+        # compare_digest raises TypeError on a non-ASCII str: only 64 lowercase hex digits get that far.
+        if not isinstance(sig, str) or not _HEX_SHA256.fullmatch(sig):
             return False
+        given = sig.encode()
         return any(
-            key.valid_until_ns >= now_ns and hmac.compare_digest(sig, sign(command, key.secret))
+            key.valid_until_ns >= now_ns and hmac.compare_digest(given, sign(command, key.secret).encode())
             for key in self._keys.get(participant, ())
         )

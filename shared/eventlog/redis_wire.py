@@ -181,8 +181,11 @@ def rows_of(raw: list[list[Any]]) -> list[Row]:
     return [(stream_id, fields_of(flat)) for stream_id, flat in raw]
 
 
-def fields_of(flat: list[bytes]) -> dict[bytes, bytes]:
-    """A stream entry's [field, value, ...] as a dict."""
+def fields_of(flat: list[bytes] | None) -> dict[bytes, bytes]:
+    """A stream entry's [field, value, ...] as a dict; none for an entry trimmed after it was delivered
+    (XREADGROUP of pending entries gives those as [id, nil]: a writer may trim its own stream)."""
+    if flat is None:
+        return {}
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 

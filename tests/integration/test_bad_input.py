@@ -77,6 +77,11 @@ async def test_hostile_entries_are_rejected_with_reasons_and_change_nothing(exch
         (bob_command("operator", client_order_id="x21", action="deposit_cash",
                      args={"participant": bob.participant, "amount": "1000000.00"}),
          "not_permitted", True),  # a participant posing as the operator
+        # a signature of non-ASCII characters (hmac.compare_digest raises TypeError on such a str)
+        (json.dumps({**order("x24"), "sig": "\u00e9" * 64}).encode(), "bad_signature", False),
+        (bob_signed("x25", price="1e999999999"), "malformed", True),  # overflows Decimal
+        (bob_signed("x26", price="1e999990"), "malformed", True),  # a million-digit integer to build
+        (bob_signed("x27", price="1e-999999999"), "malformed", True),  # underflows to 0
         # oversized: refused before parsing
         (b'{"participant": "' + bob.participant.encode() + b'", "pad": "' + b"x" * 5000 + b'"}', "malformed",
          False),

@@ -104,6 +104,25 @@ async def test_a_registered_participants_stream_joins_and_a_rejection_reaches_on
     assert await pending_count(rig.redis, "acme") == 0
 
 
+async def test_an_entry_its_writer_trimmed_after_delivery_is_refused_and_acked(rig: Rig) -> None:
+    """A participant may trim its own stream (XADD ... MAXLEN 0): an entry delivered to intake and
+    trimmed before its XACK comes back from the pending list without fields. The re-drain reports it
+    as malformed to its owner and acknowledges it; it does not stop intake."""
+    await register(rig, "acme")
+    await rig.gateway.send(rig.gateway.decide(await read_batch(rig)))
+    await rig.gateway.join_new_senders()
+    acme = ExchangeClient(rig.redis, "acme", "wrong-key-0123456789", GW)
+    await acme.send("cancel_order", client_order_id="c-1", instrument="X", orig_client_order_id="c-0")
+    await read_batch(rig)  # delivered, never decided: as if intake died here
+    await rig.redis.xadd(GW.commands("acme"), {"data": "{}"}, maxlen=0, approximate=False)
+    assert await rig.redis.xlen(GW.commands("acme")) == 0
+    assert await pending_count(rig.redis, "acme") == 1  # trimmed, yet still pending
+    await rig.gateway.drain_pending()
+    assert await pending_count(rig.redis, "acme") == 0
+    reports: Any = await rig.redis.xrange(GW.reports("acme"))
+    assert [msgspec.json.decode(fields[b"data"])["reason"]["code"] for _, fields in reports] == ["malformed"]
+
+
 async def test_a_lost_script_cache_still_lands_the_batch_once(rig: Rig) -> None:
     """After SCRIPT FLUSH (what a Redis restart does) the EVALSHA does nothing; the gateway appends the
     slow way, and the rejection report and the XACKs come with that append, once."""
