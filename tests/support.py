@@ -51,7 +51,7 @@ def new_entries(
     `kind` relabels their type, for tests about routing by type that never decode the body."""
     return [
         NewEntry(
-            event_id=f"{tag}-{i}",
+            event_id=f"{tag}/c{i}/0",
             causation=f"in:{tag}:{i}-0",
             type=kind,
             event_ns=1_000 * i,

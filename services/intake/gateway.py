@@ -17,6 +17,7 @@ from services.intake.core import Intake, Rejection
 from services.intake.reports import Delivery, delivery_effect, rejection_report
 from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.entry import Entry, NewEntry
+from shared.eventlog.freshness import Freshness
 from shared.eventlog.redis_log import Effect
 from shared.eventlog.redis_wire import fields_of
 from shared.keys import Keys
@@ -102,10 +103,12 @@ class Gateway:
 
     async def rebuild(self) -> None:
         """Intake's state is a projection of its own entries in the log."""
-        after = 0
+        after, freshness = 0, Freshness()
         while entries := await self.log.read(after, 2000):
             if self.producer_keys is not None:
                 self.producer_keys.check(entries)  # intake rebuilds only from what its services wrote
+                for entry in entries:
+                    freshness.check(entry)  # and never from a copy of an entry they wrote
             for entry in entries:
                 if entry.producer == self.core.name:
                     self.core.recall(entry)

@@ -13,6 +13,7 @@ from services.runtime.snapshots import Snapshot, SnapshotStore, new_snapshot
 from shared.domain.codec import decode_event, encode_event, event_type
 from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.entry import GENESIS_HASH, Entry, NewEntry, position_of_seq
+from shared.eventlog.freshness import Freshness
 from shared.eventlog.port import EventLog, LogCorrupt
 
 __all__ = ["BatchHook", "LogFollower"]
@@ -51,6 +52,7 @@ class LogFollower:
         self.snapshots = snapshots
         self.snapshot_every = snapshot_every
         self.producer_keys = producer_keys  # with them, an entry whose producer tag fails stops the core
+        self.freshness = Freshness()  # with the keys: a copy of an earlier genuine entry stops it too
         self.cursor = 0  # last log seq fed to the processor
         self.head_hash = GENESIS_HASH  # that entry's hash: the next batch must link to it
         self.logged_position = ""  # the last input whose answers are in the log (producer position)
@@ -63,6 +65,7 @@ class LogFollower:
     def restore(self, snap: Snapshot, stored_position: str) -> None:
         """Continue from a snapshot: state, cursor and chain link from it, the logged position from both."""
         self.processor.restore(snap.state)
+        self.freshness = Freshness(snap.freshness)
         self.cursor = self.snapshot_seq = snap.seq
         self.head_hash = snap.head_hash
         # An imported log has entries but no positions: the snapshot's may be the only one.
@@ -143,7 +146,7 @@ class LogFollower:
 
     def _check_links(self, entries: Sequence[Entry]) -> None:
         """Refuse a batch that does not continue the chain we folded (e.g. a log rewound and rewritten),
-        or holds an entry its producer did not write.
+        or holds an entry its producer did not write, or a copy of one it did (freshness.py).
 
         The links are compared, not recomputed (cheap enough for every entry; it catches a log that moved
         under a running service, which then crashes and rebuilds from what is there); each producer tag
@@ -159,6 +162,8 @@ class LogFollower:
             seq, prev = entry.seq, entry.hash
         if keys is not None:
             keys.check(entries)
+            for entry in entries:
+                self.freshness.check(entry)
 
     async def save_snapshot(self) -> bool:
         """Write a snapshot of the current state if it is settled; return whether one was written."""
@@ -167,7 +172,7 @@ class LogFollower:
         if self.cursor == self.snapshot_seq:
             return False  # the newest snapshot already holds this state: keep the older one as fallback
         proc = self.processor
-        snap = new_snapshot(proc, self.cursor, self.head_hash, self.logged_position)
+        snap = new_snapshot(proc, self.cursor, self.head_hash, self.logged_position, self.freshness.state())
         await self.snapshots.save(snap)
         self.snapshot_seq = snap.seq
         log.info("snapshot_saved", service=proc.name, seq=snap.seq, bytes=len(snap.state))

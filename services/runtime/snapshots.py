@@ -18,6 +18,7 @@ import structlog
 from redis.asyncio import Redis
 
 from services.runtime.processor import Processor
+from shared.eventlog.freshness import FreshnessState
 from shared.eventlog.port import EventLog
 from shared.keys import Keys
 
@@ -26,7 +27,7 @@ __all__ = ["KEEP", "Snapshot", "SnapshotStore", "decode_record", "encode_record"
 log = structlog.get_logger("greenex.runtime")
 
 KEEP = 2  # the newest is enough; the one before it covers a newest that turns out damaged
-_VERSION = 2  # 2: verification and settlement track serial origins; older states lack them
+_VERSION = 3  # 3: the follower's freshness marks; 2: serial origins in verification and settlement
 
 
 class Snapshot(msgspec.Struct, frozen=True, array_like=True, kw_only=True):
@@ -37,6 +38,7 @@ class Snapshot(msgspec.Struct, frozen=True, array_like=True, kw_only=True):
     logged_position: str  # the producer position already in the log: answers up to it are not re-appended
     taken_ns: int
     state: bytes  # the processor's own snapshot bytes
+    freshness: FreshnessState = FreshnessState()  # the marks a copy of an earlier entry is refused by
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -106,7 +108,13 @@ async def _check_against_log(snap: Snapshot, event_log: EventLog) -> None:
         raise ValueError(f"entry {snap.seq} has another hash: the snapshot is of a different log")
 
 
-def new_snapshot(proc: Processor, seq: int, head_hash: bytes, logged_position: str) -> Snapshot:
+def new_snapshot(
+    proc: Processor,
+    seq: int,
+    head_hash: bytes,
+    logged_position: str,
+    freshness: FreshnessState | None = None,
+) -> Snapshot:
     return Snapshot(
         service=proc.name,
         seq=seq,
@@ -114,4 +122,5 @@ def new_snapshot(proc: Processor, seq: int, head_hash: bytes, logged_position: s
         logged_position=logged_position,
         taken_ns=time.time_ns(),
         state=proc.snapshot(),
+        freshness=freshness or FreshnessState(),
     )

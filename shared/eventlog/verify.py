@@ -16,6 +16,7 @@ from shared.domain.ledger import LogCheckpoint
 from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.checkpoints import checkpoint_problem
 from shared.eventlog.entry import GENESIS_HASH, Entry, content_digest, encode_content, link_hash
+from shared.eventlog.freshness import Freshness
 from shared.eventlog.port import LogCorrupt
 
 CHECKPOINT_LOOKBACK = 1_000_000  # a checkpoint is appended within this many entries of the seq it signs
@@ -53,7 +54,9 @@ class ChainVerifier:
 
     With `producer_keys` it checks every entry's producer tag (an entry nobody with the service keys
     wrote is named); with `answers` (producer -> the entry types it answers, from the system map) it
-    checks that an answer's causation `log:<n>` names an earlier entry of a type its producer answers.
+    checks that an answer's causation `log:<n>` names an earlier entry of a type its producer answers,
+    and that every entry comes after its producer's (or sender's) previous one (freshness.py: a copy of
+    a genuine entry is named).
     """
 
     def __init__(
@@ -78,6 +81,7 @@ class ChainVerifier:
         self._type_codes: dict[str, int] = {}
         self._type_names: list[str] = []
         self._types = array("B")  # the type of every entry checked, by code, for causation checks
+        self.freshness = Freshness()
 
     def check(self, entry: Entry) -> None:
         """Accept the next entry or raise LogCorrupt naming the first bad seq."""
@@ -95,6 +99,7 @@ class ChainVerifier:
             )
         if self.answers is not None:
             self._check_causation(entry, self.answers)
+            self.freshness.check(entry)
         if self.checkpoint_key is not None:
             self._check_checkpoint(entry)
         self.count += 1

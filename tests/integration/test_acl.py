@@ -26,7 +26,7 @@ from shared.domain.codec import encode_event
 from shared.domain.ledger import CashDeposited
 from shared.eventlog.archive import export_log
 from shared.eventlog.auth import ProducerKeys
-from shared.eventlog.entry import NewEntry
+from shared.eventlog.entry import Content, Entry, NewEntry
 from shared.eventlog.redis_log import RedisEventLog
 from shared.keys import Keys
 from tests.integration.exchange import Exchange, exchange_settings
@@ -190,12 +190,29 @@ async def test_the_services_refuse_to_start_without_a_real_operator_key(tmp_path
         assert "operator.secret" in done.stderr
 
 
+class _Copier(ProducerKeys):
+    """What a writer without the log key can still do: append the content of a genuine entry, its
+    producer's tag and all, again."""
+
+    def __init__(self, genuine: Entry) -> None:
+        super().__init__(b"\x07" * 32)
+        self.genuine = genuine
+
+    def content(self, new: NewEntry, producer: str, logged_ns: int) -> Content:
+        return self.genuine.content()
+
+
+@pytest.mark.parametrize(
+    ("attack", "named"),
+    [("forged", "not written by 'intake'"), ("copied", "does not come after operator's previous entry")],
+)
 async def test_an_entry_written_without_the_producers_key_is_named_and_refused(
-    redis_server_factory: Callable[..., RedisServer], tmp_path: Path
+    redis_server_factory: Callable[..., RedisServer], tmp_path: Path, attack: str, named: str
 ) -> None:
     """With the matching service's own Redis password (a stolen one) but not the log key, an attacker
-    appends a CashDeposited: `log verify` and `replay` name its seq, and every follower stops on it
-    instead of folding it (each says so in its log)."""
+    appends a CashDeposited, either tagged with a key of its own (forged) or a byte-for-byte copy of
+    the genuine one, tag and all (copied): `log verify` and `replay` name its seq, and every process
+    stops on it instead of folding it (each says so in its log)."""
     keys_dir = tmp_path / "keys"
     server = redis_server_factory(extra_args=("--aclfile", str(keys_dir / ACL_FILE)))
     settings = exchange_settings(server.url, "forge", keys_dir)
@@ -211,7 +228,9 @@ async def test_an_entry_written_without_the_producers_key_is_named_and_refused(
         await exchange.drained()
         password = settings.keyring.redis_password("matching")
         stolen = Redis.from_url(server.url, username="matching", password=password)
-        forger = RedisEventLog(stolen, settings.keys, producer_keys=ProducerKeys(b"\x07" * 32))
+        genuine = next(e for e in await exchange.log.read(0, 1000) if e.type == "CashDeposited")
+        keys = ProducerKeys(b"\x07" * 32) if attack == "forged" else _Copier(genuine)
+        forger = RedisEventLog(stolen, settings.keys, producer_keys=keys)
         deposit = encode_event(CashDeposited(participant=alice.participant, amount=10**11))
         entry = NewEntry(
             event_id="x", causation="in:operator:1-0", type="CashDeposited", event_ns=1, body=deposit
@@ -221,13 +240,15 @@ async def test_an_entry_written_without_the_producers_key_is_named_and_refused(
         env = {"REDIS_URL": server.url, "GREENEX_PREFIX": settings.prefix, "GREENEX_KEYS_DIR": str(keys_dir)}
         code, output = await _greenex(env, "log", "verify")
         assert code == 1
-        assert output.startswith(f"BAD seq={forged.seq}: not written by 'intake'"), output
+        assert output.startswith(f"BAD seq={forged.seq}: "), output
+        assert named in output
         code, output = await _greenex(env, "replay")
         assert code == 1
-        assert f"BAD seq={forged.seq}: not written by 'intake'" in output
+        assert f"BAD seq={forged.seq}: " in output
+        assert named in output
 
         def refused_by_all() -> bool:  # every process reads the log: each stops on the forged entry
-            return all("not written by" in (log_dir / f"{p.name}.log").read_text() for p in SYSTEM.processes)
+            return all(named in (log_dir / f"{p.name}.log").read_text() for p in SYSTEM.processes)
 
         await eventually(refused_by_all, timeout=15)
     finally:

@@ -88,7 +88,7 @@ async def test_append_assigns_gapless_seq_and_chains(backend: Backend) -> None:
     entries = await read_all(log)
     assert entries == first + second
     assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
-    assert [e.event_id for e in entries] == ["ev-1", "ev-2", "ev-3", "ev-4", "ev-5"]
+    assert [e.event_id for e in entries] == [f"ev/c{i}/0" for i in range(1, 6)]
     assert [e.producer for e in entries] == ["matching"] * 3 + ["intake"] * 2
     assert [e.logged_ns for e in entries] == [1_700_000_000_000_001_000] * 3 + [1_700_000_000_000_002_000] * 2
     assert entries[0].prev_hash == GENESIS_HASH
@@ -127,7 +127,7 @@ async def test_position_makes_appends_idempotent(backend: Backend) -> None:
     await log.append("other", new_entries(1, start=20), position="L01")
     await log.append("intake", new_entries(1, start=30), position="L02")
     assert await log.position("intake") == "L02"
-    assert [e.event_id for e in await read_all(log)] == ["ev-1", "ev-2", "ev-20", "ev-30"]
+    assert [e.event_id for e in await read_all(log)] == ["ev/c1/0", "ev/c2/0", "ev/c20/0", "ev/c30/0"]
 
 
 async def test_positions_order_bytewise(backend: Backend) -> None:
@@ -195,7 +195,7 @@ async def test_concurrent_writers_interleave_without_loss(backend: Backend) -> N
         next_id += size
     results = await asyncio.gather(*tasks)
     entries = await read_all(backend.log)
-    assert sorted(e.event_id for e in entries) == sorted(f"ev-{i}" for i in range(1, next_id))
+    assert sorted(e.event_id for e in entries) == sorted(f"ev/c{i}/0" for i in range(1, next_id))
     assert [e.seq for e in entries] == list(range(1, next_id))
     assert sorted(e.seq for batch in results for e in batch) == list(range(1, next_id))
     for batch in results:  # each batch is contiguous: appends are atomic

@@ -10,13 +10,18 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from services.checkpoint.service import due_checkpoints
 from services.harness import InProcessExchange, Input
+from services.runtime.follower import LogFollower
+from services.runtime.snapshots import decode_record, encode_record, new_snapshot
+from services.settlement.core import Settlement
 from shared.crypto import CheckpointKey, seal_to_exchange
 from shared.eventlog.auth import IN_MEMORY_KEYS, ProducerKeys
 from shared.eventlog.entry import Entry, NewEntry, content_digest, encode_content, entry_of, link_hash
+from shared.eventlog.memory import InMemoryEventLog
 from shared.eventlog.port import LogCorrupt
 from shared.eventlog.verify import ChainVerifier, verify_entries
 from shared.protocol import rotate_key_context
 from shared.reports import ExecutionReport, KeyReport
+from tests.support import FakeClock
 
 SECOND = 1_000_000_000
 
@@ -212,3 +217,65 @@ def test_checkpoints_fall_on_seq_multiples_and_closes_of_day() -> None:
     due = due_checkpoints(entries, every=10, key=key, venue="v")
     assert [(c.seq, c.reason) for c in due] == [(7, "close_of_day"), (10, "interval"), (20, "interval")]
     assert due == due_checkpoints(entries, every=10, key=key, venue="v")  # deterministic signatures
+
+
+def _answer(cause: int, i: int, producer: str = "matching") -> tuple[NewEntry, str]:
+    new = NewEntry(event_id=f"{producer}:{cause}:{i}", causation=f"log:{cause}", type="OrderAccepted",
+                   event_ns=cause, body=b"\x80")  # fmt: skip
+    return new, producer
+
+
+def _input(sender: str, stream_id: str, cid: str, i: int = 0) -> tuple[NewEntry, str]:
+    new = NewEntry(event_id=f"{sender}/{cid}/{i}", causation=f"in:{sender}:{stream_id}",
+                   type="OrderSubmitted", event_ns=1, body=b"\x80")  # fmt: skip
+    return new, "intake"
+
+
+_mislabelled = (
+    NewEntry(event_id="settlement:1:0", causation="log:2", type="TradeSettled", event_ns=2, body=b"\x80"),
+    "settlement",
+)
+
+
+@pytest.mark.parametrize(
+    ("tail", "reason"),
+    [
+        (_input("ann", "5-0", "a1"), "'ann/a1/0' does not come after ann's previous entry"),  # a copy
+        (_input("ann", "4-0", "a0"), "'ann/a0/0' does not come after ann's previous entry"),  # older input
+        (_answer(1, 0), "'matching:1:0' does not come after matching's previous entry"),  # a copy
+        (_answer(1, 1), "'matching:1:1' does not come after matching's previous entry"),  # earlier cause
+        (_mislabelled, "event id 'settlement:1:0' is not settlement:2:<i>"),  # names another cause
+    ],
+)
+def test_a_copy_of_a_genuine_entry_tags_perfectly_and_is_named(
+    tail: tuple[NewEntry, str], reason: str
+) -> None:
+    """Tags cannot cover the seq, so a copy of a genuine entry (appended with a stolen Redis password)
+    verifies tag and chain; its event id and causation, which the tag does cover, come out of order."""
+    good = [_input("ann", "5-0", "a1"), _answer(1, 0), _answer(1, 1), _input("ann", "6-0", "a2"),
+            _answer(2, 0, "settlement"), _answer(4, 0)]  # fmt: skip
+    entries = _chain(IN_MEMORY_KEYS, [*good, tail])
+    verifier = ChainVerifier(producer_keys=IN_MEMORY_KEYS)
+    _check_all(verifier, entries)  # tags and chain alone: all fine
+    checked = ChainVerifier(producer_keys=IN_MEMORY_KEYS, answers={})
+    with pytest.raises(LogCorrupt) as bad:
+        _check_all(checked, entries)
+    assert bad.value.seq == len(entries)
+    assert reason in bad.value.reason
+
+
+async def test_a_follower_restored_from_a_snapshot_still_refuses_a_copy_of_an_earlier_entry() -> None:
+    """The marks a copy is refused by travel in the follower's snapshot: after a restart from one, a
+    copy of an entry folded before it is still refused."""
+    entries = _chain(IN_MEMORY_KEYS, [_input("ann", "5-0", "a1"), _input("ann", "6-0", "a2")])
+    log = InMemoryEventLog(clock=FakeClock())
+    first = LogFollower(Settlement(), log, producer_keys=IN_MEMORY_KEYS)
+    first._check_links(entries)
+    snap = decode_record(encode_record(new_snapshot(first.processor, 2, entries[-1].hash, "",
+                                                    first.freshness.state())))  # fmt: skip
+    restarted = LogFollower(Settlement(), log, producer_keys=IN_MEMORY_KEYS)
+    restarted.restore(snap, "")
+    copy = _chain(IN_MEMORY_KEYS, [_input("ann", "5-0", "a1"), _input("ann", "6-0", "a2"),
+                                   _input("ann", "5-0", "a1")])[-1]  # fmt: skip
+    with pytest.raises(LogCorrupt, match="does not come after ann's previous entry"):
+        restarted._check_links([msgspec.structs.replace(copy, prev_hash=entries[-1].hash)])

@@ -11,6 +11,7 @@ from services.intake.reports.execution import REPORTED_TYPES, Reporter
 from shared.domain.codec import decode_event
 from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.entry import Entry
+from shared.eventlog.freshness import Freshness
 from shared.eventlog.redis_log import Effect
 from shared.keys import Keys
 from shared.reports import encode_report
@@ -34,6 +35,7 @@ class ReportPublisher:
     def __init__(self, redis: Redis, keys: Keys, producer_keys: ProducerKeys) -> None:
         self.redis, self.keys, self.producer_keys = redis, keys, producer_keys
         self.reporter = Reporter()
+        self.freshness = Freshness()  # it reads the log from its first entry at every start
         self.cursor = 0
 
     async def load_cursor(self) -> None:
@@ -42,7 +44,9 @@ class ReportPublisher:
     def prepare(self, entries: Sequence[Entry]) -> list[Command]:
         """The MULTI that writes the batch's reports and moves the cursor ([] when nothing is new);
         the caller sends it (the report loop, ahead of its next read)."""
-        self.producer_keys.check(entries)  # a forged entry never becomes a participant's report
+        self.producer_keys.check(entries)  # a forged entry never becomes a participant's report,
+        for entry in entries:
+            self.freshness.check(entry)  # nor a copy of a genuine one
         writes: list[Command] = [("MULTI",)]
         for entry in entries:
             if entry.type not in REPORTED_TYPES:
