@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from redis.asyncio import Redis
@@ -21,12 +21,14 @@ from services.cli.trust import log_verifier
 from services.cli.venue import cli_user
 from services.cli.views import print_book
 from services.runtime.digests import read_digests
-from services.runtime.snapshots import Snapshot, SnapshotStore, decode_record
+from services.runtime.snapshots import Snapshot, decode_record
 from services.system import SYSTEM
 from shared.config import Settings, connect, load_settings
 from shared.domain.values import fen_to_price
+from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.port import LogCorrupt
 from shared.eventlog.redis_log import RedisEventLog
+from shared.keyring import KeyMissing
 
 __all__ = ["LiveCheck", "compare_live", "format_ns", "parse_time", "register"]
 
@@ -102,12 +104,16 @@ async def compare_live(redis: Redis, settings: Settings) -> LiveCheck:
     """Read the services' published digests and their newest snapshots (for naming a difference)."""
     cores = SYSTEM.core_names
     live = {k: v for k, v in (await read_digests(redis, settings.keys)).items() if k in cores}
-    store = SnapshotStore(redis, settings.keys)
+    try:
+        sealer: ProducerKeys | None = settings.keyring.producer_keys()
+    except KeyMissing:
+        sealer = None  # only to name a difference: an unsealed look is still useful
     snapshots: dict[str, Snapshot] = {}
     for core in cores:
-        for record in await store.records(core):
+        records = cast(list[bytes], await redis.lrange(settings.keys.snapshots(core), 0, -1))
+        for record in records:
             try:
-                snapshots[core] = decode_record(record)
+                snapshots[core] = decode_record(record, sealer)
                 break
             except ValueError:
                 continue

@@ -89,7 +89,7 @@ def follower_app(settings: Settings, system: System, process: Process) -> Follow
     event_log = RedisEventLog(
         redis, keys, resp=resp, bells=system.bells(keys), reader=process.name, producer_keys=producer_keys
     )
-    store = SnapshotStore(redis, keys)
+    store = SnapshotStore(redis, keys, producer_keys)
     followers = [
         LogFollower(
             core.make(),

@@ -1,4 +1,4 @@
-"""Service snapshots: a core's state at a log seq, checksummed, kept in Redis beside the log (newest 2).
+"""Service snapshots: a core's state at a log seq, sealed, kept in Redis beside the log (newest 2).
 
 Snapshots are derived data: each is tied to the log by the hash of the entry it covers, so one taken on
 another log (or past a tail that was lost) is refused, and deleting them all only costs a full replay.
@@ -9,7 +9,7 @@ the trim of older ones are one MULTI (no half-written file to detect).
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 import time
 from typing import cast
 
@@ -18,6 +18,7 @@ import structlog
 from redis.asyncio import Redis
 
 from services.runtime.processor import Processor
+from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.freshness import FreshnessState
 from shared.eventlog.port import EventLog
 from shared.keys import Keys
@@ -45,38 +46,43 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Snapshot)
 
 
-def encode_record(snap: Snapshot) -> bytes:
-    """sha256 of the encoded snapshot, then the snapshot: damage anywhere fails the checksum."""
+def encode_record(snap: Snapshot, keys: ProducerKeys) -> bytes:
+    """The seal (an HMAC under the core's snapshot key, from the log master key), then the encoded
+    snapshot: damage anywhere, or a snapshot written by anyone without the key, fails the seal."""
     body = _encoder.encode(snap)
-    return hashlib.sha256(body).digest() + body
+    return keys.snapshot_seal(snap.service, body) + body
 
 
-def decode_record(record: bytes) -> Snapshot:
-    """The snapshot in a record, or ValueError saying why it cannot be trusted."""
-    checksum, body = record[:32], record[32:]
-    if len(checksum) < 32 or hashlib.sha256(body).digest() != checksum:
-        raise ValueError("checksum mismatch")
+def decode_record(record: bytes, keys: ProducerKeys | None) -> Snapshot:
+    """The snapshot in a record, or ValueError saying why it cannot be trusted. Without `keys` the seal
+    is not checked: only for looking at a snapshot (compare-live names a difference with it), never for
+    restoring one."""
+    seal, body = record[:32], record[32:]
+    if len(seal) < 32:
+        raise ValueError("truncated record")
     try:
         snap = _decoder.decode(body)
     except msgspec.DecodeError as exc:
         raise ValueError(f"undecodable: {exc}") from exc
+    if keys is not None and not hmac.compare_digest(keys.snapshot_seal(snap.service, body), seal):
+        raise ValueError("seal mismatch: damaged, or not written by a holder of the log master key")
     if snap.version != _VERSION:
         raise ValueError(f"unknown snapshot version {snap.version}")
     return snap
 
 
 class SnapshotStore:
-    """A Redis list per core (Keys.snapshots), newest first, trimmed to KEEP."""
+    """A Redis list per core (Keys.snapshots), newest first, trimmed to KEEP; sealed with `sealer`."""
 
-    def __init__(self, redis: Redis, keys: Keys, keep: int = KEEP) -> None:
-        self.redis, self.keys, self.keep = redis, keys, keep
+    def __init__(self, redis: Redis, keys: Keys, sealer: ProducerKeys, keep: int = KEEP) -> None:
+        self.redis, self.keys, self.sealer, self.keep = redis, keys, sealer, keep
 
     def key(self, service: str) -> str:
         return self.keys.snapshots(service)
 
     async def save(self, snap: Snapshot) -> None:
         pipe = self.redis.pipeline(transaction=True)
-        pipe.lpush(self.key(snap.service), encode_record(snap))
+        pipe.lpush(self.key(snap.service), encode_record(snap, self.sealer))
         pipe.ltrim(self.key(snap.service), 0, self.keep - 1)
         await pipe.execute()
 
@@ -87,7 +93,7 @@ class SnapshotStore:
         """The newest snapshot that is intact and matches the log; None (full replay) if there is none."""
         for index, record in enumerate(await self.records(service)):
             try:
-                snap = decode_record(record)
+                snap = decode_record(record, self.sealer)
                 if snap.service != service:
                     raise ValueError(f"snapshot of {snap.service!r}")
                 await _check_against_log(snap, event_log)

@@ -130,12 +130,13 @@ def test_compare_live_names_the_core_and_account_that_differ(live: Live, sync_re
     for stream_id, fields in sync_redis.xrange(source_keys.log):  # type: ignore[union-attr]
         sync_redis.xadd(copy_keys.log, fields, id=stream_id)  # type: ignore[arg-type]
     source = source_keys.snapshots("settlement")
-    snap = decode_record(sync_redis.lindex(source, 0))  # type: ignore[arg-type]
+    sealer = live.settings.keyring.producer_keys()  # the test holds the key ring: it can seal
+    snap = decode_record(sync_redis.lindex(source, 0), sealer)  # type: ignore[arg-type]
     core = restored(Settlement(), snap.state)
     core._cash["szenergy"] += 1  # a fen moves between accounts: conserved, so restore accepts it
     core._cash["cementco"] -= 1
     forged = msgspec.structs.replace(snap, state=core.snapshot())
-    sync_redis.lpush(copy_keys.snapshots("settlement"), encode_record(forged))
+    sync_redis.lpush(copy_keys.snapshots("settlement"), encode_record(forged, sealer))
     published = cast(dict[bytes, bytes], sync_redis.hgetall(source_keys.digests))
     for name, value in published.items():
         sync_redis.hset(copy_keys.digests, name, value)
@@ -150,13 +151,15 @@ async def test_snapshot_store_falls_back_past_damaged_snapshots(live: Live) -> N
     """The newest intact snapshot that matches the log wins; damaged ones are skipped; none -> None."""
     client = Redis.from_url(live.url)
     try:
-        store, log = SnapshotStore(client, live.settings.keys), RedisEventLog(client, live.settings.keys)
+        sealer = live.settings.keyring.producer_keys()
+        store = SnapshotStore(client, live.settings.keys, sealer)
+        log = RedisEventLog(client, live.settings.keys)
         good = await store.load("matching", log)
         assert good is not None
         assert good.seq > 0
         records = await store.records("matching")
         prefix = f"{live.settings.prefix}snap"
-        scratch = SnapshotStore(client, Keys(prefix))
+        scratch = SnapshotStore(client, Keys(prefix), sealer)
         damaged = records[0][:-1] + bytes([records[0][-1] ^ 1])
         await client.rpush(scratch.key("matching"), damaged, *records[1:])
         older = await scratch.load("matching", log)

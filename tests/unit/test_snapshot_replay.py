@@ -15,7 +15,7 @@ from services.runtime.snapshots import Snapshot, decode_record, encode_record, n
 from services.settlement.core import Settlement
 from services.system import SYSTEM
 from shared.eventlog.archive import write_archive
-from shared.eventlog.auth import IN_MEMORY_KEYS
+from shared.eventlog.auth import IN_MEMORY_KEYS, ProducerKeys
 from shared.eventlog.entry import GENESIS_HASH, Entry, content_digest, encode_content, link_hash
 from shared.eventlog.memory import InMemoryEventLog
 from shared.eventlog.port import LogCorrupt
@@ -62,7 +62,9 @@ async def test_followers_from_snapshot_plus_tail_match_a_full_replay(
     full = replay_entries(entries)
     prefix = replay_entries(entries[:k])
     for core in SYSTEM.cores:
-        snap = decode_record(encode_record(new_snapshot(prefix.core(core.name), k, entries[k - 1].hash, "")))
+        snapshot = new_snapshot(prefix.core(core.name), k, entries[k - 1].hash, "")
+        record = encode_record(snapshot, IN_MEMORY_KEYS)
+        snap = decode_record(record, IN_MEMORY_KEYS)
         follower = LogFollower(core.make(), log)
         follower.restore(snap, await log.position(core.name))
         appended = await follower.step(entries[k:])
@@ -85,18 +87,24 @@ async def test_follower_refuses_a_batch_that_does_not_link(
     assert bad.value.seq == 101
 
 
-def test_snapshot_record_detects_any_damage() -> None:
-    """A flipped byte anywhere in a record fails its sha256 checksum."""
+def test_snapshot_record_detects_any_damage_and_any_other_writer() -> None:
+    """A flipped byte anywhere in a record fails its seal; so does a record sealed by anyone without the
+    log master key (written with a stolen Redis password, say)."""
     snap = Snapshot(
         service="matching", seq=5, head_hash=b"h" * 32, logged_position="L1", taken_ns=1, state=b"abc"
     )
-    record = encode_record(snap)
-    assert decode_record(record) == snap
+    record = encode_record(snap, IN_MEMORY_KEYS)
+    assert decode_record(record, IN_MEMORY_KEYS) == snap
     for at in (0, 31, 32, len(record) - 1):
         damaged = bytearray(record)
         damaged[at] ^= 0x01
-        with pytest.raises(ValueError, match="checksum"):
-            decode_record(bytes(damaged))
+        with pytest.raises(ValueError, match=r"seal mismatch|undecodable"):
+            decode_record(bytes(damaged), IN_MEMORY_KEYS)
+    forged = encode_record(snap, ProducerKeys(b"\x07" * 32))
+    with pytest.raises(ValueError, match="seal mismatch"):
+        decode_record(forged, IN_MEMORY_KEYS)
+    other_core = encode_record(msgspec.structs.replace(snap, service="settlement"), IN_MEMORY_KEYS)
+    assert decode_record(other_core, IN_MEMORY_KEYS).service == "settlement"  # sealed for its own core
 
 
 def test_tampered_archive_is_refused_naming_the_seq(

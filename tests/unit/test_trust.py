@@ -271,8 +271,9 @@ async def test_a_follower_restored_from_a_snapshot_still_refuses_a_copy_of_an_ea
     log = InMemoryEventLog(clock=FakeClock())
     first = LogFollower(Settlement(), log, producer_keys=IN_MEMORY_KEYS)
     first._check_links(entries)
-    snap = decode_record(encode_record(new_snapshot(first.processor, 2, entries[-1].hash, "",
-                                                    first.freshness.state())))  # fmt: skip
+    record = encode_record(new_snapshot(first.processor, 2, entries[-1].hash, "", first.freshness.state()),
+                           IN_MEMORY_KEYS)  # fmt: skip
+    snap = decode_record(record, IN_MEMORY_KEYS)
     restarted = LogFollower(Settlement(), log, producer_keys=IN_MEMORY_KEYS)
     restarted.restore(snap, "")
     copy = _chain(IN_MEMORY_KEYS, [_input("ann", "5-0", "a1"), _input("ann", "6-0", "a2"),
