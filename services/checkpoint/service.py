@@ -35,21 +35,23 @@ log = structlog.get_logger("greenex.checkpoint")
 
 
 def due_checkpoints(
-    entries: Sequence[Entry], every: int, key: CheckpointKey, venue: str
+    entries: Sequence[Entry], every: int, key: CheckpointKey, venue: str, previous: int = 0
 ) -> list[LogCheckpoint]:
     """The checkpoints a batch of entries calls for: at seq multiples of `every` and at every close of
-    day. Pure and deterministic (same entries, same key: same checkpoints)."""
+    day, each naming the one before it (`previous`: the last one due before the batch). Pure and
+    deterministic (same log, same key: same checkpoints)."""
     due: list[LogCheckpoint] = []
     for entry in entries:
         if entry.producer == CHECKPOINT:
             continue
         reason = "close_of_day" if entry.type == _CLOSE else "interval" if entry.seq % every == 0 else ""
         if reason:
-            signature = key.sign(checkpoint_message(venue, entry.seq, entry.hash))
+            signature = key.sign(checkpoint_message(venue, entry.seq, entry.hash, previous))
             due.append(LogCheckpoint(
-                venue=venue, seq=entry.seq, link=entry.hash.hex(), public_key=key.public_key.hex(),
-                signature=signature.hex(), reason=reason,
+                venue=venue, seq=entry.seq, link=entry.hash.hex(), previous=previous,
+                public_key=key.public_key.hex(), signature=signature.hex(), reason=reason,
             ))  # fmt: skip
+            previous = entry.seq
     return due
 
 
@@ -66,7 +68,7 @@ async def _sign_loop(
     bad entry stops the process, loudly."""
     stored = await event_log.position(CHECKPOINT)
     signed_up_to = int(stored[1:]) if stored else 0
-    after = 0
+    after = previous = 0  # previous: the last checkpoint due so far (appended or not yet)
     while not stop.is_set():
         entries = await event_log.follow(after, 5000, 1000)
         if not entries:
@@ -74,7 +76,9 @@ async def _sign_loop(
         for entry in entries:
             verifier.check(entry)
         after = entries[-1].seq
-        for checkpoint in due_checkpoints(entries, settings.checkpoint_every, key, settings.venue):
+        due = due_checkpoints(entries, settings.checkpoint_every, key, settings.venue, previous)
+        previous = due[-1].seq if due else previous
+        for checkpoint in due:
             if checkpoint.seq <= signed_up_to:
                 continue  # appended before a restart
             new = NewEntry(

@@ -64,7 +64,8 @@ def _print_report(report: VerifyReport) -> None:
     if report.checkpoints:
         typer.echo(
             f"{report.checkpoints} signed checkpoints verified, "
-            f"the last covering seq {report.last_checkpoint_seq}"
+            f"the last covering seq {report.last_checkpoint_seq}; "
+            f"{report.head_seq - report.last_checkpoint_seq} entries after it are not signed yet"
         )
     else:
         typer.echo("no signed checkpoint verified (none in the log, or no public key given)")
@@ -74,6 +75,10 @@ def _print_report(report: VerifyReport) -> None:
 def verify(
     file: Annotated[Path | None, typer.Option("--file", help="Verify an archive instead of Redis.")] = None,
     public_key: PublicKey = None,
+    expect: Annotated[
+        list[str] | None,
+        typer.Option("--expect", help="SEQ:LINK of a checkpoint published elsewhere; the log must hold it."),
+    ] = None,
     redis_url: RedisUrl = None,
     prefix: Prefix = None,
 ) -> None:
@@ -81,6 +86,7 @@ def verify(
     exit 1 naming the first bad seq."""
     try:
         verifier = log_verifier(load_settings(redis_url=redis_url, prefix=prefix), public_key)
+        verifier.expected = dict(_published(text) for text in expect or ())
     except (ValueError, OSError) as bad:
         typer.echo(f"error: {bad}", err=True)
         raise typer.Exit(2) from None
@@ -93,6 +99,15 @@ def verify(
             return await verify_log(log, verifier=verifier)
 
     _print_report(asyncio.run(run()))
+
+
+def _published(text: str) -> tuple[int, bytes]:
+    seq, _, link = text.partition(":")
+    try:
+        return int(seq), bytes.fromhex(link)
+    except ValueError:
+        hint = "give SEQ:LINK, the link in hex (from a LogCheckpoint)"
+        raise ValueError(f"--expect {text!r}: {hint}") from None
 
 
 @log_app.command()

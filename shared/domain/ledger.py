@@ -93,12 +93,14 @@ class CommandRejected(DomainEvent, frozen=True):
 
 
 class LogCheckpoint(DomainEvent, frozen=True):
-    """The exchange's Ed25519 signature over `greenex checkpoint:<venue>:<seq>:<link hex>`: anyone with
-    the public key can check an exported log up to `seq` without trusting Redis or the operator."""
+    """The exchange's Ed25519 signature over `greenex checkpoint:<venue>:<seq>:<link hex>:<previous>`:
+    anyone with the public key can check an exported log up to `seq` without trusting Redis or the
+    operator."""
 
     venue: str
     seq: int
     link: str  # the chain link (hash) of entry `seq`, hex
+    previous: int  # the seq the checkpoint before this one covers (0 for the first)
     public_key: str  # hex of the signing key's public half
     signature: str  # hex
     reason: str  # "interval" or "close_of_day"

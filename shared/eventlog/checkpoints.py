@@ -9,10 +9,11 @@ from shared.domain.ledger import LogCheckpoint
 __all__ = ["checkpoint_message", "checkpoint_problem"]
 
 
-def checkpoint_message(venue: str, seq: int, link: bytes) -> bytes:
+def checkpoint_message(venue: str, seq: int, link: bytes, previous: int) -> bytes:
     """The signed text: the venue (a checkpoint cannot be passed off as another exchange's), the seq and
-    its chain link; the link commits to every entry up to seq through the hash chain."""
-    return f"greenex checkpoint:{venue}:{seq}:{link.hex()}".encode()
+    its chain link (which commits to every entry up to seq through the hash chain), and the seq of the
+    checkpoint before it (so checkpoints chain too: none can be removed from between two others)."""
+    return f"greenex checkpoint:{venue}:{seq}:{link.hex()}:{previous}".encode()
 
 
 def checkpoint_problem(checkpoint: LogCheckpoint, link_at_seq: bytes | None, public_key: bytes) -> str | None:
@@ -23,7 +24,7 @@ def checkpoint_problem(checkpoint: LogCheckpoint, link_at_seq: bytes | None, pub
         return f"covers seq {checkpoint.seq}, which was not seen within the lookback"
     if checkpoint.link != link_at_seq.hex():
         return f"its link for seq {checkpoint.seq} is not the log's"
-    message = checkpoint_message(checkpoint.venue, checkpoint.seq, link_at_seq)
+    message = checkpoint_message(checkpoint.venue, checkpoint.seq, link_at_seq, checkpoint.previous)
     if not verify_checkpoint(public_key, message, bytes.fromhex(checkpoint.signature)):
         return "its Ed25519 signature does not verify"
     return None

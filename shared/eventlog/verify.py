@@ -67,8 +67,12 @@ class ChainVerifier:
         producer_keys: ProducerKeys | None = None,
         answers: Mapping[str, frozenset[str]] | None = None,
         checkpoint_key: bytes | None = None,
+        expected: Mapping[int, bytes] | None = None,
     ) -> None:
         self.count = 0
+        # Links published outside the log (seq -> link): the log must hold each, so one cut short
+        # before a published checkpoint is named too.
+        self.expected = dict(expected or {})
         self.checkpoint_key = checkpoint_key  # with it, every LogCheckpoint is checked against the log
         self.checkpoints = 0
         self.last_checkpoint_seq = 0
@@ -102,6 +106,8 @@ class ChainVerifier:
             self.freshness.check(entry)
         if self.checkpoint_key is not None:
             self._check_checkpoint(entry)
+        if entry.seq in self.expected and self.expected[entry.seq] != entry.hash:
+            raise LogCorrupt(entry.seq, "its link is not the one published for this seq")
         self.count += 1
         self.head_seq = entry.seq
         self.head_hash = entry.hash
@@ -117,6 +123,12 @@ class ChainVerifier:
         except msgspec.DecodeError as exc:
             raise LogCorrupt(entry.seq, f"an undecodable checkpoint: {exc}") from exc
         problem = checkpoint_problem(checkpoint, self._links.get(checkpoint.seq), self.checkpoint_key)
+        chained = self._first_seq == 1 or self.checkpoints > 0  # a segment: from its first checkpoint
+        if problem is None and chained and checkpoint.previous != self.last_checkpoint_seq:
+            problem = (
+                f"it follows the checkpoint of seq {checkpoint.previous}, but the last one in the log "
+                f"covers seq {self.last_checkpoint_seq}: a checkpoint was removed"
+            )
         if problem is not None:
             raise LogCorrupt(entry.seq, f"checkpoint of seq {checkpoint.seq} refused: {problem}")
         self.checkpoints += 1
@@ -146,6 +158,10 @@ class ChainVerifier:
         self._types.append(code)
 
     def report(self, bad: LogCorrupt | None = None) -> VerifyReport:
+        beyond = [seq for seq in self.expected if seq > self.head_seq]
+        if bad is None and beyond:
+            ends = f"the log ends at seq {self.head_seq}, before the published seq {min(beyond)}"
+            bad = LogCorrupt(self.head_seq + 1, ends)
         return VerifyReport(
             ok=bad is None,
             count=self.count,

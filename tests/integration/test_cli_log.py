@@ -79,6 +79,29 @@ def test_verify_good_file(tmp_path: Path) -> None:
     assert "producer tags NOT checked" in result.output
 
 
+def test_verify_holds_the_log_to_links_published_elsewhere(tmp_path: Path) -> None:
+    """--expect SEQ:LINK: a log that holds the published link passes; one whose entry there differs, or
+    that was cut short before it, is named."""
+    entries = sealed(12)
+    write_archive(tmp_path / "a", entries)
+    write_archive(tmp_path / "short", entries[:9])
+    published = f"10:{entries[9].hash.hex()}"
+    verify = ["log", "verify", "--expect", published]
+    result = runner.invoke(app, [*verify, "--file", str(tmp_path / "a")], env=NO_KEYS)
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, [*verify, "--file", str(tmp_path / "short")], env=NO_KEYS)
+    assert result.exit_code == 1
+    assert result.output.startswith("BAD seq=10: the log ends at seq 9, before the published seq 10")
+    archive = ["--file", str(tmp_path / "a")]
+    other = f"10:{entries[8].hash.hex()}"
+    result = runner.invoke(app, ["log", "verify", "--expect", other, *archive], env=NO_KEYS)
+    assert result.exit_code == 1
+    assert result.output.startswith("BAD seq=10: its link is not the one published for this seq")
+    result = runner.invoke(app, ["log", "verify", "--expect", "ten", *archive], env=NO_KEYS)
+    assert result.exit_code == 2
+    assert "give SEQ:LINK" in result.output
+
+
 def test_verify_file_with_a_flipped_byte(tmp_path: Path) -> None:
     """One flipped byte inside entry 7's payload fails with exit 1 naming seq 7."""
     entries = sealed(12)

@@ -14,6 +14,7 @@ from services.runtime.follower import LogFollower
 from services.runtime.snapshots import decode_record, encode_record, new_snapshot
 from services.settlement.core import Settlement
 from shared.crypto import CheckpointKey, seal_to_exchange
+from shared.domain.ledger import LogCheckpoint
 from shared.eventlog.auth import IN_MEMORY_KEYS, ProducerKeys
 from shared.eventlog.entry import Entry, NewEntry, content_digest, encode_content, entry_of, link_hash
 from shared.eventlog.memory import InMemoryEventLog
@@ -216,7 +217,36 @@ def test_checkpoints_fall_on_seq_multiples_and_closes_of_day() -> None:
     )
     due = due_checkpoints(entries, every=10, key=key, venue="v")
     assert [(c.seq, c.reason) for c in due] == [(7, "close_of_day"), (10, "interval"), (20, "interval")]
+    assert [c.previous for c in due] == [0, 7, 10]
     assert due == due_checkpoints(entries, every=10, key=key, venue="v")  # deterministic signatures
+
+
+def test_a_checkpoint_removed_from_between_two_others_is_named() -> None:
+    """Each checkpoint signs the seq of the one before it: an insider who drops one (the only way to
+    hide a rewrite of what it covers) and re-chains and re-tags the log is named at the next one."""
+    key = CheckpointKey(Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw,
+                                                                   NoEncryption()))  # fmt: skip
+    plain = [(_new(i), "intake") for i in range(1, 13)]
+    first, second, third = due_checkpoints(_chain(IN_MEMORY_KEYS, plain), every=4, key=key, venue="v")
+
+    def signed(checkpoint: LogCheckpoint) -> tuple[NewEntry, str]:
+        body = msgspec.msgpack.encode(checkpoint)
+        new = NewEntry(event_id=f"checkpoint:{checkpoint.seq}:0", causation=f"log:{checkpoint.seq}",
+                       type="LogCheckpoint", event_ns=1, body=body)  # fmt: skip
+        return new, "checkpoint"
+
+    # Checkpoints come in after the entries they cover, as the checkpoint process appends them; the
+    # seqs of the plain entries must stay where they were signed, so each goes in at the end.
+    honest = _chain(IN_MEMORY_KEYS, [*plain, signed(first), signed(second), signed(third)])
+    verifier = ChainVerifier(producer_keys=IN_MEMORY_KEYS, checkpoint_key=key.public_key)
+    _check_all(verifier, honest)
+    assert (verifier.checkpoints, verifier.last_checkpoint_seq) == (3, 12)
+    without_second = _chain(IN_MEMORY_KEYS, [*plain, signed(first), signed(third)])
+    checked = ChainVerifier(producer_keys=IN_MEMORY_KEYS, checkpoint_key=key.public_key)
+    with pytest.raises(LogCorrupt) as bad:
+        _check_all(checked, without_second)
+    assert bad.value.seq == 14
+    assert "follows the checkpoint of seq 8, but the last one in the log covers seq 4" in bad.value.reason
 
 
 def _answer(cause: int, i: int, producer: str = "matching") -> tuple[NewEntry, str]:
