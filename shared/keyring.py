@@ -38,6 +38,17 @@ class KeyMissing(Exception):  # noqa: N818  -- named as the fact
     """A secret the process needs is not in its key directory (or is a well-known value)."""
 
 
+def _refuse_if_exposed(file: Path, stat: os.stat_result, *, public: bool) -> None:
+    """A secret anyone else on the machine can read, or that someone else owns, is not used."""
+    if public:
+        return
+    if stat.st_uid != os.getuid():
+        raise KeyMissing(f"{file} belongs to uid {stat.st_uid}, not to this user ({os.getuid()})")
+    if stat.st_mode & 0o077:
+        mode = oct(stat.st_mode & 0o777)
+        raise KeyMissing(f"{file} is readable by others (mode {mode}); `chmod 600 {file}` if it is yours")
+
+
 def new_password() -> str:
     return secrets.token_urlsafe(24)
 
@@ -74,21 +85,35 @@ class KeyRing:
         return ring
 
     def _create(self, name: str, value: str, *, private: bool = True, replace: bool = False) -> bool:
+        """Write a new file, never through a symlink and never readable by others even for a moment
+        (O_EXCL|O_NOFOLLOW with its final mode); `replace` writes a fresh file and renames it over."""
         file = self.path / name
         if file.exists() and not replace:
             return False
-        # Created with its final mode, so the secret is never readable by others, even for a moment.
-        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+        target = file.with_name(f".{name}.{secrets.token_hex(4)}.new") if replace else file
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        fd = os.open(target, flags, 0o600 if private else 0o644)
         with os.fdopen(fd, "w") as out:
             out.write(value + "\n")
+        if replace:
+            os.replace(target, file)  # a rename replaces a symlink itself, never what it points to
         return True
+
+    def write_private(self, name: str, value: str) -> None:
+        """A private file of the ring that is not a secret read back by name (e.g. users.acl)."""
+        self._create(name, value.removesuffix("\n"))
 
     def read(self, name: str) -> str:
         file = self.path / name
         try:
-            value = file.read_text().strip()
+            fd = os.open(file, os.O_RDONLY | os.O_NOFOLLOW)
         except FileNotFoundError:
             raise KeyMissing(f"no {name} in {self.path} (run `greenex keys init`)") from None
+        except OSError as exc:  # ELOOP: a symlink where a key should be
+            raise KeyMissing(f"{file} is not a plain file ({exc.strerror}): put the key there") from None
+        with os.fdopen(fd) as handle:
+            _refuse_if_exposed(file, os.fstat(handle.fileno()), public=name.endswith(".pub"))
+            value = handle.read().strip()
         if value in WELL_KNOWN_SECRETS:
             raise KeyMissing(f"{file} holds a well-known value; generate a real one (`greenex keys init`)")
         return value

@@ -65,8 +65,7 @@ def init_keys(settings: Settings, system: System) -> KeyRing:
             for user, rules in service_users(system, settings.keys).items()
         }
         users[ADMIN] = (ring.redis_password(ADMIN), [])
-        acl.write_text(acl_file(users))
-        acl.chmod(0o600)
+        ring.write_private(ACL_FILE, acl_file(users))
     return ring
 
 

@@ -31,18 +31,21 @@ class SigningKeys:
     def __init__(self, sealer: Sealer | None, operator: str, operator_secret: str) -> None:
         self._sealer = sealer
         self._keys: dict[str, list[_Key]] = {operator: [_Key("config", operator_secret)]}
+        self._issued: dict[str, int] = {}  # keys a participant has had: ids never repeat, though old keys go
 
     def __contains__(self, participant: object) -> bool:
         return participant in self._keys
 
     def register(self, event: ParticipantRegistered) -> None:
         self._keys[event.participant] = [_Key(event.key.key_id, self._open(event.participant, event))]
+        self._issued[event.participant] = 1
 
     def rotate(self, event: KeyRotated) -> None:
         keys = self._keys.setdefault(event.participant, [])
         for key in keys:
             key.valid_until_ns = min(key.valid_until_ns, event.previous_valid_until_ns)
         keys.append(_Key(event.key.key_id, self._open(event.participant, event)))
+        self._issued[event.participant] = self._issued.get(event.participant, 0) + 1
         # Keys past any overlap can never verify again: drop all but the newest few.
         del keys[:-3]
 
@@ -52,7 +55,7 @@ class SigningKeys:
         return self._sealer.open(event.key, participant).decode()
 
     def next_key_id(self, participant: str) -> str:
-        return f"k{len(self._keys.get(participant, ())) + 1}"
+        return f"k{self._issued.get(participant, 0) + 1}"
 
     def verifies(self, participant: str, command: dict[str, Any], now_ns: int) -> bool:
         """Whether `sig` is the HMAC of the command under a key of the participant valid at `now_ns`."""

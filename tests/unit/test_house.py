@@ -356,3 +356,15 @@ def test_the_layer_check_sees_a_forbidden_import(tmp_path: Path) -> None:
     module.write_text("from services.matching.engine import MatchingEngine\nimport shared.keys\n")
     assert _imports(module) == {"services.matching", "shared"}
     assert "services.matching" not in _layers()["shared/"]
+
+
+def test_no_participant_can_take_the_name_of_one_of_the_exchanges_own_users() -> None:
+    """Participant ids are Redis user names: every role's user (each process of the map, the operator,
+    public, admin) and `default` must be reserved, or provisioning one would reset that user. A process
+    added to the map fails this until its name is reserved too."""
+    from services.cli.provision import role_users  # noqa: PLC0415
+    from services.intake.core import RESERVED_IDS, valid_participant_id  # noqa: PLC0415
+
+    taken = {*role_users(SYSTEM), "default"}
+    assert taken <= RESERVED_IDS
+    assert not any(valid_participant_id(name) for name in taken)

@@ -3,6 +3,9 @@ limits, producer tags and signed checkpoints. The Redis side (ACLs, NOPERM): tes
 
 from __future__ import annotations
 
+import stat
+from pathlib import Path
+
 import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -10,16 +13,18 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from services.checkpoint.service import due_checkpoints
 from services.harness import InProcessExchange, Input
+from services.intake.keystore import SigningKeys
 from services.runtime.follower import LogFollower
 from services.runtime.snapshots import decode_record, encode_record, new_snapshot
 from services.settlement.core import Settlement
-from shared.crypto import CheckpointKey, seal_to_exchange
-from shared.domain.ledger import LogCheckpoint
+from shared.crypto import CheckpointKey, Sealer, seal_to_exchange
+from shared.domain.ledger import KeyRotated, LogCheckpoint, ParticipantRegistered
 from shared.eventlog.auth import IN_MEMORY_KEYS, ProducerKeys
 from shared.eventlog.entry import Entry, NewEntry, content_digest, encode_content, entry_of, link_hash
 from shared.eventlog.memory import InMemoryEventLog
 from shared.eventlog.port import LogCorrupt
 from shared.eventlog.verify import ChainVerifier, verify_entries
+from shared.keyring import KeyMissing, KeyRing
 from shared.protocol import rotate_key_context
 from shared.reports import ExecutionReport, KeyReport
 from tests.support import FakeClock
@@ -310,3 +315,42 @@ async def test_a_follower_restored_from_a_snapshot_still_refuses_a_copy_of_an_ea
                                    _input("ann", "5-0", "a1")])[-1]  # fmt: skip
     with pytest.raises(LogCorrupt, match="does not come after ann's previous entry"):
         restarted._check_links([msgspec.structs.replace(copy, prev_hash=entries[-1].hash)])
+
+
+def test_the_key_ring_refuses_exposed_linked_or_foreign_secrets(tmp_path: Path) -> None:
+    """A secret readable by others, a symlink where a key should be: refused with what to do; files are
+    created 0600 and never through a symlink."""
+    ring = KeyRing.create(tmp_path / "keys", ("intake",))
+    assert stat.S_IMODE((ring.path / "log-master.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((ring.path / "checkpoint.pub").stat().st_mode) == 0o644
+    ring.read("redis-intake.pass")
+    (ring.path / "redis-intake.pass").chmod(0o644)
+    with pytest.raises(KeyMissing, match="readable by others"):
+        ring.read("redis-intake.pass")
+    (ring.path / "redis-intake.pass").chmod(0o600)
+    (tmp_path / "elsewhere").write_text("a" * 64)
+    (tmp_path / "elsewhere").chmod(0o600)
+    (ring.path / "kek.key").unlink()
+    (ring.path / "kek.key").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(KeyMissing, match="not a plain file"):
+        ring.read("kek.key")
+    ring.set_redis_password("intake", "fresh-password-0123")  # replaced by rename: the link stays a link
+    (ring.path / "redis-public.pass").symlink_to(tmp_path / "elsewhere")
+    KeyRing.create(tmp_path / "keys", ("public",))  # exists (as a link): kept, never written through
+    assert (tmp_path / "elsewhere").read_text() == "a" * 64
+    assert ring.redis_password("intake") == "fresh-password-0123"
+
+
+def test_key_ids_never_repeat_after_old_keys_are_dropped() -> None:
+    """Intake keeps the newest three keys of a participant; the ids of new ones keep counting."""
+    sealer = Sealer(b"\x01" * 32)
+    keys = SigningKeys(sealer, "operator", "op-secret-0123456789")
+    sealed = sealer.seal(b"key-1", "ann", "k1")
+    keys.register(ParticipantRegistered(participant="ann", name="Ann", key=sealed))
+    ids = []
+    for n in range(2, 7):
+        key_id = keys.next_key_id("ann")
+        ids.append(key_id)
+        keys.rotate(KeyRotated(participant="ann", key=sealer.seal(f"key-{n}".encode(), "ann", key_id),
+                               previous_valid_until_ns=0, requested_by="ann"))  # fmt: skip
+    assert ids == ["k2", "k3", "k4", "k5", "k6"]
