@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import sys
 import time
@@ -19,6 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from loadtests.openloop import new_histogram, schedule
+from loadtests.relay import URL_VARIABLE
 from loadtests.sender import Clock, no_gc_pauses, read_streams, send_open_loop
 from services.cli.supervisor import ROOT
 from shared.resp import RespClient
@@ -43,7 +45,13 @@ async def run_chain(url: str, hops: int, rate: float = 1000.0, duration_s: float
     keys = [f"{tag}:s{i}" for i in range(hops)]
     relays = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "loadtests.relay", url, keys[i], keys[i + 1], cwd=ROOT
+            sys.executable,
+            "-m",
+            "loadtests.relay",
+            keys[i],
+            keys[i + 1],
+            cwd=ROOT,
+            env={**os.environ, URL_VARIABLE: url},  # its login: never in argv, which `ps` shows to all
         )
         for i in range(hops - 1)
     ]

@@ -7,12 +7,15 @@ decoding, deciding, hashing or Lua.
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from redis import Redis
 from redis.exceptions import ResponseError
 
-__all__ = ["main", "relay"]
+__all__ = ["URL_VARIABLE", "main", "relay"]
+
+URL_VARIABLE = "GREENEX_RELAY_URL"
 
 
 def relay(url: str, src: str, dst: str, group: str = "relay") -> None:
@@ -36,11 +39,11 @@ def relay(url: str, src: str, dst: str, group: str = "relay") -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("url")
     parser.add_argument("src")
     parser.add_argument("dst")
     args = parser.parse_args()
-    relay(args.url, args.src, args.dst)
+    # The URL carries a login: from the environment (readable only by its owner), never argv (by all).
+    relay(os.environ[URL_VARIABLE], args.src, args.dst)
 
 
 if __name__ == "__main__":

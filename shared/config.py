@@ -53,13 +53,12 @@ def connect(settings: Settings, user: str | None) -> Redis:
 def url_with_login(url: str, user: str, password: str) -> str:
     """`url` logged in as `user` (for a process given only a URL, like the load test's relays)."""
     parsed = urlparse(url)
+    name, secret = quote(user, safe=""), quote(password, safe="")  # "/", ":" and "@" escaped too
     if parsed.scheme == "unix":
-        query = "&".join(
-            q for q in (parsed.query, f"username={quote(user)}", f"password={quote(password)}") if q
-        )
-        return urlunparse(parsed._replace(query=query))
+        query = "&".join(q for q in (parsed.query, f"username={name}", f"password={secret}") if q)
+        return f"unix://{parsed.path}?{query}"  # urlunparse would drop the `//` of a netloc-less URL
     host = parsed.netloc.rpartition("@")[2]
-    return urlunparse(parsed._replace(netloc=f"{quote(user)}:{quote(password)}@{host}"))
+    return urlunparse(parsed._replace(netloc=f"{name}:{secret}@{host}"))
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -10,8 +10,11 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from redis.exceptions import AuthenticationError as RedisAuthenticationError
+
 from services.cli.provision import ACL_FILE, apply_acl, init_keys
 from services.cli.supervisor import ROOT, Supervisor, ensure_redis
+from services.runtime.acl import ADMIN
 from services.system import SYSTEM
 from shared.config import Settings, connect
 
@@ -77,8 +80,18 @@ async def local_exchange(
 
 
 async def _provision(settings: Settings) -> None:
-    """The ring's users on a Redis whose default user still gets in (its own test server, say); the
-    default user stays on, since whoever runs that server uses it."""
+    """The ring's users on a running Redis: through the ring's admin where it already gets in (a Redis
+    started with the ring's ACL file, default user locked), else through a default user that still
+    gets in (a test's own server), which then stays on, since whoever runs that server uses it."""
+    admin = connect(settings, ADMIN)
+    try:
+        await admin.ping()
+        await apply_acl(admin, settings, SYSTEM, lock_default=True)
+        return
+    except RedisAuthenticationError:
+        pass  # no admin there yet
+    finally:
+        await admin.aclose()
     default = connect(settings, None)
     try:
         await apply_acl(default, settings, SYSTEM, lock_default=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Annotated
 
 import typer
@@ -55,9 +56,14 @@ def acl_apply(
     admin_url: Annotated[
         str,
         typer.Option(
-            "--admin-url", help="A connection with ACL rights (e.g. a fresh server's default user)."
+            "--admin-url",
+            help="Where Redis is (a fresh server's default user has ACL rights). Give no password here: "
+            "it would show in the process list; set GREENEX_ADMIN_PASSWORD (and --admin-user) instead.",
         ),
     ],
+    admin_user: Annotated[
+        str | None, typer.Option("--admin-user", help="A user with ACL rights (default: the URL's).")
+    ] = None,
     keep_default: Annotated[
         bool, typer.Option(help="Leave the default user on (not for a deployment).")
     ] = False,
@@ -67,7 +73,9 @@ def acl_apply(
     settings = load_settings()
 
     async def run() -> None:
-        admin = Redis.from_url(admin_url)
+        # A login in the URL wins (redis-py's from_url); without one, these apply.
+        password = os.environ.get("GREENEX_ADMIN_PASSWORD")
+        admin = Redis.from_url(admin_url, username=admin_user, password=password)
         try:
             await apply_acl(admin, settings, SYSTEM, lock_default=not keep_default)
         finally:

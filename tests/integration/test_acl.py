@@ -16,7 +16,7 @@ import pytest_asyncio
 from redis.asyncio import Redis
 from redis.exceptions import NoPermissionError, RedisError, ResponseError
 
-from services.cli.local import service_env
+from services.cli.local import local_exchange, service_env
 from services.cli.provision import ACL_FILE, init_keys
 from services.cli.supervisor import ROOT, Supervisor
 from services.runtime.acl import ADMIN
@@ -291,3 +291,56 @@ async def test_the_default_user_is_locked_and_the_log_survives_a_restart(
         assert [e.seq for e in await RedisEventLog(intake, settings.keys).read(0)] == [1, 2, 3, 4, 5]
     finally:
         await intake.aclose()
+
+
+async def test_acl_apply_provisions_a_redis_you_run_and_keeps_the_admin_password_out_of_argv(
+    redis_server_factory: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    """The runbook for a Redis of your own: `acl apply --admin-url` on a fresh server (its default user
+    has ACL rights) creates every role's user and locks the default user; run again later, it logs in
+    as admin with the password from GREENEX_ADMIN_PASSWORD (the URL carries none)."""
+    server = redis_server_factory()
+    server.start()
+    keys_dir = tmp_path / "keys"
+    settings = exchange_settings(server.url, "own", keys_dir)
+    ring = init_keys(settings, SYSTEM)
+    env = {"GREENEX_KEYS_DIR": str(keys_dir), "GREENEX_PREFIX": settings.prefix}
+    code, output = await _greenex(env, "acl", "apply", "--admin-url", server.url)
+    assert code == 0, output
+    anonymous = Redis.from_url(server.url)
+    with pytest.raises(RedisError, match=r"NOAUTH|WRONGPASS|authenticated"):
+        await anonymous.ping()
+    await anonymous.aclose()
+    admin_env = {**env, "GREENEX_ADMIN_PASSWORD": ring.redis_password(ADMIN)}
+    code, output = await _greenex(admin_env, "acl", "apply", "--admin-url", server.url, "--admin-user", ADMIN)
+    assert code == 0, output
+    intake = Redis.from_url(server.url, username="intake", password=ring.redis_password("intake"))
+    try:
+        assert await intake.ping()
+    finally:
+        await intake.aclose()
+    code, output = await _greenex(env, "acl", "apply", "--admin-url", server.url, "--admin-user", ADMIN)
+    assert code == 1
+    assert output.startswith("error:"), output
+
+
+async def test_provisioning_a_running_redis_that_already_has_the_rings_users(
+    redis_server_factory: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    """What the load test does to the Redis it started with the ring's ACL file: provisioning again goes
+    through the ring's admin (the default user is locked there) and changes nobody's password."""
+    keys_dir = tmp_path / "keys"
+    server = redis_server_factory(extra_args=("--aclfile", str(keys_dir / ACL_FILE)))
+    settings = exchange_settings(server.url, "again", keys_dir)
+    ring = init_keys(settings, SYSTEM)
+    server.start()
+    async with local_exchange(settings, tmp_path / "data", start=False, provision=True):
+        intake = Redis.from_url(server.url, username="intake", password=ring.redis_password("intake"))
+        try:
+            assert await intake.ping()
+        finally:
+            await intake.aclose()
+        anonymous = Redis.from_url(server.url)
+        with pytest.raises(RedisError, match=r"NOAUTH|authenticated"):
+            await anonymous.ping()
+        await anonymous.aclose()

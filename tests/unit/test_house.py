@@ -368,3 +368,19 @@ def test_no_participant_can_take_the_name_of_one_of_the_exchanges_own_users() ->
     taken = {*role_users(SYSTEM), "default"}
     assert taken <= RESERVED_IDS
     assert not any(valid_participant_id(name) for name in taken)
+
+
+@pytest.mark.parametrize(
+    "url", ["unix:///tmp/greenex x/redis.sock", "unix:///tmp/r.sock?db=0", "redis://127.0.0.1:6390/0"]
+)
+def test_a_url_with_a_login_is_one_redis_py_reads_back(url: str) -> None:
+    """What the load test hands its relays: the same server, logged in as the user (odd characters in
+    the password survive)."""
+    from redis import Redis  # noqa: PLC0415
+
+    from shared.config import url_with_login  # noqa: PLC0415
+
+    options = Redis.from_url(url_with_login(url, "admin", "p@ss:w/rd %x")).connection_pool.connection_kwargs
+    assert (options["username"], options["password"]) == ("admin", "p@ss:w/rd %x")
+    where = options.get("path", options.get("host"))
+    assert where in {"/tmp/greenex x/redis.sock", "/tmp/r.sock", "127.0.0.1"}
