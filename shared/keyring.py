@@ -10,8 +10,9 @@
 | `redis-<user>.pass` | a Redis user's password | that user (a service process, the operator, admin) |
 | `exchange-box.pub`, `checkpoint.pub` | the public halves, safe to publish | anyone |
 
-In a real deployment each process is given only its own files; here one directory holds them all
-(`GREENEX_KEYS_DIR`, default `var/keys`), created by `greenex keys init`.
+In a deployment each process is given only its own files (`files_of`; deploy/docker-compose.yml mounts
+just those); on one machine one directory holds them all (`GREENEX_KEYS_DIR`, default `var/keys`),
+created by `greenex keys init`.
 """
 
 from __future__ import annotations
@@ -27,11 +28,24 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from shared.crypto import KEY_BYTES, CheckpointKey, ExchangeBox, Sealer, new_key
 from shared.eventlog.auth import ProducerKeys
 
-__all__ = ["KEY_FILES", "WELL_KNOWN_SECRETS", "KeyMissing", "KeyRing", "new_password"]
+__all__ = ["KEY_FILES", "WELL_KNOWN_SECRETS", "KeyMissing", "KeyRing", "files_of", "new_password"]
 
 # Values that must never protect a running exchange: defaults that once stood in the source.
 WELL_KNOWN_SECRETS = frozenset({"greenex-dev-operator", "", "secret", "changeme", "operator"})
 KEY_FILES = ("log-master.key", "kek.key", "exchange-box.key", "checkpoint.key", "operator.secret")
+
+
+# What each process reads from the ring besides its Redis password (a deployment mounts only these).
+NEEDS: dict[str, tuple[str, ...]] = {
+    "intake": ("log-master.key", "kek.key", "exchange-box.key", "operator.secret"),
+    "checkpoint": ("log-master.key", "checkpoint.key"),
+}
+FOLLOWER_NEEDS = ("log-master.key",)
+
+
+def files_of(process: str) -> tuple[str, ...]:
+    """The ring's files a service process reads: its secrets and its own Redis password."""
+    return (*NEEDS.get(process, FOLLOWER_NEEDS), f"redis-{process}.pass")
 
 
 class KeyMissing(Exception):  # noqa: N818  -- named as the fact
@@ -90,7 +104,8 @@ class KeyRing:
         file = self.path / name
         if file.exists() and not replace:
             return False
-        target = file.with_name(f".{name}.{secrets.token_hex(4)}.new") if replace else file
+        file.parent.mkdir(mode=0o700, exist_ok=True)  # a name may sit in a folder of the ring
+        target = file.with_name(f".{file.name}.{secrets.token_hex(4)}.new") if replace else file
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
         fd = os.open(target, flags, 0o600 if private else 0o644)
         with os.fdopen(fd, "w") as out:

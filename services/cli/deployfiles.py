@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.runtime.system import System
+from shared.keyring import files_of
 
 __all__ = ["COMPOSE", "PROCFILE", "compose_text", "procfile_text", "write_deploy_files"]
 
@@ -22,7 +23,7 @@ def procfile_text(system: System) -> str:
         "# Redis runs with deploy/redis.conf (appendonly yes: the event log lives in it), only on a socket",
         "# (the services' default REDIS_URL) and with the ring's ACL file: its default user is locked.",
         "redis: redis-server deploy/redis.conf --port 0 --unixsocket $PWD/var/redis/redis.sock"
-        " --unixsocketperm 700 --aclfile $PWD/var/keys/users.acl --dir var/redis",
+        " --unixsocketperm 700 --aclfile $PWD/var/keys/redis/users.acl --dir var/redis",
         *(f"{p.name}: python -m {p.module}" for p in system.processes),
     ]
     return "\n".join(lines) + "\n"
@@ -35,6 +36,8 @@ def compose_text(system: System) -> str:
 # (the key files are 0600, so every container runs as that user):
 #   greenex keys init && mkdir -p var/redis-data
 #   GREENEX_UID=$(id -u) GREENEX_GID=$(id -g) docker compose -f deploy/docker-compose.yml up --build
+# Each service sees only the ring's files it reads (shared/keyring.files_of), read-only; Redis sees
+# only the folder of its ACL file.
 x-service: &service
   build: {{context: .., dockerfile: deploy/Dockerfile}}
   user: "${{GREENEX_UID:-1000}}:${{GREENEX_GID:-1000}}"
@@ -42,7 +45,6 @@ x-service: &service
     REDIS_URL: redis://redis:6379/0
     GREENEX_KEYS_DIR: /keys
     GREENEX_VENUE: ${{GREENEX_VENUE:-greenex}}
-  volumes: ["../var/keys:/keys:ro"]
   depends_on: {{redis: {{condition: service_healthy}}}}
   restart: always  # services fail fast on a broken invariant and rebuild from the log on restart
 
@@ -53,10 +55,10 @@ services:
     # Users from the ring's ACL file (ACL SAVE writes participants added later back to it, hence rw);
     # the default user is locked there, so listening beyond loopback needs no protected mode.
     command: ["redis-server", "/usr/local/etc/redis/redis.conf", "--bind", "0.0.0.0",
-              "--aclfile", "/keys/users.acl", "--dir", "/data"]
+              "--aclfile", "/acl/users.acl", "--dir", "/data"]
     volumes:
       - ./redis.conf:/usr/local/etc/redis/redis.conf:ro
-      - ../var/keys:/keys
+      - ../var/keys/redis:/acl
       - ../var/redis-data:/data
     # Without a login PING answers NOAUTH: the server is up, which is all this checks.
     healthcheck: {{test: ["CMD-SHELL", "redis-cli ping | grep -qE 'PONG|NOAUTH'"], interval: 2s, retries: 15}}
@@ -64,9 +66,14 @@ services:
 """
     services = "".join(
         f'  {p.name}:\n    <<: *service\n    command: ["python", "-m", "services", "{p.name}"]\n'
+        f"    volumes:\n{_mounts(p.name)}"
         for p in system.processes
     )
     return head + services
+
+
+def _mounts(process: str) -> str:
+    return "".join(f"      - ../var/keys/{name}:/keys/{name}:ro\n" for name in files_of(process))
 
 
 def write_deploy_files(system: System) -> list[Path]:

@@ -42,7 +42,10 @@ __all__ = [
     "sealed_key",
 ]
 
-ACL_FILE = "users.acl"  # in the key directory: what a private Redis starts with (`aclfile`)
+# What a private Redis starts with (`aclfile`): in a directory of its own inside the key ring, so a
+# deployment can give Redis that directory (ACL SAVE writes a new file there and renames it) and
+# none of the ring's secrets.
+ACL_FILE = "redis/users.acl"
 
 
 class ProvisioningError(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,7 @@ from shared.eventlog.archive import export_log
 from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.entry import Content, Entry, NewEntry
 from shared.eventlog.redis_log import RedisEventLog
+from shared.keyring import files_of
 from shared.keys import Keys
 from tests.integration.exchange import Exchange, exchange_settings
 from tests.redis_server import RedisServer
@@ -180,6 +182,7 @@ async def test_the_services_refuse_to_start_without_a_real_operator_key(tmp_path
     for content in (None, "greenex-dev-operator"):
         if content is not None:
             (keys / "operator.secret").write_text(content)
+            (keys / "operator.secret").chmod(0o600)
         env = {**os.environ, "GREENEX_KEYS_DIR": str(keys), "REDIS_URL": "redis://127.0.0.1:1/0"}
         command = [sys.executable, "-m", "services", "intake"]
         done = subprocess.run(
@@ -188,6 +191,39 @@ async def test_the_services_refuse_to_start_without_a_real_operator_key(tmp_path
         assert done.returncode != 0
         assert done.stderr.strip().splitlines()[-1].startswith("intake: refusing to start:"), done.stderr
         assert "operator.secret" in done.stderr
+
+
+async def test_each_service_runs_with_only_the_files_a_deployment_gives_it(
+    redis_server_factory: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    """deploy/docker-compose.yml mounts each service only `files_of` it: with a key folder holding just
+    those, every process of the map starts and follows the log (its consumer group, or its digest)."""
+    keys_dir = tmp_path / "keys"
+    server = redis_server_factory(extra_args=("--aclfile", str(keys_dir / ACL_FILE)))
+    settings = exchange_settings(server.url, "mounts", keys_dir)
+    init_keys(settings, SYSTEM)
+    server.start()
+    procs = []
+    for process in SYSTEM.processes:
+        own = tmp_path / f"keys-{process.name}"
+        own.mkdir(mode=0o700)
+        for name in files_of(process.name):
+            shutil.copy2(keys_dir / name, own / name)
+        env = {**os.environ, **service_env(settings), "GREENEX_KEYS_DIR": str(own)}
+        procs.append(await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services", process.name, cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        ))  # fmt: skip
+    try:
+        await asyncio.sleep(4)
+        died = {p.name: proc.returncode for p, proc in zip(SYSTEM.processes, procs, strict=True)
+                if proc.returncode is not None}  # fmt: skip
+        assert died == {}
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.terminate()
+            await proc.wait()
 
 
 class _Copier(ProducerKeys):
