@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlparse
 
 import msgspec
 from hdrh.histogram import HdrHistogram
@@ -24,7 +25,7 @@ from services.cli.local import local_exchange, private_settings
 from services.cli.supervisor import ROOT, wipe_prefix
 from services.cli.venue import Venue
 from services.runtime.acl import ADMIN, OPERATOR_USER
-from shared.config import Settings
+from shared.config import Settings, connect
 from shared.eventlog.entry import Entry
 from shared.eventlog.redis_log import RedisEventLog
 from shared.resp import RespClient
@@ -110,8 +111,9 @@ async def services_on(settings: Settings, start: bool, *, clean_up: bool) -> Asy
     ) as supervisor:
         try:
             pids = {name: proc.pid for name, proc in supervisor.procs.items()}
-            if supervisor.redis_pid is not None:
-                pids["redis-server"] = supervisor.redis_pid
+            redis_pid = supervisor.redis_pid or await _local_redis_pid(settings)
+            if redis_pid is not None:
+                pids["redis-server"] = redis_pid
             yield pids
         finally:
             await supervisor.stop()
@@ -177,6 +179,20 @@ async def _cleanup(settings: Settings) -> None:
         await wipe_prefix(venue.redis(ADMIN), settings.keys)
     finally:
         await venue.aclose()
+
+
+async def _local_redis_pid(settings: Settings) -> int | None:
+    """The pid of a Redis this machine runs (started by the caller, say), for its CPU per order; None for
+    a Redis elsewhere, whose process this machine cannot measure."""
+    url = urlparse(settings.redis_url)
+    if url.scheme != "unix" and url.hostname not in {"127.0.0.1", "localhost", "::1"}:
+        return None
+    admin = connect(settings, ADMIN)
+    try:
+        info = await admin.info("server")
+        return int(info["process_id"])
+    finally:
+        await admin.aclose()
 
 
 async def run_load(cfg: RunConfig, progress: Callable[[int, int], None] | None = None) -> RunResult:
