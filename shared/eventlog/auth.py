@@ -58,10 +58,12 @@ class ProducerKeys:
     def check(self, entries: Iterable[Entry]) -> None:
         """Raise LogCorrupt naming the first entry whose producer tag does not verify."""
         for entry in entries:
-            if not self.authentic(entry):
-                raise LogCorrupt(
-                    entry.seq, f"not written by {entry.producer!r}: its producer tag does not verify"
-                )
+            self.check_entry(entry)
+
+    def check_entry(self, entry: Entry) -> None:
+        if not self.authentic(entry):
+            forged = f"not written by {entry.producer!r}: its producer tag does not verify"
+            raise LogCorrupt(entry.seq, forged)
 
     def authentic(self, entry: Entry) -> bool:
         """Whether the entry's tag is its producer's over its content."""

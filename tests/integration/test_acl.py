@@ -247,8 +247,9 @@ async def test_an_entry_written_without_the_producers_key_is_named_and_refused(
 ) -> None:
     """With the matching service's own Redis password (a stolen one) but not the log key, an attacker
     appends a CashDeposited, either tagged with a key of its own (forged) or a byte-for-byte copy of
-    the genuine one, tag and all (copied): `log verify` and `replay` name its seq, and every process
-    stops on it instead of folding it (each says so in its log)."""
+    the genuine one, tag and all (copied): `log verify` and `replay` name its seq, every process with a
+    core that folds deposits stops on it instead of folding it, and the checkpoint signer stops before
+    signing it (each says so in its log)."""
     keys_dir = tmp_path / "keys"
     server = redis_server_factory(extra_args=("--aclfile", str(keys_dir / ACL_FILE)))
     settings = exchange_settings(server.url, "forge", keys_dir)
@@ -283,8 +284,12 @@ async def test_an_entry_written_without_the_producers_key_is_named_and_refused(
         assert f"BAD seq={forged.seq}: " in output
         assert named in output
 
-        def refused_by_all() -> bool:  # every process reads the log: each stops on the forged entry
-            return all(named in (log_dir / f"{p.name}.log").read_text() for p in SYSTEM.processes)
+        folds = {c.name for c in SYSTEM.cores if "CashDeposited" in c.make().inputs}
+        folding = {p.name for p in SYSTEM.processes if folds & {c.name for c in p.cores}}
+        assert {"verification", "settlement"} <= folding
+
+        def refused_by_all() -> bool:  # each stops on the forged entry
+            return all(named in (log_dir / f"{name}.log").read_text() for name in {*folding, "checkpoint"})
 
         await eventually(refused_by_all, timeout=15)
     finally:

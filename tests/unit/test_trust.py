@@ -260,9 +260,11 @@ def _answer(cause: int, i: int, producer: str = "matching") -> tuple[NewEntry, s
     return new, producer
 
 
-def _input(sender: str, stream_id: str, cid: str, i: int = 0) -> tuple[NewEntry, str]:
+def _input(
+    sender: str, stream_id: str, cid: str, i: int = 0, type_: str = "OrderSubmitted"
+) -> tuple[NewEntry, str]:
     new = NewEntry(event_id=f"{sender}/{cid}/{i}", causation=f"in:{sender}:{stream_id}",
-                   type="OrderSubmitted", event_ns=1, body=b"\x80")  # fmt: skip
+                   type=type_, event_ns=1, body=b"\x80")  # fmt: skip
     return new, "intake"
 
 
@@ -302,7 +304,8 @@ def test_a_copy_of_a_genuine_entry_tags_perfectly_and_is_named(
 async def test_a_follower_restored_from_a_snapshot_still_refuses_a_copy_of_an_earlier_entry() -> None:
     """The marks a copy is refused by travel in the follower's snapshot: after a restart from one, a
     copy of an entry folded before it is still refused."""
-    entries = _chain(IN_MEMORY_KEYS, [_input("ann", "5-0", "a1"), _input("ann", "6-0", "a2")])
+    deposits = [_input("ann", f"{n}-0", f"a{n}", type_="CashDeposited") for n in (5, 6)]
+    entries = _chain(IN_MEMORY_KEYS, deposits)
     log = InMemoryEventLog(clock=FakeClock())
     first = LogFollower(Settlement(), log, producer_keys=IN_MEMORY_KEYS)
     first._check_links(entries)
@@ -311,8 +314,7 @@ async def test_a_follower_restored_from_a_snapshot_still_refuses_a_copy_of_an_ea
     snap = decode_record(record, IN_MEMORY_KEYS)
     restarted = LogFollower(Settlement(), log, producer_keys=IN_MEMORY_KEYS)
     restarted.restore(snap, "")
-    copy = _chain(IN_MEMORY_KEYS, [_input("ann", "5-0", "a1"), _input("ann", "6-0", "a2"),
-                                   _input("ann", "5-0", "a1")])[-1]  # fmt: skip
+    copy = _chain(IN_MEMORY_KEYS, [*deposits, deposits[0]])[-1]
     with pytest.raises(LogCorrupt, match="does not come after ann's previous entry"):
         restarted._check_links([msgspec.structs.replace(copy, prev_hash=entries[-1].hash)])
 

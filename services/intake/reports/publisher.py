@@ -44,9 +44,10 @@ class ReportPublisher:
     def prepare(self, entries: Sequence[Entry]) -> list[Command]:
         """The MULTI that writes the batch's reports and moves the cursor ([] when nothing is new);
         the caller sends it (the report loop, ahead of its next read)."""
-        self.producer_keys.check(entries)  # a forged entry never becomes a participant's report,
         for entry in entries:
-            self.freshness.check(entry)  # nor a copy of a genuine one
+            if entry.type in REPORTED_TYPES:
+                self.producer_keys.check_entry(entry)  # a forged entry never becomes a report,
+                self.freshness.check(entry)  # nor a copy of a genuine one
         writes: list[Command] = [("MULTI",)]
         for entry in entries:
             if entry.type not in REPORTED_TYPES:
