@@ -228,7 +228,7 @@ def replay_archive(
         def fold() -> ExchangeState:
             return replay_entries(entries, stop=stop, verify=False, checkpoints=checkpoints)
 
-        return folded_while_verified(Path(path), verifier, stop.reached, fold)
+        return folded_while_verified(Path(path), verifier, until, until_ns, fold)
     return replay_entries(entries, stop=stop, verify=verify, checkpoints=checkpoints, verifier=verifier)
 
 
