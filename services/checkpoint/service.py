@@ -15,6 +15,7 @@ import structlog
 from faststream import FastStream
 
 from services.runtime.app import cancel_tasks, fail_fast, lifecycle_app
+from services.runtime.follower import last_cause_answered
 from services.runtime.system import Process, System
 from shared.config import Settings, connect
 from shared.crypto import CheckpointKey
@@ -67,7 +68,9 @@ async def _sign_loop(
     reads the log from its first entry (~160k entries/s checked: loadtests/RESULTS.md, "Replay"); a
     bad entry stops the process, loudly."""
     stored = await event_log.position(CHECKPOINT)
-    signed_up_to = int(stored[1:]) if stored else 0
+    # The log itself says which checkpoints are in it (the positions hash is only a shortcut).
+    in_log = await last_cause_answered(event_log, CHECKPOINT, 0, verifier.producer_keys)
+    signed_up_to = max(int(stored[1:]) if stored else 0, in_log)
     after = previous = 0  # previous: the last checkpoint due so far (appended or not yet)
     while not stop.is_set():
         entries = await event_log.follow(after, 5000, 1000)

@@ -22,11 +22,11 @@ from faststream.security import SASLPlaintext
 from redis.asyncio import Redis
 
 from services.runtime.digests import publish_digest
-from services.runtime.follower import LogFollower
+from services.runtime.follower import LogFollower, last_cause_answered
 from services.runtime.snapshots import SnapshotStore
 from services.runtime.system import Process, System
 from shared.config import Settings, connect
-from shared.eventlog.entry import Entry
+from shared.eventlog.entry import Entry, position_of_seq
 from shared.eventlog.redis_log import RedisEventLog
 from shared.keys import Keys
 from shared.resp import RespClient
@@ -156,7 +156,11 @@ async def cancel_tasks(tasks: list[asyncio.Task[None]]) -> None:
 
 
 async def resume_follower(follower: LogFollower) -> None:
-    """Set the follower's logged position from the log and its state from the newest valid snapshot."""
+    """Set the follower's state from the newest valid snapshot and its logged position from the log.
+
+    The positions hash is only a shortcut: the follower's own entries after the snapshot name the
+    entries they answer, so it reads that tail once before it starts (time, not correctness, is what a
+    lost positions hash or snapshot costs)."""
     name = follower.processor.name
     stored = await follower.log.position(name)
     follower.logged_position = stored
@@ -166,6 +170,9 @@ async def resume_follower(follower: LogFollower) -> None:
             log.warning("snapshot_missing_full_replay", service=name)
         else:
             follower.restore(snap, stored)
+    answered = await last_cause_answered(follower.log, name, follower.cursor, follower.producer_keys)
+    if answered:
+        follower.logged_position = max(follower.logged_position, position_of_seq(answered))
     log.info(
         "service_starting", service=name, position=follower.logged_position, resume_after=follower.cursor
     )

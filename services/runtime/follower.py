@@ -182,3 +182,24 @@ class LogFollower:
         self.snapshot_seq = snap.seq
         log.info("snapshot_saved", service=proc.name, seq=snap.seq, bytes=len(snap.state))
         return True
+
+
+async def last_cause_answered(
+    event_log: EventLog, producer: str, after_seq: int, keys: ProducerKeys | None, page: int = 5000
+) -> int:
+    """The highest log seq `producer` answered in the entries after `after_seq` (0 if none): its own
+    entries name what they answer (`log:<n>`), so the log alone says how far it got, whatever became of
+    the positions hash (a lost position must cost time, never a second copy of an answer). With `keys`,
+    an entry posing as its own without its tag stops it (it would otherwise silence its answers)."""
+    answered, after = 0, after_seq
+    while entries := await event_log.read(after, page):
+        for entry in entries:
+            if entry.producer != producer:
+                continue
+            if keys is not None:
+                keys.check_entry(entry)
+            kind, _, cause = entry.causation.partition(":")
+            if kind == "log" and cause.isascii() and cause.isdigit():
+                answered = max(answered, int(cause))
+        after = entries[-1].seq
+    return answered
