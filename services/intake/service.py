@@ -52,7 +52,7 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
         await gateway.rebuild()
         await gateway.join_new_senders()
         await gateway.drain_pending()
-        await publisher.load_cursor()
+        await publisher.load_cursor(gateway.core.state.participants)
 
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []

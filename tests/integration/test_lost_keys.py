@@ -24,10 +24,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120
 PER_CLIENT = 12
 
 
-async def test_deleting_positions_snapshots_and_digests_then_restarting_answers_nothing_twice(
+async def test_deleting_positions_snapshots_digests_and_cursor_then_restarting_does_nothing_twice(
     redis_server_factory: Callable[..., RedisServer], tmp_path: Path
 ) -> None:
-    """Trade, stop every service, DEL the producer positions, every snapshot and the digests, start
+    """Trade, stop every service, DEL the producer positions, every snapshot, the digests and the report
+    cursor, start
     again and trade on: no entry is answered twice (the log verifies with freshness), every order has
     one verdict, every trade settles once, every report is delivered once, the digests match."""
     keys_dir = tmp_path / "keys"
@@ -53,7 +54,7 @@ async def test_deleting_positions_snapshots_and_digests_then_restarting_answers_
         await sup.stop()
         snapshots = [keys.snapshots(core) for core in SYSTEM.core_names]
         assert await redis.exists(keys.positions, *snapshots) >= 2  # there was something to lose
-        await redis.delete(keys.positions, keys.digests, *snapshots)
+        await redis.delete(keys.positions, keys.digests, keys.report_cursor, *snapshots)
         sup = supervisor()
         await sup.start()
         for _ in range(3):

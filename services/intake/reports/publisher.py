@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
+import msgspec
 from redis.asyncio import Redis
 
 from services.intake.reports.delivery import Delivery
@@ -18,6 +19,21 @@ from shared.reports import encode_report
 from shared.resp import Command
 
 __all__ = ["ReportPublisher", "delivery_effect"]
+
+_LOOK_BACK = 50  # reports read back per stream for a lost cursor: past any seq-less rejections at the end
+_json = msgspec.json.Decoder()
+
+
+def _last_seq(rows: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
+    """The seq of the newest report (rows newest first) that answers a log entry; 0 if none."""
+    for _, fields in rows:
+        try:
+            seq = _json.decode(fields.get(b"data", b"{}")).get("seq")
+        except (msgspec.DecodeError, AttributeError):
+            continue
+        if isinstance(seq, int):
+            return seq
+    return 0
 
 
 def delivery_effect(keys: Keys, delivery: Delivery) -> Effect:
@@ -38,8 +54,18 @@ class ReportPublisher:
         self.freshness = Freshness()  # it reads the log from its first entry at every start
         self.cursor = 0
 
-    async def load_cursor(self) -> None:
-        self.cursor = int(await self.redis.get(self.keys.report_cursor) or 0)
+    async def load_cursor(self, participants: Iterable[str] = ()) -> None:
+        """The stored cursor; without one (a lost key), the highest seq any report stream already holds:
+        reports and cursor are written in one MULTI, so the streams say how far it got."""
+        stored = await self.redis.get(self.keys.report_cursor)
+        if stored is not None:
+            self.cursor = int(stored)
+            return
+        streams = [self.keys.trades, *(self.keys.reports(p) for p in sorted(participants))]
+        pipe = self.redis.pipeline(transaction=False)
+        for stream in streams:
+            pipe.xrevrange(stream, count=_LOOK_BACK)
+        self.cursor = max((_last_seq(rows) for rows in await pipe.execute()), default=0)
 
     def prepare(self, entries: Sequence[Entry]) -> list[Command]:
         """The MULTI that writes the batch's reports and moves the cursor ([] when nothing is new);
