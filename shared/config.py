@@ -31,6 +31,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     venue: str = "greenex-dev"  # signed commands name it: one signed for another venue is refused
     command_window_ms: int = 30_000  # how far a command's sent_ms may be from intake's clock
     checkpoint_every: int = 10_000  # log entries between signed checkpoints (and at every close of day)
+    lease: str = ""  # the value of the lease this process holds (set at start, shared/eventlog/lease.py)
 
     @property
     def keys(self) -> Keys:
@@ -40,6 +41,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def keyring(self) -> KeyRing:
         return KeyRing(self.keys_dir)
+
+    def writer_lease(self, process: str) -> tuple[str, str] | None:
+        """(key, value) of the lease a process's appends carry; None outside a service process."""
+        return (self.keys.lease(process), self.lease) if self.lease else None
 
 
 def connect(settings: Settings, user: str | None) -> Redis:

@@ -32,6 +32,7 @@ class Role(enum.StrEnum):
 _FOLLOWERS = (Role.FOLLOWER,)
 SERVICES = (Role.INTAKE, Role.FOLLOWER)
 _EVERYONE_READS = (Role.PUBLIC, Role.PARTICIPANT, Role.OPERATOR)
+_LEASE_SCRIPTS = ("+get", "+set", "+pexpire", "+pttl", "+del")  # what shared/eventlog/lease.py runs
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class KeySpec:
     `own_write` / `own_read`: roles that write / read only their own member of the family, the `{x}`
     part being their identity (a participant's id, the operator's, a process's name or its cores'
     names); the other writers and readers touch every member.
+    `scoped`: commands a role may run on this key and no other (Redis 7 selectors): those that would
+    overwrite or expire any key they reached (SET on the log stream replaces it; PEXPIRE deletes it).
     """
 
     name: str  # under `<prefix>:`; `{x}` marks a variable part
@@ -50,6 +53,7 @@ class KeySpec:
     meaning: str
     own_write: tuple[Role, ...] = ()
     own_read: tuple[Role, ...] = ()
+    scoped: tuple[tuple[Role, tuple[str, ...]], ...] = ()
 
     def pattern(self, prefix: str, member: str = "*") -> str:
         """A glob for this family (`{x}` becomes `member`, every member by default)."""
@@ -71,7 +75,7 @@ SCHEMA: tuple[KeySpec, ...] = (
     KeySpec("md:trades", "stream", (Role.INTAKE,), (*_EVERYONE_READS, Role.INTAKE),
             "the public trade tape (intake reads its end back when its report cursor is lost)"),
     KeySpec("md:depth:{instrument}", "string", (Role.MATCHING,), _EVERYONE_READS,
-            "one book's L2 view as JSON, overwritten whole"),
+            "one book's L2 view as JSON, overwritten whole", scoped=((Role.MATCHING, ("+set",)),)),
     KeySpec("log", "stream", SERVICES, (*SERVICES, Role.OPERATOR),
             "the event log, the single source of truth; appended only by the append script"),
     KeySpec("log:positions", "hash", SERVICES, (*SERVICES, Role.OPERATOR),
@@ -80,8 +84,12 @@ SCHEMA: tuple[KeySpec, ...] = (
     # rights, as for every key a script is given).
     KeySpec("log:bell:{reader}", "stream", SERVICES, SERVICES,
             "a process's wake-up bell (MAXLEN 1), rung by the append script for the types it answers"),
+    KeySpec("lease:{process}", "string", SERVICES, (*SERVICES, Role.OPERATOR),
+            "the live copy of a process: `<token> <host> <pid>`, renewed every second, checked by the "
+            "append script (shared/eventlog/lease.py)", own_write=SERVICES, own_read=SERVICES,
+            scoped=tuple((role, _LEASE_SCRIPTS) for role in SERVICES)),
     KeySpec("reports:cursor", "string", (Role.INTAKE,), (Role.INTAKE, Role.OPERATOR),
-            "the last log seq whose reports were written"),
+            "the last log seq whose reports were written", scoped=((Role.INTAKE, ("+get", "+set")),)),
     KeySpec("digests", "hash", _FOLLOWERS, (Role.OPERATOR,),
             "each follower core's `<seq>:<state digest>`, for replay --compare-live"),
     KeySpec("snapshots:{core}", "list", _FOLLOWERS, (*_FOLLOWERS, Role.OPERATOR),
@@ -122,6 +130,9 @@ class Keys:
 
     def bell(self, reader: str) -> str:
         return f"{self.prefix}:log:bell:{reader}"
+
+    def lease(self, process: str) -> str:
+        return f"{self.prefix}:lease:{process}"
 
     def snapshots(self, core: str) -> str:
         return f"{self.prefix}:snapshots:{core}"

@@ -101,7 +101,7 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
     resp = RespClient.like(redis)
     event_log = RedisEventLog(
         redis, settings.keys, resp=resp, bells=system.bells(settings.keys), reader=process.name,
-        producer_keys=ring.producer_keys(),
+        producer_keys=ring.producer_keys(), lease=settings.writer_lease(process.name),
     )  # fmt: skip
     app = lifecycle_app(settings, process.name)
     stop = asyncio.Event()

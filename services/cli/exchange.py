@@ -16,7 +16,7 @@ from rich.progress import Progress
 
 from services.cli.demo import run_session, seed_exchange, wait_quiet
 from services.cli.demo_registry import run_registry_chain
-from services.cli.local import default_home, local_exchange, private_settings
+from services.cli.local import AlreadyRunning, default_home, local_exchange, private_settings
 from services.cli.readmodel import ExchangeState, replay_log
 from services.cli.supervisor import ROOT
 from services.cli.venue import Venue, cli_user
@@ -85,7 +85,11 @@ def register(app: typer.Typer) -> None:
         """Start every process of the system map: on its own private Redis (ACLs on, a Unix socket under
         var/redis) unless REDIS_URL names a provisioned one (`greenex acl apply`)."""
         configure_logging()
-        asyncio.run(_up(load_settings()))
+        try:
+            asyncio.run(_up(load_settings()))
+        except AlreadyRunning as running:
+            typer.echo(f"error: {running}", err=True)
+            raise typer.Exit(1) from None
 
     @app.command()
     def demo(

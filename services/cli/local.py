@@ -9,16 +9,18 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 from redis.exceptions import AuthenticationError as RedisAuthenticationError
 
 from services.cli.provision import ACL_FILE, apply_acl, init_keys
 from services.cli.supervisor import ROOT, Supervisor, ensure_redis
-from services.runtime.acl import ADMIN
+from services.runtime.acl import ADMIN, OPERATOR_USER
 from services.system import SYSTEM
 from shared.config import Settings, connect
+from shared.eventlog.lease import holder_of, lease_lapsed
 
-__all__ = ["local_exchange", "private_settings", "service_env"]
+__all__ = ["AlreadyRunning", "live_copies", "local_exchange", "private_settings", "service_env"]
 
 
 def private_settings(home: Path, **overrides: object) -> Settings:
@@ -62,6 +64,13 @@ async def local_exchange(
     redis_proc = await ensure_redis(settings.redis_url, data_dir, aclfile=ring.path / ACL_FILE, fresh=fresh)
     if redis_proc is None and provision:
         await _provision(settings)
+    # A Redis that was running already may have the exchange's services on it (one we just started
+    # cannot): two copies of a process must never run side by side.
+    if start and redis_proc is None and (running := await live_copies(settings)):
+        where = f"the exchange {settings.prefix!r} on {settings.redis_url}"
+        raise AlreadyRunning(
+            f"{where} is running already: {', '.join(running)}; stop it first (or use another GREENEX_PREFIX)"
+        )
     supervisor = Supervisor(env=service_env(settings, **(env or {})), log_dir=log_dir or ROOT / "var" / "log")
     supervisor.redis_pid = None if redis_proc is None else redis_proc.pid
     watcher: asyncio.Task[None] | None = None
@@ -77,6 +86,28 @@ async def local_exchange(
         if redis_proc is not None:
             redis_proc.terminate()
             await redis_proc.wait()
+
+
+class AlreadyRunning(Exception):  # noqa: N818  -- named as the fact
+    """Live copies of the map's processes hold their leases on this exchange."""
+
+
+async def live_copies(settings: Settings) -> list[str]:
+    """`<process> (pid P on H)` for each process of the map whose lease a live process holds."""
+    redis = connect(settings, OPERATOR_USER)
+    try:
+        pipe = redis.pipeline(transaction=False)
+        for process in SYSTEM.processes:
+            pipe.get(settings.keys.lease(process.name))
+        held = cast(list[bytes | None], await pipe.execute())
+    finally:
+        await redis.aclose()
+    running = []
+    for process, value in zip(SYSTEM.processes, held, strict=True):
+        if value is not None and not lease_lapsed(value.decode()):
+            host, pid = holder_of(value.decode())
+            running.append(f"{process.name} (pid {pid} on {host})")
+    return running
 
 
 async def _provision(settings: Settings) -> None:

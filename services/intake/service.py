@@ -41,7 +41,10 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
     redis = connect(settings, process.name)
     resp = RespClient.like(redis)
     keys, bells, producer_keys = settings.keys, system.bells(settings.keys), ring.producer_keys()
-    appender = RedisEventLog(redis, keys, resp=resp, bells=bells, producer_keys=producer_keys)
+    appender = RedisEventLog(
+        redis, keys, resp=resp, bells=bells, producer_keys=producer_keys,
+        lease=settings.writer_lease(process.name),
+    )  # fmt: skip
     gateway = Gateway(core, appender, redis, resp, keys, producer_keys)
     publisher = ReportPublisher(redis, keys, producer_keys)
     reports_log = RedisEventLog(redis, keys, resp=resp, reader=process.name)

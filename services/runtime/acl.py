@@ -44,9 +44,9 @@ ADMIN, OPERATOR_USER, PUBLIC_USER = "admin", "operator", "public"
 _CONNECT = ("+ping", "+hello", "+auth")
 _LOG_WRITER = ("+evalsha", "+eval", "+xadd", "+xrange", "+xrevrange", "+xread", "+hget", "+hset")
 _COMMANDS: dict[Role, tuple[str, ...]] = {
-    Role.INTAKE: (*_LOG_WRITER, "+xreadgroup", "+xack", "+xgroup|create", "+multi", "+exec", "+set", "+get"),
+    Role.INTAKE: (*_LOG_WRITER, "+xreadgroup", "+xack", "+xgroup|create", "+multi", "+exec"),
     Role.FOLLOWER: (*_LOG_WRITER, "+multi", "+exec", "+lpush", "+ltrim", "+lrange"),
-    Role.MATCHING: ("+set",),
+    Role.MATCHING: (),
     Role.OPERATOR: (
         "+xadd",
         "+xinfo|groups",
@@ -84,10 +84,21 @@ def _key_rules(keys: Keys, roles: frozenset[Role], own: Iterable[str]) -> list[s
     return rules
 
 
-def _selectors(keys: Keys, roles: frozenset[Role]) -> list[str]:
-    """Narrower grants beside a role's own rules (Redis 7 selectors): the operator may see how far
-    intake has read every sender's stream (XINFO GROUPS), never what is in it."""
-    return [f"(%R~{keys.commands('*')} +xinfo|groups)"] if Role.OPERATOR in roles else []
+def _selectors(keys: Keys, roles: frozenset[Role], own: Iterable[str]) -> list[str]:
+    """Narrower grants beside a role's own rules (Redis 7 selectors, checked for a script's commands
+    too): each key's `scoped` commands on that key only (a process's own lease, for the lease scripts),
+    and for the operator a look at how far intake has read every sender's stream (XINFO GROUPS), never
+    what is in it."""
+    out = [f"(%R~{keys.commands('*')} +xinfo|groups)"] if Role.OPERATOR in roles else []
+    mine = sorted(set(own))
+    for spec in SCHEMA:
+        commands = sorted({c for role, granted in spec.scoped if role in roles for c in granted})
+        if not commands:
+            continue
+        own_only = roles & set(spec.own_write)
+        patterns = [spec.pattern(keys.prefix, m) for m in mine] if own_only else [spec.pattern(keys.prefix)]
+        out.append(f"({' '.join(f'~{p}' for p in patterns)} {' '.join(commands)})")
+    return out
 
 
 def role_rules(keys: Keys, roles: Iterable[Role], own: Iterable[str] = ()) -> list[str]:
@@ -96,7 +107,7 @@ def role_rules(keys: Keys, roles: Iterable[Role], own: Iterable[str] = ()) -> li
     commands = sorted({command for role in held for command in _COMMANDS[role]})
     return [
         "resetkeys", *_key_rules(keys, held, own), "resetchannels", "-@all", *_CONNECT, *commands,
-        *_selectors(keys, held),
+        *_selectors(keys, held, own),
     ]  # fmt: skip
 
 

@@ -87,8 +87,9 @@ def follower_app(settings: Settings, system: System, process: Process) -> Follow
     resp = RespClient.like(redis)
     keys, producer_keys = settings.keys, settings.keyring.producer_keys()
     event_log = RedisEventLog(
-        redis, keys, resp=resp, bells=system.bells(keys), reader=process.name, producer_keys=producer_keys
-    )
+        redis, keys, resp=resp, bells=system.bells(keys), reader=process.name, producer_keys=producer_keys,
+        lease=settings.writer_lease(process.name),
+    )  # fmt: skip
     store = SnapshotStore(redis, keys, producer_keys)
     followers = [
         LogFollower(

@@ -7,12 +7,14 @@ import os
 import sys
 from collections.abc import Sequence
 
+import msgspec
 import structlog
 
-from services.runtime.app import cancel_tasks
+from services.runtime.app import cancel_tasks, fail_fast
 from services.runtime.gcpolicy import collect_periodically, freeze_startup_objects
 from services.runtime.system import System
-from shared.config import load_settings
+from shared.config import Settings, connect, load_settings
+from shared.eventlog.lease import LeaseHeld, LeaseLost, keep_lease, new_lease_value, take_lease
 from shared.keyring import KeyMissing
 from shared.logging import configure_logging
 
@@ -27,11 +29,19 @@ def run_process(system: System, argv: Sequence[str]) -> None:
     process = system.process(argv[0])
     configure_logging(os.environ.get("GREENEX_LOG_LEVEL", "INFO"))
     structlog.contextvars.bind_contextvars(service=process.name)
+    # One live copy per process: its appends carry the lease's value, taken before anything is read or
+    # written (shared/eventlog/lease.py).
+    settings = msgspec.structs.replace(load_settings(), lease=new_lease_value())
     try:
-        app = process.build(load_settings(), system, process)
-    except KeyMissing as missing:  # a secret it needs is absent or well known: refuse to start
-        sys.exit(f"{process.name}: refusing to start: {missing}")
+        app = process.build(settings, system, process)
+        asyncio.run(_take_lease(settings, process.name))
+    except (KeyMissing, LeaseHeld) as refused:  # a secret missing or well known; another live copy
+        sys.exit(f"{process.name}: refusing to start: {refused}")
     collector: list[asyncio.Task[None]] = []
+
+    @app.after_startup
+    async def renew_the_lease() -> None:
+        collector.append(asyncio.create_task(_keep_lease(settings, process.name)))
 
     @app.after_startup
     async def calm_the_collector() -> None:
@@ -43,3 +53,21 @@ def run_process(system: System, argv: Sequence[str]) -> None:
         await cancel_tasks(collector)
 
     asyncio.run(app.run())
+
+
+async def _take_lease(settings: Settings, process: str) -> None:
+    redis = connect(settings, process)
+    try:
+        await take_lease(redis, settings.keys.lease(process), settings.lease)
+    finally:
+        await redis.aclose()
+
+
+async def _keep_lease(settings: Settings, process: str) -> None:
+    redis = connect(settings, process)
+    try:
+        await keep_lease(redis, settings.keys.lease(process), settings.lease)
+    except LeaseLost as lost:
+        fail_fast(process, lost)
+    finally:
+        await redis.aclose()

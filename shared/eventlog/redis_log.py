@@ -22,6 +22,7 @@ from shared.eventlog.entry import (
     encode_content,
     entry_of,
 )
+from shared.eventlog.lease import LeaseLost
 from shared.eventlog.port import DuplicateAppend, LogCorrupt, LogFenced
 from shared.eventlog.redis_wire import RedisPyWire, RespWire, Row, Wire, script_command
 from shared.eventlog.verify import ChainVerifier
@@ -42,13 +43,15 @@ _decoder = msgspec.msgpack.Decoder(Content)
 
 # redis-py 8 gives every connection a 5 s socket timeout; a longer XREAD BLOCK would trip it.
 _MAX_BLOCK_MS = 1000
-# KEYS: the log, the positions hash, then the bells to ring (ARGV[5] of them), then one key per effect.
+# KEYS: the log, the positions hash, the writer's lease (the positions hash again for a writer without
+# one), then the bells to ring (ARGV[5] of them), then one key per effect.
 # ARGV: producer, position ("" for none), the head seq the writer expects ("" for any), the entry count
-# n, the bell count b, then (type, encoded content, content sha256 hex) per entry, then the effects to
-# run once the batch has landed, each as (argument count, command, arguments) on its own key. The script
-# seals: it takes the head's seq and link and chains each entry on (link_hash in entry.py), so writers
-# never race for the head. Replies {'OK', first seq, link before it, then each entry's link}, {'DUP',
-# stored position}, {'FENCED', head seq} or {'BADHEAD', head id}.
+# n, the bell count b, the writer's lease value ("" for none), then (type, encoded content, content
+# sha256 hex) per entry, then the effects to run once the batch has landed, each as (argument count,
+# command, arguments) on its own key. The script seals: it takes the head's seq and link and chains each
+# entry on (link_hash in entry.py), so writers never race for the head. Replies {'OK', first seq, link
+# before it, then each entry's link}, {'DUP', stored position}, {'FENCED', head seq}, {'LEASE', holder}
+# or {'BADHEAD', head id}.
 _APPEND_LUA = """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
 local seq, link = 0, string.rep('0', 40)
@@ -60,6 +63,11 @@ if last then
   if seq == nil or link == nil or #link ~= 40 then return {'BADHEAD', last[1]} end
 end
 if ARGV[3] ~= '' and tonumber(ARGV[3]) ~= seq then return {'FENCED', string.format('%d', seq)} end
+-- A second copy of the writer, or a first one that stalled past its lease: refused, not written beside.
+if ARGV[6] ~= '' then
+  local holder = redis.call('GET', KEYS[3])
+  if holder ~= ARGV[6] then return {'LEASE', holder or ''} end
+end
 -- Lua compares strings with strcoll and Redis takes LC_COLLATE from its environment; positions
 -- must order bytewise, as Python's str comparison does.
 local function sorts_after(a, b)
@@ -75,7 +83,7 @@ if ARGV[2] ~= '' then
 end
 local reply = {'OK', string.format('%d', seq + 1), link}
 local n, b, id = tonumber(ARGV[4]), tonumber(ARGV[5]), ''
-for i = 6, 5 + 3 * n, 3 do
+for i = 7, 6 + 3 * n, 3 do
   seq = seq + 1
   local text = string.format('%d', seq)
   local prev = link
@@ -86,12 +94,12 @@ for i = 6, 5 + 3 * n, 3 do
 end
 -- Wake-up bells: a reader blocks on its bell stream, not on the log, so entries of types it only folds
 -- do not wake it; the writer names the bells its batch's types ring.
-for k = 3, 2 + b do
+for k = 4, 3 + b do
   redis.call('XADD', KEYS[k], 'MAXLEN', '1', '*', 's', id)
 end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
 -- The writer's own effects, atomic with its append (intake: the batch's reject reports and XACK).
-local i, k = 6 + 3 * n, 3 + b
+local i, k = 7 + 3 * n, 4 + b
 while i <= #ARGV do
   local count = tonumber(ARGV[i])
   redis.call(ARGV[i + 1], KEYS[k], unpack(ARGV, i + 2, i + 1 + count))
@@ -175,18 +183,20 @@ class _Batch:
         position: str | None,
         expect_seq: int | None,
         effects: Sequence[Effect] = (),
+        lease: tuple[str, str] | None = None,
     ) -> tuple[list[str], list[str | bytes | int]]:
         """The script's KEYS and ARGV for this batch."""
         expected = "" if expect_seq is None else str(expect_seq)
         rung = bells if self.entries else ()
+        lease_key, lease_value = lease or (keys.positions, "")
         args: list[str | bytes | int] = [
-            self.producer, position or "", expected, len(self.entries), len(rung)
+            self.producer, position or "", expected, len(self.entries), len(rung), lease_value
         ]  # fmt: skip
         for new, encoded, digest in zip(self.entries, self.encoded, self.digests, strict=True):
             args += [new.type, encoded, digest]
         for effect in effects:
             args += [len(effect.args), effect.command, *effect.args]
-        return [keys.log, keys.positions, *rung, *(effect.key for effect in effects)], args
+        return [keys.log, keys.positions, lease_key, *rung, *(effect.key for effect in effects)], args
 
     def sealed(self, reply: list[Any], expect_seq: int | None) -> list[Entry]:
         """The entries as the script sealed them, or the refusal raised."""
@@ -195,6 +205,9 @@ class _Batch:
             raise DuplicateAppend(f"{self.producer} already appended position {reply[1].decode()!r}")
         if status == b"FENCED":
             raise LogFenced(f"expected head seq {expect_seq}, found {reply[1].decode()}")
+        if status == b"LEASE":
+            holder = reply[1].decode() or "nobody (it lapsed)"
+            raise LeaseLost(f"{self.producer} may not append: its process's lease is held by {holder}")
         if status == b"BADHEAD":
             head_id = reply[1].decode()
             raise LogCorrupt(int(head_id.partition("-")[0] or 0), f"the head at {head_id} has no chain link")
@@ -249,8 +262,10 @@ class RedisEventLog:
         resp: RespClient | None = None,
         bells: Bells = NO_BELLS,
         reader: str | None = None,
+        lease: tuple[str, str] | None = None,
     ) -> None:
         self.redis = redis
+        self.lease = lease  # (key, value): every append carries it, and is refused once it is not ours
         self.keys = keys
         self.key = keys.log
         self.producer_keys = producer_keys
@@ -283,7 +298,7 @@ class RedisEventLog:
             return []
         batch = _Batch(producer, entries, self._clock(), self._signer())
         bells = self._bells.rung_by(new.type for new in entries)
-        keys, args = batch.script_call(self.keys, bells, position, expect_seq, effects)
+        keys, args = batch.script_call(self.keys, bells, position, expect_seq, effects, self.lease)
         reply = await self._wire.run_script(_APPEND_LUA, keys, args)
         return batch.sealed(reply, expect_seq)
 
@@ -295,7 +310,7 @@ class RedisEventLog:
         and the function that turns its reply into the sealed entries or raises the refusal."""
         batch = _Batch(producer, entries, self._clock(), self._signer())
         keys, args = batch.script_call(
-            self.keys, self._bells.rung_by(new.type for new in entries), position, None, effects
+            self.keys, self._bells.rung_by(new.type for new in entries), position, None, effects, self.lease
         )
         return script_command(_APPEND_LUA, keys, args), partial(batch.sealed, expect_seq=None)
 
@@ -316,7 +331,7 @@ class RedisEventLog:
             return await self._in_turn(producer, entries, position, after_seq, limit, block_ms)
         batch = _Batch(producer, entries, self._clock(), self._signer())
         keys, args = batch.script_call(
-            self.keys, self._bells.rung_by(new.type for new in entries), position, None
+            self.keys, self._bells.rung_by(new.type for new in entries), position, None, (), self.lease
         )
         try:
             reply, bell_id, rows = await self._wire.append_then_ring(

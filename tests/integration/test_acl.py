@@ -95,6 +95,30 @@ async def test_a_participant_is_refused(
         await attempt(clients[ME].redis, exchange.settings.keys)
 
 
+# What a stolen *service* password must not do either (as matching): destroy the log or its
+# positions, which SET, PEXPIRE or DEL would, or take another process's lease.
+SERVICE_FORBIDDEN: list[tuple[str, Attempt]] = [
+    ("SET the log", lambda r, k: r.set(k.log, "x")),
+    ("PEXPIRE the log", lambda r, k: r.pexpire(k.log, 1)),
+    ("DEL the log", lambda r, k: r.delete(k.log)),
+    ("SET the positions", lambda r, k: r.set(k.positions, "x")),
+    ("take another's lease", lambda r, k: r.set(k.lease("intake"), "x")),
+    ("a script that SETs the log", lambda r, k: r.eval("return redis.call('SET', KEYS[1], 'x')", 1, k.log)),
+    ("XTRIM the log", lambda r, k: r.xtrim(k.log, maxlen=0)),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "attempt"), SERVICE_FORBIDDEN, ids=[name for name, _ in SERVICE_FORBIDDEN]
+)
+async def test_a_service_user_cannot_destroy_the_log(what: str, attempt: Attempt, exchange: Exchange) -> None:
+    """A service may append (through the script) but never overwrite, expire or trim: NOPERM (inside a
+    script Redis words it "can't access at least one of the keys")."""
+    matching = exchange.venue.redis("matching")
+    with pytest.raises(ResponseError, match=r"NOPERM|no permissions|can't access"):
+        await attempt(matching, exchange.settings.keys)
+
+
 async def test_debug_is_refused_by_the_acl_too(
     exchange: Exchange, clients: dict[str, ExchangeClient]
 ) -> None:
