@@ -126,7 +126,9 @@ class Supervisor:
             "services",
             name,
             cwd=ROOT,
-            env={**os.environ, **self.env},
+            # A supervisor killed with -9 must not leave its services running as orphans beside the
+            # next `greenex up` (services/runtime/main.py watches for it).
+            env={**os.environ, **self.env, "GREENEX_EXIT_WITH_PARENT": "1"},
             stdout=out,
             stderr=out if out is not None else None,
         )

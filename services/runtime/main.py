@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -27,6 +28,7 @@ def run_process(system: System, argv: Sequence[str]) -> None:
     if len(argv) != 1 or argv[0] not in names:
         sys.exit(f"usage: python -m services <process>, one of: {', '.join(names)}")
     process = system.process(argv[0])
+    parent = os.getppid()  # now: the supervisor may die while we start
     configure_logging(os.environ.get("GREENEX_LOG_LEVEL", "INFO"))
     structlog.contextvars.bind_contextvars(service=process.name)
     # One live copy per process: its appends carry the lease's value, taken before anything is read or
@@ -42,6 +44,8 @@ def run_process(system: System, argv: Sequence[str]) -> None:
     @app.after_startup
     async def renew_the_lease() -> None:
         collector.append(asyncio.create_task(_keep_lease(settings, process.name)))
+        if os.environ.get("GREENEX_EXIT_WITH_PARENT") == "1":
+            collector.append(asyncio.create_task(_exit_with_parent(process.name, parent)))
 
     @app.after_startup
     async def calm_the_collector() -> None:
@@ -53,6 +57,17 @@ def run_process(system: System, argv: Sequence[str]) -> None:
         await cancel_tasks(collector)
 
     asyncio.run(app.run())
+
+
+async def _exit_with_parent(process: str, parent: int) -> None:
+    """Exit once the process that started us is gone (we were re-parented): a supervisor killed with -9
+    leaves no orphans. Polled (Linux's parent-death signal would need prctl through ctypes)."""
+    while True:
+        if os.getppid() != parent:
+            structlog.get_logger("greenex.runtime").warning("supervisor_gone", service=process, parent=parent)
+            os.kill(os.getpid(), signal.SIGTERM)  # the clean way out: snapshot, release the lease
+            return
+        await asyncio.sleep(0.5)
 
 
 async def _take_lease(settings: Settings, process: str) -> None:

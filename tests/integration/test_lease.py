@@ -5,22 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
-from services.cli.local import AlreadyRunning, live_copies, local_exchange
+from services.cli.local import AlreadyRunning, live_copies, local_exchange, service_env
+from services.cli.provision import ACL_FILE, init_keys
 from services.cli.supervisor import ROOT
+from services.runtime.acl import ADMIN
 from services.system import SYSTEM
 from shared.eventlog.auth import IN_MEMORY_KEYS
 from shared.eventlog.lease import LeaseHeld, LeaseLost, keep_lease, new_lease_value, take_lease
 from shared.eventlog.redis_log import RedisEventLog
 from shared.keys import Keys
-from tests.integration.exchange import Exchange
-from tests.support import new_entries
+from tests.integration.exchange import Exchange, exchange_settings
+from tests.redis_server import RedisServer
+from tests.support import eventually, new_entries
 
 pytestmark = pytest.mark.integration
 KEYS = Keys("lease")
@@ -95,3 +100,48 @@ async def test_up_refuses_to_start_a_second_exchange_on_a_running_one(exchange: 
     with pytest.raises(AlreadyRunning, match=r"is running already: intake \(pid \d+ on "):
         async with local_exchange(exchange.settings, Path("/nonexistent-redis-data")):
             pytest.fail("started beside a running exchange")
+
+
+async def test_a_service_exits_when_its_supervisor_is_killed(
+    redis_server_factory: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    """kill -9 of the process that started a service (a supervisor) leaves no orphan: the service sees
+    itself re-parented, stops cleanly and releases its lease for the next `greenex up`."""
+    keys_dir = tmp_path / "keys"
+    server = redis_server_factory(extra_args=("--aclfile", str(keys_dir / ACL_FILE)))
+    settings = exchange_settings(server.url, "orphan", keys_dir)
+    init_keys(settings, SYSTEM)
+    server.start()
+    env = {**os.environ, **service_env(settings), "GREENEX_EXIT_WITH_PARENT": "1"}
+    start = f"{sys.executable} -m services settlement >{tmp_path / 'out.log'} 2>&1 & echo $!; wait"
+    parent = subprocess.Popen(
+        ["bash", "-c", start],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert parent.stdout is not None
+    service = int(parent.stdout.readline())
+    redis = Redis.from_url(server.url, username=ADMIN, password=settings.keyring.redis_password(ADMIN))
+    try:
+        await eventually(lambda: _holds(redis, settings.keys.lease("settlement")), timeout=20)
+        parent.kill()  # the supervisor, kill -9
+        parent.wait()
+        await eventually(lambda: not _running(service), timeout=10)
+        assert await redis.get(settings.keys.lease("settlement")) is None  # released on the way out
+    finally:
+        if _running(service):
+            os.kill(service, signal.SIGKILL)
+        parent.stdout.close()
+        await redis.aclose()
+
+
+async def _holds(redis: Redis, key: str) -> bool:
+    return await redis.get(key) is not None
+
+
+def _running(pid: int) -> bool:
+    """Whether pid is a live process (a zombie waiting for its reaper is not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
