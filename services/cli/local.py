@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import cast
 
+from redis.asyncio import Redis
 from redis.exceptions import AuthenticationError as RedisAuthenticationError
 
 from services.cli.provision import ACL_FILE, apply_acl, init_keys
@@ -92,16 +93,18 @@ class AlreadyRunning(Exception):  # noqa: N818  -- named as the fact
     """Live copies of the map's processes hold their leases on this exchange."""
 
 
-async def live_copies(settings: Settings) -> list[str]:
-    """`<process> (pid P on H)` for each process of the map whose lease a live process holds."""
-    redis = connect(settings, OPERATOR_USER)
+async def live_copies(settings: Settings, redis: Redis | None = None) -> list[str]:
+    """`<process> (pid P on H)` for each process of the map whose lease a live process holds (read as
+    the operator, or through `redis`)."""
+    client = redis or connect(settings, OPERATOR_USER)
     try:
-        pipe = redis.pipeline(transaction=False)
+        pipe = client.pipeline(transaction=False)
         for process in SYSTEM.processes:
             pipe.get(settings.keys.lease(process.name))
         held = cast(list[bytes | None], await pipe.execute())
     finally:
-        await redis.aclose()
+        if redis is None:
+            await client.aclose()
     running = []
     for process, value in zip(SYSTEM.processes, held, strict=True):
         if value is not None and not lease_lapsed(value.decode()):

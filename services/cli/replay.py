@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressC
 from rich.table import Table
 
 from services.cli.compare import first_difference, restore_core
+from services.cli.local import live_copies
 from services.cli.readmodel import Checkpoint, ExchangeState, replay_archive, replay_log
 from services.cli.trust import log_verifier
 from services.cli.venue import cli_user
@@ -51,8 +52,14 @@ def format_ns(ns: int) -> str:
 class LiveCheck:
     """What the running services published, and the checkpoints that compare replay against it."""
 
-    def __init__(self, live: dict[str, tuple[int, str]], snapshots: dict[str, Snapshot]) -> None:
+    def __init__(
+        self,
+        live: dict[str, tuple[int, str]],
+        snapshots: dict[str, Snapshot],
+        stopped: frozenset[str] = frozenset(),
+    ) -> None:
         self.live, self.snapshots = live, snapshots
+        self.stopped = stopped  # cores whose process holds no lease: their digests are not compared
         self.replayed: dict[str, str] = {}  # core -> replayed digest at the live seq
         self.differences: dict[str, str] = {}  # core -> first difference against its newest snapshot
 
@@ -80,8 +87,11 @@ class LiveCheck:
             self.differences[core] = f"at seq {snap.seq} (its newest snapshot): {found}"
 
     def problems(self) -> list[str]:
-        out = [
-            f"{core}: the service published no digest" for core in SYSTEM.core_names if core not in self.live
+        out = [f"{core}: its process is not running (no live lease)" for core in sorted(self.stopped)]
+        out += [
+            f"{core}: the service published no digest"
+            for core in SYSTEM.core_names
+            if core not in self.live and core not in self.stopped
         ]
         for core, (seq, digest) in sorted(self.live.items()):
             replayed = self.replayed.get(core)
@@ -102,7 +112,10 @@ def _run_all(calls: list[Checkpoint], state: ExchangeState) -> None:
 
 async def compare_live(redis: Redis, settings: Settings) -> LiveCheck:
     """Read the services' published digests and their newest snapshots (for naming a difference)."""
-    cores = SYSTEM.core_names
+    # Only a running process's digests say what is live: an exited one's stay behind in the hash.
+    running = {entry.split(" ")[0] for entry in await live_copies(settings, redis)}
+    stopped = frozenset(c.name for p in SYSTEM.processes if p.name not in running for c in p.cores)
+    cores = set(SYSTEM.core_names) - stopped
     live = {k: v for k, v in (await read_digests(redis, settings.keys)).items() if k in cores}
     try:
         sealer: ProducerKeys | None = settings.keyring.producer_keys()
@@ -117,7 +130,7 @@ async def compare_live(redis: Redis, settings: Settings) -> LiveCheck:
                 break
             except ValueError:
                 continue
-    return LiveCheck(live, snapshots)
+    return LiveCheck(live, snapshots, stopped)
 
 
 def _progress() -> Progress:

@@ -8,10 +8,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from services.cli.local import AlreadyRunning, live_copies, local_exchange, service_env
@@ -83,6 +85,11 @@ def test_a_second_copy_of_a_running_service_refuses_to_start(exchange: Exchange)
         "GREENEX_KEYS_DIR": exchange.settings.keys_dir,
         "GREENEX_VENUE": exchange.settings.venue,
     }
+    with SyncRedis.from_url(exchange.settings.redis_url) as admin:  # the first copy holds its lease
+        deadline = time.monotonic() + 30
+        while admin.get(exchange.settings.keys.lease("matching")) is None:
+            assert time.monotonic() < deadline, "the exchange's matching never took its lease"
+            time.sleep(0.1)
     command = [sys.executable, "-m", "services", "matching"]
     done = subprocess.run(
         command, cwd=Path(ROOT), env=env, capture_output=True, text=True, timeout=60, check=False

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from services.runtime.acl import ADMIN
 from services.runtime.processor import restored
 from services.runtime.snapshots import SnapshotStore, decode_record, encode_record
 from services.settlement.core import Settlement
+from services.system import SYSTEM
 from shared.config import Settings
 from shared.eventlog.memory import InMemoryEventLog
 from shared.eventlog.redis_log import RedisEventLog, decode_stream_entry, encode_entry
@@ -82,8 +85,27 @@ def digest_of(output: str) -> str:
     return found[0]
 
 
-def test_replay_twice_matches_and_equals_the_live_digests(live: Live) -> None:
+def _as_if_running(sync_redis: redis.Redis, keys: Keys) -> None:
+    """Leases naming a live process of this host (the test itself) for every process of the map: what
+    --compare-live takes for running services (the fixture's exchange has stopped)."""
+    for process in SYSTEM.processes:
+        sync_redis.set(keys.lease(process.name), f"test {socket.gethostname()} {os.getpid()}")
+
+
+def test_compare_live_leaves_out_what_is_not_running(live: Live, sync_redis: redis.Redis) -> None:
+    """Digests of exited services stay behind in the hash: with no live lease they are not compared,
+    and --compare-live says so (exit 1) instead of reporting a match."""
+    for process in SYSTEM.processes:
+        sync_redis.delete(live.settings.keys.lease(process.name))
+    result = runner.invoke(app, ["replay", "--compare-live"], env=live.env())
+    assert result.exit_code == 1, result.output
+    assert "matching: its process is not running (no live lease)" in result.output
+    assert "live digests match" not in result.output
+
+
+def test_replay_twice_matches_and_equals_the_live_digests(live: Live, sync_redis: redis.Redis) -> None:
     """Two replays print the same digest, and --compare-live finds every core equal to its service."""
+    _as_if_running(sync_redis, live.settings.keys)
     first = runner.invoke(app, ["replay", "--compare-live"], env=live.env())
     second = runner.invoke(app, ["replay", "--compare-live"], env=live.env())
     assert first.exit_code == 0, first.output
@@ -141,6 +163,7 @@ def test_compare_live_names_the_core_and_account_that_differ(live: Live, sync_re
     for name, value in published.items():
         sync_redis.hset(copy_keys.digests, name, value)
     sync_redis.hset(copy_keys.digests, "settlement", f"{snap.seq}:{core.digest()}")
+    _as_if_running(sync_redis, copy_keys)
     result = runner.invoke(app, ["replay", "--compare-live"], env=live.env(prefix))
     assert result.exit_code == 1, result.output
     assert f"settlement differs at seq {snap.seq}" in result.output
