@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import time
 from pathlib import Path
 
 import typer
@@ -43,12 +44,26 @@ async def _up(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with local_exchange(settings, default_home() / "redis"):
+    async with local_exchange(settings, default_home() / "redis", notify=_console_line) as supervisor:
         console.print(
             f"greenex up against {settings.redis_url} (keys in {settings.keys_dir}); "
             "service logs in var/log/; Ctrl-C stops"
         )
-        await stop.wait()
+        stopped, gave_up = asyncio.create_task(stop.wait()), asyncio.create_task(supervisor.given_up.wait())
+        await asyncio.wait([stopped, gave_up], return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        gave_up.cancel()
+        if supervisor.gave_up_on is not None:
+            raise CrashLoop(supervisor.gave_up_on)
+    console.print("greenex stopped")
+
+
+class CrashLoop(Exception):  # noqa: N818  -- named as the fact
+    """A service kept crashing: `greenex up` stops everything rather than run without it."""
+
+
+def _console_line(line: str) -> None:
+    console.print(f"{time.strftime('%H:%M:%S')} {line}", highlight=False)
 
 
 DEMO_HOME = ROOT / "var" / "demo"
@@ -89,6 +104,9 @@ def register(app: typer.Typer) -> None:
             asyncio.run(_up(load_settings()))
         except AlreadyRunning as running:
             typer.echo(f"error: {running}", err=True)
+            raise typer.Exit(1) from None
+        except CrashLoop as loop:
+            typer.echo(f"error: {loop} kept crashing; everything is stopped (its log says why)", err=True)
             raise typer.Exit(1) from None
 
     @app.command()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import cast
 
@@ -56,13 +56,16 @@ async def local_exchange(
     start: bool = True,
     env: dict[str, str] | None = None,
     provision: bool = False,
+    notify: Callable[[str], None] | None = None,
 ) -> AsyncIterator[Supervisor]:
     """The key ring (made if missing), the Redis at `settings.redis_url` (a private one with the ring's
-    ACL file if none answers; with `provision`, a running one that still lets its default user in gets
-    the ring's users), and the supervised services (unless `start` is False: then `supervisor.start()`
-    is the caller's). Everything started here is stopped on the way out."""
+    ACL file if none answers, restarted if it exits; with `provision`, a running one that still lets
+    its default user in gets the ring's users), and the supervised services (unless `start` is False:
+    then `supervisor.start()` is the caller's). `notify` gets a line per event (a service exited, Redis
+    restarted). Everything started here is stopped on the way out."""
     ring = init_keys(settings, SYSTEM)
-    redis_proc = await ensure_redis(settings.redis_url, data_dir, aclfile=ring.path / ACL_FILE, fresh=fresh)
+    acl = ring.path / ACL_FILE
+    redis_proc = await ensure_redis(settings.redis_url, data_dir, aclfile=acl, fresh=fresh)
     if redis_proc is None and provision:
         await _provision(settings)
     # A Redis that was running already may have the exchange's services on it (one we just started
@@ -72,20 +75,38 @@ async def local_exchange(
         raise AlreadyRunning(
             f"{where} is running already: {', '.join(running)}; stop it first (or use another GREENEX_PREFIX)"
         )
-    supervisor = Supervisor(env=service_env(settings, **(env or {})), log_dir=log_dir or ROOT / "var" / "log")
+    supervisor = Supervisor(
+        env=service_env(settings, **(env or {})), log_dir=log_dir or ROOT / "var" / "log", notify=notify
+    )
     supervisor.redis_pid = None if redis_proc is None else redis_proc.pid
-    watcher: asyncio.Task[None] | None = None
+    watchers: list[asyncio.Task[None]] = []
+    stopping = False
+
+    async def keep_redis() -> None:
+        """The Redis we started comes back from its AOF if it exits (the services reconnect or restart)."""
+        nonlocal redis_proc
+        while redis_proc is not None:
+            code = await redis_proc.wait()
+            if stopping:
+                return
+            if notify is not None:
+                notify(f"Redis (pid {redis_proc.pid}) exited with code {code}; restarting it")
+            redis_proc = await ensure_redis(settings.redis_url, data_dir, aclfile=acl)
+            supervisor.redis_pid = None if redis_proc is None else redis_proc.pid
+
     try:
         if start:
             await supervisor.start()
-        watcher = asyncio.create_task(supervisor.watch())
+        watchers += [asyncio.create_task(supervisor.watch()), asyncio.create_task(keep_redis())]
         yield supervisor
     finally:
+        stopping = True
         await supervisor.stop()
-        if watcher is not None:
+        for watcher in watchers:
             watcher.cancel()
-        if redis_proc is not None:
-            redis_proc.terminate()
+        if redis_proc is not None and redis_proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):  # it exited just now
+                redis_proc.terminate()
             await redis_proc.wait()
 
 

@@ -4,10 +4,12 @@ restarts them; wipes a prefix's keys for a fresh demo or after a load-test run."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -20,7 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from services.system import SYSTEM
 from shared.keys import Keys
 
-__all__ = ["PROCESSES", "Supervisor", "ensure_redis", "wipe_prefix"]
+__all__ = ["PROCESSES", "RestartPolicy", "Supervisor", "ensure_redis", "wipe_prefix"]
 
 PROCESSES = tuple(process.name for process in SYSTEM.processes)
 log = structlog.get_logger("greenex.supervisor")
@@ -85,6 +87,7 @@ async def ensure_redis(
         *(["--aclfile", str(aclfile)] if aclfile is not None else []),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C in the terminal is the supervisor's to handle, in order
     )
     deadline = asyncio.get_running_loop().time() + timeout_s
     while proc.returncode is None and asyncio.get_running_loop().time() < deadline:
@@ -98,18 +101,44 @@ async def ensure_redis(
     raise SystemExit(f"redis-server did not start at {url} (exit code {proc.returncode})")
 
 
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How a supervisor answers a service that exits: at once the first time, then twice as slow each
+    time it exits again soon after starting, and not at all once it crash-loops (something an operator
+    must look at: a restart would only repeat it, and fill the logs while Redis is down, say)."""
+
+    first_delay_s: float = 0.2
+    max_delay_s: float = 30.0
+    stable_after_s: float = 30.0  # a run this long was not a crash loop: the backoff starts over
+    crash_loop: int = 10  # this many exits within `window_s`: give up on the service
+    window_s: float = 120.0
+
+    def delay(self, quick_exits: int) -> float:
+        """The wait before the restart that follows `quick_exits` exits in a row, each soon after start."""
+        return min(self.first_delay_s * 2.0 ** max(0, quick_exits - 1), self.max_delay_s)
+
+
 @dataclass
 class Supervisor:
     """Keeps one OS process per process of the system map alive; a crash (fail fast) is answered by a
-    restart."""
+    restart, with backoff, until the service crash-loops (`given_up` is set then). `notify` gets one
+    line per event, for a console."""
 
     env: dict[str, str]
     services: tuple[str, ...] = PROCESSES
     log_dir: Path | None = None
+    policy: RestartPolicy = RestartPolicy()
+    notify: Callable[[str], None] | None = None
     procs: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
     restarts: dict[str, int] = field(default_factory=dict)
     redis_pid: int | None = None  # the private Redis started beside the services, if any
+    given_up: asyncio.Event = field(default_factory=asyncio.Event)
+    gave_up_on: str | None = None
     _stopping: bool = False
+    _started_at: dict[str, float] = field(default_factory=dict)
+    _quick_exits: dict[str, int] = field(default_factory=dict)
+    _exits: dict[str, list[float]] = field(default_factory=dict)
+    _due: dict[str, float] = field(default_factory=dict)  # service -> when to restart it
 
     async def start(self) -> None:
         for name in self.services:
@@ -131,29 +160,60 @@ class Supervisor:
             env={**os.environ, **self.env, "GREENEX_EXIT_WITH_PARENT": "1"},
             stdout=out,
             stderr=out if out is not None else None,
+            start_new_session=True,  # Ctrl-C is the supervisor's: it stops the services, then Redis
         )
         if out is not None:
             out.close()  # the child holds its own descriptor; ours would leak one per restart
+        self._started_at[name] = time.monotonic()
         log.info("service_spawned", service=name, pid=self.procs[name].pid)
 
+    def _say(self, line: str) -> None:
+        if self.notify is not None:
+            self.notify(line)
+
     async def watch(self) -> None:
-        """Restart any service that exits until stop() is called."""
+        """Restart any service that exits (with backoff) until stop() is called or one crash-loops."""
         while not self._stopping:
+            now = time.monotonic()
             for name, proc in list(self.procs.items()):
-                if proc.returncode is not None and not self._stopping:
-                    self.restarts[name] = self.restarts.get(name, 0) + 1
-                    log.warning(
-                        "service_exited", service=name, code=proc.returncode, restarts=self.restarts[name]
-                    )
-                    await asyncio.sleep(0.2)
+                if proc.returncode is not None and name not in self._due and not self._stopping:
+                    self._exited(name, proc.returncode, now)
+                    if self.gave_up_on is not None:
+                        return
+            for name, when in list(self._due.items()):
+                if now >= when and not self._stopping:
+                    del self._due[name]
                     await self._spawn(name)
             await asyncio.sleep(0.1)
+
+    def _exited(self, name: str, code: int, now: float) -> None:
+        policy = self.policy
+        self.restarts[name] = self.restarts.get(name, 0) + 1
+        quick = now - self._started_at.get(name, now) < policy.stable_after_s
+        self._quick_exits[name] = self._quick_exits.get(name, 0) + 1 if quick else 1
+        recent = [t for t in self._exits.get(name, []) if now - t < policy.window_s] + [now]
+        self._exits[name] = recent
+        where = f"; see {self.log_dir / (name + '.log')}" if self.log_dir is not None else ""
+        if len(recent) >= policy.crash_loop:
+            self.gave_up_on = name
+            log.critical("service_crash_loop", service=name, code=code, exits=len(recent))
+            self._say(
+                f"{name} exited {len(recent)} times in {policy.window_s:.0f} s (last code {code}): "
+                f"not restarting it{where}"
+            )
+            self.given_up.set()
+            return
+        delay = policy.delay(self._quick_exits[name])
+        log.warning("service_exited", service=name, code=code, restarts=self.restarts[name], delay_s=delay)
+        self._say(f"{name} exited with code {code}; restarting in {delay:.1f} s{where}")
+        self._due[name] = now + delay
 
     async def stop(self, timeout: float = 5.0) -> None:
         self._stopping = True
         for proc in self.procs.values():
             if proc.returncode is None:
-                proc.terminate()
+                with contextlib.suppress(ProcessLookupError):  # it exited just now
+                    proc.terminate()
         deadline = time.monotonic() + timeout
         for proc in self.procs.values():
             try:
