@@ -114,7 +114,12 @@ class LogFollower:
         for entry in entries:
             if entry.producer == name or entry.type not in inputs:
                 continue
-            answers = proc.decide(entry.seq, entry.event_ns, decode_event(entry.body))
+            try:
+                answers = proc.decide(entry.seq, entry.event_ns, decode_event(entry.body))
+            except Exception as exc:
+                # A log entry is never skipped: the core stops, naming it (the supervisor's crash-loop
+                # limit then stops the exchange rather than restart it forever).
+                raise CannotFold(entry.seq, f"{name} cannot fold {entry.type}: {exc!r}") from exc
             if not answers or position_of_seq(entry.seq) <= logged:
                 continue
             causation = f"log:{entry.seq}"
@@ -203,3 +208,7 @@ async def last_cause_answered(
                 answered = max(answered, int(cause))
         after = entries[-1].seq
     return answered
+
+
+class CannotFold(LogCorrupt):
+    """A core failed on an entry of the log (a bug, or an entry no producer should have written)."""

@@ -10,16 +10,17 @@ import pytest
 
 from loadtests.replay_bench import build_exchange_log
 from services.cli.readmodel import ExchangeState, Stop, replay_archive, replay_entries
-from services.runtime.follower import LogFollower
+from services.runtime.follower import CannotFold, LogFollower
 from services.runtime.snapshots import Snapshot, decode_record, encode_record, new_snapshot
 from services.settlement.core import Settlement
 from services.system import SYSTEM
 from shared.eventlog.archive import write_archive
 from shared.eventlog.auth import IN_MEMORY_KEYS, ProducerKeys
-from shared.eventlog.entry import GENESIS_HASH, Entry, content_digest, encode_content, link_hash
+from shared.eventlog.entry import GENESIS_HASH, Entry, NewEntry, content_digest, encode_content, link_hash
 from shared.eventlog.memory import InMemoryEventLog
 from shared.eventlog.port import LogCorrupt
 from shared.eventlog.verify import ChainVerifier, verify_entries
+from tests.support import FakeClock
 
 ORDERS, SEED = 1500, 11
 
@@ -184,3 +185,18 @@ def test_replay_checked_aside_refuses_a_forged_entry_even_when_the_fold_breaks_o
             replay_archive(tmp_path / "forged.grnxlog", verifier=_trusting(), aside=True)
         assert bad.value.seq == k
         assert "producer tag does not verify" in bad.value.reason
+
+
+async def test_a_core_that_cannot_fold_an_entry_stops_naming_it() -> None:
+    """An entry a core fails on (here a body that does not decode) is never skipped: the follower raises
+    CannotFold with its seq, and the process then stops (fail fast) instead of looping past it."""
+    log = InMemoryEventLog(clock=FakeClock())
+    entries = await log.append("intake", [
+        NewEntry(event_id="operator/c1/0", causation="in:operator:1-0", type="CashDeposited", event_ns=1,
+                 body=b"\xc1 not msgpack"),
+    ])  # fmt: skip
+    follower = LogFollower(Settlement(), log)
+    with pytest.raises(CannotFold) as failed:
+        await follower.step(entries)
+    assert failed.value.seq == 1
+    assert "settlement cannot fold CashDeposited" in failed.value.reason
