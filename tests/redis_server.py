@@ -47,9 +47,11 @@ class RedisServer:
         args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "yes" if self.appendonly else "no", "--dir", str(self.workdir),
                 "--logfile", str(self.workdir / "redis.log"), *self.extra_args]  # fmt: skip
+        log = self.workdir / "redis.log"
+        logged_before = log.stat().st_size if log.exists() else 0
         self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
-        while not self._answers_ping():
+        while not (self._answers_ping() and self._ready_since(logged_before)):
             if self._proc.poll() is not None:
                 raise RuntimeError(f"redis-server exited with {self._proc.returncode}: {self._log_tail()}")
             if time.monotonic() > deadline:
@@ -83,6 +85,16 @@ class RedisServer:
                 return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
+
+    def _ready_since(self, offset: int) -> bool:
+        # A server whose default user is locked answers -NOAUTH even while it loads its AOF, so the
+        # PING alone cannot tell; its log says when it is ready.
+        log = self.workdir / "redis.log"
+        if not log.exists():
+            return False
+        with log.open("rb") as text:
+            text.seek(offset)
+            return b"Ready to accept connections" in text.read()
 
     def _log_tail(self) -> str:
         log = self.workdir / "redis.log"

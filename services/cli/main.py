@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import audit, replay
+from services.cli import audit, replay, status
 from services.cli.exchange import register
 from services.cli.loadtest import register as register_loadtest
 from services.cli.log import log_app
@@ -35,6 +35,7 @@ register_registry(app)
 register_loadtest(app)
 replay.register(app)
 audit.register(app)
+status.register(app)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ _COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.FOLLOWER: (*_LOG_WRITER, "+multi", "+exec", "+lpush", "+ltrim", "+lrange"),
     Role.MATCHING: (),
     Role.OPERATOR: (
+        "+info",  # greenex status: Redis memory (INFO reads no key)
         "+xadd",
         "+xinfo|groups",
         "+xread",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,8 +16,10 @@ from pathlib import Path
 import pytest
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
+from typer.testing import CliRunner
 
 from services.cli.local import AlreadyRunning, live_copies, local_exchange, service_env
+from services.cli.main import app
 from services.cli.provision import ACL_FILE, init_keys
 from services.cli.supervisor import ROOT
 from services.runtime.acl import ADMIN
@@ -75,6 +78,16 @@ async def test_appends_carry_the_lease_and_a_fenced_copy_is_refused(redis_client
         await keep_lease(redis_client, key, stale, every_s=0.01)
 
 
+def _every_process_holds_its_lease(exchange: Exchange) -> None:
+    """The fixture's services are spawned, not necessarily started: wait until each holds its lease."""
+    with SyncRedis.from_url(exchange.settings.redis_url) as admin:
+        deadline = time.monotonic() + 30
+        for process in SYSTEM.processes:
+            while admin.get(exchange.settings.keys.lease(process.name)) is None:
+                assert time.monotonic() < deadline, f"the exchange's {process.name} never took its lease"
+                time.sleep(0.1)
+
+
 def test_a_second_copy_of_a_running_service_refuses_to_start(exchange: Exchange) -> None:
     """With the exchange's matching running, another `python -m services matching` waits out one lease
     period, sees it renewed, and exits in one line naming the live copy."""
@@ -85,11 +98,7 @@ def test_a_second_copy_of_a_running_service_refuses_to_start(exchange: Exchange)
         "GREENEX_KEYS_DIR": exchange.settings.keys_dir,
         "GREENEX_VENUE": exchange.settings.venue,
     }
-    with SyncRedis.from_url(exchange.settings.redis_url) as admin:  # the first copy holds its lease
-        deadline = time.monotonic() + 30
-        while admin.get(exchange.settings.keys.lease("matching")) is None:
-            assert time.monotonic() < deadline, "the exchange's matching never took its lease"
-            time.sleep(0.1)
+    _every_process_holds_its_lease(exchange)
     command = [sys.executable, "-m", "services", "matching"]
     done = subprocess.run(
         command, cwd=Path(ROOT), env=env, capture_output=True, text=True, timeout=60, check=False
@@ -102,6 +111,7 @@ def test_a_second_copy_of_a_running_service_refuses_to_start(exchange: Exchange)
 async def test_up_refuses_to_start_a_second_exchange_on_a_running_one(exchange: Exchange) -> None:
     """`greenex up` (local_exchange) on a Redis where the exchange's processes are alive names them and
     starts nothing."""
+    _every_process_holds_its_lease(exchange)
     running = await live_copies(exchange.settings)
     assert sorted(r.split(" ")[0] for r in running) == sorted(p.name for p in SYSTEM.processes)
     with pytest.raises(AlreadyRunning, match=r"is running already: intake \(pid \d+ on "):
@@ -152,3 +162,17 @@ def _running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def test_status_shows_who_runs_what_and_what_needs_attention(exchange: Exchange) -> None:
+    """`greenex status` as the operator: every process running with its pid, the log head, and (the
+    test's Redis runs without maxmemory) one line that needs attention, exit 1."""
+    env = {"REDIS_URL": exchange.settings.redis_url, "GREENEX_PREFIX": exchange.settings.prefix,
+           "GREENEX_KEYS_DIR": exchange.settings.keys_dir}  # fmt: skip
+    _every_process_holds_its_lease(exchange)
+    result = CliRunner().invoke(app, ["status"], env=env)
+    assert result.exit_code == 1, result.output
+    for process in SYSTEM.processes:
+        assert re.search(rf"process {process.name}\s+│ running, pid \d+ on ", result.output), result.output
+    assert "needs attention: Redis has no maxmemory" in result.output
+    assert result.output.count("needs attention:") == 1

@@ -1,0 +1,131 @@
+"""`greenex status`: what an operator looks at first. Redis memory, the log's length, how far behind each
+core is, who holds each process's lease, the last signed checkpoint; exit 1 when something needs them."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, cast
+
+import typer
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from rich.console import Console
+from rich.table import Table
+
+from services.checkpoint.service import CHECKPOINT
+from services.cli.venue import cli_user
+from services.runtime.digests import read_digests
+from services.system import SYSTEM
+from shared.config import Settings, connect, load_settings
+from shared.eventlog.lease import holder_of, lease_lapsed
+from shared.eventlog.redis_log import RedisEventLog
+
+__all__ = ["Facts", "problems", "register"]
+
+console = Console()
+MEMORY_WARN = 0.8  # of maxmemory: at 100 % every append fails
+LAG_WARN = 10_000  # entries a core may be behind the head
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What `status` reads, in one place, so the judgement is a pure function of it."""
+
+    used_memory: int
+    max_memory: int  # 0: no limit set
+    head_seq: int
+    leases: dict[str, str | None]  # process -> holder (`<token> <host> <pid>`), None if none
+    core_seqs: dict[str, int]  # core -> the seq of its last published digest
+    last_checkpoint: int
+    checkpoint_every: int
+
+
+def problems(facts: Facts) -> list[str]:
+    """Everything an operator must act on, one line each (none: all is well)."""
+    out = []
+    if facts.max_memory == 0:
+        out.append("Redis has no maxmemory: it would grow until the machine runs out (deploy/redis.conf)")
+    elif facts.used_memory > MEMORY_WARN * facts.max_memory:
+        share = facts.used_memory / facts.max_memory
+        out.append(
+            f"Redis uses {share:.0%} of its maxmemory: at 100 % every append fails; move the exchange to a "
+            "larger Redis (docs/operations.md, 'Moving the log to a new Redis')"
+        )
+    for process, holder in facts.leases.items():
+        if holder is None or lease_lapsed(holder):
+            out.append(f"{process} is not running (no live lease)")
+    for core, seq in facts.core_seqs.items():
+        if facts.head_seq - seq > LAG_WARN:
+            out.append(f"{core} is {facts.head_seq - seq:,} entries behind the head")
+    unsigned = facts.head_seq - facts.last_checkpoint
+    if unsigned > 2 * facts.checkpoint_every:
+        out.append(f"{unsigned:,} entries after the last signed checkpoint (seq {facts.last_checkpoint:,})")
+    return out
+
+
+async def gather(redis: Redis, settings: Settings) -> Facts:
+    memory: dict[str, Any] = await redis.info("memory")
+    head_seq, _ = await RedisEventLog(redis, settings.keys).head()
+    pipe = redis.pipeline(transaction=False)
+    for process in SYSTEM.processes:
+        pipe.get(settings.keys.lease(process.name))
+    held = cast(list[bytes | None], await pipe.execute())
+    digests = await read_digests(redis, settings.keys)
+    position = cast(bytes | None, await redis.hget(settings.keys.positions, CHECKPOINT))
+    return Facts(
+        used_memory=int(memory.get("used_memory", 0)),
+        max_memory=int(memory.get("maxmemory", 0)),
+        head_seq=head_seq,
+        leases={p.name: h.decode() if h else None for p, h in zip(SYSTEM.processes, held, strict=True)},
+        core_seqs={core: digests.get(core, (0, ""))[0] for core in SYSTEM.core_names},
+        last_checkpoint=int(position[1:]) if position else 0,
+        checkpoint_every=settings.checkpoint_every,
+    )
+
+
+def _table(facts: Facts) -> Table:
+    table = Table(title="greenex status", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    limit = f"{facts.max_memory / 2**20:,.0f} MiB" if facts.max_memory else "no limit"
+    table.add_row("Redis memory", f"{facts.used_memory / 2**20:,.1f} MiB of {limit}")
+    table.add_row("log head", f"seq {facts.head_seq:,}")
+    for process, holder in facts.leases.items():
+        if holder is None or lease_lapsed(holder):
+            table.add_row(f"process {process}", "not running")
+        else:
+            host, pid = holder_of(holder)
+            table.add_row(f"process {process}", f"running, pid {pid} on {host}")
+    for core, seq in facts.core_seqs.items():
+        table.add_row(f"core {core}", f"at seq {seq:,} ({facts.head_seq - seq:,} behind, as last published)")
+    table.add_row("last signed checkpoint", f"seq {facts.last_checkpoint:,}")
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def status() -> None:
+        """Redis memory, log length, each core's lag, who runs each process, the last checkpoint; exit 1
+        when something needs an operator (each such thing on its own line)."""
+        settings = load_settings()
+
+        async def run() -> Facts:
+            redis = connect(settings, cli_user())
+            try:
+                return await gather(redis, settings)
+            finally:
+                await redis.aclose()
+
+        try:
+            facts = asyncio.run(run())
+        except (RedisError, OSError) as failed:
+            typer.echo(f"error: cannot read the exchange at {settings.redis_url}: {failed}", err=True)
+            raise typer.Exit(2) from None
+        console.print(_table(facts))
+        found = problems(facts)
+        for line in found:
+            console.print(f"needs attention: {line}", highlight=False)
+        if found:
+            raise typer.Exit(1)
+        console.print("all well")
