@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import platform
 import shutil
 import time
@@ -104,11 +105,16 @@ async def run_session(opts: Options, console: Console) -> dict[str, Any]:
     )
     opts = dataclasses.replace(opts, run=dataclasses.replace(opts.run, redis_url=settings.redis_url))
     ring = init_keys(settings, SYSTEM)
+    # The durability profile of the private Redis (docs/operations.md): GREENEX_APPENDFSYNC=always.
+    appendfsync = os.environ.get("GREENEX_APPENDFSYNC", "everysec")
     redis_proc = await ensure_redis(
-        settings.redis_url, LOADTEST_HOME / "redis", aclfile=ring.path / ACL_FILE, fresh=True
-    )
+        settings.redis_url, LOADTEST_HOME / "redis", aclfile=ring.path / ACL_FILE, fresh=True,
+        login=(ADMIN, ring.redis_password(ADMIN)), appendfsync=appendfsync,
+    )  # fmt: skip
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    report: dict[str, Any] = {"machine": _machine(), "options": _jsonable(opts), "stamp": stamp}
+    report: dict[str, Any] = {
+        "machine": _machine(), "options": _jsonable(opts), "stamp": stamp, "appendfsync": appendfsync
+    }  # fmt: skip
     try:
         if opts.baseline:
             admin_url = url_with_login(settings.redis_url, ADMIN, ring.redis_password(ADMIN))

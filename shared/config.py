@@ -31,7 +31,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     venue: str = "greenex-dev"  # signed commands name it: one signed for another venue is refused
     command_window_ms: int = 30_000  # how far a command's sent_ms may be from intake's clock
     checkpoint_every: int = 10_000  # log entries between signed checkpoints (and at every close of day)
+    appendfsync: str = "everysec"  # a private Redis's durability profile: everysec or always
     lease: str = ""  # the value of the lease this process holds (set at start, shared/eventlog/lease.py)
+
+    def __post_init__(self) -> None:
+        if self.appendfsync not in ("everysec", "always"):
+            raise ValueError(f"GREENEX_APPENDFSYNC is everysec or always, not {self.appendfsync!r}")
 
     @property
     def keys(self) -> Keys:
@@ -72,7 +77,7 @@ def load_settings(**overrides: object) -> Settings:
     if url := os.environ.get("REDIS_URL"):
         env["redis_url"] = url
     for name, variable in (("prefix", "GREENEX_PREFIX"), ("keys_dir", "GREENEX_KEYS_DIR"),
-                           ("venue", "GREENEX_VENUE")):  # fmt: skip
+                           ("venue", "GREENEX_VENUE"), ("appendfsync", "GREENEX_APPENDFSYNC")):  # fmt: skip
         if value := os.environ.get(variable):
             env[name] = value
     for name, variable in (("snapshot_every", "GREENEX_SNAPSHOT_EVERY"),

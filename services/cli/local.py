@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -65,7 +66,11 @@ async def local_exchange(
     restarted). Everything started here is stopped on the way out."""
     ring = init_keys(settings, SYSTEM)
     acl = ring.path / ACL_FILE
-    redis_proc = await ensure_redis(settings.redis_url, data_dir, aclfile=acl, fresh=fresh)
+    start_redis = functools.partial(
+        ensure_redis, settings.redis_url, data_dir, aclfile=acl, login=(ADMIN, ring.redis_password(ADMIN)),
+        appendfsync=settings.appendfsync,
+    )  # fmt: skip
+    redis_proc = await start_redis(fresh=fresh)
     if redis_proc is None and provision:
         await _provision(settings)
     # A Redis that was running already may have the exchange's services on it (one we just started
@@ -91,7 +96,7 @@ async def local_exchange(
                 return
             if notify is not None:
                 notify(f"Redis (pid {redis_proc.pid}) exited with code {code}; restarting it")
-            redis_proc = await ensure_redis(settings.redis_url, data_dir, aclfile=acl)
+            redis_proc = await start_redis()
             supervisor.redis_pid = None if redis_proc is None else redis_proc.pid
 
     try:

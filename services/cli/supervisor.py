@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
+from redis.exceptions import AuthenticationError, BusyLoadingError, NoPermissionError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.system import SYSTEM
@@ -29,11 +29,16 @@ log = structlog.get_logger("greenex.supervisor")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def _answers(url: str) -> bool:
-    """Whether a Redis server answers at `url` (one that wants a login answers too)."""
-    client = Redis.from_url(url, socket_connect_timeout=0.5)
+async def _answers(url: str, login: tuple[str, str] | None = None) -> bool:
+    """Whether a Redis server answers at `url` (one that wants a login answers too). With `login`, only
+    once it has loaded its data: a locked default user is refused with NOAUTH even while the server
+    is still replaying its AOF, so only a logged-in PING can tell (it answers LOADING until then)."""
+    user, password = login or (None, None)
+    client = Redis.from_url(url, socket_connect_timeout=0.5, username=user, password=password)
     try:
         return bool(await client.ping())
+    except BusyLoadingError:
+        return False
     except (AuthenticationError, NoPermissionError):
         return True
     except (ResponseError, RedisConnectionError) as exc:
@@ -55,12 +60,21 @@ async def wipe_prefix(redis: Redis, exchange: Keys) -> None:
 
 
 async def ensure_redis(
-    url: str, data_dir: Path, *, aclfile: Path | None = None, fresh: bool = False, timeout_s: float = 120.0
+    url: str,
+    data_dir: Path,
+    *,
+    aclfile: Path | None = None,
+    login: tuple[str, str] | None = None,
+    appendfsync: str = "everysec",
+    fresh: bool = False,
+    timeout_s: float = 120.0,
 ) -> asyncio.subprocess.Process | None:
     """Use the Redis at `url`; if none answers, start a private one with AOF in `data_dir` (listening on
     the URL's TCP port, or only on its socket for a `unix://` URL), its users from `aclfile` (the
-    default user off). `fresh`: empty `data_dir` first (for data nobody keeps, like the load test's).
-    A server replaying a large AOF answers only once it is loaded: wait for it up to `timeout_s`."""
+    default user locked; `login`: a user of that file, to tell when it has loaded its data),
+    `appendfsync` its durability profile (docs/operations.md). `fresh`: empty `data_dir` first (for
+    data nobody keeps, like the load test's). A server replaying a large AOF answers only once it is
+    loaded: wait for it up to `timeout_s`."""
     if await _answers(url):
         return None
     server = shutil.which("redis-server")
@@ -85,13 +99,15 @@ async def ensure_redis(
         "--dir",
         str(data_dir),
         *(["--aclfile", str(aclfile)] if aclfile is not None else []),
+        "--appendfsync",
+        appendfsync,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
         start_new_session=True,  # Ctrl-C in the terminal is the supervisor's to handle, in order
     )
     deadline = asyncio.get_running_loop().time() + timeout_s
     while proc.returncode is None and asyncio.get_running_loop().time() < deadline:
-        if await _answers(url):
+        if await _answers(url, login):
             log.info("redis_started", url=url, dir=str(data_dir), appendonly=True)
             return proc
         await asyncio.sleep(0.05)
