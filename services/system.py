@@ -13,6 +13,7 @@ from faststream import FastStream
 from services.checkpoint.service import WAKES_ON as CHECKPOINT_WAKES_ON
 from services.checkpoint.service import build_app as build_checkpoint
 from services.intake.reports import REPORTED_TYPES
+from services.intake.reports.publisher import SNAPSHOT_NAME as REPORTS_SNAPSHOT
 from services.intake.service import build_app as build_intake
 from services.matching.processor import MatchingProcessor
 from services.matching.service import build_app as build_matching
@@ -34,7 +35,7 @@ def build_followers(settings: Settings, system: System, process: Process) -> Fas
 SYSTEM = System(
     processes=(
         # Client commands in, reports out; its report loop wakes for the entries that make reports.
-        Process("intake", build_intake, wakes_on=REPORTED_TYPES),
+        Process("intake", build_intake, wakes_on=REPORTED_TYPES, keeps=("intake", REPORTS_SNAPSHOT)),
         # Pre-trade reservations; the registry shares its read of the log (both fold most of the same
         # operator facts, and a second reader would double the wake-ups), with its own position.
         Process(

@@ -92,9 +92,9 @@ SCHEMA: tuple[KeySpec, ...] = (
             "the last log seq whose reports were written", scoped=((Role.INTAKE, ("+get", "+set")),)),
     KeySpec("digests", "hash", _FOLLOWERS, (Role.OPERATOR,),
             "each follower core's `<seq>:<state digest>`, for replay --compare-live"),
-    KeySpec("snapshots:{core}", "list", _FOLLOWERS, (*_FOLLOWERS, Role.OPERATOR),
-            "a core's newest snapshots, checksummed and tied to the log by hash",
-            own_write=_FOLLOWERS, own_read=_FOLLOWERS),
+    KeySpec("snapshots:{core}", "list", SERVICES, (*SERVICES, Role.OPERATOR),
+            "a core's (or intake's, or its report publisher's) newest snapshots, sealed and tied to the "
+            "log by hash", own_write=SERVICES, own_read=SERVICES),
 )  # fmt: skip
 
 

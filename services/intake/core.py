@@ -31,7 +31,7 @@ from services.intake.limits import RateLimits
 from services.intake.validate import IntakeState, validate
 from shared.crypto import ExchangeBox, SealedSecret, Sealer, SecretRefused
 from shared.domain.base import Refused
-from shared.domain.codec import Event, decode_event
+from shared.domain.codec import Event, decode_event, encode_event
 from shared.domain.events import InstrumentListed
 from shared.domain.ledger import (
     OPERATOR,
@@ -58,7 +58,15 @@ from shared.protocol import (
     rotate_key_context,
 )
 
-__all__ = ["MAX_ENTRY_BYTES", "RESERVED_IDS", "Intake", "Rejection", "Verdict", "valid_participant_id"]
+__all__ = [
+    "CONFIG_EVENTS",
+    "MAX_ENTRY_BYTES",
+    "RESERVED_IDS",
+    "Intake",
+    "Rejection",
+    "Verdict",
+    "valid_participant_id",
+]
 
 MAX_ENTRY_BYTES = 4096  # a real command is a few hundred bytes
 _NS_PER_MS = 1_000_000
@@ -68,6 +76,9 @@ _PARTICIPANT_ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 RESERVED_IDS = frozenset({"admin", "default", "public", OPERATOR, "intake", "verification", "matching",
                           "settlement", "checkpoint", "registry", "exchange", "buffer"})  # fmt: skip
 _any_json = msgspec.json.Decoder()
+# Intake's events that are not orders: few, and together they set up everything intake checks against.
+CONFIG_EVENTS = (ParticipantRegistered, KeyRotated, LimitsSet, InstrumentListed, CreditsIssued,
+                 ProjectRegistered, ProductRegistered, EligibilityChanged)  # fmt: skip
 
 
 def _unforeseen(exc: Exception) -> str:
@@ -117,6 +128,10 @@ class Intake:
         self.state = IntakeState(participants={OPERATOR})
         self.last_input: dict[str, str] = {}  # sender -> the position of its last input in the log
         self.logged_inputs = 0
+        # Its events that configure it (keys, limits, listings...), in log order and still encoded: a
+        # snapshot keeps these rather than what they open to, so no participant's key is ever stored
+        # open (services/intake/snapshot.py).
+        self.config_events: list[bytes] = []
 
     @property
     def orders_submitted(self) -> int:
@@ -158,6 +173,8 @@ class Intake:
 
     def evolve(self, event: Event) -> None:
         s = self.state
+        if isinstance(event, CONFIG_EVENTS):
+            self.config_events.append(encode_event(event))
         match event:
             case OrderSubmitted():
                 s.orders_submitted = max(s.orders_submitted, event.order_id)

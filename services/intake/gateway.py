@@ -15,9 +15,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from services.intake.batch import Input, Row, decide_batch
 from services.intake.core import Intake, Rejection
 from services.intake.reports import Delivery, delivery_effect, rejection_report
+from services.intake.snapshot import intake_state, restore_intake
+from services.runtime.snapshots import Snapshot, SnapshotStore
 from shared.eventlog.auth import ProducerKeys
-from shared.eventlog.entry import Entry, NewEntry
+from shared.eventlog.entry import GENESIS_HASH, Entry, NewEntry
 from shared.eventlog.freshness import Freshness
+from shared.eventlog.port import LogCorrupt
 from shared.eventlog.redis_log import Effect
 from shared.eventlog.redis_wire import fields_of
 from shared.keys import Keys
@@ -61,7 +64,7 @@ class BatchWrite(NamedTuple):
     """The write that completes a decided batch, and for an append, what checks its reply."""
 
     commands: list[Command]
-    check_reply: Callable[[list[Any]], object] | None = None  # given the first reply: raises if refused
+    check_reply: Callable[[list[Any]], list[Entry]] | None = None  # given the first reply: raises if refused
     resend: Callable[[], Awaitable[None]] | None = None  # the append again, after NOSCRIPT
 
     def landed(self, replies: list[Any]) -> None:
@@ -96,26 +99,75 @@ class Gateway:
         keys: Keys,
         producer_keys: ProducerKeys | None = None,
         clock: Callable[[], int] = time.time_ns,
+        snapshots: SnapshotStore | None = None,
+        snapshot_every: int = 0,
     ) -> None:
         self.core, self.log, self.redis, self.resp, self.keys = core, event_log, redis, resp, keys
         self.producer_keys, self.clock = producer_keys, clock
+        self.snapshots, self.snapshot_every = snapshots, snapshot_every
         self.senders: list[str] = []  # whose streams are read: each has intake's group
+        self.freshness = Freshness()  # the marks of intake's own entries (a snapshot keeps them)
+        # The log entry intake's state is as of (its last own entry, or the head it rebuilt to), and that
+        # of its newest snapshot.
+        self.point: tuple[int, bytes] = (0, GENESIS_HASH)
+        self.snapshot_seq = 0
 
-    async def rebuild(self) -> None:
-        """Intake's state is a projection of its own entries in the log."""
-        after, freshness = 0, Freshness()
+    async def rebuild(self) -> int:
+        """Intake's state is a projection of its own entries in the log: from its newest valid snapshot
+        (if any) and the entries after it. Returns how many entries it read."""
+        snap = await self.snapshots.load(self.core.name, self.log) if self.snapshots is not None else None
+        if snap is not None:
+            restore_intake(self.core, snap.state)
+            self.freshness = Freshness(snap.freshness)
+            self.point, self.snapshot_seq = (snap.seq, snap.head_hash), snap.seq
+        after, read = self.point[0], 0
         while entries := await self.log.read(after, 2000):
-            if self.producer_keys is not None:
-                self.producer_keys.check(entries)  # intake rebuilds only from what its services wrote
-                for entry in entries:
-                    freshness.check(entry)  # and never from a copy of an entry they wrote
+            if entries[0].seq != after + 1:
+                raise LogCorrupt(after + 1, _trimmed(after, entries[0].seq))
             for entry in entries:
                 if entry.producer == self.core.name:
+                    self._check(entry)
                     self.core.recall(entry)
-            after = entries[-1].seq
+            after, read = entries[-1].seq, read + len(entries)
+            self.point = (after, entries[-1].hash)
         log.info(
-            "intake_rebuilt", log_seq=after, inputs=self.core.logged_inputs, orders=self.core.orders_submitted
-        )
+            "intake_rebuilt", log_seq=after, from_snapshot=self.snapshot_seq, entries_read=read,
+            inputs=self.core.logged_inputs, orders=self.core.orders_submitted,
+        )  # fmt: skip
+        if read:
+            await self.save_snapshot()
+        return read
+
+    def _check(self, entry: Entry) -> None:
+        """Intake folds only what its own service wrote (the tag), and never a copy of it (freshness)."""
+        if self.producer_keys is not None:
+            self.producer_keys.check_entry(entry)
+            self.freshness.check(entry)
+
+    def _landed(self, entries: list[Entry]) -> list[Entry]:
+        """An append of intake's landed: its state is now as of its last entry."""
+        for entry in entries:
+            self.freshness.check(entry)
+        if entries:
+            self.point = (entries[-1].seq, entries[-1].hash)
+        return entries
+
+    def snapshot_due(self) -> bool:
+        return bool(self.snapshot_every) and self.point[0] - self.snapshot_seq >= self.snapshot_every
+
+    async def save_snapshot(self) -> bool:
+        """Save the state as of `point`; only between batches, when everything decided is in the log."""
+        seq, head_hash = self.point
+        if self.snapshots is None or seq == self.snapshot_seq:
+            return False
+        snap = Snapshot(
+            service=self.core.name, seq=seq, head_hash=head_hash, logged_position=self.core.position,
+            taken_ns=time.time_ns(), state=intake_state(self.core), freshness=self.freshness.state(),
+        )  # fmt: skip
+        await self.snapshots.save(snap)
+        self.snapshot_seq = seq
+        log.info("snapshot_saved", service=self.core.name, seq=seq, bytes=len(snap.state))
+        return True
 
     async def join_new_senders(self) -> None:
         """Create intake's consumer group (at 0: a group created at `$`, FastStream's default, would skip
@@ -192,10 +244,13 @@ class Gateway:
         name, entries, position = self.core.name, batch.entries, batch.position
         command, sealed = self.log.append_command(name, entries, position=position, effects=effects)
 
-        async def resend() -> None:
-            await self.log.append(name, entries, position=position, effects=effects)
+        def check(reply: list[Any]) -> list[Entry]:
+            return self._landed(sealed(reply))
 
-        return BatchWrite([command], sealed, resend)
+        async def resend() -> None:
+            self._landed(await self.log.append(name, entries, position=position, effects=effects))
+
+        return BatchWrite([command], check, resend)
 
     def _report(self, sender: str, input_id: str, r: Rejection) -> list[Effect]:
         log.warning(
@@ -205,3 +260,10 @@ class Gateway:
         if r.participant is None:
             return []  # nobody we could deliver to: an unknown sender gets no stream of ours
         return [delivery_effect(self.keys, Delivery(r.participant, rejection_report(input_id, r)))]
+
+
+def _trimmed(after: int, first: int) -> str:
+    return (
+        f"the log holds no entry {after + 1} (it starts at {first}: trimmed by `greenex log archive`) and "
+        f"no snapshot of this service covers seq {first - 1}; see docs/operations.md, 'A trimmed log'"
+    )

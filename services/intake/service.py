@@ -19,6 +19,7 @@ from services.intake.core import Intake
 from services.intake.gateway import NOTHING, BatchWrite, Gateway
 from services.intake.reports import ReportPublisher
 from services.runtime.app import cancel_tasks, fail_fast, lifecycle_app
+from services.runtime.snapshots import SnapshotStore
 from services.runtime.system import Process, System
 from shared.config import Settings, connect
 from shared.eventlog.redis_log import RedisEventLog
@@ -45,8 +46,12 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
         redis, keys, resp=resp, bells=bells, producer_keys=producer_keys,
         lease=settings.writer_lease(process.name),
     )  # fmt: skip
-    gateway = Gateway(core, appender, redis, resp, keys, producer_keys)
-    publisher = ReportPublisher(redis, keys, producer_keys)
+    snapshots = SnapshotStore(redis, keys, producer_keys)
+    gateway = Gateway(
+        core, appender, redis, resp, keys, producer_keys,
+        snapshots=snapshots, snapshot_every=settings.snapshot_every,
+    )  # fmt: skip
+    publisher = ReportPublisher(redis, keys, producer_keys, snapshots, settings.snapshot_every)
     reports_log = RedisEventLog(redis, keys, resp=resp, reader=process.name)
     app = lifecycle_app(settings, process.name)
 
@@ -55,7 +60,7 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
         await gateway.rebuild()
         await gateway.join_new_senders()
         await gateway.drain_pending()
-        await publisher.load_cursor(gateway.core.state.participants)
+        await publisher.resume(gateway.core.state.participants, reports_log)
 
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
@@ -96,6 +101,8 @@ async def _command_loop(gateway: Gateway, resp: RespClient, settings: Settings, 
             read = gateway.read_command(settings.batch_size, settings.block_ms)
             replies = await resp.execute([*write.commands, read])
             write.landed(replies)
+            if gateway.snapshot_due():  # between batches: everything decided is in the log
+                await gateway.save_snapshot()
             await gateway.join_new_senders()  # a participant registered by that batch: read its stream
         except NoScriptError as exc:
             # Redis lost its scripts (a restart): the append did nothing, and the read's reply was
@@ -129,7 +136,7 @@ async def _report_loop(
 ) -> None:
     """The report publisher's own loop over the log, woken only by entries that make reports (the
     process's bell); a batch's reports go out in the same write as the next read."""
-    after = 0
+    after = publisher.folded
     writes: list[Command] = []
     try:
         while not stop.is_set():

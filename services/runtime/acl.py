@@ -43,9 +43,10 @@ ADMIN, OPERATOR_USER, PUBLIC_USER = "admin", "operator", "public"
 # What every client library sends on connect (redis-py: AUTH or HELLO; CLIENT SETINFO errors are ignored).
 _CONNECT = ("+ping", "+hello", "+auth")
 _LOG_WRITER = ("+evalsha", "+eval", "+xadd", "+xrange", "+xrevrange", "+xread", "+hget", "+hset")
+_SNAPSHOTS = ("+lpush", "+ltrim", "+lrange")  # services/runtime/snapshots.py
 _COMMANDS: dict[Role, tuple[str, ...]] = {
-    Role.INTAKE: (*_LOG_WRITER, "+xreadgroup", "+xack", "+xgroup|create", "+multi", "+exec"),
-    Role.FOLLOWER: (*_LOG_WRITER, "+multi", "+exec", "+lpush", "+ltrim", "+lrange"),
+    Role.INTAKE: (*_LOG_WRITER, "+xreadgroup", "+xack", "+xgroup|create", "+multi", "+exec", *_SNAPSHOTS),
+    Role.FOLLOWER: (*_LOG_WRITER, "+multi", "+exec", *_SNAPSHOTS),
     Role.MATCHING: (),
     Role.OPERATOR: (
         "+info",  # greenex status: Redis memory (INFO reads no key)
@@ -122,7 +123,7 @@ def process_roles(process: Process) -> frozenset[Role]:
 def service_users(system: System, keys: Keys) -> dict[str, list[str]]:
     """user -> rules for each process of the map, the operator and the public reader."""
     users = {
-        p.name: role_rules(keys, process_roles(p), own=[p.name, *(core.name for core in p.cores)])
+        p.name: role_rules(keys, process_roles(p), own=[p.name, *(core.name for core in p.cores), *p.keeps])
         for p in system.processes
     }
     users[OPERATOR_USER] = role_rules(keys, [Role.OPERATOR], own=[OPERATOR_USER])

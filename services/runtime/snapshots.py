@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from services.runtime.processor import Processor
 from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.freshness import FreshnessState
-from shared.eventlog.port import EventLog
+from shared.eventlog.port import LogReader
 from shared.keys import Keys
 
 __all__ = ["KEEP", "Snapshot", "SnapshotStore", "decode_record", "encode_record", "new_snapshot"]
@@ -89,7 +89,7 @@ class SnapshotStore:
     async def records(self, service: str) -> list[bytes]:
         return cast(list[bytes], await self.redis.lrange(self.key(service), 0, -1))
 
-    async def load(self, service: str, event_log: EventLog) -> Snapshot | None:
+    async def load(self, service: str, event_log: LogReader) -> Snapshot | None:
         """The newest snapshot that is intact and matches the log; None (full replay) if there is none."""
         for index, record in enumerate(await self.records(service)):
             try:
@@ -104,7 +104,7 @@ class SnapshotStore:
         return None
 
 
-async def _check_against_log(snap: Snapshot, event_log: EventLog) -> None:
+async def _check_against_log(snap: Snapshot, event_log: LogReader) -> None:
     if snap.seq == 0:
         return
     entries = await event_log.read(snap.seq - 1, 1)

@@ -50,12 +50,14 @@ class Process:
     """One OS process: what builds it and the cores it hosts. The first core reads the log and feeds
     the others the same entries; each keeps its own position, snapshots and digest.
 
-    `wakes_on`: entry types that wake this process besides its cores' answers (intake's reports)."""
+    `wakes_on`: entry types that wake this process besides its cores' answers (intake's reports).
+    `keeps`: snapshots it keeps besides its cores' (intake's own and its report publisher's)."""
 
     name: str
     build: ProcessBuilder
     cores: tuple[Core, ...] = ()
     wakes_on: frozenset[str] = frozenset()
+    keeps: tuple[str, ...] = ()
 
     @property
     def module(self) -> str:

@@ -27,6 +27,14 @@ class LogCorrupt(Exception):  # noqa: N818  -- named as the fact, like events
         self.reason = reason
 
 
+class LogReader(Protocol):
+    """Reading the log, all that a reader that never appends needs (snapshot checks, replay, audit)."""
+
+    async def read(self, after_seq: int = 0, limit: int = 1000) -> list[Entry]:
+        """Up to `limit` entries after `after_seq`, in order (none after the head)."""
+        ...
+
+
 class EventLog(Protocol):
     async def append(
         self,

@@ -52,8 +52,10 @@ async def test_deleting_positions_snapshots_digests_and_cursor_then_restarting_d
             await load.burst(PER_CLIENT)
         before = await settled_exchange(redis, settings, timeout=60)
         await sup.stop()
-        snapshots = [keys.snapshots(core) for core in SYSTEM.core_names]
-        assert await redis.exists(keys.positions, *snapshots) >= 2  # there was something to lose
+        kept = [*SYSTEM.core_names, *(name for p in SYSTEM.processes for name in p.keeps)]
+        snapshots = [keys.snapshots(name) for name in kept]
+        assert await redis.exists(keys.snapshots("intake"), keys.snapshots("intake-reports")) == 2
+        assert await redis.exists(keys.positions, *snapshots) >= 4  # there was something to lose
         await redis.delete(keys.positions, keys.digests, keys.report_cursor, *snapshots)
         sup = supervisor()
         await sup.start()

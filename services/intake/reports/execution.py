@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from services.intake.reports.delivery import Delivery
 from services.intake.reports.registry import REGISTRY_REPORTED_TYPES, RegistryReporter
+from shared.domain.certificates import Origin
 from shared.domain.codec import Event, tags
 from shared.domain.events import (
     OrderAccepted,
@@ -52,12 +55,36 @@ def _price(fen: int) -> str | None:
     return fen_to_price(fen) if fen else None
 
 
+class _Memory(msgspec.Struct, frozen=True, array_like=True):
+    orders: dict[int, tuple[Side, int, int]]
+    origins: dict[str, list[Origin]]
+
+
+_memory_encoder = msgspec.msgpack.Encoder()
+_memory_decoder = msgspec.msgpack.Decoder(_Memory)
+
+
 class Reporter:
     """Remembers each open order's side, price and size so fills can be reported in full."""
 
     def __init__(self) -> None:
         self.orders: dict[int, tuple[Side, int, int]] = {}  # order id -> side, limit price, total qty
         self.registry = RegistryReporter()
+
+    def snapshot(self) -> bytes:
+        """What it remembers (open orders, issued blocks), canonically encoded."""
+        origins = self.registry.origins.blocks
+        return _memory_encoder.encode(
+            _Memory(dict(sorted(self.orders.items())), {k: origins[k] for k in sorted(origins)})
+        )
+
+    def restore(self, data: bytes) -> None:
+        try:
+            memory = _memory_decoder.decode(data)
+        except msgspec.DecodeError as exc:
+            raise ValueError(f"undecodable reporter snapshot: {exc}") from exc
+        self.orders = dict(memory.orders)
+        self.registry.origins.blocks = {k: list(v) for k, v in memory.origins.items()}
 
     def reports(self, seq: int, event: Event, entry_hash: bytes = b"") -> list[Delivery]:
         if type(event).__name__ in REGISTRY_REPORTED_TYPES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 
 import msgspec
@@ -9,16 +10,20 @@ from redis.asyncio import Redis
 
 from services.intake.reports.delivery import Delivery
 from services.intake.reports.execution import REPORTED_TYPES, Reporter
+from services.runtime.snapshots import Snapshot, SnapshotStore, encode_record
 from shared.domain.codec import decode_event
 from shared.eventlog.auth import ProducerKeys
-from shared.eventlog.entry import Entry
+from shared.eventlog.entry import GENESIS_HASH, Entry
 from shared.eventlog.freshness import Freshness
+from shared.eventlog.port import LogCorrupt, LogReader
 from shared.eventlog.redis_log import Effect
 from shared.keys import Keys
 from shared.reports import encode_report
 from shared.resp import Command
 
-__all__ = ["ReportPublisher", "delivery_effect"]
+__all__ = ["SNAPSHOT_NAME", "ReportPublisher", "delivery_effect"]
+
+SNAPSHOT_NAME = "intake-reports"  # its snapshots' key member (intake's Redis user writes only its own)
 
 _LOOK_BACK = 50  # reports read back per stream for a lost cursor: past any seq-less rejections at the end
 _json = msgspec.json.Decoder()
@@ -45,14 +50,38 @@ def delivery_effect(keys: Keys, delivery: Delivery) -> Effect:
 class ReportPublisher:
     """Reports and the cursor go in one MULTI: after a crash nothing is sent twice or skipped.
 
-    Entries at or below the stored cursor only rebuild the reporter's memory of open orders.
+    Entries at or below the stored cursor only rebuild the reporter's memory of open orders. That memory
+    is snapshotted every `snapshot_every` entries in the MULTI of a batch (so a snapshot is never ahead
+    of the cursor), and a start reads the log from the newest snapshot, not from its first entry.
     """
 
-    def __init__(self, redis: Redis, keys: Keys, producer_keys: ProducerKeys) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        producer_keys: ProducerKeys,
+        snapshots: SnapshotStore | None = None,
+        snapshot_every: int = 0,
+    ) -> None:
         self.redis, self.keys, self.producer_keys = redis, keys, producer_keys
+        self.snapshots, self.snapshot_every = snapshots, snapshot_every
         self.reporter = Reporter()
-        self.freshness = Freshness()  # it reads the log from its first entry at every start
-        self.cursor = 0
+        self.freshness = Freshness()
+        self.cursor = 0  # the last seq whose reports are written
+        self.folded, self.folded_hash = 0, GENESIS_HASH  # the last entry folded into the reporter
+        self.snapshot_seq = 0
+
+    async def resume(self, participants: Iterable[str], event_log: LogReader) -> None:
+        """The cursor, and the reporter's memory from its newest valid snapshot (which is never ahead of
+        the cursor: both are written in one MULTI)."""
+        await self.load_cursor(participants)
+        snap = await self.snapshots.load(SNAPSHOT_NAME, event_log) if self.snapshots is not None else None
+        if snap is None:
+            return
+        self.reporter.restore(snap.state)
+        self.freshness = Freshness(snap.freshness)
+        self.folded, self.folded_hash, self.snapshot_seq = snap.seq, snap.head_hash, snap.seq
+        self.cursor = max(self.cursor, snap.seq)
 
     async def load_cursor(self, participants: Iterable[str] = ()) -> None:
         """The stored cursor; without one (a lost key), the highest seq any report stream already holds:
@@ -70,6 +99,10 @@ class ReportPublisher:
     def prepare(self, entries: Sequence[Entry]) -> list[Command]:
         """The MULTI that writes the batch's reports and moves the cursor ([] when nothing is new);
         the caller sends it (the report loop, ahead of its next read)."""
+        if entries and entries[0].seq != self.folded + 1:
+            expected = self.folded + 1
+            why = f"the report publisher expected seq {expected}, the log gave {entries[0].seq} (trimmed?)"
+            raise LogCorrupt(expected, why)
         for entry in entries:
             if entry.type in REPORTED_TYPES:
                 self.producer_keys.check_entry(entry)  # a forged entry never becomes a report,
@@ -82,9 +115,28 @@ class ReportPublisher:
             if entry.seq <= self.cursor:
                 continue
             writes.extend(delivery_effect(self.keys, delivery).as_command() for delivery in deliveries)
-        if not entries or entries[-1].seq <= self.cursor:
+        if not entries:
             return []
-        self.cursor = entries[-1].seq
-        if len(writes) == 1:
+        self.folded, self.folded_hash = entries[-1].seq, entries[-1].hash
+        snapshot = self._snapshot_commands()
+        if entries[-1].seq <= self.cursor and not snapshot:
             return []
-        return [*writes, ("SET", self.keys.report_cursor, self.cursor), ("EXEC",)]
+        self.cursor = max(self.cursor, entries[-1].seq)
+        if len(writes) == 1 and not snapshot:
+            return []
+        return [*writes, ("SET", self.keys.report_cursor, self.cursor), *snapshot, ("EXEC",)]
+
+    def _snapshot_commands(self) -> list[Command]:
+        """LPUSH and LTRIM of a snapshot as of `folded`, when one is due."""
+        if self.snapshots is None or not self.snapshot_every:
+            return []
+        if self.folded - self.snapshot_seq < self.snapshot_every:
+            return []
+        snap = Snapshot(
+            service=SNAPSHOT_NAME, seq=self.folded, head_hash=self.folded_hash, logged_position="",
+            taken_ns=time.time_ns(), state=self.reporter.snapshot(), freshness=self.freshness.state(),
+        )  # fmt: skip
+        self.snapshot_seq = self.folded
+        key = self.snapshots.key(SNAPSHOT_NAME)
+        record = encode_record(snap, self.producer_keys)
+        return [("LPUSH", key, record), ("LTRIM", key, 0, self.snapshots.keep - 1)]
