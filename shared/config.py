@@ -28,6 +28,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     block_ms: int = 100
     snapshot_every: int = 100_000  # log entries between a follower's snapshots; 0: only at shutdown
     keys_dir: str = "var/keys"  # the exchange's secrets (shared/keyring.py); never in Redis
+    archive_dir: str = "var/archive"  # segments of the log moved out of Redis (`greenex log archive`)
     venue: str = "greenex-dev"  # signed commands name it: one signed for another venue is refused
     command_window_ms: int = 30_000  # how far a command's sent_ms may be from intake's clock
     checkpoint_every: int = 10_000  # log entries between signed checkpoints (and at every close of day)
@@ -77,7 +78,8 @@ def load_settings(**overrides: object) -> Settings:
     if url := os.environ.get("REDIS_URL"):
         env["redis_url"] = url
     for name, variable in (("prefix", "GREENEX_PREFIX"), ("keys_dir", "GREENEX_KEYS_DIR"),
-                           ("venue", "GREENEX_VENUE"), ("appendfsync", "GREENEX_APPENDFSYNC")):  # fmt: skip
+                           ("venue", "GREENEX_VENUE"), ("appendfsync", "GREENEX_APPENDFSYNC"),
+                           ("archive_dir", "GREENEX_ARCHIVE_DIR")):  # fmt: skip
         if value := os.environ.get(variable):
             env[name] = value
     for name, variable in (("snapshot_every", "GREENEX_SNAPSHOT_EVERY"),

@@ -9,7 +9,7 @@ carries the covered seq as its producer position, so none is appended twice.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 from faststream import FastStream
@@ -22,7 +22,7 @@ from shared.crypto import CheckpointKey
 from shared.domain.codec import encode_event, event_type, tags
 from shared.domain.ledger import LogCheckpoint, TradingDayClosed
 from shared.eventlog.checkpoints import checkpoint_message
-from shared.eventlog.entry import Entry, NewEntry, position_of_seq
+from shared.eventlog.entry import GENESIS_HASH, Entry, NewEntry, position_of_seq
 from shared.eventlog.redis_log import RedisEventLog
 from shared.eventlog.verify import ChainVerifier
 from shared.resp import RespClient
@@ -60,18 +60,25 @@ async def _sign_loop(
     settings: Settings,
     event_log: RedisEventLog,
     key: CheckpointKey,
-    verifier: ChainVerifier,
+    new_verifier: Callable[[int, bytes], ChainVerifier],
     stop: asyncio.Event,
 ) -> None:
-    """Never signs an entry before `verifier` passed the whole log up to it: chain, producer tags,
+    """Never signs an entry before a verifier passed the whole stream up to it: chain, producer tags,
     causations, freshness (no copy of a genuine entry) and the checkpoints already in it. So every start
-    reads the log from its first entry (~160k entries/s checked: loadtests/RESULTS.md, "Replay"); a
-    bad entry stops the process, loudly."""
+    reads the stream from its first entry (~160k entries/s checked: loadtests/RESULTS.md, "Replay"); a
+    bad entry stops the process, loudly.
+
+    A trimmed stream (`greenex log archive`) starts just after an entry the exchange signed a checkpoint
+    of, so the chain goes on from that signed link, and that checkpoint is the last one due before it."""
+    first = await event_log.read(0, 1)
+    start, link = (first[0].seq, first[0].prev_hash) if first else (1, GENESIS_HASH)
+    verifier = new_verifier(start, link)
     stored = await event_log.position(CHECKPOINT)
     # The log itself says which checkpoints are in it (the positions hash is only a shortcut).
     in_log = await last_cause_answered(event_log, CHECKPOINT, 0, verifier.producer_keys)
     signed_up_to = max(int(stored[1:]) if stored else 0, in_log)
-    after = previous = 0  # previous: the last checkpoint due so far (appended or not yet)
+    # previous: the last checkpoint due so far (appended or not yet)
+    after = previous = start - 1
     while not stop.is_set():
         entries = await event_log.follow(after, 5000, 1000)
         if not entries:
@@ -108,9 +115,12 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
     tasks: list[asyncio.Task[None]] = []
 
     answers = {core.name: core.answers_to for core in system.cores}
-    verifier = ChainVerifier(
-        producer_keys=ring.producer_keys(), answers=answers, checkpoint_key=key.public_key
-    )
+
+    def verifier(start_seq: int, prev_hash: bytes) -> ChainVerifier:
+        return ChainVerifier(
+            start_seq=start_seq, prev_hash=prev_hash, producer_keys=ring.producer_keys(), answers=answers,
+            checkpoint_key=key.public_key,
+        )  # fmt: skip
 
     async def run() -> None:
         try:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from services.cli.history import history
 from services.cli.replay import format_ns
 from services.cli.venue import cli_user
 from shared.config import connect, load_settings
@@ -17,7 +18,6 @@ from shared.domain.values import fen_to_price
 from shared.eventlog.archive import iter_archive
 from shared.eventlog.entry import Entry
 from shared.eventlog.port import LogCorrupt
-from shared.eventlog.redis_log import RedisEventLog
 
 __all__ = ["audit_lines", "roles_of", "register"]
 
@@ -97,7 +97,7 @@ async def _collect(url: str | None, account: str) -> list[str]:
     redis = connect(settings, cli_user())
     lines: list[str] = []
     try:
-        event_log = RedisEventLog(redis, settings.keys)
+        event_log = history(settings, redis)
         after = 0
         while entries := await event_log.read(after, 5000):
             lines += audit_lines(iter(entries), account)

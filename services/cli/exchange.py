@@ -17,13 +17,13 @@ from rich.progress import Progress
 
 from services.cli.demo import run_session, seed_exchange, wait_quiet
 from services.cli.demo_registry import run_registry_chain
+from services.cli.history import history
 from services.cli.local import AlreadyRunning, default_home, local_exchange, private_settings
 from services.cli.readmodel import ExchangeState, replay_log
 from services.cli.supervisor import ROOT
 from services.cli.venue import Venue, cli_user
 from services.cli.views import conservation_problems, print_balances, print_book, print_summary
 from shared.config import Settings, load_settings
-from shared.eventlog.redis_log import RedisEventLog
 from shared.logging import configure_logging
 
 __all__ = ["register"]
@@ -34,7 +34,7 @@ console = Console()
 async def _state(settings: Settings) -> ExchangeState:
     venue = Venue(settings)
     try:
-        return await replay_log(RedisEventLog(venue.redis(cli_user()), settings.keys))
+        return await replay_log(history(settings, venue.redis(cli_user())))
     finally:
         await venue.aclose()
 
@@ -86,7 +86,7 @@ async def _demo(orders: int, seed: int) -> int:
                 await run_session(venue, orders, seed, lambda n: progress.advance(task, n))
             with console.status("waiting for the services to drain"):
                 await wait_quiet(venue)
-            state = await replay_log(RedisEventLog(venue.redis(cli_user()), settings.keys))
+            state = await replay_log(history(settings, venue.redis(cli_user())))
         finally:
             await venue.aclose()
     print_summary(console, state)

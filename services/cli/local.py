@@ -26,9 +26,13 @@ __all__ = ["AlreadyRunning", "live_copies", "local_exchange", "private_settings"
 
 
 def private_settings(home: Path, **overrides: object) -> Settings:
-    """Settings for an exchange kept under `home`: Redis on `home/redis.sock`, keys in `home/keys`."""
+    """Settings for an exchange kept under `home`: Redis on `home/redis.sock`, keys in `home/keys`,
+    archived log segments in `home/archive`."""
     home = home.resolve()
-    values: dict[str, object] = {"redis_url": f"unix://{home / 'redis.sock'}", "keys_dir": str(home / "keys")}
+    values: dict[str, object] = {
+        "redis_url": f"unix://{home / 'redis.sock'}", "keys_dir": str(home / "keys"),
+        "archive_dir": str(home / "archive"),
+    }  # fmt: skip
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]  # keyword values of Settings' own fields
 
@@ -39,6 +43,7 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
         "REDIS_URL": settings.redis_url,
         "GREENEX_PREFIX": settings.prefix,
         "GREENEX_KEYS_DIR": str(Path(settings.keys_dir).resolve()),
+        "GREENEX_ARCHIVE_DIR": str(Path(settings.archive_dir).resolve()),
         "GREENEX_VENUE": settings.venue,
         "GREENEX_COMMAND_WINDOW_MS": str(settings.command_window_ms),
         "GREENEX_CHECKPOINT_EVERY": str(settings.checkpoint_every),

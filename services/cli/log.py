@@ -11,15 +11,22 @@ from typing import Annotated
 import msgspec
 import typer
 
+from services.cli.repair import HeadRepair, inspect_head, repair_head
+from services.cli.replay import parse_time
+from services.cli.retention import Archived, ArchiveRefused, archive_log
 from services.cli.trust import log_verifier
 from services.cli.venue import cli_user
 from services.runtime.acl import ADMIN, OPERATOR_USER
-from shared.config import connect, load_settings
+from services.system import SYSTEM
+from shared.config import Settings, connect, load_settings
 from shared.eventlog.archive import export_log, import_archive, verify_archive
+from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.entry import Entry
 from shared.eventlog.port import LogCorrupt
 from shared.eventlog.redis_log import RedisEventLog
+from shared.eventlog.segments import ArchiveDir, HistoryLog
 from shared.eventlog.verify import VerifyReport, verify_log
+from shared.keyring import KeyMissing
 
 __all__ = ["format_entry", "log_app"]
 
@@ -94,11 +101,31 @@ def verify(
         _print_report(verify_archive(file, verifier))
         return
 
+    settings = load_settings(redis_url=redis_url, prefix=prefix)
+    archives = ArchiveDir(settings.archive_dir)
+
     async def run() -> VerifyReport:
         async with _open_log(redis_url, prefix) as log:
-            return await verify_log(log, verifier=verifier)
+            first = await log.read(0, 1)
+            if not first or first[0].seq == 1 or archives.segments():
+                return await verify_log(HistoryLog(archives, log), verifier=verifier)
+            # Trimmed, and the archives are elsewhere: check the stream from where it starts.
+            start, link = first[0].seq, first[0].prev_hash
+            typer.echo(
+                f"the stream starts at seq {start} and {archives.path} holds no archive: checking from "
+                f"{start}, trusting its link to {start - 1} (give GREENEX_ARCHIVE_DIR to check all)"
+            )
+            segment = log_verifier(settings, public_key, start_seq=start, prev_hash=link)
+            segment.expected = verifier.expected
+            return await verify_log(log, verifier=segment)
 
-    _print_report(asyncio.run(run()))
+    try:
+        report = asyncio.run(run())
+    except LogCorrupt as bad:  # the archives do not join up
+        report = VerifyReport(
+            ok=False, count=0, head_seq=0, head_hash="", first_bad_seq=bad.seq, reason=bad.reason
+        )
+    _print_report(report)
 
 
 def _published(text: str) -> tuple[int, bytes]:
@@ -139,6 +166,100 @@ def import_(path: Path, redis_url: RedisUrl = None, prefix: Prefix = None) -> No
         typer.echo(f"BAD seq={bad.seq}: {bad.reason}; nothing was imported", err=True)
         raise typer.Exit(1) from bad
     typer.echo(f"imported {count} entries; producer positions are not restored")
+
+
+_BEFORE_HELP = "A seq, or a date / ISO time (UTC if no zone): archive what is older."
+_DIR_HELP = "Where segments go. Default: GREENEX_ARCHIVE_DIR, or var/archive."
+
+
+@log_app.command()
+def archive(
+    before: Annotated[str, typer.Option("--before", help=_BEFORE_HELP)],
+    archive_dir: Annotated[Path | None, typer.Option("--dir", help=_DIR_HELP)] = None,
+    redis_url: RedisUrl = None,
+    prefix: Prefix = None,
+) -> None:
+    """Move entries older than --before out of Redis into a verified segment file, then trim the stream,
+    keeping every entry a service still needs to restart (each keeps a snapshot) and the last signed
+    checkpoint below the cut."""
+    try:
+        seq, ns = (int(before), None) if before.isascii() and before.isdigit() else (None, parse_time(before))
+    except ValueError:
+        hint = "e.g. 120000 or 2026-11-30"
+        typer.echo(f"error: --before {before!r} is neither a seq nor a date; {hint}", err=True)
+        raise typer.Exit(2) from None
+    settings = load_settings(redis_url=redis_url, prefix=prefix)
+    archives = ArchiveDir(archive_dir or settings.archive_dir)
+    seen = {"verified": 0, "archived": 0}
+
+    def progress(what: str, n: int) -> None:
+        before_n = seen[what]
+        seen[what] += n
+        if seen[what] // 100_000 != before_n // 100_000:
+            typer.echo(f"{what} {seen[what]:,} entries", err=True)
+
+    async def run() -> Archived:
+        async with _open_log(redis_url, prefix, ADMIN) as log:  # XTRIM writes the log: admin only
+            return await archive_log(
+                log.redis, log, SYSTEM, archives, before=seq, before_ns=ns, sealer=_sealer(settings),
+                verifier=lambda start, link: log_verifier(settings, start_seq=start, prev_hash=link),
+                progress=progress,
+            )  # fmt: skip
+
+    try:
+        done = asyncio.run(run())
+    except ArchiveRefused as refused:
+        typer.echo(f"nothing archived: {refused}", err=True)
+        raise typer.Exit(1) from None
+    except LogCorrupt as bad:
+        typer.echo(f"BAD seq={bad.seq}: {bad.reason}; nothing was trimmed", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"archived seq {done.first}..{done.cut - 1} ({done.cut - done.first:,} entries, "
+        f"{done.bytes:,} bytes) to {done.path}; the stream starts at {done.cut} (kept by {done.limited_by})"
+    )
+
+
+def _sealer(settings: Settings) -> ProducerKeys | None:
+    try:
+        return settings.keyring.producer_keys()
+    except KeyMissing:
+        return None
+
+
+@log_app.command("repair-head")
+def repair_head_command(
+    yes: Annotated[bool, typer.Option("--yes", help="Delete them; without it, only list them.")] = False,
+    redis_url: RedisUrl = None,
+    prefix: Prefix = None,
+) -> None:
+    """Delete rows written after the log's last good entry by anything but the append script (appends
+    fail with BADHEAD or a refused stream id) and set the stream's last id back so appends go on."""
+
+    async def run() -> tuple[HeadRepair, bool]:
+        async with _open_log(redis_url, prefix, ADMIN) as log:  # XDEL and XSETID write the log: admin
+            plan = await inspect_head(log.redis, log.key)
+            if plan.needed and yes:
+                await repair_head(log.redis, log.key, plan)
+            return plan, plan.needed and yes
+
+    try:
+        plan, repaired = asyncio.run(run())
+    except LogCorrupt as bad:
+        typer.echo(f"error: {bad.reason}", err=True)
+        raise typer.Exit(1) from None
+    good = plan.good_id or "none (the chain is empty)"
+    if not plan.needed:
+        typer.echo(f"the head is sound: last entry {good}")
+        return
+    typer.echo(f"last good entry {good}; the stream's last id is {plan.last_id}")
+    for row in plan.bad_ids:
+        typer.echo(f"  bad row {row}")
+    if repaired:
+        typer.echo(f"deleted {len(plan.bad_ids)} rows; the last id is {plan.good_id or '0-0'} again")
+    else:
+        typer.echo("run again with --yes to delete them and set the last id back", err=True)
+        raise typer.Exit(1)
 
 
 @log_app.command()

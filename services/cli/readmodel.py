@@ -21,7 +21,7 @@ from shared.domain.codec import Event, decode_event
 from shared.domain.ledger import CashDeposited, CashWithdrawn, CreditsIssued
 from shared.eventlog.archive import iter_archive
 from shared.eventlog.entry import GENESIS_HASH, Entry
-from shared.eventlog.port import EventLog
+from shared.eventlog.port import LogReader
 from shared.eventlog.verify import ChainVerifier
 
 __all__ = ["Checkpoint", "ExchangeState", "Stop", "replay_archive", "replay_entries", "replay_log"]
@@ -179,7 +179,7 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 
 async def replay_log(
-    event_log: EventLog,
+    event_log: LogReader,
     *,
     until: int | None = None,
     until_ns: int | None = None,

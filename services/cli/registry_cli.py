@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.history import history
 from services.cli.readmodel import ExchangeState, replay_log
 from services.cli.registry_view import registry_rows
 from services.cli.venue import cli_user
@@ -258,7 +259,7 @@ async def _state() -> tuple[ExchangeState, RedisEventLog, Redis]:
     settings = load_settings()
     redis = connect(settings, cli_user())
     event_log = RedisEventLog(redis, settings.keys)
-    return await replay_log(event_log), event_log, redis
+    return await replay_log(history(settings, redis)), event_log, redis
 
 
 @registry_app.callback(invoke_without_command=True)

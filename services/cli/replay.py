@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressC
 from rich.table import Table
 
 from services.cli.compare import first_difference, restore_core
+from services.cli.history import history
 from services.cli.local import live_copies
 from services.cli.readmodel import Checkpoint, ExchangeState, replay_archive, replay_log
 from services.cli.trust import log_verifier
@@ -28,7 +29,6 @@ from shared.config import Settings, connect, load_settings
 from shared.domain.values import fen_to_price
 from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.port import LogCorrupt
-from shared.eventlog.redis_log import RedisEventLog
 from shared.keyring import KeyMissing
 
 __all__ = ["LiveCheck", "compare_live", "format_ns", "parse_time", "register"]
@@ -153,7 +153,7 @@ async def _replay_redis(
         check = await compare_live(redis, settings) if live else None
         if check is not None:
             until = check.until
-        event_log = RedisEventLog(redis, settings.keys)
+        event_log = history(settings, redis)
         head, _ = await event_log.head()
         total = min(head, until) if until is not None else head
         with _progress() as progress:

@@ -19,7 +19,9 @@ from services.runtime.digests import read_digests
 from services.system import SYSTEM
 from shared.config import Settings, connect, load_settings
 from shared.eventlog.lease import holder_of, lease_lapsed
+from shared.eventlog.port import LogCorrupt
 from shared.eventlog.redis_log import RedisEventLog
+from shared.eventlog.segments import ArchiveDir
 
 __all__ = ["Facts", "problems", "register"]
 
@@ -39,6 +41,8 @@ class Facts:
     core_seqs: dict[str, int]  # core -> the seq of its last published digest
     last_checkpoint: int
     checkpoint_every: int
+    stream_first: int = 1  # the first seq still in Redis (later after `greenex log archive`)
+    archived_last: int = 0  # the last seq in the archive segments (GREENEX_ARCHIVE_DIR)
 
 
 def problems(facts: Facts) -> list[str]:
@@ -58,6 +62,11 @@ def problems(facts: Facts) -> list[str]:
     for core, seq in facts.core_seqs.items():
         if facts.head_seq - seq > LAG_WARN:
             out.append(f"{core} is {facts.head_seq - seq:,} entries behind the head")
+    if facts.head_seq and facts.stream_first > facts.archived_last + 1:
+        out.append(
+            f"entries {facts.archived_last + 1:,}..{facts.stream_first - 1:,} are in neither the stream nor "
+            "the archives: the log was trimmed by hand (docs/operations.md, 'A trimmed log')"
+        )
     unsigned = facts.head_seq - facts.last_checkpoint
     if unsigned > 2 * facts.checkpoint_every:
         out.append(f"{unsigned:,} entries after the last signed checkpoint (seq {facts.last_checkpoint:,})")
@@ -66,7 +75,9 @@ def problems(facts: Facts) -> list[str]:
 
 async def gather(redis: Redis, settings: Settings) -> Facts:
     memory: dict[str, Any] = await redis.info("memory")
-    head_seq, _ = await RedisEventLog(redis, settings.keys).head()
+    stream = RedisEventLog(redis, settings.keys)
+    head_seq, _ = await stream.head()
+    first = await stream.read(0, 1)
     pipe = redis.pipeline(transaction=False)
     for process in SYSTEM.processes:
         pipe.get(settings.keys.lease(process.name))
@@ -81,7 +92,16 @@ async def gather(redis: Redis, settings: Settings) -> Facts:
         core_seqs={core: digests.get(core, (0, ""))[0] for core in SYSTEM.core_names},
         last_checkpoint=int(position[1:]) if position else 0,
         checkpoint_every=settings.checkpoint_every,
+        stream_first=first[0].seq if first else 1,
+        archived_last=_archived(settings),
     )
+
+
+def _archived(settings: Settings) -> int:
+    try:
+        return ArchiveDir(settings.archive_dir).last_seq
+    except LogCorrupt:
+        return 0  # segments with a gap: as if none, which the trimmed-log check then names
 
 
 def _table(facts: Facts) -> Table:
@@ -91,6 +111,9 @@ def _table(facts: Facts) -> Table:
     limit = f"{facts.max_memory / 2**20:,.0f} MiB" if facts.max_memory else "no limit"
     table.add_row("Redis memory", f"{facts.used_memory / 2**20:,.1f} MiB of {limit}")
     table.add_row("log head", f"seq {facts.head_seq:,}")
+    if facts.stream_first > 1:
+        archived = f"; seq 1..{facts.archived_last:,} archived" if facts.archived_last else ""
+        table.add_row("log in Redis", f"from seq {facts.stream_first:,}{archived}")
     for process, holder in facts.leases.items():
         if holder is None or lease_lapsed(holder):
             table.add_row(f"process {process}", "not running")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from services.system import SYSTEM
 from shared.config import Settings
+from shared.eventlog.entry import GENESIS_HASH
 from shared.eventlog.verify import ChainVerifier
 from shared.keyring import KeyMissing
 
@@ -26,7 +27,9 @@ def public_key_of(text: str) -> bytes:
     return key
 
 
-def log_verifier(settings: Settings, public_key: str | None = None, *, start_seq: int = 1) -> ChainVerifier:
+def log_verifier(
+    settings: Settings, public_key: str | None = None, *, start_seq: int = 1, prev_hash: bytes = GENESIS_HASH
+) -> ChainVerifier:
     """A verifier holding whatever this machine has: the log master key (producer tags), the map's
     answers (causations), the checkpoint public key (given, or the key ring's checkpoint.pub)."""
     ring = settings.keyring
@@ -40,5 +43,6 @@ def log_verifier(settings: Settings, public_key: str | None = None, *, start_seq
         checkpoint_key = ring.checkpoint_public() if ring.has("checkpoint.pub") else None
     answers = {core.name: core.answers_to for core in SYSTEM.cores}
     return ChainVerifier(
-        start_seq=start_seq, producer_keys=producer_keys, answers=answers, checkpoint_key=checkpoint_key
-    )
+        start_seq=start_seq, prev_hash=prev_hash, producer_keys=producer_keys, answers=answers,
+        checkpoint_key=checkpoint_key,
+    )  # fmt: skip

@@ -164,7 +164,8 @@ class LogFollower:
         seq, prev, keys = self.cursor, self.head_hash, self.producer_keys
         for entry in entries:
             if entry.seq != seq + 1:
-                raise LogCorrupt(seq + 1, f"expected seq {seq + 1}, got {entry.seq}")
+                trimmed = " (the log was trimmed past this core's snapshots: docs/operations.md)" * (seq == 0)
+                raise LogCorrupt(seq + 1, f"expected seq {seq + 1}, got {entry.seq}{trimmed}")
             if entry.prev_hash != prev:
                 raise LogCorrupt(entry.seq, "does not link to the entry this service folded before it")
             seq, prev = entry.seq, entry.hash

@@ -86,22 +86,23 @@ def write_archive(path: Path | str, entries: Iterable[Entry]) -> int:
     return writer.count
 
 
-def iter_archive(path: Path | str) -> Iterator[Entry]:
-    """Stream the entries of an archive, or raise LogCorrupt naming the seq of the damaged frame.
+def iter_archive(path: Path | str, first_seq: int = 1) -> Iterator[Entry]:
+    """Stream the entries of an archive (whose first entry is `first_seq`: 1 for an export, later for a
+    segment of a trimmed log), or raise LogCorrupt naming the seq of the damaged frame.
 
     The frame after the last good one holds seq = last good seq + 1, whichever of its bytes is
     damaged: the length (which shows as truncation, an oversize frame or a CRC mismatch), the CRC
-    or the payload. A damaged magic names seq 1.
+    or the payload. A damaged magic names the first seq.
     """
     with Path(path).open("rb") as file:
         magic = file.read(len(MAGIC))
         if magic in _OLD_MAGICS:
             raise LogCorrupt(
-                1, f"{_OLD_MAGICS[magic]}: this version reads format 3 only (docs/operations.md)"
+                first_seq, f"{_OLD_MAGICS[magic]}: this version reads format 3 only (docs/operations.md)"
             )
         if magic != MAGIC:
-            raise LogCorrupt(1, "bad magic: not a greenex log archive")
-        seq = 0
+            raise LogCorrupt(first_seq, "bad magic: not a greenex log archive")
+        seq = first_seq - 1
         while header := file.read(_FRAME.size):
             seq += 1
             yield _read_frame(file, header, seq)

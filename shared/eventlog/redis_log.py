@@ -210,7 +210,8 @@ class _Batch:
             raise LeaseLost(f"{self.producer} may not append: its process's lease is held by {holder}")
         if status == b"BADHEAD":
             head_id = reply[1].decode()
-            raise LogCorrupt(int(head_id.partition("-")[0] or 0), f"the head at {head_id} has no chain link")
+            why = f"the head at {head_id} has no chain link: see `greenex log repair-head`"
+            raise LogCorrupt(int(head_id.partition("-")[0] or 0), why)
         seq, prev = int(reply[1]), bytes.fromhex(reply[2].decode())
         sealed: list[Entry] = []
         for content, hex_link in zip(self.contents, reply[3:], strict=True):

@@ -5,6 +5,7 @@ Constant memory but for one byte per entry when causations are checked against t
 
 from __future__ import annotations
 
+import re
 from array import array
 from collections.abc import Iterable, Mapping
 from typing import Protocol
@@ -21,6 +22,7 @@ from shared.eventlog.port import LogCorrupt
 
 CHECKPOINT_LOOKBACK = 1_000_000  # a checkpoint is appended within this many entries of the seq it signs
 _CHECKPOINT = next(iter(tags(LogCheckpoint)))
+_HEX_LINK = re.compile(r"[0-9a-f]{40}")
 
 __all__ = [
     "CHECKPOINT_LOOKBACK",
@@ -76,7 +78,9 @@ class ChainVerifier:
         self.checkpoint_key = checkpoint_key  # with it, every LogCheckpoint is checked against the log
         self.checkpoints = 0
         self.last_checkpoint_seq = 0
-        self._links: dict[int, bytes] = {}  # recent entries' links, for the checkpoints that name them
+        # Recent entries' links, for the checkpoints that name them; a segment's starts with the link it
+        # continues, so the checkpoint of the entry just before it (where a trimmed log starts) verifies.
+        self._links: dict[int, bytes] = {start_seq - 1: prev_hash} if start_seq > 1 else {}
         self.head_seq = start_seq - 1
         self.head_hash = prev_hash
         self.producer_keys = producer_keys
@@ -122,7 +126,12 @@ class ChainVerifier:
             checkpoint = msgspec.msgpack.decode(entry.body, type=LogCheckpoint)
         except msgspec.DecodeError as exc:
             raise LogCorrupt(entry.seq, f"an undecodable checkpoint: {exc}") from exc
-        problem = checkpoint_problem(checkpoint, self._links.get(checkpoint.seq), self.checkpoint_key)
+        link = self._links.get(checkpoint.seq)
+        if link is None and checkpoint.seq < self._first_seq - 1:
+            # A segment (a trimmed log) holds checkpoints appended after its start of entries before it:
+            # only their signature can be checked here (the archive before it holds what they sign).
+            link = bytes.fromhex(checkpoint.link) if _HEX_LINK.fullmatch(checkpoint.link) else None
+        problem = checkpoint_problem(checkpoint, link, self.checkpoint_key)
         chained = self._first_seq == 1 or self.checkpoints > 0  # a segment: from its first checkpoint
         if problem is None and chained and checkpoint.previous != self.last_checkpoint_seq:
             problem = (

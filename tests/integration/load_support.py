@@ -10,7 +10,9 @@ from typing import Any, cast
 import msgspec
 from redis.asyncio import Redis
 
+from services.checkpoint.service import CHECKPOINT
 from services.cli.demo import DEMO_INSTRUMENTS, DEMO_PARTICIPANTS
+from services.cli.history import history
 from services.cli.readmodel import ExchangeState, replay_entries
 from services.cli.venue import Venue
 from services.cli.views import conservation_problems
@@ -99,7 +101,8 @@ class OrderLoad:
 
 
 async def _entries(redis: Redis, settings: Settings) -> list[Entry]:
-    log, out, after = RedisEventLog(redis, settings.keys), [], 0
+    """The whole log: archived segments (if it was trimmed) and the stream."""
+    log, out, after = history(settings, redis), [], 0
     while page := await log.read(after, 10_000):
         out += page
         after = page[-1].seq
@@ -121,7 +124,7 @@ async def settled_exchange(redis: Redis, settings: Settings, timeout: float = 60
 
     async def quiet() -> bool:
         consumed_all = all([await consumed(s) for s in (OPERATOR, *(p for p, *_ in DEMO_PARTICIPANTS))])
-        head = await redis.xlen(settings.keys.log)
+        head, _ = await RedisEventLog(redis, settings.keys).head()
         stable, state["head"] = head == state["head"], head
         if not (consumed_all and stable):
             await asyncio.sleep(0.5)  # the log must stay still across a service restart's gap
@@ -130,16 +133,26 @@ async def settled_exchange(redis: Redis, settings: Settings, timeout: float = 60
         reported = max((e.seq for e in entries if e.type in REPORTED_TYPES), default=0)
         cursor = int(await redis.get(settings.keys.report_cursor) or 0)
         digests = await read_digests(redis, settings.keys)
+        # The checkpoint process appends (and so moves the head) after the cores have settled.
+        due = max((e.seq for e in entries if _checkpoint_due(e, settings.checkpoint_every)), default=0)
+        signed = await redis.hget(settings.keys.positions, CHECKPOINT)
+        if due > (int(signed[1:]) if signed else 0):
+            return False
         return cursor >= reported and all(digests.get(c, (-1, ""))[0] == head for c in SYSTEM.core_names)
 
     await eventually(quiet, timeout=timeout, interval=0.2)
     return await _entries(redis, settings)
 
 
+def _checkpoint_due(entry: Entry, every: int) -> bool:
+    """Whether the checkpoint process signs this entry (services/checkpoint/service.due_checkpoints)."""
+    return entry.producer != CHECKPOINT and (entry.seq % every == 0 or entry.type == "TradingDayClosed")
+
+
 async def exchange_problems(redis: Redis, settings: Settings, entries: list[Entry]) -> list[str]:
     """Everything that must hold after any crash: nothing lost, nothing doubled, books balance."""
     problems: list[str] = []
-    report = await verify_log(RedisEventLog(redis, settings.keys))
+    report = await verify_log(history(settings, redis))
     if not report.ok or report.count != len(entries):
         problems.append(f"log does not verify: {report}")
     state = replay_entries(entries)

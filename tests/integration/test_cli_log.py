@@ -20,6 +20,7 @@ from shared.eventlog.archive import write_archive
 from shared.eventlog.auth import IN_MEMORY_KEYS, ProducerKeys
 from shared.eventlog.entry import Entry
 from shared.eventlog.memory import InMemoryEventLog
+from shared.eventlog.port import LogCorrupt
 from shared.eventlog.redis_log import RedisEventLog, encode_entry
 from shared.keyring import KeyRing
 from shared.keys import Keys
@@ -181,3 +182,48 @@ async def _append(url: str, count: int, ring: KeyRing) -> list[Entry]:
         )
     finally:
         await client.aclose()
+
+
+@pytest.mark.integration
+def test_repair_head_removes_rows_written_past_the_script_and_appends_go_on(
+    redis_server: str, sync_redis: redis.Redis, ring: KeyRing
+) -> None:
+    """A row XADDed by hand at a huge id stops every append (BADHEAD); deleting it by hand leaves the
+    stream's last id poisoned (every append refused). `log repair-head` lists such rows, deletes them
+    with --yes, sets the last id back (XSETID), and the next append is seq head + 1."""
+    for entry in sealed(6, ring.producer_keys()):
+        sync_redis.xadd(KEY, encode_entry(entry), id=f"{entry.seq}-0")  # type: ignore[arg-type]
+    sync_redis.xadd(KEY, {"junk": "1"}, id="99999999999-0")
+    base = ["log", "repair-head", "--redis-url", redis_server, "--prefix", CLI.prefix]
+
+    def append() -> int:
+        async def run() -> int:
+            client = AsyncRedis.from_url(redis_server)
+            try:
+                log = RedisEventLog(client, CLI, producer_keys=ring.producer_keys())
+                return (await log.append("matching", new_entries(1)))[0].seq
+            finally:
+                await client.aclose()
+
+        return asyncio.run(run())
+
+    with pytest.raises(LogCorrupt, match="no chain link: see `greenex log repair-head`"):
+        append()
+    listed = runner.invoke(app, base, env=env_of(ring))
+    assert listed.exit_code == 1
+    assert "last good entry 6-0" in listed.output
+    assert "bad row 99999999999-0" in listed.output
+    assert sync_redis.xlen(KEY) == 7  # only listed
+    fixed = runner.invoke(app, [*base, "--yes"], env=env_of(ring))
+    assert fixed.exit_code == 0, fixed.output
+    assert append() == 7
+
+    sync_redis.xadd(KEY, {"junk": "1"}, id="99999999999-0")
+    sync_redis.xdel(KEY, "99999999999-0")  # what an operator tries first: the last id stays poisoned
+    with pytest.raises(redis.ResponseError, match="equal or smaller"):
+        sync_redis.xadd(KEY, {"t": "x"}, id="8-0")
+    assert runner.invoke(app, [*base, "--yes"], env=env_of(ring)).exit_code == 0
+    assert append() == 8
+    sound = runner.invoke(app, base, env=env_of(ring))
+    assert sound.exit_code == 0
+    assert "the head is sound: last entry 8-0" in sound.output

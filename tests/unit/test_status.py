@@ -39,3 +39,11 @@ def test_each_thing_that_needs_an_operator_is_one_line() -> None:
         "30,000 entries after the last signed checkpoint (seq 20,000)",
     ]
     assert problems(facts(max_memory=0))[0].startswith("Redis has no maxmemory")
+
+
+def test_a_log_trimmed_past_its_archives_needs_an_operator_and_an_archived_one_does_not() -> None:
+    assert problems(facts(stream_first=30_001, archived_last=30_000)) == []
+    assert problems(facts(stream_first=30_001, archived_last=20_000)) == [
+        "entries 20,001..30,000 are in neither the stream nor the archives: the log was trimmed by hand "
+        "(docs/operations.md, 'A trimmed log')"
+    ]
