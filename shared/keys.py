@@ -92,6 +92,14 @@ SCHEMA: tuple[KeySpec, ...] = (
             "the last log seq whose reports were written", scoped=((Role.INTAKE, ("+get", "+set")),)),
     KeySpec("digests", "hash", _FOLLOWERS, (Role.OPERATOR,),
             "each follower core's `<seq>:<state digest>`, for replay --compare-live"),
+    # Dead letters hold participants' commands, which the operator otherwise never reads: only those
+    # intake gave up on, for the operator to inspect. Dropping one is the operator's call, and XDEL is
+    # granted on this key alone (XDEL on the log would delete history). A re-drive writes the sender's own
+    # stream, which only that sender and admin may: it runs as admin, since the operator able to XADD to
+    # every `in:*` could also block every participant's stream with the largest id (docs/security.md).
+    KeySpec("dead:intake", "stream", (Role.INTAKE,), (Role.OPERATOR,),
+            "commands intake could not process after DEAD_AFTER deliveries (services/intake/deadletters.py)",
+            scoped=((Role.OPERATOR, ("+xdel",)),)),
     KeySpec("snapshots:{core}", "list", SERVICES, (*SERVICES, Role.OPERATOR),
             "a core's (or intake's, or its report publisher's) newest snapshots, sealed and tied to the "
             "log by hash", own_write=SERVICES, own_read=SERVICES),
@@ -112,6 +120,7 @@ class Keys:
         self.positions = f"{prefix}:log:positions"
         self.report_cursor = f"{prefix}:reports:cursor"
         self.digests = f"{prefix}:digests"
+        self.dead_letters = f"{prefix}:dead:intake"
         self.everything = f"{prefix}:*"  # a SCAN pattern over every key of this exchange
 
     def commands(self, sender: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from services.cli import audit, replay, status
+from services.cli.deadletters import dead_letters_app
 from services.cli.exchange import register
 from services.cli.loadtest import register as register_loadtest
 from services.cli.log import log_app
@@ -30,6 +31,7 @@ app.add_typer(log_app, name="log")
 app.add_typer(op_app, name="op")
 app.add_typer(keys_app, name="keys")
 app.add_typer(acl_app, name="acl")
+app.add_typer(dead_letters_app, name="dead-letters")
 register(app)
 register_registry(app)
 register_loadtest(app)

@@ -1,5 +1,6 @@
 """`greenex status`: what an operator looks at first. Redis memory, the log's length, how far behind each
-core is, who holds each process's lease, the last signed checkpoint; exit 1 when something needs them."""
+core is, who holds each process's lease, the last signed checkpoint, dead letters; exit 1 when something
+needs them."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ class Facts:
     core_seqs: dict[str, int]  # core -> the seq of its last published digest
     last_checkpoint: int
     checkpoint_every: int
+    dead_letters: int  # commands intake gave up on: each waits for the operator to drop or re-drive it
     stream_first: int = 1  # the first seq still in Redis (later after `greenex log archive`)
     archived_last: int = 0  # the last seq in the archive segments (GREENEX_ARCHIVE_DIR)
 
@@ -70,6 +72,11 @@ def problems(facts: Facts) -> list[str]:
     unsigned = facts.head_seq - facts.last_checkpoint
     if unsigned > 2 * facts.checkpoint_every:
         out.append(f"{unsigned:,} entries after the last signed checkpoint (seq {facts.last_checkpoint:,})")
+    if facts.dead_letters:
+        out.append(
+            f"{facts.dead_letters:,} dead letter(s): commands intake could not process; "
+            "`greenex dead-letters list` (docs/operations.md, 'Dead letters')"
+        )
     return out
 
 
@@ -92,6 +99,7 @@ async def gather(redis: Redis, settings: Settings) -> Facts:
         core_seqs={core: digests.get(core, (0, ""))[0] for core in SYSTEM.core_names},
         last_checkpoint=int(position[1:]) if position else 0,
         checkpoint_every=settings.checkpoint_every,
+        dead_letters=int(await redis.xlen(settings.keys.dead_letters)),
         stream_first=first[0].seq if first else 1,
         archived_last=_archived(settings),
     )
@@ -123,14 +131,15 @@ def _table(facts: Facts) -> Table:
     for core, seq in facts.core_seqs.items():
         table.add_row(f"core {core}", f"at seq {seq:,} ({facts.head_seq - seq:,} behind, as last published)")
     table.add_row("last signed checkpoint", f"seq {facts.last_checkpoint:,}")
+    table.add_row("dead letters", f"{facts.dead_letters:,}")
     return table
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def status() -> None:
-        """Redis memory, log length, each core's lag, who runs each process, the last checkpoint; exit 1
-        when something needs an operator (each such thing on its own line)."""
+        """Redis memory, log length, each core's lag, who runs each process, the last checkpoint, dead
+        letters; exit 1 when something needs an operator (each such thing on its own line)."""
         settings = load_settings()
 
         async def run() -> Facts:

@@ -14,6 +14,17 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.intake.batch import Input, Row, decide_batch
 from services.intake.core import Intake, Rejection
+from services.intake.pending import (
+    CONSUMER,
+    GROUP,
+    Pending,
+    arrival,
+    bury_commands,
+    list_commands,
+    next_run,
+    pending_of,
+    read_commands,
+)
 from services.intake.reports import Delivery, delivery_effect, rejection_report
 from services.intake.snapshot import intake_state, restore_intake
 from services.runtime.snapshots import Snapshot, SnapshotStore
@@ -29,8 +40,6 @@ from shared.resp import Command, RespClient
 __all__ = ["CONSUMER", "GROUP", "AppendInDoubt", "BatchWrite", "Gateway", "IntakeLog", "Row"]
 
 log = structlog.get_logger("greenex.intake")
-GROUP = "intake"
-CONSUMER = "intake-1"  # one consumer: command order is the order entries reach the log
 
 
 class IntakeLog(Protocol):
@@ -79,11 +88,6 @@ class BatchWrite(NamedTuple):
 
 
 NOTHING = BatchWrite([])
-
-
-def _arrival(item: Input) -> tuple[int, int]:
-    ms, _, n = item[1][0].partition(b"-")
-    return int(ms), int(n or 0)
 
 
 class Gateway:
@@ -180,13 +184,12 @@ class Gateway:
                     raise
             self.senders.append(sender)
 
-    def read_command(self, count: int, block_ms: int | None = None, start: str = ">") -> Command:
-        """XREADGROUP over every sender's stream: `>` for new entries (waiting up to `block_ms`), `0` for
-        this consumer's pending ones (never waits)."""
+    def read_command(self, count: int, block_ms: int | None = None) -> Command:
+        """XREADGROUP of new entries (`>`) over every sender's stream, waiting up to `block_ms`."""
         streams = [self.keys.commands(sender) for sender in self.senders]
         wait = () if block_ms is None else ("BLOCK", block_ms)
         return ("XREADGROUP", "GROUP", GROUP, CONSUMER, "COUNT", count, *wait,
-                "STREAMS", *streams, *[start] * len(streams))  # fmt: skip
+                "STREAMS", *streams, *[">"] * len(streams))  # fmt: skip
 
     def inputs_of(self, reply: Any) -> list[Input]:
         """(sender, row) of every entry of an XREADGROUP reply from the lean client, in the order Redis
@@ -199,20 +202,47 @@ class Gateway:
             for key, rows in (reply or [])
             for stream_id, flat in rows
         ]
-        return sorted(inputs, key=_arrival)
+        return sorted(inputs, key=lambda item: arrival(item[1][0]))
 
     async def drain_pending(self) -> None:
         """Re-handle entries read but never acked (the live read only asks for new ones, `>`).
 
         At start these are a previous run's; while running, they can be entries whose XREADGROUP reply
-        was lost when the connection to Redis broke (Redis delivered them, intake never saw them).
+        was lost when the connection to Redis broke (Redis delivered them, intake never saw them). An
+        entry delivered DEAD_AFTER times goes to the dead-letter stream instead; one delivered more than
+        once is decided alone (services/intake/pending.py).
         """
-        while True:
-            reply = await self.resp.call(*self.read_command(500, start="0"))
-            inputs = self.inputs_of(reply)
-            if not inputs:
-                return
+        while pending := await self._pending():
+            if dead := [entry for entry in pending if entry.dead]:
+                await self._bury(dead)
+                continue
+            replies = await self.resp.execute(read_commands(self.keys, next_run(pending)))
+            inputs = self.inputs_of([stream for reply in replies for stream in reply or []])
+            if not inputs:  # listed as pending, yet not delivered: the group changed under intake
+                raise RuntimeError(f"pending entries listed but not delivered: {pending[:3]}")
             await self.send(self.decide(inputs))
+
+    async def _pending(self) -> list[Pending]:
+        if not self.senders:
+            return []
+        return pending_of(self.senders, await self.resp.execute(list_commands(self.keys, self.senders)))
+
+    async def _bury(self, dead: list[Pending]) -> None:
+        """Move entries intake kept failing on to the dead-letter stream, acked in the same MULTI."""
+        rows = await self.resp.execute(
+            [("XRANGE", self.keys.commands(e.sender), e.input_id, e.input_id) for e in dead]
+        )
+        # A writer may have trimmed an entry from its stream after delivery: its data is gone.
+        found = [
+            (entry, fields_of(row[0][1]).get(b"data", b"") if row else b"")
+            for entry, row in zip(dead, rows, strict=True)
+        ]
+        await self.resp.execute(bury_commands(self.keys, found, self.clock()))
+        for entry, _ in found:
+            log.error(
+                "command_dead_lettered", sender=entry.sender, input_id=entry.input_id.decode(),
+                deliveries=entry.deliveries, hint="greenex dead-letters list",
+            )  # fmt: skip
 
     async def send(self, write: BatchWrite) -> None:
         """Send a decided batch on its own (the command loop sends it with its next read instead)."""

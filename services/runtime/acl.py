@@ -6,7 +6,8 @@ keys are checked against the user that runs it, so a service's rights bound its 
 
 Users: one per service process (named after it), `operator` (the CLI), `public` (market data), one per
 participant (named after it), and `admin`, root-equivalent (ACL SETUSER can grant anything), which only
-provisioning uses (creating users, wiping a prefix, importing a log).
+provisioning uses (creating users, wiping a prefix, importing a log), and the re-drive of a dead letter
+(it writes a sender's stream: shared/keys.py says why not the operator).
 
 `default` is *locked*, not switched off: on, with a password nobody knows (the hash of 32 random bytes
 that are thrown away). Redis 7.0 replays MULTI/EXEC blocks of its AOF, which is what every append script
@@ -45,7 +46,17 @@ _CONNECT = ("+ping", "+hello", "+auth")
 _LOG_WRITER = ("+evalsha", "+eval", "+xadd", "+xrange", "+xrevrange", "+xread", "+hget", "+hset")
 _SNAPSHOTS = ("+lpush", "+ltrim", "+lrange")  # services/runtime/snapshots.py
 _COMMANDS: dict[Role, tuple[str, ...]] = {
-    Role.INTAKE: (*_LOG_WRITER, "+xreadgroup", "+xack", "+xgroup|create", "+multi", "+exec", *_SNAPSHOTS),
+    # XPENDING: how often each pending command was delivered, to dead-letter one that keeps failing.
+    Role.INTAKE: (
+        *_LOG_WRITER,
+        "+xreadgroup",
+        "+xack",
+        "+xpending",
+        "+xgroup|create",
+        "+multi",
+        "+exec",
+        *_SNAPSHOTS,
+    ),
     Role.FOLLOWER: (*_LOG_WRITER, "+multi", "+exec", *_SNAPSHOTS),
     Role.MATCHING: (),
     Role.OPERATOR: (

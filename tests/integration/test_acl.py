@@ -60,6 +60,9 @@ FORBIDDEN: list[tuple[str, Attempt]] = [
     ("write a snapshot", lambda r, k: r.lpush(k.snapshots("settlement"), b"x")),
     ("write the digests", lambda r, k: r.hset(k.digests, "settlement", "1:x")),
     ("write a depth view", lambda r, k: r.set(k.depth("X"), "{}")),
+    ("read the dead letters", lambda r, k: r.xrange(k.dead_letters)),
+    ("write the dead letters", lambda r, k: r.xadd(k.dead_letters, {"data": "{}"})),
+    ("drop a dead letter", lambda r, k: r.xdel(k.dead_letters, "1-0")),
     ("DEL", lambda r, k: r.delete(k.commands(ME))),
     ("XTRIM", lambda r, k: r.xtrim(k.commands(ME), maxlen=0)),
     ("XSETID", lambda r, k: _raw(r, "XSETID", k.commands(ME), "1-1")),
@@ -151,6 +154,23 @@ async def test_the_operator_sees_how_far_intake_read_a_stream_never_what_is_in_i
         await operator.xrange(alice_in)
     with pytest.raises(NoPermissionError):
         await operator.xadd(exchange.settings.keys.log, {"t": "x"})
+
+
+async def test_the_operator_reads_and_drops_dead_letters_and_deletes_nothing_else(exchange: Exchange) -> None:
+    """XDEL is the operator's on the dead-letter stream alone; it never writes one (only intake does),
+    nor any sender's stream (a re-drive runs as admin)."""
+    operator, keys = exchange.venue.operator.redis, exchange.settings.keys
+    assert await operator.xrange(keys.dead_letters) is not None
+    assert await operator.xdel(keys.dead_letters, "1-0") == 0
+    forbidden: list[Attempt] = [
+        lambda r, k: r.xdel(k.log, "1-0"),
+        lambda r, k: r.xdel(k.commands("operator"), "1-0"),
+        lambda r, k: r.xadd(k.dead_letters, {"data": "{}"}),
+        lambda r, k: r.xadd(k.commands(ME), {"data": "{}"}),
+    ]
+    for attempt in forbidden:
+        with pytest.raises(NoPermissionError):
+            await attempt(operator, keys)
 
 
 async def test_the_largest_stream_id_blocks_only_its_author(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -11,10 +11,13 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from structlog.testing import capture_logs
 
 from services.cli.provision import sealed_key
+from services.intake.batch import Input
 from services.intake.core import Intake, Rejection, Verdict
-from services.intake.gateway import GROUP, AppendInDoubt, Gateway
+from services.intake.deadletters import DEAD_AFTER, DeadLetter, dead_letter_of
+from services.intake.gateway import CONSUMER, GROUP, AppendInDoubt, BatchWrite, Gateway
 from services.intake.snapshot import intake_state
 from services.runtime.snapshots import SnapshotStore
 from shared.client import ExchangeClient
@@ -245,3 +248,129 @@ async def test_a_trimmed_log_without_a_snapshot_stops_intake_naming_the_gap(rig:
     await rig.redis.xtrim(GW.log, minid="2-0", approximate=False)
     with pytest.raises(LogCorrupt, match=r"holds no entry 1 .*trimmed"):
         await _restarted(rig, SnapshotStore(rig.redis, GW, rig.ring.producer_keys())).rebuild()
+
+
+# ---------------------------------------------------------------- dead letters
+
+
+async def deliver(redis: Redis, after: bytes | str = "0", count: int = 100) -> None:
+    """Hand the operator's pending entries after `after` to intake's consumer again, as a re-drain
+    does (one delivery each), without deciding them: as if intake crashed on their batch."""
+    await redis.xreadgroup(GROUP, CONSUMER, {GW.commands(OPERATOR): after}, count=count)
+
+
+async def deliveries(redis: Redis) -> list[int]:
+    rows = await redis.xpending_range(GW.commands(OPERATOR), GROUP, "-", "+", 100)
+    return [int(row["times_delivered"]) for row in rows]
+
+
+async def dead_letters(redis: Redis) -> list[DeadLetter]:
+    rows: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(GW.dead_letters)  # type: ignore[assignment]
+    return [dead_letter_of(stream_id, fields) for stream_id, fields in rows]
+
+
+async def registered(rig: Rig) -> list[str]:
+    return [msgspec.msgpack.decode(e.body)["participant"] for e in await rig.log.read(0)]
+
+
+async def test_an_entry_delivered_dead_after_times_is_dead_lettered_and_the_rest_decided(rig: Rig) -> None:
+    """An entry delivered DEAD_AFTER times and never acked leaves for the dead-letter stream at the next
+    re-drain (acked with it, logged, never decided); the entries after it are decided."""
+    await register(rig, "poison")
+    ((_, (poison_id, poison_fields)),) = await read_batch(rig)
+    for _ in range(DEAD_AFTER - 1):
+        await deliver(rig.redis)
+    for participant in ("acme", "bolt"):
+        await register(rig, participant)
+    await read_batch(rig)  # the two after it: delivered once, not acked either
+    assert await deliveries(rig.redis) == [DEAD_AFTER, 1, 1]
+    with capture_logs() as logs:
+        await rig.gateway.drain_pending()
+    assert await pending_count(rig.redis) == 0
+    assert await registered(rig) == ["acme", "bolt"]
+    (letter,) = await dead_letters(rig.redis)
+    assert (letter.sender, letter.input_id, letter.deliveries) == (OPERATOR, poison_id.decode(), DEAD_AFTER)
+    assert letter.data == poison_fields[b"data"]
+    assert [e for e in logs if e["event"] == "command_dead_lettered"] == [
+        {"event": "command_dead_lettered", "log_level": "error", "sender": OPERATOR,
+         "input_id": letter.input_id, "deliveries": DEAD_AFTER, "hint": "greenex dead-letters list"},
+    ]  # fmt: skip
+
+
+class _Recording(Gateway):
+    """Intake's gateway, noting the input ids it decided together."""
+
+    batches: list[list[bytes]]
+
+    def decide(self, inputs: Sequence[Input]) -> BatchWrite:
+        self.batches.append([stream_id for _, (stream_id, _) in inputs])
+        return super().decide(inputs)
+
+
+def _recording(rig: Rig) -> _Recording:
+    core = Intake(rig.ring.operator_secret(), sealer=rig.ring.sealer(), box=rig.ring.box())
+    gateway = _Recording(core, rig.log, rig.redis, rig.gateway.resp, GW)
+    gateway.batches = []
+    return gateway
+
+
+@pytest.mark.parametrize(("twice", "batches"), [(0, [[0], [1, 2]]), (1, [[0], [1], [2]]), (2, [[0, 1], [2]])])
+async def test_an_entry_delivered_twice_is_decided_alone_and_in_order(
+    rig: Rig, twice: int, batches: list[list[int]]
+) -> None:
+    """Of three pending entries, the one delivered twice is decided in a batch of its own (it may be
+    what crashed intake: it must not take good commands down with it); the others are decided
+    together, and all three in the order they arrived."""
+    gateway = _recording(rig)
+    await gateway.join_new_senders()
+    for participant in ("acme", "bolt", "cole"):
+        await register(rig, participant)
+    ids = [stream_id for _, (stream_id, _) in await read_batch(rig)]
+    await deliver(rig.redis, after=ids[twice - 1] if twice else "0", count=1)
+    assert await deliveries(rig.redis) == [2 if i == twice else 1 for i in range(3)]
+    await gateway.drain_pending()
+    assert gateway.batches == [[ids[i] for i in batch] for batch in batches]
+    assert await registered(rig) == ["acme", "bolt", "cole"]
+    assert await pending_count(rig.redis) == 0
+
+
+class _Poisoned(_Recording):
+    """A gateway with a bug: any batch holding the poison input crashes it, as a refused append would."""
+
+    def decide(self, inputs: Sequence[Input]) -> BatchWrite:
+        if any(b'"poison"' in fields.get(b"data", b"") for _, (_, fields) in inputs):
+            raise RuntimeError("a bug in building the batch")
+        return super().decide(inputs)
+
+
+async def test_a_poison_input_costs_dead_after_restarts_and_no_good_command(rig: Rig) -> None:
+    """The poison pill loop, start to end: a live batch of three crashes intake; each restart (a fresh
+    gateway, rebuilt from the log) re-drains and crashes until the poison input, decided alone from its
+    third delivery, is dead-lettered at its DEAD_AFTER-th; the two good inputs are decided."""
+    for participant in ("acme", "poison", "bolt"):
+        await register(rig, participant)
+    with pytest.raises(RuntimeError):
+        _poisoned(rig).decide(await read_batch(rig))  # the live batch: crash 1
+    crashes = 1
+    while True:
+        gateway = _poisoned(rig)
+        await gateway.rebuild()
+        await gateway.join_new_senders()
+        try:
+            await gateway.drain_pending()
+            break
+        except RuntimeError:
+            crashes += 1
+    assert crashes == DEAD_AFTER
+    assert await registered(rig) == ["acme", "bolt"]
+    assert [(d.deliveries, b'"poison"' in d.data) for d in await dead_letters(rig.redis)] == [
+        (DEAD_AFTER, True)
+    ]
+    assert await pending_count(rig.redis) == 0
+
+
+def _poisoned(rig: Rig) -> _Poisoned:
+    core = Intake(rig.ring.operator_secret(), sealer=rig.ring.sealer(), box=rig.ring.box())
+    gateway = _Poisoned(core, rig.log, rig.redis, rig.gateway.resp, GW, rig.ring.producer_keys())
+    gateway.batches = []
+    return gateway

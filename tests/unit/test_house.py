@@ -226,7 +226,7 @@ async def test_every_converter_carries_every_order_field() -> None:
 # ---------------------------------------------------------------- one key schema
 
 _KEY_NAME = re.compile(
-    r":(?:in|log|digests|positions)(?![\w-])|(?:^|[:{}])(?:out|md|snapshots|bell|wake|reports):"
+    r":(?:in|log|digests|positions)(?![\w-])|(?:^|[:{}])(?:out|md|snapshots|bell|wake|reports|dead):"
 )
 
 
@@ -261,7 +261,8 @@ def test_no_module_builds_a_key_name_outside_the_key_schema() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["greenex:in", "{x}:out:{x}", "md:trades", "p:log", "{x}:log:bell:{x}", "{x}:snapshots:{x}"]
+    "name",
+    ["greenex:in", "{x}:out:{x}", "md:trades", "p:log", "{x}:log:bell:{x}", "{x}:snapshots:{x}", "p:dead:x"],
 )
 def test_the_key_name_check_can_fail(name: str) -> None:
     """The check sees key names as literals and as f-strings (whose parts it reads as `{x}`)."""
@@ -282,7 +283,8 @@ def test_the_schema_names_every_key_family_the_exchange_uses() -> None:
 
     keys = Keys("p")
     built = [keys.commands("x"), keys.reports("x"), keys.trades, keys.depth("x"), keys.log, keys.positions,
-             keys.bell("x"), keys.report_cursor, keys.digests, keys.snapshots("x")]  # fmt: skip
+             keys.bell("x"), keys.report_cursor, keys.digests, keys.snapshots("x"),
+             keys.dead_letters]  # fmt: skip
     patterns = [spec.pattern("p") for spec in SCHEMA]
     for key in built:
         matching = [p for p in patterns if re.fullmatch(p.replace("*", ".*"), key)]

@@ -15,7 +15,7 @@ def facts(**changes: object) -> Facts:
     base: dict[str, object] = {
         "used_memory": 1 * GIB, "max_memory": 8 * GIB, "head_seq": 50_000,
         "leases": {"intake": ALIVE, "matching": ALIVE}, "core_seqs": {"matching": 49_990},
-        "last_checkpoint": 40_000, "checkpoint_every": 10_000,
+        "last_checkpoint": 40_000, "checkpoint_every": 10_000, "dead_letters": 0,
     }  # fmt: skip
     return Facts(**{**base, **changes})  # type: ignore[arg-type]
 
@@ -28,7 +28,7 @@ def test_each_thing_that_needs_an_operator_is_one_line() -> None:
     gone = f"t {socket.gethostname()} 999999999"  # a pid no process has
     found = problems(facts(
         used_memory=7 * GIB, leases={"intake": None, "matching": gone}, core_seqs={"matching": 30_000},
-        last_checkpoint=20_000,
+        last_checkpoint=20_000, dead_letters=2,
     ))  # fmt: skip
     assert found == [
         "Redis uses 88% of its maxmemory: at 100 % every append fails; move the exchange to a larger Redis "
@@ -37,6 +37,8 @@ def test_each_thing_that_needs_an_operator_is_one_line() -> None:
         "matching is not running (no live lease)",
         "matching is 20,000 entries behind the head",
         "30,000 entries after the last signed checkpoint (seq 20,000)",
+        "2 dead letter(s): commands intake could not process; `greenex dead-letters list` "
+        "(docs/operations.md, 'Dead letters')",
     ]
     assert problems(facts(max_memory=0))[0].startswith("Redis has no maxmemory")
 
