@@ -109,7 +109,9 @@ async def _entries(redis: Redis, settings: Settings) -> list[Entry]:
     return out
 
 
-async def settled_exchange(redis: Redis, settings: Settings, timeout: float = 60.0) -> list[Entry]:
+async def settled_exchange(
+    redis: Redis, settings: Settings, timeout: float = 60.0, senders: tuple[str, ...] | None = None
+) -> list[Entry]:
     """Wait until intake consumed and acked every command, the log stopped growing, the report
     publisher and every core's published digest reached the head; return the log."""
     state: dict[str, Any] = {"head": -1}
@@ -123,7 +125,8 @@ async def settled_exchange(redis: Redis, settings: Settings, timeout: float = 60
         )
 
     async def quiet() -> bool:
-        consumed_all = all([await consumed(s) for s in (OPERATOR, *(p for p, *_ in DEMO_PARTICIPANTS))])
+        streams = senders if senders is not None else tuple(p for p, *_ in DEMO_PARTICIPANTS)
+        consumed_all = all([await consumed(s) for s in (OPERATOR, *streams)])
         head, _ = await RedisEventLog(redis, settings.keys).head()
         stable, state["head"] = head == state["head"], head
         if not (consumed_all and stable):
