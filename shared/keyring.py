@@ -17,6 +17,7 @@ created by `greenex keys init`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -81,7 +82,8 @@ class KeyRing:
 
     @classmethod
     def create(cls, path: Path | str, redis_users: tuple[str, ...] = ()) -> KeyRing:
-        """Make the directory and every secret it lacks (existing files are kept): 0700 and 0600."""
+        """Make the directory and every secret it lacks (existing files are kept): 0700 and 0600. Safe
+        while another process makes the same ring: each name goes to the first maker (`_create`)."""
         ring = cls(path)
         ring.path.mkdir(parents=True, exist_ok=True)
         ring.path.chmod(0o700)
@@ -100,19 +102,33 @@ class KeyRing:
 
     def _create(self, name: str, value: str, *, private: bool = True, replace: bool = False) -> bool:
         """Write a new file, never through a symlink and never readable by others even for a moment
-        (O_EXCL|O_NOFOLLOW with its final mode); `replace` writes a fresh file and renames it over."""
+        (O_EXCL|O_NOFOLLOW with its final mode); `replace` renames it over an existing one.
+
+        The value is written under a temporary name first and then published whole, so a reader never
+        sees a half-written key, and two processes making the same ring at once agree: link(2) gives
+        the name to the first of them only (the other keeps the winner's file, whose value it reads
+        back like everything else), where `exists()` then `O_EXCL` would crash the second."""
         file = self.path / name
-        if file.exists() and not replace:
+        if os.path.lexists(file) and not replace:
             return False
         file.parent.mkdir(mode=0o700, exist_ok=True)  # a name may sit in a folder of the ring
-        target = file.with_name(f".{file.name}.{secrets.token_hex(4)}.new") if replace else file
+        fresh = file.with_name(f".{file.name}.{secrets.token_hex(4)}.new")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-        fd = os.open(target, flags, 0o600 if private else 0o644)
-        with os.fdopen(fd, "w") as out:
-            out.write(value + "\n")
-        if replace:
-            os.replace(target, file)  # a rename replaces a symlink itself, never what it points to
-        return True
+        fd = os.open(fresh, flags, 0o600 if private else 0o644)
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(value + "\n")
+            if replace:
+                os.replace(fresh, file)  # a rename replaces a symlink itself, never what it points to
+                return True
+            try:
+                os.link(fresh, file)  # never follows, never overwrites: a symlink there stays as it is
+            except FileExistsError:
+                return False  # made by someone else meanwhile: theirs is the ring's
+            return True
+        finally:
+            with contextlib.suppress(FileNotFoundError):  # renamed away under `replace`
+                os.unlink(fresh)
 
     def write_private(self, name: str, value: str) -> None:
         """A private file of the ring that is not a secret read back by name (e.g. users.acl)."""

@@ -27,7 +27,7 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """Start, stop (clean shutdown) or kill (crash) a redis-server; restarts keep port and directory."""
+    """Start, stop (clean shutdown), kill (crash) or freeze a redis-server; restarts keep port and dir."""
 
     def __init__(self, workdir: Path, *, appendonly: bool = False, extra_args: Sequence[str] = ()) -> None:
         self.workdir = workdir
@@ -66,6 +66,12 @@ class RedisServer:
     def kill(self) -> None:
         """Crash: SIGKILL, so only what already reached the AOF survives."""
         self._end(signal.SIGKILL)
+
+    def freeze(self) -> None:
+        """SIGSTOP: the server stops between two steps, as on a machine that lost power; the files it
+        wrote stay exactly as they are until kill()."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGSTOP)
 
     def _end(self, sig: signal.Signals) -> None:
         if self._proc is None:

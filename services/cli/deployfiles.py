@@ -12,19 +12,30 @@ __all__ = ["COMPOSE", "PROCFILE", "compose_text", "procfile_text", "write_deploy
 _DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 PROCFILE = _DEPLOY / "Procfile"
 COMPOSE = _DEPLOY / "docker-compose.yml"
+# How long a Procfile's service waits for the ring and Redis (services/runtime/startwait.py): Redis
+# replaying a large AOF answers only once it has loaded it (roughly seconds per GB).
+_WAIT_S = 120
 _HEADER = "# Generated from services/system.py by `greenex system --write`; edit the map, not this file.\n"
 
 
 def procfile_text(system: System) -> str:
     lines = [
         _HEADER.rstrip(),
-        "# One process per entry, as `greenex up` runs them (honcho/foreman/overmind compatible).",
-        "# First: `greenex keys init && mkdir -p var/redis` (the key ring in var/keys, Redis's users in it).",
-        "# Redis runs with deploy/redis.conf (appendonly yes: the event log lives in it), only on a socket",
-        "# (the services' default REDIS_URL) and with the ring's ACL file: its default user is locked.",
-        "redis: redis-server deploy/redis.conf --port 0 --unixsocket $PWD/var/redis/redis.sock"
-        " --unixsocketperm 700 --aclfile $PWD/var/keys/redis/users.acl --dir var/redis",
-        *(f"{p.name}: python -m {p.module}" for p in system.processes),
+        "# One process per entry, as `greenex up` runs them, from the checkout's root with nothing made",
+        "# first: `honcho start -f deploy/Procfile` (foreman, overmind: add `-d .`). A runner starts every",
+        "# line at once (each in /bin/sh) and stops them all when one exits, so:",
+        "# - the redis line makes what a fresh checkout lacks: the key ring in var/keys if it is missing",
+        "#   (Redis's users are in it; safe beside a `greenex keys init` or `greenex up` making it too)",
+        "#   and var/redis. Redis runs with deploy/redis.conf (appendonly yes: the event log lives in it),",
+        "#   only on a socket (the services' default REDIS_URL), with the ring's ACL file (its default",
+        "#   user locked), and stops last (services/cli/procfile_redis.py), after the services' snapshots;",
+        f"# - each service waits up to {_WAIT_S} s for its key files and for Redis to answer, and says so.",
+        "redis: python -m services.cli.main keys init && mkdir -p var/redis"
+        " && exec python -m services.cli.procfile_redis redis-server deploy/redis.conf"
+        " --port 0 --unixsocket $PWD/var/redis/redis.sock --unixsocketperm 700"
+        " --aclfile $PWD/var/keys/redis/users.acl --dir var/redis",
+        # exec: the runner's signal goes to the service itself, which stops cleanly, not to a shell
+        *(f"{p.name}: exec python -m {p.module} --wait {_WAIT_S}" for p in system.processes),
     ]
     return "\n".join(lines) + "\n"
 

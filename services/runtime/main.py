@@ -13,6 +13,7 @@ import structlog
 
 from services.runtime.app import cancel_tasks, fail_fast
 from services.runtime.gcpolicy import collect_periodically, freeze_startup_objects
+from services.runtime.startwait import NotReady, wait_until_ready
 from services.runtime.system import System
 from shared.config import Settings, connect, load_settings
 from shared.eventlog.lease import LeaseHeld, LeaseLost, keep_lease, new_lease_value, take_lease
@@ -25,9 +26,8 @@ __all__ = ["run_process"]
 def run_process(system: System, argv: Sequence[str]) -> None:
     """`python -m services <process>`: build the named process from the system map and run it."""
     names = [p.name for p in system.processes]
-    if len(argv) != 1 or argv[0] not in names:
-        sys.exit(f"usage: python -m services <process>, one of: {', '.join(names)}")
-    process = system.process(argv[0])
+    name, wait_s = _parse(argv, names)
+    process = system.process(name)
     parent = os.getppid()  # now: the supervisor may die while we start
     configure_logging(os.environ.get("GREENEX_LOG_LEVEL", "INFO"))
     structlog.contextvars.bind_contextvars(service=process.name)
@@ -35,9 +35,12 @@ def run_process(system: System, argv: Sequence[str]) -> None:
     # written (shared/eventlog/lease.py).
     settings = msgspec.structs.replace(load_settings(), lease=new_lease_value())
     try:
+        if wait_s > 0:
+            asyncio.run(wait_until_ready(settings, process.name, wait_s))
         app = process.build(settings, system, process)
         asyncio.run(_take_lease(settings, process.name))
-    except (KeyMissing, LeaseHeld) as refused:  # a secret missing or well known; another live copy
+    # A secret missing or well known; another live copy; what `--wait` waited for never came.
+    except (KeyMissing, LeaseHeld, NotReady) as refused:
         sys.exit(f"{process.name}: refusing to start: {refused}")
     collector: list[asyncio.Task[None]] = []
 
@@ -57,6 +60,18 @@ def run_process(system: System, argv: Sequence[str]) -> None:
         await cancel_tasks(collector)
 
     asyncio.run(app.run())
+
+
+def _parse(argv: Sequence[str], names: list[str]) -> tuple[str, float]:
+    """`<process> [--wait SECONDS]`: the process's name and how long to wait for its keys and Redis."""
+    usage = f"usage: python -m services <process> [--wait SECONDS], <process> one of: {', '.join(names)}"
+    if len(argv) not in (1, 3) or argv[0] not in names or (len(argv) == 3 and argv[1] != "--wait"):
+        sys.exit(usage)
+    try:
+        wait_s = float(argv[2]) if len(argv) == 3 else 0.0
+    except ValueError:
+        sys.exit(usage)
+    return argv[0], wait_s
 
 
 async def _exit_with_parent(process: str, parent: int) -> None:

@@ -27,10 +27,11 @@ from shared.domain.ledger import OPERATOR, OrderSubmitted, OrderVerified, TradeS
 from shared.eventlog.entry import Entry
 from shared.eventlog.redis_log import RedisEventLog
 from shared.eventlog.verify import verify_log
+from shared.keys import Keys
 from shared.reports import encode_report
 from tests.support import eventually
 
-__all__ = ["OrderLoad", "exchange_problems", "settled_exchange"]
+__all__ = ["OrderLoad", "exchange_problems", "implied_reports", "log_entries", "settled_exchange"]
 
 _json = msgspec.json.Decoder()
 
@@ -100,8 +101,8 @@ class OrderLoad:
         return per_client * len(self.clients)
 
 
-async def _entries(redis: Redis, settings: Settings) -> list[Entry]:
-    """The whole log: archived segments (if it was trimmed) and the stream."""
+async def log_entries(redis: Redis, settings: Settings) -> list[Entry]:
+    """The whole log, page by page: archived segments (if it was trimmed) and the stream."""
     log, out, after = history(settings, redis), [], 0
     while page := await log.read(after, 10_000):
         out += page
@@ -132,7 +133,7 @@ async def settled_exchange(
         if not (consumed_all and stable):
             await asyncio.sleep(0.5)  # the log must stay still across a service restart's gap
             return False
-        entries = await _entries(redis, settings)
+        entries = await log_entries(redis, settings)
         reported = max((e.seq for e in entries if e.type in REPORTED_TYPES), default=0)
         cursor = int(await redis.get(settings.keys.report_cursor) or 0)
         digests = await read_digests(redis, settings.keys)
@@ -144,7 +145,7 @@ async def settled_exchange(
         return cursor >= reported and all(digests.get(c, (-1, ""))[0] == head for c in SYSTEM.core_names)
 
     await eventually(quiet, timeout=timeout, interval=0.2)
-    return await _entries(redis, settings)
+    return await log_entries(redis, settings)
 
 
 def _checkpoint_due(entry: Entry, every: int) -> bool:
@@ -208,16 +209,23 @@ def _outcome_problems(state: ExchangeState, events: list[tuple[int, str, Any]]) 
     return out
 
 
-async def _report_problems(redis: Redis, settings: Settings, entries: list[Entry]) -> list[str]:
-    """Each participant's stream holds exactly the reports the log implies, once each, in log order."""
-    reporter, exchange = Reporter(), settings.keys
-    wanted: dict[str, list[Any]] = {}
+def implied_reports(entries: list[Entry], exchange: Keys) -> dict[str, list[dict[str, Any]]]:
+    """The reports the log implies, by stream (each participant's, the trade tape), in log order, as a
+    client decodes them."""
+    reporter = Reporter()
+    wanted: dict[str, list[dict[str, Any]]] = {}
     for entry in entries:
         if entry.type in REPORTED_TYPES:
             for delivery in reporter.reports(entry.seq, decode_event(entry.body)):
                 who = delivery.participant
                 stream = exchange.trades if who is None else exchange.reports(who)
                 wanted.setdefault(stream, []).append(_json.decode(encode_report(delivery.report)))
+    return wanted
+
+
+async def _report_problems(redis: Redis, settings: Settings, entries: list[Entry]) -> list[str]:
+    """Each participant's stream holds exactly the reports the log implies, once each, in log order."""
+    wanted = implied_reports(entries, settings.keys)
     out: list[str] = []
     for stream, reports in wanted.items():
         rows = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrange(stream))

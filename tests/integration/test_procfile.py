@@ -1,10 +1,13 @@
-"""deploy/Procfile runs an exchange as written: a fresh key ring, Redis on the services' default socket
-with the ring's users and its default user locked, every process of the map following the log."""
+"""deploy/Procfile runs an exchange as written, under a real Procfile runner (honcho), on a directory
+with nothing made first: the redis line makes the key ring, Redis comes up with the ring's users and its
+default user locked, every process of the map waits for it and then follows the log; a stop signal
+stops every process cleanly, Redis last, and a second start resumes from the snapshots the first wrote."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,8 +27,12 @@ from services.system import SYSTEM
 from shared.keyring import KeyRing
 from shared.keys import Keys
 
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
+]
 KEYS = Keys("greenex")  # the Procfile's processes run with the default settings
+HONCHO = Path(sys.executable).parent / "honcho"  # a dev dependency (pyproject.toml)
 
 
 def _entries(procfile: Path) -> dict[str, str]:
@@ -33,10 +40,34 @@ def _entries(procfile: Path) -> dict[str, str]:
     return dict(line.split(": ", 1) for line in lines)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Deployed:
+    """A copy of deploy/ in an empty directory, and the honcho runs started on it (one at a time)."""
+
     home: Path
     env: dict[str, str]
+    runner: subprocess.Popen[bytes] | None = None
+    runs: int = 0
+
+    @property
+    def output(self) -> Path:
+        return self.home / f"honcho-{self.runs}.out"
+
+    def start(self) -> None:
+        self.runs += 1
+        with self.output.open("w") as out:
+            self.runner = subprocess.Popen(
+                [str(HONCHO), "--no-colour", "start", "-f", "deploy/Procfile"],
+                cwd=self.home, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+
+    def stop(self, timeout_s: float = 20.0) -> tuple[int, str]:
+        """Ctrl-C, as in a terminal: honcho's exit code and everything it printed."""
+        assert self.runner is not None
+        self.runner.send_signal(signal.SIGINT)
+        code = self.runner.wait(timeout=timeout_s)
+        self.runner = None
+        return code, self.output.read_text()
 
     def greenex(self, *args: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "services.cli.main", *args]
@@ -44,39 +75,43 @@ class Deployed:
             command, check=False, cwd=self.home, env=self.env, capture_output=True, text=True, timeout=60
         )
 
+    def admin(self) -> redis.Redis:
+        password = KeyRing(self.home / "var" / "keys").redis_password("admin")
+        return redis.Redis(unix_socket_path=str(self.socket), username="admin", password=password)
+
+    @property
+    def socket(self) -> Path:
+        return self.home / "var" / "redis" / "redis.sock"
+
 
 @pytest.fixture
 def deployed(tmp_path: Path) -> Iterator[Deployed]:
-    """A directory laid out as the Procfile's header says, each entry running in it as honcho would."""
+    """deploy/ copied into an empty directory (no key ring, no var/), run by honcho as its header says."""
+    if not HONCHO.exists():
+        pytest.fail("honcho is not installed: run `bash deploy/setup.sh` (it is a dev dependency)")
     shutil.copytree(ROOT / "deploy", tmp_path / "deploy")
     path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"  # `python` is this interpreter
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PATH": path}
     for name in ("REDIS_URL", "GREENEX_KEYS_DIR", "GREENEX_PREFIX", "GREENEX_HOME", "GREENEX_CLI_USER"):
         env.pop(name, None)
     site = Deployed(tmp_path, env)
-    assert site.greenex("keys", "init").returncode == 0
-    (tmp_path / "var" / "redis").mkdir()
-    with contextlib.ExitStack() as outputs:
-        procs = []
-        for name, command in _entries(tmp_path / "deploy" / "Procfile").items():
-            output = outputs.enter_context((tmp_path / f"{name}.out").open("w"))
-            procs.append(
-                subprocess.Popen(
-                    ["bash", "-c", command],
-                    cwd=tmp_path,
-                    env=env,
-                    start_new_session=True,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        try:
-            yield site
-        finally:
-            for proc in reversed(procs):
-                os.killpg(proc.pid, signal.SIGTERM)
-            for proc in procs:
-                proc.wait(timeout=10)
+    try:
+        yield site
+    finally:
+        if site.runner is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(site.runner.pid, signal.SIGKILL)
+            site.runner.wait(timeout=10)
+        _kill_redis_of(tmp_path)
+
+
+def _kill_redis_of(home: Path) -> None:
+    """A Redis left behind by a failed test: it runs in a session of its own, out of honcho's reach."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError, ValueError):
+            args = cmdline.read_bytes()
+            if b"redis-server" in args and str(home).encode() in args:
+                os.kill(int(cmdline.parent.name), signal.SIGKILL)
 
 
 def _wait_for(what: str, predicate: Callable[[], bool], timeout_s: float = 30.0) -> None:
@@ -89,25 +124,86 @@ def _wait_for(what: str, predicate: Callable[[], bool], timeout_s: float = 30.0)
     raise AssertionError(f"the Procfile's exchange never got there: {what}")
 
 
+def _every_core_folded(admin: redis.Redis, seq: int) -> Callable[[], bool]:
+    def check() -> bool:
+        digests = parse_digests(admin.hgetall(KEYS.digests))  # type: ignore[arg-type]  # sync client
+        return all(digests.get(core, (0, ""))[0] >= seq for core in SYSTEM.core_names)
+
+    return check
+
+
 def test_the_procfile_has_redis_and_every_process_of_the_map() -> None:
     assert list(_entries(PROCFILE)) == ["redis", *(p.name for p in SYSTEM.processes)]
 
 
-def test_the_procfile_starts_an_exchange_behind_its_acls(deployed: Deployed) -> None:
-    socket = deployed.home / "var" / "redis" / "redis.sock"
-    password = KeyRing(deployed.home / "var" / "keys").redis_password("admin")
-    admin = redis.Redis(unix_socket_path=str(socket), username="admin", password=password)
+def test_the_procfile_starts_on_a_fresh_directory_and_stops_cleanly(deployed: Deployed) -> None:
+    """Every line at once on an empty directory: the key ring is made, the services wait for it and
+    for Redis (one line each), the exchange follows the log behind its ACLs. Ctrl-C: every process
+    exits 0, Redis after the services; a second start resumes from the snapshots they wrote."""
+    assert not (deployed.home / "var").exists()
+    deployed.start()
+    _wait_for("the key ring and Redis's socket", deployed.socket.exists)
+    admin = deployed.admin()
     _wait_for("intake reads the operator's stream", lambda: bool(admin.exists(KEYS.commands("operator"))))
     added = deployed.greenex("op", "add-participant", "alice", "Alice Ltd")
     assert added.returncode == 0, added.stdout + added.stderr
-
-    def every_core_folded_it() -> bool:
-        digests = parse_digests(admin.hgetall(KEYS.digests))  # type: ignore[arg-type]  # sync client
-        return all(digests.get(core, (0, ""))[0] >= 1 for core in SYSTEM.core_names)
-
     # Each process reached Redis as its own user, with the ring's password, and follows the log.
-    _wait_for("every core folds the operator's entry", every_core_folded_it)
+    _wait_for("every core folds the operator's entry", _every_core_folded(admin, 1))
+    head = admin.xlen(KEYS.log)
     with pytest.raises(redis.AuthenticationError):
-        redis.Redis(unix_socket_path=str(socket)).ping()  # the default user is locked
-    assert socket.stat().st_mode & 0o777 == 0o700
+        redis.Redis(unix_socket_path=str(deployed.socket)).ping()  # the default user is locked
+    assert deployed.socket.stat().st_mode & 0o777 == 0o700
     admin.close()
+
+    code, first = deployed.stop()
+    names = list(_entries(PROCFILE))
+    for name in names[1:]:
+        assert re.search(rf"{name}\.1 +\| .*\"waiting_for_(keys|redis)\"", first), f"{name} did not wait"
+    stopped = re.findall(r"system +\| (\w+)\.1 stopped \(rc=(-?\d+)\)", first)
+    assert sorted(stopped) == sorted((name, "0") for name in names), first
+    assert [name for name, _ in stopped][-1] == "redis"  # last: the services wrote their snapshots first
+    assert "service_crashed" not in first
+    assert "SIGKILL" not in first
+    assert code == 130  # honcho's own code after a Ctrl-C
+    assert not deployed.socket.exists()  # Redis shut down (it removes its socket)
+
+    deployed.start()  # the ring is kept, Redis loads its AOF, each core restores its snapshot
+    admin = deployed.admin()
+    leases = [KEYS.lease(name) for name in names[1:]]  # released at the stop, taken again at this start
+    _wait_for("every process holds its lease again", lambda: admin.exists(*leases) == len(leases))
+    _wait_for("every core resumes", lambda: len(_resumed(deployed.output)) == len(SYSTEM.core_names))
+    assert _resumed(deployed.output) == dict.fromkeys(SYSTEM.core_names, head)  # from the stop's snapshots
+    assert admin.xlen(KEYS.log) == head
+    admin.close()
+    _, second = deployed.stop()
+    assert "snapshot_missing_full_replay" in first
+    assert "snapshot_missing_full_replay" not in second
+    assert "service_crashed" not in second
+
+
+def _resumed(output: Path) -> dict[str, int]:
+    """The seq each core resumed after, from its `service_starting` line."""
+    pattern = r'"service": "(\w+)", "position": "[^"]*", "resume_after": (\d+), "event": "service_starting"'
+    return {core: int(seq) for core, seq in re.findall(pattern, output.read_text())}
+
+
+def test_a_service_told_to_wait_gives_up_in_one_line(tmp_path: Path) -> None:
+    """`--wait`: missing key files, then a Redis that never answers, each named once the wait is over."""
+    keys = tmp_path / "keys"
+    env = {**os.environ, "GREENEX_KEYS_DIR": str(keys), "REDIS_URL": "redis://127.0.0.1:1/0"}
+    command = [sys.executable, "-m", "services", "matching", "--wait", "0.5"]
+
+    def last_line() -> str:
+        done = subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, timeout=30, env=env, check=False
+        )
+        assert done.returncode == 1
+        return done.stderr.strip().splitlines()[-1]
+
+    assert last_line() == (
+        f"matching: refusing to start: no log-master.key, redis-matching.pass in {keys} after 0.5 s"
+        " (run `greenex keys init`)"
+    )
+    KeyRing.create(keys, ("matching",))
+    unreachable = "matching: refusing to start: Redis at redis://127.0.0.1:1/0 did not answer within 0.5 s"
+    assert last_line().startswith(unreachable)

@@ -41,7 +41,7 @@ def test_deploy_files_are_generated_from_the_system_map() -> None:
     assert PROCFILE.read_text() == procfile_text(SYSTEM)
     assert COMPOSE.read_text() == compose_text(SYSTEM)
     for process in SYSTEM.processes:
-        assert f"{process.name}: python -m services {process.name}" in PROCFILE.read_text()
+        assert f"{process.name}: exec python -m services {process.name} --wait " in PROCFILE.read_text()
 
 
 def test_every_type_the_cores_read_answer_or_report_is_an_event_of_the_log() -> None:
@@ -158,7 +158,7 @@ async def test_a_fifth_follower_is_one_map_entry_plus_its_core() -> None:
     bells = WITH_BREAKER.bells(keys)
     assert keys.bell("breaker") in bells.rung_by(["TradeExecuted"])
     assert keys.bell("breaker") not in bells.rung_by(["OrderAccepted"])
-    assert "breaker: python -m services breaker" in procfile_text(WITH_BREAKER)
+    assert "breaker: exec python -m services breaker --wait " in procfile_text(WITH_BREAKER)
 
 
 # ---------------------------------------------------------------- the order fields agree everywhere
