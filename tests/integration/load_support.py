@@ -119,6 +119,8 @@ async def settled_exchange(
 
     async def consumed(sender: str) -> bool:
         in_key = settings.keys.commands(sender)
+        if not await redis.exists(in_key):
+            return True  # nothing sent yet
         info = await redis.xinfo_stream(in_key)
         groups = await redis.xinfo_groups(in_key)
         return bool(groups) and all(
