@@ -114,11 +114,11 @@ def _run(user: str | None, work: Callable[[Redis, Keys], Awaitable[list[str]]]) 
     except Refused as refused:
         _fail(f"error: {refused}", 1)
     except KeyMissing as missing:
-        _fail(f"error: {missing}", 2)
+        _fail(f"error: {missing}", 1)
     except NoPermissionError as denied:
-        _fail(f"error: Redis refused: {denied}; re-apply the ACLs (`greenex acl apply`, docs/security.md)", 2)
+        _fail(f"error: Redis refused: {denied}; re-apply the ACLs (`greenex acl apply`, docs/security.md)", 1)
     except (RedisError, OSError) as failed:
-        _fail(f"error: cannot reach the exchange at {settings.redis_url}: {failed}", 2)
+        _fail(f"error: cannot reach the exchange at {settings.redis_url}: {failed}", 1)
     for line in lines:
         typer.echo(line)
 

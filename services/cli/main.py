@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+
 import typer
 
 from services.cli import audit, replay, status
 from services.cli.deadletters import dead_letters_app
+from services.cli.errors import run_cli
 from services.cli.exchange import register
 from services.cli.loadtest import register as register_loadtest
 from services.cli.log import log_app
@@ -13,7 +17,7 @@ from services.cli.operator import op_app
 from services.cli.registry_cli import register_registry
 from services.cli.security_cli import acl_app, keys_app
 
-__all__ = ["app"]
+__all__ = ["app", "main"]
 
 app = typer.Typer(
     name="greenex",
@@ -22,8 +26,19 @@ app = typer.Typer(
 )
 
 
+def _version(shown: bool) -> None:
+    if shown:
+        try:
+            typer.echo(f"greenex {package_version('greenex')}")
+        except PackageNotFoundError:
+            typer.echo("greenex (not installed: run bash deploy/setup.sh)")
+        raise typer.Exit
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print it."),
+) -> None:
     """greenex carbon-credit exchange."""
 
 
@@ -40,5 +55,10 @@ audit.register(app)
 status.register(app)
 
 
+def main() -> None:
+    """The `greenex` script: the app, with one line instead of a traceback for an expected failure."""
+    run_cli(app)
+
+
 if __name__ == "__main__":
-    app()
+    main()

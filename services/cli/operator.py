@@ -76,7 +76,7 @@ def _run(action: str, **args: Any) -> None:
         code = asyncio.run(_send(action, {k: v for k, v in args.items() if v is not None}))
     except KeyMissing as missing:
         typer.echo(f"error: {missing}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(1) from None
     raise typer.Exit(code)
 
 
@@ -125,7 +125,7 @@ def add_participant(
         )
     except KeyMissing as missing:
         typer.echo(f"error: {missing}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(1) from None
     raise typer.Exit(code)
 
 

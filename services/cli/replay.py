@@ -276,7 +276,10 @@ def register(app: typer.Typer) -> None:
         settings = load_settings(redis_url=redis_url)
         if live and (until is not None or until_time is not None):
             raise typer.BadParameter("--compare-live replays to the seqs the services report; drop --until")
-        until_ns = parse_time(until_time) if until_time is not None else None
+        try:
+            until_ns = parse_time(until_time) if until_time is not None else None
+        except ValueError:
+            raise typer.BadParameter(f"{until_time!r} is not an ISO time, e.g. 2026-11-30T14:00") from None
         started = time.perf_counter()
         try:
             if file is None:

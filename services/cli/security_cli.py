@@ -41,7 +41,7 @@ def keys_public() -> None:
         typer.echo(f"box (X25519)          {ring.box_public().hex()}")
     except KeyMissing as missing:
         typer.echo(f"error: {missing}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(1) from None
 
 
 @acl_app.command("show")

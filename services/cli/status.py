@@ -153,7 +153,7 @@ def register(app: typer.Typer) -> None:
             facts = asyncio.run(run())
         except (RedisError, OSError) as failed:
             typer.echo(f"error: cannot read the exchange at {settings.redis_url}: {failed}", err=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(1) from None
         console.print(_table(facts))
         found = problems(facts)
         for line in found:

@@ -186,10 +186,10 @@ def test_an_unknown_id_is_one_line_and_exit_1(setup: Setup, command: str, letter
 
 
 @pytest.mark.parametrize("command", [["list"], ["redrive", "1-0"]])
-def test_redis_down_is_one_line_and_exit_2(setup: Setup, command: list[str]) -> None:
-    """No Redis at the URL: one line naming it, exit 2, no traceback."""
+def test_redis_down_is_one_line_and_exit_1(setup: Setup, command: list[str]) -> None:
+    """No Redis at the URL: one line naming it, exit 1 (an operational failure), no traceback."""
     env = {**setup.env, "REDIS_URL": "redis://127.0.0.1:1/0"}
     result = runner.invoke(app, ["dead-letters", *command], env=env)
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert result.stderr.startswith("error: cannot reach the exchange at redis://127.0.0.1:1/0: ")
     assert result.stderr.count("\n") == 1

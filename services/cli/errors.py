@@ -1,0 +1,58 @@
+"""What the CLI says when something expected goes wrong: one line with a hint, never a traceback.
+
+Exit codes, the same for every command (README, "Exit codes"): 0 done, 1 an operational failure (Redis
+away, a file missing, a damaged log, a check that found something), 2 a usage error (a bad option or
+value: click's own code), 3 the exchange refused the request.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+import typer
+from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from shared.eventlog.port import LogCorrupt
+from shared.keyring import KeyMissing
+
+__all__ = ["EXIT_FAILED", "EXIT_REJECTED", "EXIT_USAGE", "explain", "run_cli"]
+
+EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 1, 2, 3
+
+
+def _where() -> str:
+    return os.environ.get("REDIS_URL") or "the exchange's Redis (var/redis/redis.sock)"
+
+
+def explain(exc: BaseException) -> str | None:
+    """The one line for an expected failure; None for a bug (which keeps its traceback)."""
+    if isinstance(exc, AuthenticationError):  # a ConnectionError to redis-py: first
+        return f"Redis refused the login ({exc}): is this the key ring of that Redis? (`greenex acl apply`)"
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        hint = "start the exchange with `greenex up`, or set REDIS_URL"
+        return f"no Redis answers at {_where()} ({exc}); {hint}"
+    if isinstance(exc, NoPermissionError) or (isinstance(exc, ResponseError) and "NOPERM" in str(exc)):
+        return f"Redis refused ({exc}): this user may not do that (GREENEX_CLI_USER picks another)"
+    if isinstance(exc, KeyMissing):
+        return f"{exc} (make the key ring with `greenex keys init`, or set GREENEX_KEYS_DIR)"
+    if isinstance(exc, LogCorrupt):
+        return f"BAD seq={exc.seq}: {exc.reason}"
+    if isinstance(exc, FileNotFoundError | NotADirectoryError | IsADirectoryError | PermissionError):
+        return f"{exc.strerror}: {exc.filename}"
+    return None
+
+
+def run_cli(app: Callable[[], object]) -> None:
+    """Run the typer app; an expected failure ends in one line on stderr and exit 1."""
+    try:
+        app()
+    except Exception as exc:
+        message = explain(exc)
+        if message is None:
+            raise
+        typer.echo(f"error: {message}", err=True)
+        sys.exit(EXIT_FAILED)
