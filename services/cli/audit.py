@@ -13,7 +13,8 @@ from services.cli.history import history
 from services.cli.replay import format_ns
 from services.cli.venue import cli_user
 from shared.config import connect, load_settings
-from shared.domain.codec import Event, decode_event
+from shared.domain.codec import Event, decode_event, tags
+from shared.domain.ledger import EXCHANGE_ACCOUNT, TradeSettled
 from shared.domain.values import fen_to_price
 from shared.eventlog.archive import iter_archive
 from shared.eventlog.entry import Entry
@@ -21,6 +22,7 @@ from shared.eventlog.port import LogCorrupt
 
 __all__ = ["audit_lines", "roles_of", "register"]
 
+_SETTLED = next(iter(tags(TradeSettled)))
 _ROLE_FIELDS = ("participant", "maker_participant", "taker_participant", "buyer", "seller")
 _PRICES = ("price", "old_price")  # fen, shown as CNY
 _MONEY = ("amount", "cash", "buyer_fee", "seller_fee", "reserved_cash", "extra_cash")  # fen
@@ -36,8 +38,18 @@ _QUANTITIES = (
 
 
 def roles_of(event: Event, account: str) -> list[str]:
-    """How the event involves the account: `participant`, `maker_participant`, `buyer`..."""
-    return [f for f in _ROLE_FIELDS if getattr(event, f, None) == account]
+    """How the event involves the account: `participant`, `maker_participant`, `buyer`..., and
+    `fee_collector` for the exchange's account on a settlement that charged a fee."""
+    roles = [f for f in _ROLE_FIELDS if getattr(event, f, None) == account]
+    charged = isinstance(event, TradeSettled) and bool(event.buyer_fee or event.seller_fee)
+    if account == EXCHANGE_ACCOUNT and charged:
+        roles.append("fee_collector")
+    return roles
+
+
+def _fen(value: Any) -> str:
+    """An amount in fen as CNY; a value of another kind (an activity's decimal string) as it is."""
+    return fen_to_price(value) if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
 def _amounts(event: Event) -> str:
@@ -46,8 +58,8 @@ def _amounts(event: Event) -> str:
         value: Any = getattr(event, name, None)
         if value not in (None, "", 0):
             parts.append(f"{name}={value}")
-    parts += [f"{n}={fen_to_price(getattr(event, n))}" for n in _PRICES if getattr(event, n, 0)]
-    parts += [f"{n}={fen_to_price(getattr(event, n))}" for n in _MONEY if getattr(event, n, 0)]
+    parts += [f"{n}={_fen(getattr(event, n))}" for n in _PRICES if getattr(event, n, 0)]
+    parts += [f"{n}={_fen(getattr(event, n))}" for n in _MONEY if getattr(event, n, 0)]
     parts += [f"{n}={getattr(event, n)}" for n in _QUANTITIES if hasattr(event, n)]
     serials = getattr(event, "serials", None)
     if serials:
@@ -61,9 +73,11 @@ def _amounts(event: Event) -> str:
 
 def audit_lines(entries: Iterator[Entry], account: str) -> Iterator[str]:
     """One line per entry touching the account: seq, logged time, type, roles, key amounts."""
-    needle = account.encode()
+    needle, fees = account.encode(), account == EXCHANGE_ACCOUNT
     for entry in entries:
-        if needle not in entry.body:  # most entries never name the account: skip decoding them
+        # Most entries never name the account: skip decoding them (the exchange's is named by none: its
+        # fees come with every settlement).
+        if needle not in entry.body and not (fees and entry.type == _SETTLED):
             continue
         event = decode_event(entry.body)
         if roles := roles_of(event, account):
