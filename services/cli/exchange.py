@@ -150,7 +150,7 @@ def register(app: typer.Typer) -> None:
                 console.print(f"wrote {path}")
 
     @app.command()
-    def book(symbol: str, levels: int = 10) -> None:
+    def book(symbol: str, levels: int = typer.Option(10, min=1, help="price levels per side")) -> None:
         """L2 depth of one instrument, rebuilt from the log."""
         state = asyncio.run(_state(load_settings()))
         if symbol not in state.matching.engine.books:
@@ -160,4 +160,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def balances(participant: str | None = typer.Argument(None)) -> None:
         """Cash and holdings by serial block, rebuilt from the log."""
-        print_balances(console, asyncio.run(_state(load_settings())), participant)
+        state = asyncio.run(_state(load_settings()))
+        if participant is not None and participant not in state.settlement.balances():
+            hint = "`greenex balances` lists them"
+            typer.echo(f"error: no account {participant!r} at seq {state.seq} ({hint})", err=True)
+            raise typer.Exit(1)
+        print_balances(console, state, participant)

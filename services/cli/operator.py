@@ -15,6 +15,7 @@ from services.cli.provision import ProvisioningError, sealed_key
 from services.cli.venue import Venue
 from shared.client import ExchangeClient
 from shared.config import load_settings
+from shared.domain.values import price_to_fen
 from shared.keyring import KeyMissing
 
 __all__ = ["op_app"]
@@ -156,14 +157,28 @@ def set_limits(
          max_open_orders=max_open_orders)  # fmt: skip
 
 
+def _cny(text: str) -> str:
+    """An amount as the operator typed it, checked at the edge: CNY, positive, at most 2 decimals."""
+    try:
+        fen = price_to_fen(text)
+    except ValueError:
+        fen = 0
+    if fen <= 0:
+        raise typer.BadParameter(f"{text!r} is not an amount in CNY; e.g. 1000000.00 (at most 2 decimals)")
+    return text
+
+
+_AMOUNT = typer.Argument(..., callback=_cny, help="CNY, e.g. 1000000.00")
+
+
 @op_app.command()
-def deposit(participant: str, amount: str) -> None:
+def deposit(participant: str, amount: str = _AMOUNT) -> None:
     """Deposit cash (CNY, e.g. 1000000.00)."""
     _run("deposit_cash", participant=participant, amount=amount)
 
 
 @op_app.command()
-def withdraw(participant: str, amount: str) -> None:
+def withdraw(participant: str, amount: str = _AMOUNT) -> None:
     """Withdraw cash; verification refuses more than the available (unfrozen) balance."""
     _run("withdraw_cash", participant=participant, amount=amount)
 

@@ -82,3 +82,17 @@ def test_version(home: Path) -> None:
     assert result.returncode == 0
     assert result.stdout.startswith("greenex ")
     assert ROOT.is_dir()
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [(["op", "deposit", "ann", "abc"], "'abc' is not an amount in CNY"),
+     (["op", "withdraw", "ann", "0.001"], "'0.001' is not an amount in CNY"),
+     (["book", "CEA-2025", "--levels", "0"], "greater than or equal to 1")],
+    ids=["deposit abc", "withdraw 0.001", "book --levels 0"],
+)
+def test_values_are_checked_at_the_edge(home: Path, command: list[str], says: str) -> None:
+    result = _greenex(home, *command)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert says in " ".join(result.stderr.replace("│", " ").split())

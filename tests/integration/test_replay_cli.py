@@ -212,3 +212,12 @@ def test_point_in_time_views_and_audit(live: Live) -> None:
     assert any(" TradeSettled " in line and "cash=" in line for line in lines)
     assert any(" CashDeposited " in line and "amount=40000000.00" in line for line in lines)
     assert lines[-1].endswith("events touched szenergy")
+
+
+def test_balances_of_an_unknown_account_is_an_error_and_a_known_one_is_shown(live: Live) -> None:
+    unknown = runner.invoke(app, ["balances", "nobody"], env=live.env())
+    assert unknown.exit_code == 1
+    assert "no account 'nobody'" in unknown.output
+    known = runner.invoke(app, ["balances", "szenergy"], env=live.env())
+    assert known.exit_code == 0
+    assert "szenergy" in known.output
