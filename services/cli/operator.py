@@ -6,17 +6,24 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from typing import Any
+from typing import Any, cast
 
 import typer
+from redis.asyncio import Redis
 from rich.console import Console
 
+from services.cli.decisions import wait_for_decision
+from services.cli.errors import EXIT_FAILED, EXIT_REJECTED
 from services.cli.provision import ProvisioningError, sealed_key
 from services.cli.venue import Venue
+from services.system import SYSTEM
 from shared.client import ExchangeClient
 from shared.config import load_settings
+from shared.domain.ledger import OPERATOR
 from shared.domain.values import price_to_fen
+from shared.eventlog.redis_log import RedisEventLog, decode_stream_entry
 from shared.keyring import KeyMissing
+from shared.keys import Keys
 
 __all__ = ["op_app"]
 
@@ -25,56 +32,89 @@ op_app = typer.Typer(
 )
 console = Console()
 _INSTRUMENTS = typer.Option(None, "--instrument", help="an instrument it may trade (repeat); none = all")
+# Sending a command again with the same id is safe: intake refuses the copy, and the CLI prints the
+# decision the first one got.
+_CID = typer.Option(None, "--client-order-id", help="this command's id (default: made and printed)")
+_SEARCH_PAGES = 500  # a retry's first copy is looked for in the newest 1,000,000 entries
 
 
-async def _outcome(client: ExchangeClient, entry_id: str, timeout: float) -> dict[str, Any] | None:
-    """Wait until intake has taken the command and the reports of everything logged by then are out;
-    the rejection report naming the command, or None (accepted). TimeoutError if that takes too long."""
-    redis, keys = client.redis, client.keys
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    taken_at: int | None = None  # the log's length once intake had taken the command
-    while loop.time() < deadline:
-        for report in await client.reports(block_ms=100):
+async def _refusal(client: ExchangeClient, entry_id: str) -> dict[str, Any]:
+    """The report refusing the command before it was logged (a bad signature, a spent id...)."""
+    while True:
+        for report in await client.reports(block_ms=200):
             if report.get("input_id") == entry_id:
                 return report
-        if taken_at is None:
-            groups = await redis.xinfo_groups(client.in_key)
-            if groups and all(
-                str(g.get("last-delivered-id", b"0"), "ascii") >= entry_id and not int(g.get("pending") or 0)
-                for g in groups
-            ):
-                taken_at = int(await redis.xlen(keys.log))
-        elif int(await redis.get(keys.report_cursor) or 0) >= taken_at:
+
+
+async def _logged_seq(redis: Redis, keys: Keys, sender: str, client_order_id: str) -> int | None:
+    """The seq of intake's first entry for this command, searched from the head back (a retry)."""
+    prefix, top = f"{sender}/{client_order_id}/0", "+"
+    for _ in range(_SEARCH_PAGES):
+        rows = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrevrange(keys.log, top, "-", 2000))
+        for stream_id, fields in rows:
+            entry = decode_stream_entry(stream_id, fields)
+            if entry.producer == "intake" and entry.event_id == prefix:
+                return entry.seq
+        if len(rows) < 2000:
             return None
-    raise TimeoutError
+        top = f"({rows[-1][0].decode()}"
+    return None
 
 
-async def _send(action: str, args: dict[str, Any], timeout: float = 10.0) -> int:
-    """Send one operator action and wait until intake has handled it; report accepted or the reject."""
-    venue = Venue(load_settings())
+async def _send(action: str, args: dict[str, Any], client_order_id: str | None, timeout: float = 10.0) -> int:
+    """Send one operator action and wait for the exchange's decision (intake's entries and the cores'
+    answers to them); print it. Exit 0 accepted, 3 refused, 1 no decision in time."""
+    settings = load_settings()
+    venue = Venue(settings)
+    answers = {core.name: core.answers_to for core in SYSTEM.cores}
     try:
         client = venue.operator
-        tail: list[tuple[bytes, Any]] = await client.redis.xrevrange(client.out_key, count=1)  # type: ignore[assignment]
+        redis, keys = client.redis, settings.keys
+        cid = client_order_id or f"op-{action}-{time.time_ns()}"
+        head, _ = await RedisEventLog(redis, keys).head()
+        tail: list[tuple[bytes, Any]] = await redis.xrevrange(client.out_key, count=1)  # type: ignore[assignment]
         client.last_report_id = tail[0][0] if tail else b"0"
-        entry_id = (await client.operator(action, f"op-{action}-{time.time_ns()}", **args)).decode()
-        try:
-            rejected = await _outcome(client, entry_id, timeout)
-        except TimeoutError:
-            console.print(f"[yellow]no answer within {timeout}s: is `greenex up` running?[/]")
-            return 2
-        if rejected is not None:
-            console.print(f"[red]rejected[/] {rejected['reason']['code']}: {rejected['reason']['text']}")
-            return 1
-        console.print(f"[green]accepted[/] {action} (input {entry_id})")
+        entry_id = (await client.operator(action, cid, **args)).decode()
+        if client_order_id is None:
+            console.print(
+                f"client order id {cid} (to retry safely: --client-order-id {cid})", highlight=False
+            )
+        decided = asyncio.create_task(wait_for_decision(redis, keys, OPERATOR, cid, head, answers, timeout))
+        refused = asyncio.create_task(_refusal(client, entry_id))
+        done, _ = await asyncio.wait({decided, refused}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for task in (decided, refused):
+            if task not in done:
+                task.cancel()
+        if refused in done:
+            report = refused.result()
+            code, text = report["reason"]["code"], report["reason"]["text"]
+            seq = (
+                await _logged_seq(redis, keys, OPERATOR, cid) if code == "duplicate_client_order_id" else None
+            )
+            if seq is None:
+                console.print(f"[red]rejected[/] {code}: {text}", highlight=False)
+                return EXIT_REJECTED
+            console.print(f"{cid} was sent before (seq {seq}); its decision:")
+            decision = await wait_for_decision(redis, keys, OPERATOR, cid, seq - 1, answers, timeout)
+        elif decided in done and decided.exception() is None:
+            decision = decided.result()
+        else:
+            hint = f"is `greenex up` running? It may still be decided: retry with --client-order-id {cid}"
+            console.print(f"[yellow]no decision within {timeout:.0f} s[/]: {hint}", highlight=False)
+            return EXIT_FAILED
+        if decision.rejection is not None:
+            code, text = decision.reason()
+            console.print(f"[red]rejected[/] {code}: {text} ({decision.summary()})", highlight=False)
+            return EXIT_REJECTED
+        console.print(f"[green]accepted[/] {action}: {decision.summary()}", highlight=False)
         return 0
     finally:
         await venue.aclose()
 
 
-def _run(action: str, **args: Any) -> None:
+def _run(client_order_id: str | None, action: str, **args: Any) -> None:
     try:
-        code = asyncio.run(_send(action, {k: v for k, v in args.items() if v is not None}))
+        code = asyncio.run(_send(action, {k: v for k, v in args.items() if v is not None}, client_order_id))
     except KeyMissing as missing:
         typer.echo(f"error: {missing}", err=True)
         raise typer.Exit(1) from None
@@ -135,6 +175,7 @@ def rotate_key(
     participant: str,
     overlap_s: int = typer.Option(300, help="seconds the participant's current keys stay valid"),
     secret_stdin: bool = typer.Option(False, "--secret-stdin", help="read the new key from stdin"),
+    client_order_id: str | None = _CID,
 ) -> None:
     """Give a participant a new signing key (e.g. after a leak: --overlap-s 0). Prints it once."""
     settings = load_settings()
@@ -142,7 +183,7 @@ def rotate_key(
         settings.keyring, participant, f"op{time.time_ns()}", _secret_from_stdin() if secret_stdin else None
     )
     console.print(f"new signing key of {participant} (shown this once): {key}", highlight=False)
-    _run("rotate_key", participant=participant, key=sealed, overlap_s=overlap_s)
+    _run(client_order_id, "rotate_key", participant=participant, key=sealed, overlap_s=overlap_s)
 
 
 @op_app.command("set-limits")
@@ -151,9 +192,10 @@ def set_limits(
     commands_per_s: int = typer.Option(0, help="sustained commands per second; 0: the default"),
     burst: int = typer.Option(0, help="commands it may send at once; 0: the default"),
     max_open_orders: int = typer.Option(0, help="resting orders at once; 0: the default"),
+    client_order_id: str | None = _CID,
 ) -> None:
     """Set a participant's rate and open-order limits (each refused with its own reason code)."""
-    _run("set_limits", participant=participant, commands_per_s=commands_per_s, burst=burst,
+    _run(client_order_id, "set_limits", participant=participant, commands_per_s=commands_per_s, burst=burst,
          max_open_orders=max_open_orders)  # fmt: skip
 
 
@@ -172,21 +214,24 @@ _AMOUNT = typer.Argument(..., callback=_cny, help="CNY, e.g. 1000000.00")
 
 
 @op_app.command()
-def deposit(participant: str, amount: str = _AMOUNT) -> None:
+def deposit(participant: str, amount: str = _AMOUNT, client_order_id: str | None = _CID) -> None:
     """Deposit cash (CNY, e.g. 1000000.00)."""
-    _run("deposit_cash", participant=participant, amount=amount)
+    _run(client_order_id, "deposit_cash", participant=participant, amount=amount)
 
 
 @op_app.command()
-def withdraw(participant: str, amount: str = _AMOUNT) -> None:
+def withdraw(participant: str, amount: str = _AMOUNT, client_order_id: str | None = _CID) -> None:
     """Withdraw cash; verification refuses more than the available (unfrozen) balance."""
-    _run("withdraw_cash", participant=participant, amount=amount)
+    _run(client_order_id, "withdraw_cash", participant=participant, amount=amount)
 
 
 @op_app.command()
-def issue(participant: str, instrument: str, serial_start: int, serial_end: int) -> None:
+def issue(
+    participant: str, instrument: str, serial_start: int, serial_end: int, client_order_id: str | None = _CID
+) -> None:
     """Issue credits of an instrument to a participant as one serial block (inclusive range)."""
     _run(
+        client_order_id,
         "issue_credits",
         participant=participant,
         instrument=instrument,
@@ -207,9 +252,11 @@ def list_instrument(
     tick_size: str = "0.01",
     lot_size: int = 1,
     band_bps: int = 1000,
+    client_order_id: str | None = _CID,
 ) -> None:
     """List an instrument with its carbon attributes, tick, lot and daily price band."""
     _run(
+        client_order_id,
         "list_instrument",
         symbol=symbol,
         kind=kind,
@@ -225,20 +272,20 @@ def list_instrument(
 
 
 @op_app.command()
-def halt(instrument: str) -> None:
+def halt(instrument: str, client_order_id: str | None = _CID) -> None:
     """Halt trading in an instrument (cancels still work)."""
-    _run("halt_instrument", instrument=instrument)
+    _run(client_order_id, "halt_instrument", instrument=instrument)
 
 
 @op_app.command()
-def resume(instrument: str) -> None:
-    _run("resume_instrument", instrument=instrument)
+def resume(instrument: str, client_order_id: str | None = _CID) -> None:
+    _run(client_order_id, "resume_instrument", instrument=instrument)
 
 
 @op_app.command("close-day")
-def close_day(instrument: str) -> None:
+def close_day(instrument: str, client_order_id: str | None = _CID) -> None:
     """End the trading day: resting DAY orders expire."""
-    _run("close_day", instrument=instrument)
+    _run(client_order_id, "close_day", instrument=instrument)
 
 
 @op_app.command("register-project")
@@ -252,19 +299,20 @@ def register_project(
     project_type: str,
     name: str = "",
     buffer_bps: int = typer.Option(1000, help="share of each issuance set aside in BUFFER, basis points"),
+    client_order_id: str | None = _CID,
 ) -> None:
     """Register an offset project into an instrument's pool (its standard must be eligible)."""
     _run(
-        "register_project", project=project, owner=owner, instrument=instrument, standard=standard,
-        methodology=methodology, country=country, project_type=project_type, name=name,
+        client_order_id, "register_project", project=project, owner=owner, instrument=instrument,
+        standard=standard, methodology=methodology, country=country, project_type=project_type, name=name,
         buffer_bps=buffer_bps,
     )  # fmt: skip
 
 
 @op_app.command("issue-verified")
-def issue_verified(report_id: str, tonnes: int) -> None:
+def issue_verified(report_id: str, tonnes: int, client_order_id: str | None = _CID) -> None:
     """Issue tonnes against an accepted verification report (owner block + buffer block)."""
-    _run("issue_verified", report_id=report_id, tonnes=tonnes)
+    _run(client_order_id, "issue_verified", report_id=report_id, tonnes=tonnes)
 
 
 @op_app.command("set-eligibility")
@@ -273,9 +321,11 @@ def set_eligibility(
     min_vintage: int = typer.Option(0, help="oldest vintage accepted; 0 = open"),
     max_vintage: int = typer.Option(0, help="newest vintage accepted; 0 = open"),
     standards: list[str] | None = typer.Option(None, "--standard", help="eligible standard (repeat)"),
+    client_order_id: str | None = _CID,
 ) -> None:
     """Change which standards and vintages an instrument pools (credits it excludes can no longer sell)."""
     _run(
+        client_order_id,
         "set_eligibility",
         instrument=instrument,
         min_vintage=min_vintage,
@@ -285,6 +335,15 @@ def set_eligibility(
 
 
 @op_app.command("cancel-credits")
-def cancel_credits(participant: str, instrument: str, quantity: int, reason: str) -> None:
+def cancel_credits(
+    participant: str, instrument: str, quantity: int, reason: str, client_order_id: str | None = _CID
+) -> None:
     """Cancel credits from a holding (e.g. BUFFER after a reversal): they leave the market for good."""
-    _run("cancel_credits", participant=participant, instrument=instrument, quantity=quantity, reason=reason)
+    _run(
+        client_order_id,
+        "cancel_credits",
+        participant=participant,
+        instrument=instrument,
+        quantity=quantity,
+        reason=reason,
+    )

@@ -8,7 +8,7 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, cast
 from xml.sax.saxutils import escape
 
 import typer
@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.errors import EXIT_FAILED, EXIT_REJECTED
 from services.cli.history import history
 from services.cli.readmodel import ExchangeState, replay_log
 from services.cli.registry_view import registry_rows
@@ -329,29 +330,30 @@ def register_registry(app: typer.Typer) -> None:
         participant: str = typer.Option(..., help="your participant id (and Redis user)"),
         beneficiary: str = typer.Option(..., help="on whose behalf the tonnes are retired"),
         reason: str = typer.Option("", help="why (e.g. 'FY2025 scope 1 offset')"),
+        client_order_id: str | None = typer.Option(
+            None, "--client-order-id", help="this retirement's id (default: made and printed); a retry with "
+            "the same id prints the first one's certificate and retires nothing twice",
+        ),
         timeout: float = 10.0,
     ) -> None:
         """Retire credits from your holding, as your own Redis user and signed with your key (both read
         from GREENEX_REDIS_PASSWORD and GREENEX_SIGNING_KEY, or asked for: never arguments); prints the
-        certificate."""
+        certificate (exit 0) or the refusal (exit 3)."""
         secret = os.environ.get("GREENEX_SIGNING_KEY") or typer.prompt("signing key", hide_input=True)
         password = os.environ.get("GREENEX_REDIS_PASSWORD") or typer.prompt("Redis password", hide_input=True)
-        raise typer.Exit(
-            asyncio.run(
-                _retire(instrument, quantity, participant, (secret, password), beneficiary, reason, timeout)
-            )
-        )
+        order = _Retirement(instrument, quantity, beneficiary, reason, client_order_id)
+        raise typer.Exit(asyncio.run(_retire(order, participant, (secret, password), timeout)))
 
 
-async def _retire(
-    instrument: str,
-    quantity: int,
-    participant: str,
-    login: tuple[str, str],
-    beneficiary: str,
-    reason: str,
-    timeout: float,
-) -> int:
+class _Retirement(NamedTuple):
+    instrument: str
+    quantity: int
+    beneficiary: str
+    reason: str
+    client_order_id: str | None
+
+
+async def _retire(order: _Retirement, participant: str, login: tuple[str, str], timeout: float) -> int:
     settings = load_settings()
     secret, password = login
     redis = Redis.from_url(settings.redis_url, username=participant, password=password)
@@ -359,27 +361,57 @@ async def _retire(
         client = ExchangeClient(redis, participant, secret, settings.keys, venue=settings.venue)
         tail: list[tuple[bytes, Any]] = await redis.xrevrange(client.out_key, count=1)  # type: ignore[assignment]
         client.last_report_id = tail[0][0] if tail else b"0"
-        cid = f"retire-{datetime.datetime.now(datetime.UTC).strftime('%Y%m%dT%H%M%S%f')}"
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%f")
+        cid = order.client_order_id or f"retire-{stamp}"
+        if order.client_order_id is None:
+            console.print(f"client order id {cid} (retry safely: --client-order-id {cid})", highlight=False)
         await client.send(
-            "retire_credits",
-            client_order_id=cid,
-            instrument=instrument,
-            quantity=quantity,
-            beneficiary=beneficiary,
-            reason=reason,
-        )
+            "retire_credits", client_order_id=cid, instrument=order.instrument, quantity=order.quantity,
+            beneficiary=order.beneficiary, reason=order.reason,
+        )  # fmt: skip
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
             for report in await client.reports(block_ms=100):
                 if report.get("client_order_id") != cid:
                     continue
-                if report.get("event") == "retired":
-                    console.print_json(json.dumps(report["certificate"]))
-                    return 0
-                console.print(f"[red]rejected[/] {report['reason']['code']}: {report['reason']['text']}")
-                return 1
-        console.print(f"[yellow]no answer within {timeout}s: is `greenex up` running?[/]")
-        return 2
+                if _code(report) != "duplicate_client_order_id":
+                    return _print_outcome(report)
+                earlier = await _earlier_outcome(redis, client.out_key, cid)
+                if earlier is None:
+                    break  # sent before, not decided yet: wait for that one's report
+                console.print(f"{cid} was sent before; its outcome:", highlight=False)
+                return _print_outcome(earlier)
+        console.print(f"[yellow]no answer within {timeout}s[/]: is `greenex up` running? It may still be "
+                      f"decided: retry with --client-order-id {cid}", highlight=False)  # fmt: skip
+        return EXIT_FAILED
     finally:
         await redis.aclose()
+
+
+def _code(report: dict[str, Any]) -> str:
+    reason = report.get("reason")
+    return str(reason.get("code", "")) if isinstance(reason, dict) else ""
+
+
+def _print_outcome(report: dict[str, Any]) -> int:
+    if report.get("event") == "retired":
+        console.print_json(json.dumps(report["certificate"]))
+        return 0
+    console.print(f"[red]rejected[/] {_code(report)}: {report['reason']['text']}", highlight=False)
+    return EXIT_REJECTED
+
+
+async def _earlier_outcome(redis: Redis, stream: str, cid: str, pages: int = 50) -> dict[str, Any] | None:
+    """The report that decided an earlier copy of this retirement, from the participant's own stream."""
+    top = "+"
+    for _ in range(pages):
+        rows = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrevrange(stream, top, "-", 1000))
+        for _id, fields in rows:
+            report = json.loads(fields.get(b"data", b"{}"))
+            if report.get("client_order_id") == cid and _code(report) != "duplicate_client_order_id":
+                return cast(dict[str, Any], report)
+        if len(rows) < 1000:
+            return None
+        top = f"({rows[-1][0].decode()}"
+    return None

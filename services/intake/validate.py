@@ -17,10 +17,13 @@ from shared.domain.ledger import (
     CancelSubmitted,
     CashDeposited,
     CreditsIssued,
+    HaltRequested,
     LimitsSet,
     OrderSubmitted,
     ParticipantRegistered,
     ReplaceSubmitted,
+    ResumeRequested,
+    TradingDayClosed,
     WithdrawalRequested,
 )
 from shared.domain.reasons import Reason
@@ -152,6 +155,10 @@ def _check_operator(state: IntakeState, event: Event) -> None:
         start, end = event.serials.start, event.serials.end
         if any(s <= end and start <= e for s, e in state.issued.get(event.instrument, ())):
             raise Refused(Reason.NOT_PERMITTED, f"serials {start}-{end} overlap an issued block")
+    if isinstance(event, HaltRequested | ResumeRequested | TradingDayClosed) and (
+        event.instrument not in state.instruments
+    ):
+        raise Refused(Reason.UNKNOWN_INSTRUMENT, f"no instrument {event.instrument!r}")
     if isinstance(event, ParticipantRegistered) and event.participant in state.participants:
         raise Refused(Reason.NOT_PERMITTED, f"participant {event.participant!r} already exists")
     if (

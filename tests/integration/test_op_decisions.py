@@ -1,0 +1,79 @@
+"""Operator commands print the exchange's decision, not that intake took the command: accepted (0), or
+refused with the reason (3) wherever the refusal comes from (intake, or a core answering intake's
+entry); a retry with the same --client-order-id prints the first one's decision and does nothing twice."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from services.cli.demo import seed_exchange
+from services.cli.local import service_env
+from services.cli.provision import ACL_FILE, init_keys
+from services.cli.supervisor import ROOT, Supervisor
+from services.cli.venue import Venue
+from services.runtime.acl import ADMIN
+from services.system import SYSTEM
+from tests.integration.exchange import exchange_settings
+from tests.integration.load_support import log_entries, settled_exchange
+from tests.redis_server import RedisServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
+
+
+async def test_op_commands_wait_for_the_decision_and_retry_safely(
+    redis_server_factory: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    keys_dir = tmp_path / "keys"
+    server = redis_server_factory(extra_args=("--aclfile", str(keys_dir / ACL_FILE)))
+    settings = exchange_settings(server.url, "opd", keys_dir)
+    init_keys(settings, SYSTEM)
+    server.start()
+    venue = Venue(settings)
+    redis = venue.redis(ADMIN)
+    env = service_env(settings, GREENEX_LOG_LEVEL="WARNING")
+    sup = Supervisor(env=env, log_dir=tmp_path / "logs")
+
+    def op(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "services.cli.main", "op", *args], cwd=ROOT, env={**os.environ, **env},
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    await sup.start()
+    try:
+        await seed_exchange(venue)
+        await settled_exchange(redis, settings, timeout=60)
+
+        too_much = op("withdraw", "szenergy", "999999999.00")  # intake logs it; verification refuses it
+        assert too_much.returncode == 3, too_much.stdout + too_much.stderr
+        assert "rejected insufficient" in too_much.stdout
+        assert "WithdrawalRequested seq" in too_much.stdout
+        assert "WithdrawalRejected seq" in too_much.stdout
+
+        unknown = op("halt", "NOPE-2099")  # refused by intake: nothing permanent for a missing instrument
+        assert unknown.returncode == 3
+        assert "rejected unknown_instrument" in unknown.stdout
+
+        first = op("deposit", "szenergy", "10.00", "--client-order-id", "dep-retry-1")
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "accepted deposit_cash: CashDeposited seq" in first.stdout
+        again = op("deposit", "szenergy", "10.00", "--client-order-id", "dep-retry-1")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "dep-retry-1 was sent before" in again.stdout
+        assert first.stdout.split("CashDeposited seq")[1] == again.stdout.split("CashDeposited seq")[1]
+        entries = await log_entries(redis, settings)
+        deposits = [e for e in entries if e.event_id.startswith("operator/dep-retry-1/")]
+        assert len(deposits) == 1  # the retry did nothing twice
+
+        made = op("deposit", "szenergy", "1.00")
+        assert made.returncode == 0
+        assert "client order id op-deposit_cash-" in made.stdout  # printed, for a safe retry
+    finally:
+        await sup.stop()
+        await venue.aclose()
