@@ -20,13 +20,13 @@ from services.cli.demo_registry import run_registry_chain
 from services.cli.history import history
 from services.cli.local import AlreadyRunning, default_home, local_exchange, private_settings
 from services.cli.readmodel import ExchangeState, replay_log
-from services.cli.supervisor import ROOT
+from services.cli.supervisor import ROOT, redis_answers
 from services.cli.venue import Venue, cli_user
 from services.cli.views import conservation_problems, print_balances, print_book, print_summary
 from shared.config import Settings, load_settings
 from shared.logging import configure_logging
 
-__all__ = ["register"]
+__all__ = ["DemoKept", "clear_demo_home", "register"]
 
 console = Console()
 
@@ -69,9 +69,35 @@ def _console_line(line: str) -> None:
 DEMO_HOME = ROOT / "var" / "demo"
 
 
-async def _demo(orders: int, seed: int) -> int:
-    """A fresh exchange on its own private Redis and key ring under var/demo/, ACLs on."""
-    shutil.rmtree(DEMO_HOME, ignore_errors=True)
+class DemoKept(Exception):  # noqa: N818  -- named as the fact
+    """var/demo holds an exchange that the demo will not wipe (a running one, or without --fresh)."""
+
+
+async def clear_demo_home(home: Path, fresh: bool) -> None:
+    """Nothing is wiped without --fresh, and never under a running exchange."""
+    if not home.is_dir() or not any(home.iterdir()):
+        return
+    if await redis_answers(private_settings(home).redis_url):
+        raise DemoKept(f"a demo exchange is running under {home}: stop it (Ctrl-C) first")
+    if not fresh:
+        raise DemoKept(
+            f"{home} holds the last demo's exchange (its log, keys and service logs): "
+            "`greenex demo --fresh` replaces it"
+        )
+    shutil.rmtree(home)
+
+
+def _run_demo(orders: int, seed: int, fresh: bool) -> int:
+    try:
+        return asyncio.run(_demo(orders, seed, fresh))
+    except DemoKept as kept:
+        typer.echo(f"error: {kept}", err=True)
+        return 1
+
+
+async def _demo(orders: int, seed: int, fresh: bool) -> int:
+    """A new exchange on its own private Redis and key ring under var/demo/, ACLs on."""
+    await clear_demo_home(DEMO_HOME, fresh)
     settings = private_settings(DEMO_HOME, venue="greenex-demo")
     async with local_exchange(settings, DEMO_HOME / "redis", log_dir=DEMO_HOME / "log"):
         venue = Venue(settings)
@@ -113,13 +139,14 @@ def register(app: typer.Typer) -> None:
     def demo(
         orders: int = typer.Option(3000, help="signed orders to send in the session"),
         seed: int = typer.Option(2025, help="seed of the session's order flow"),
+        fresh: bool = typer.Option(False, "--fresh", help="replace the last demo's exchange under var/demo"),
     ) -> None:
-        """A fresh exchange on an embedded private Redis (ACLs on): seed it, run a realistic trading
-        session, print the summary."""
+        """A new exchange on an embedded private Redis (ACLs on) under var/demo: seed it, run a realistic
+        trading session, print the summary."""
         configure_logging("WARNING")
         with contextlib.suppress(KeyError):
             os.environ.pop("GREENEX_LOG_LEVEL")
-        raise typer.Exit(asyncio.run(_demo(orders, seed)))
+        raise typer.Exit(_run_demo(orders, seed, fresh))
 
     @app.command()
     def asyncapi(out: Path = typer.Option(ROOT / "docs" / "asyncapi.json", help="where to write it")) -> None:

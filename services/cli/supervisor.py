@@ -22,14 +22,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from services.system import SYSTEM
 from shared.keys import Keys
 
-__all__ = ["PROCESSES", "RestartPolicy", "Supervisor", "ensure_redis", "wipe_prefix"]
+__all__ = ["PROCESSES", "RestartPolicy", "Supervisor", "ensure_redis", "redis_answers", "wipe_prefix"]
 
 PROCESSES = tuple(process.name for process in SYSTEM.processes)
 log = structlog.get_logger("greenex.supervisor")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def _answers(url: str, login: tuple[str, str] | None = None) -> bool:
+async def redis_answers(url: str, login: tuple[str, str] | None = None) -> bool:
     """Whether a Redis server answers at `url` (one that wants a login answers too). With `login`, only
     once it has loaded its data: a locked default user is refused with NOAUTH even while the server
     is still replaying its AOF, so only a logged-in PING can tell (it answers LOADING until then)."""
@@ -75,7 +75,7 @@ async def ensure_redis(
     `appendfsync` its durability profile (docs/operations.md). `fresh`: empty `data_dir` first (for
     data nobody keeps, like the load test's). A server replaying a large AOF answers only once it is
     loaded: wait for it up to `timeout_s`."""
-    if await _answers(url):
+    if await redis_answers(url):
         return None
     server = shutil.which("redis-server")
     if server is None:
@@ -107,7 +107,7 @@ async def ensure_redis(
     )
     deadline = asyncio.get_running_loop().time() + timeout_s
     while proc.returncode is None and asyncio.get_running_loop().time() < deadline:
-        if await _answers(url, login):
+        if await redis_answers(url, login):
             log.info("redis_started", url=url, dir=str(data_dir), appendonly=True)
             return proc
         await asyncio.sleep(0.05)
