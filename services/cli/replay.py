@@ -26,7 +26,7 @@ from services.runtime.digests import read_digests
 from services.runtime.snapshots import Snapshot, decode_record
 from services.system import SYSTEM
 from shared.config import Settings, connect, load_settings
-from shared.domain.values import fen_to_price
+from shared.domain.values import fen_for_people
 from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.port import LogCorrupt
 from shared.keyring import KeyMissing
@@ -225,7 +225,7 @@ def print_replay_summary(state: ExchangeState, seconds: float) -> None:
             "reservations (open orders, unsettled trades)",
             f"{len(state.verification.state.orders)}, {len(state.verification.state.unsettled)}",
         ),
-        ("cash deposited - withdrawn", fen_to_price(state.deposited - state.withdrawn)),
+        ("cash deposited - withdrawn", fen_for_people(state.deposited - state.withdrawn)),
     ]
     for name, value in rows:
         table.add_row(name, value)
@@ -241,8 +241,8 @@ def print_account(state: ExchangeState, account: str) -> None:
         return
     cash, frozen, credits = state.verification.account(account)
     console.print(
-        f"account {account}: cash {fen_to_price(balances[account])} CNY (verification sees "
-        f"{fen_to_price(cash)}, frozen {fen_to_price(frozen)})"
+        f"account {account}: cash {fen_for_people(balances[account])} CNY (verification sees "
+        f"{fen_for_people(cash)}, frozen {fen_for_people(frozen)})"
     )
     table = Table(title=f"{account}: holdings by serial block (oldest first)")
     for col in ("instrument", "tonnes", "frozen", "serial blocks"):

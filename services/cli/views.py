@@ -8,7 +8,7 @@ from rich.table import Table
 from services.cli.readmodel import ExchangeState
 from services.cli.registry_cli import print_chain, print_registry
 from services.cli.registry_view import registry_rows
-from shared.domain.values import fen_to_price
+from shared.domain.values import fen_for_people, fen_to_price
 
 __all__ = ["conservation_problems", "print_balances", "print_book", "print_summary"]
 
@@ -48,7 +48,7 @@ def print_balances(console: Console, state: ExchangeState, participant: str | No
             )
             table.add_row(
                 account if first else "",
-                fen_to_price(balances[account]) if first else "",
+                fen_for_people(balances[account]) if first else "",
                 symbol,
                 str(sum(b.tonnes for b in blocks)) if symbol else "",
                 shown,
@@ -112,7 +112,7 @@ def print_summary(console: Console, state: ExchangeState) -> None:
         for p in problems:
             console.print(f"  - {p}")
     else:
-        cash = fen_to_price(state.deposited - state.withdrawn)
+        cash = fen_for_people(state.deposited - state.withdrawn)
         console.print(
             f"[bold green]conservation OK[/]: cash {cash} CNY incl. fees = deposits; "
             f"tonnes held + retired = issued {state.issued}; no negative balance; no serial held twice"

@@ -63,7 +63,14 @@ def price_to_fen(text: str) -> int:
 
 
 def fen_to_price(fen: int) -> str:
-    """Render integer fen as a decimal CNY string with two places."""
+    """Render integer fen as a decimal CNY string with two places (the protocol's form)."""
     sign = "-" if fen < 0 else ""
     whole, part = divmod(abs(fen), FEN_PER_CNY)
     return f"{sign}{whole}.{part:02d}"
+
+
+def fen_for_people(fen: int) -> str:
+    """Integer fen as CNY for a person to read: thousands separated, two places (1,234,567.89)."""
+    sign = "-" if fen < 0 else ""
+    whole, part = divmod(abs(fen), FEN_PER_CNY)
+    return f"{sign}{whole:,}.{part:02d}"

@@ -221,3 +221,9 @@ def test_balances_of_an_unknown_account_is_an_error_and_a_known_one_is_shown(liv
     known = runner.invoke(app, ["balances", "szenergy"], env=live.env())
     assert known.exit_code == 0
     assert "szenergy" in known.output
+
+
+def test_people_read_cash_with_thousands_separators(live: Live) -> None:
+    shown = runner.invoke(app, ["balances", "szenergy"], env=live.env())
+    assert shown.exit_code == 0
+    assert re.search(r"\d{1,3}(,\d{3})+\.\d\d", shown.output), shown.output
