@@ -17,6 +17,7 @@ from shared.domain.reasons import Reason
 from shared.domain.values import Side
 
 __all__ = [
+    "DEPTH_LEVELS",
     "CashReport",
     "CashStatus",
     "DepthView",
@@ -180,6 +181,9 @@ class TradeReport(_Report, frozen=True, tag="trade"):
     price: str
     quantity: int
     aggressor: Side
+
+
+DEPTH_LEVELS = 10  # price levels per side in the published view
 
 
 class DepthView(msgspec.Struct, frozen=True):

@@ -11,6 +11,7 @@ import signal
 import time
 from pathlib import Path
 
+import msgspec
 import typer
 from rich.console import Console
 from rich.progress import Progress
@@ -22,13 +23,36 @@ from services.cli.local import AlreadyRunning, default_home, local_exchange, pri
 from services.cli.readmodel import ExchangeState, replay_log
 from services.cli.supervisor import ROOT, redis_answers
 from services.cli.venue import Venue, cli_user
-from services.cli.views import conservation_problems, print_balances, print_book, print_summary
+from services.cli.views import conservation_problems, print_balances, print_book, print_depth, print_summary
 from shared.config import Settings, load_settings
 from shared.logging import configure_logging
+from shared.reports import DEPTH_LEVELS, DepthView
 
 __all__ = ["DemoKept", "clear_demo_home", "register"]
 
 console = Console()
+
+
+def _show_book(settings: Settings, symbol: str, levels: int, rebuild: bool) -> None:
+    live = None if rebuild or levels > DEPTH_LEVELS else asyncio.run(_live_depth(settings, symbol))
+    if live is not None:
+        trimmed = DepthView(live.instrument, live.halted, live.bids[:levels], live.asks[:levels])
+        print_depth(console, trimmed, caption="live view kept by matching (--replay: from the log)")
+        return
+    state = asyncio.run(_state(settings))
+    if symbol not in state.matching.engine.books:
+        raise typer.BadParameter(f"no instrument {symbol}")
+    print_book(console, state, symbol, levels)
+
+
+async def _live_depth(settings: Settings, symbol: str) -> DepthView | None:
+    """The depth view matching publishes, if it has published one for this instrument."""
+    venue = Venue(settings)
+    try:
+        raw = await venue.redis(cli_user()).get(settings.keys.depth(symbol))
+    finally:
+        await venue.aclose()
+    return None if raw is None else msgspec.json.decode(raw, type=DepthView)
 
 
 async def _state(settings: Settings) -> ExchangeState:
@@ -177,12 +201,14 @@ def register(app: typer.Typer) -> None:
                 console.print(f"wrote {path}")
 
     @app.command()
-    def book(symbol: str, levels: int = typer.Option(10, min=1, help="price levels per side")) -> None:
-        """L2 depth of one instrument, rebuilt from the log."""
-        state = asyncio.run(_state(load_settings()))
-        if symbol not in state.matching.engine.books:
-            raise typer.BadParameter(f"no instrument {symbol}")
-        print_book(console, state, symbol, levels)
+    def book(
+        symbol: str,
+        levels: int = typer.Option(10, min=1, help="price levels per side"),
+        rebuild: bool = typer.Option(False, "--replay", help="rebuild it from the log instead"),
+    ) -> None:
+        """L2 depth of one instrument: the live view matching keeps (`md:depth:<symbol>`, the best 10
+        levels), or rebuilt from the log (--replay, or more than 10 levels)."""
+        _show_book(load_settings(), symbol, levels, rebuild)
 
     @app.command()
     def balances(participant: str | None = typer.Argument(None)) -> None:

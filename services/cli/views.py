@@ -9,25 +9,33 @@ from services.cli.readmodel import ExchangeState
 from services.cli.registry_cli import print_chain, print_registry
 from services.cli.registry_view import registry_rows
 from shared.domain.values import fen_for_people, fen_to_price
+from shared.reports import DepthView
 
-__all__ = ["conservation_problems", "print_balances", "print_book", "print_summary"]
+__all__ = ["conservation_problems", "print_balances", "print_book", "print_depth", "print_summary"]
 
 
 def print_book(console: Console, state: ExchangeState, symbol: str, levels: int = 10) -> None:
     book = state.matching.engine.book(symbol)
     bids, asks = book.depth(levels)
-    table = Table(title=f"{symbol}{' (HALTED)' if book.halted else ''}")
+    depth = DepthView(
+        instrument=symbol, halted=book.halted, bids=[(fen_to_price(p), q) for p, q in bids],
+        asks=[(fen_to_price(p), q) for p, q in asks],
+    )  # fmt: skip
+    print_depth(console, depth)
+
+
+def print_depth(console: Console, depth: DepthView, caption: str | None = None) -> None:
+    """One book's L2 levels, best first (prices as the protocol writes them)."""
+    table = Table(title=f"{depth.instrument}{' (HALTED)' if depth.halted else ''}", caption=caption)
     for col in ("bid qty", "bid", "ask", "ask qty"):
         table.add_column(col, justify="right")
+    bids, asks = depth.bids, depth.asks
     for i in range(max(len(bids), len(asks))):
         b = bids[i] if i < len(bids) else None
         a = asks[i] if i < len(asks) else None
-        table.add_row(
-            str(b[1]) if b else "",
-            fen_to_price(b[0]) if b else "",
-            fen_to_price(a[0]) if a else "",
-            str(a[1]) if a else "",
-        )
+        bid = (f"{b[1]:,}", b[0]) if b else ("", "")
+        ask = (a[0], f"{a[1]:,}") if a else ("", "")
+        table.add_row(*bid, *ask)
     console.print(table)
 
 

@@ -14,7 +14,7 @@ from services.runtime.system import Process, System
 from shared.config import Settings
 from shared.domain.values import fen_to_price
 from shared.keys import Keys
-from shared.reports import DepthView, encode_report
+from shared.reports import DEPTH_LEVELS, DepthView, encode_report
 
 __all__ = ["DEPTH_INTERVAL_S", "build_app", "depth_view"]
 
@@ -22,7 +22,7 @@ DEPTH_INTERVAL_S = 0.05
 log = structlog.get_logger("greenex.matching")
 
 
-def depth_view(processor: MatchingProcessor, symbol: str, levels: int = 10) -> bytes:
+def depth_view(processor: MatchingProcessor, symbol: str, levels: int = DEPTH_LEVELS) -> bytes:
     """The public L2 view of one book as JSON."""
     book = processor.engine.book(symbol)
     bids, asks = book.depth(levels)

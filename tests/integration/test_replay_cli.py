@@ -227,3 +227,16 @@ def test_people_read_cash_with_thousands_separators(live: Live) -> None:
     shown = runner.invoke(app, ["balances", "szenergy"], env=live.env())
     assert shown.exit_code == 0
     assert re.search(r"\d{1,3}(,\d{3})+\.\d\d", shown.output), shown.output
+
+
+def test_book_reads_the_live_view_and_agrees_with_a_replay(live: Live) -> None:
+    """`book` answers from the depth view matching keeps (no replay); --replay rebuilds the same levels."""
+    fast = runner.invoke(app, ["book", "SZEA-2025", "--levels", "5"], env=live.env())
+    slow = runner.invoke(app, ["book", "SZEA-2025", "--levels", "5", "--replay"], env=live.env())
+    assert fast.exit_code == 0, fast.output
+    assert slow.exit_code == 0, slow.output
+    assert "live view kept by matching" in fast.output
+    assert "live view" not in slow.output
+    rows = [line for line in fast.output.splitlines() if re.search(r"\d+\.\d\d", line)]
+    assert len(rows) >= 2
+    assert rows == [line for line in slow.output.splitlines() if re.search(r"\d+\.\d\d", line)]
