@@ -9,51 +9,26 @@ carries the covered seq as its producer position, so none is appended twice.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import structlog
 from faststream import FastStream
 
+from services.checkpoint.due import CHECKPOINT, due_checkpoints
 from services.runtime.app import cancel_tasks, fail_fast, lifecycle_app
 from services.runtime.follower import last_cause_answered
 from services.runtime.system import Process, System
 from shared.config import Settings, connect
 from shared.crypto import CheckpointKey
-from shared.domain.codec import encode_event, event_type, tags
-from shared.domain.ledger import LogCheckpoint, TradingDayClosed
-from shared.eventlog.checkpoints import checkpoint_message
-from shared.eventlog.entry import GENESIS_HASH, Entry, NewEntry, position_of_seq
+from shared.domain.codec import encode_event, event_type
+from shared.eventlog.entry import GENESIS_HASH, NewEntry, position_of_seq
 from shared.eventlog.redis_log import RedisEventLog
 from shared.eventlog.verify import ChainVerifier
 from shared.resp import RespClient
 
-__all__ = ["CHECKPOINT", "WAKES_ON", "build_app", "due_checkpoints"]
+__all__ = ["build_app"]
 
-CHECKPOINT = "checkpoint"  # the producer name of LogCheckpoint entries
-WAKES_ON = tags(TradingDayClosed)
-_CLOSE = next(iter(WAKES_ON))
 log = structlog.get_logger("greenex.checkpoint")
-
-
-def due_checkpoints(
-    entries: Sequence[Entry], every: int, key: CheckpointKey, venue: str, previous: int = 0
-) -> list[LogCheckpoint]:
-    """The checkpoints a batch of entries calls for: at seq multiples of `every` and at every close of
-    day, each naming the one before it (`previous`: the last one due before the batch). Pure and
-    deterministic (same log, same key: same checkpoints)."""
-    due: list[LogCheckpoint] = []
-    for entry in entries:
-        if entry.producer == CHECKPOINT:
-            continue
-        reason = "close_of_day" if entry.type == _CLOSE else "interval" if entry.seq % every == 0 else ""
-        if reason:
-            signature = key.sign(checkpoint_message(venue, entry.seq, entry.hash, previous))
-            due.append(LogCheckpoint(
-                venue=venue, seq=entry.seq, link=entry.hash.hex(), previous=previous,
-                public_key=key.public_key.hex(), signature=signature.hex(), reason=reason,
-            ))  # fmt: skip
-            previous = entry.seq
-    return due
 
 
 async def _sign_loop(

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
-
 import typer
 
 from services.cli import audit, replay, status
@@ -28,6 +25,9 @@ app = typer.Typer(
 
 def _version(shown: bool) -> None:
     if shown:
+        from importlib.metadata import PackageNotFoundError  # noqa: PLC0415 - ~50 ms on every start-up
+        from importlib.metadata import version as package_version  # noqa: PLC0415
+
         try:
             typer.echo(f"greenex {package_version('greenex')}")
         except PackageNotFoundError:

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from rich.console import Console
 from rich.table import Table
 
-from services.checkpoint.service import CHECKPOINT
+from services.checkpoint.due import CHECKPOINT
 from services.cli.venue import cli_user
 from services.runtime.digests import read_digests
 from services.system import SYSTEM

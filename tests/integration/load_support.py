@@ -10,7 +10,7 @@ from typing import Any, cast
 import msgspec
 from redis.asyncio import Redis
 
-from services.checkpoint.service import CHECKPOINT
+from services.checkpoint.due import CHECKPOINT
 from services.cli.demo import DEMO_INSTRUMENTS, DEMO_PARTICIPANTS
 from services.cli.history import history
 from services.cli.readmodel import ExchangeState, replay_entries

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from services.checkpoint.service import due_checkpoints
+from services.checkpoint.due import due_checkpoints
 from services.harness import InProcessExchange, Input
 from services.intake.keystore import SigningKeys
 from services.runtime.follower import LogFollower
