@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import msgspec
 import structlog
 from faststream import FastStream
 
@@ -20,15 +21,19 @@ from services.runtime.follower import last_cause_answered
 from services.runtime.system import Process, System
 from shared.config import Settings, connect
 from shared.crypto import CheckpointKey
-from shared.domain.codec import encode_event, event_type
+from shared.domain.codec import encode_event, event_type, tags
+from shared.domain.ledger import LogCheckpoint
+from shared.eventlog.checkpoints import checkpoint_problem
 from shared.eventlog.entry import GENESIS_HASH, NewEntry, position_of_seq
+from shared.eventlog.port import LogCorrupt
 from shared.eventlog.redis_log import RedisEventLog
-from shared.eventlog.verify import ChainVerifier
+from shared.eventlog.verify import ChainVerifier, unvouched
 from shared.resp import RespClient
 
 __all__ = ["build_app"]
 
 log = structlog.get_logger("greenex.checkpoint")
+_CHECKPOINT_TYPE = next(iter(tags(LogCheckpoint)))
 
 
 async def _sign_loop(
@@ -47,6 +52,8 @@ async def _sign_loop(
     of, so the chain goes on from that signed link, and that checkpoint is the last one due before it."""
     first = await event_log.read(0, 1)
     start, link = (first[0].seq, first[0].prev_hash) if first else (1, GENESIS_HASH)
+    if start > 1:
+        await _vouch_for_start(event_log, start, link, key.public_key)
     verifier = new_verifier(start, link)
     stored = await event_log.position(CHECKPOINT)
     # The log itself says which checkpoints are in it (the positions hash is only a shortcut).
@@ -73,6 +80,22 @@ async def _sign_loop(
             await event_log.append(CHECKPOINT, [new], position=position_of_seq(checkpoint.seq))
             signed_up_to = checkpoint.seq
             log.info("checkpoint_signed", seq=checkpoint.seq, reason=checkpoint.reason)
+
+
+async def _vouch_for_start(event_log: RedisEventLog, start: int, link: bytes, public_key: bytes) -> None:
+    """A trimmed stream must hold the exchange's signed checkpoint of the entry before its first, with
+    that entry's link (`greenex log archive` cuts only there): else whoever trimmed it was not the
+    operator's archive, and nothing is signed on top of it."""
+    after = start - 1
+    while entries := await event_log.read(after, 5000):
+        for entry in entries:
+            if entry.type != _CHECKPOINT_TYPE:
+                continue
+            checkpoint = msgspec.msgpack.decode(entry.body, type=LogCheckpoint)
+            if checkpoint.seq == start - 1 and checkpoint_problem(checkpoint, link, public_key) is None:
+                return
+        after = entries[-1].seq
+    raise LogCorrupt(start, unvouched(start))
 
 
 def build_app(settings: Settings, system: System, process: Process) -> FastStream:

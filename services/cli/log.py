@@ -113,7 +113,8 @@ def verify(
             start, link = first[0].seq, first[0].prev_hash
             typer.echo(
                 f"the stream starts at seq {start} and {archives.path} holds no archive: checking from "
-                f"{start}, trusting its link to {start - 1} (give GREENEX_ARCHIVE_DIR to check all)"
+                f"{start}; its link to {start - 1} must be vouched for by the exchange's signed checkpoint "
+                f"of {start - 1} (give GREENEX_ARCHIVE_DIR to check all)"
             )
             segment = log_verifier(settings, public_key, start_seq=start, prev_hash=link)
             segment.expected = verifier.expected

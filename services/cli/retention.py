@@ -32,7 +32,7 @@ from shared.eventlog.entry import Entry
 from shared.eventlog.port import LogCorrupt
 from shared.eventlog.redis_log import RedisEventLog
 from shared.eventlog.segments import ArchiveDir, segment_name
-from shared.eventlog.verify import ChainVerifier
+from shared.eventlog.verify import ChainVerifier, unvouched
 
 __all__ = ["ArchiveRefused", "Archived", "archive_log", "choose_cut", "snapshot_holders"]
 
@@ -97,8 +97,14 @@ async def archive_log(
         )
     if archived and _last_hash(archives) != link:
         raise ArchiveRefused(f"seq {start} does not link to the last archived entry: another log's archives?")
+    checker = verifier(start, link)
+    if checker.checkpoint_key is None:
+        raise ArchiveRefused(
+            "this machine holds no checkpoint public key (checkpoint.pub in the key ring): the cut rests "
+            "on a signed checkpoint, which must be checked"
+        )
     snapshot_seqs = await _snapshot_seqs(redis, stream, system, sealer)
-    checkpointed, before_seq = await _scan(stream, verifier(start, link), before_ns, progress)
+    checkpointed, before_seq = await _scan(stream, checker, before_ns, progress)
     cut, why = choose_cut(before if before is not None else before_seq, snapshot_seqs, checkpointed)
     if cut <= start:
         raise ArchiveRefused(f"nothing to archive: the stream starts at {start} and is held by {why}")
@@ -144,6 +150,7 @@ async def _scan(
     """Verify the stream to its head; return the link of every entry a checkpoint in it signs, and the
     first seq logged at or after `before_ns` (the head + 1 if none is)."""
     head, _ = await stream.head()
+    first = verifier.head_seq + 1
     signed: dict[int, bytes] = {}  # seq -> the link its checkpoint signs (the segment read-back checks it)
     before_seq = None
     after = verifier.head_seq
@@ -157,6 +164,8 @@ async def _scan(
                 before_seq = entry.seq
         after = entries[-1].seq
         progress("verified", len(entries))
+    if not verifier.start_vouched:
+        raise LogCorrupt(first, unvouched(first))
     return signed, head + 1 if before_seq is None else before_seq
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "PagedReader",
     "VerifyReport",
     "recompute_hash",
+    "unvouched",
     "verify_entries",
     "verify_log",
 ]
@@ -45,6 +46,14 @@ class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
     tags_checked: bool = False  # producer tags verified with the log master key
     checkpoints: int = 0  # signed checkpoints verified with the exchange's public key
     last_checkpoint_seq: int = 0
+
+
+def unvouched(first_seq: int) -> str:
+    """Why a stream starting at `first_seq` without a signed checkpoint of the entry before it is refused."""
+    return (
+        f"the stream starts at seq {first_seq} and holds no signed checkpoint of seq {first_seq - 1}: it was "
+        "trimmed by something other than `greenex log archive` (docs/operations.md, 'A trimmed log')"
+    )
 
 
 def recompute_hash(entry: Entry) -> bytes:
@@ -90,6 +99,9 @@ class ChainVerifier:
         self._type_names: list[str] = []
         self._types = array("B")  # the type of every entry checked, by code, for causation checks
         self.freshness = Freshness()
+        # A segment (a trimmed stream) is vouched for by a signed checkpoint of the entry before it, which
+        # `greenex log archive` always leaves in the stream; anything else trimmed it.
+        self.start_vouched = start_seq == 1
 
     def check(self, entry: Entry) -> None:
         """Accept the next entry or raise LogCorrupt naming the first bad seq."""
@@ -142,6 +154,8 @@ class ChainVerifier:
             raise LogCorrupt(entry.seq, f"checkpoint of seq {checkpoint.seq} refused: {problem}")
         self.checkpoints += 1
         self.last_checkpoint_seq = checkpoint.seq
+        if checkpoint.seq == self._first_seq - 1:
+            self.start_vouched = True
 
     def _check_causation(self, entry: Entry, answers: Mapping[str, frozenset[str]]) -> None:
         kind, _, ref = entry.causation.partition(":")
@@ -171,6 +185,8 @@ class ChainVerifier:
         if bad is None and beyond:
             ends = f"the log ends at seq {self.head_seq}, before the published seq {min(beyond)}"
             bad = LogCorrupt(self.head_seq + 1, ends)
+        if bad is None and self.checkpoint_key is not None and not self.start_vouched:
+            bad = LogCorrupt(self._first_seq, unvouched(self._first_seq))
         return VerifyReport(
             ok=bad is None,
             count=self.count,

@@ -227,3 +227,20 @@ def test_repair_head_removes_rows_written_past_the_script_and_appends_go_on(
     sound = runner.invoke(app, base, env=env_of(ring))
     assert sound.exit_code == 0
     assert "the head is sound: last entry 8-0" in sound.output
+
+
+@pytest.mark.integration
+def test_a_stream_trimmed_by_hand_is_refused_by_verify(
+    redis_server: str, sync_redis: redis.Redis, ring: KeyRing
+) -> None:
+    """XTRIM (or an XADD with MINID, which any log writer's password allows) cuts the log's start: with
+    the checkpoint key, `log verify` refuses a stream that holds no signed checkpoint of the entry just
+    before its first (`greenex log archive` always leaves one), instead of trusting the first link."""
+    for entry in sealed(6, ring.producer_keys()):
+        sync_redis.xadd(KEY, encode_entry(entry), id=f"{entry.seq}-0")  # type: ignore[arg-type]
+    sync_redis.xtrim(KEY, minid="4-0", approximate=False)
+    result = runner.invoke(
+        app, ["log", "verify", "--redis-url", redis_server, "--prefix", CLI.prefix], env=env_of(ring)
+    )
+    assert result.exit_code == 1
+    assert "BAD seq=4: the stream starts at seq 4 and holds no signed checkpoint of seq 3" in result.output
