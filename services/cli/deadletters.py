@@ -81,7 +81,7 @@ def _preview(data: bytes) -> str:
     first bytes are the same for every command; else the start of its text."""
     try:
         command = msgspec.json.decode(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # a dead letter is often exactly such a payload
         command = None
     if isinstance(command, dict) and (says := [str(command[k]) for k in _SAYS if k in command]):
         text = " ".join(says)

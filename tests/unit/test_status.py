@@ -49,3 +49,4 @@ def test_a_log_trimmed_past_its_archives_needs_an_operator_and_an_archived_one_d
         "entries 20,001..30,000 are in neither the stream nor the archives: the log was trimmed by hand "
         "(docs/operations.md, 'A trimmed log')"
     ]
+
