@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple, Protocol
@@ -9,7 +10,7 @@ from typing import Any, NamedTuple, Protocol
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.intake.batch import Input, Row, decide_batch
@@ -37,7 +38,16 @@ from shared.eventlog.redis_wire import fields_of
 from shared.keys import Keys
 from shared.resp import Command, RespClient
 
-__all__ = ["CONSUMER", "GROUP", "AppendInDoubt", "BatchWrite", "Gateway", "IntakeLog", "Row"]
+__all__ = [
+    "CONSUMER",
+    "GROUP",
+    "AppendInDoubt",
+    "BatchWrite",
+    "Gateway",
+    "IntakeLog",
+    "Row",
+    "out_of_memory",
+]
 
 log = structlog.get_logger("greenex.intake")
 
@@ -245,17 +255,36 @@ class Gateway:
             )  # fmt: skip
 
     async def send(self, write: BatchWrite) -> None:
-        """Send a decided batch on its own (the command loop sends it with its next read instead)."""
-        try:
-            replies = await self.resp.execute(write.commands)
-        except NoScriptError as exc:
-            await write.after_noscript(exc)
+        """Send a decided batch on its own (the command loop sends it with its next read instead).
+
+        Redis out of memory (maxmemory, noeviction) refuses every write, this one included, until an
+        operator frees memory: the same write is sent again until it lands, and nothing is read
+        meanwhile. Crashing instead would deliver the batch's commands again at every restart, and
+        after DEAD_AFTER deliveries good commands would be dead-lettered for Redis's fault.
+        """
+        waited = 0.0
+        while True:
+            try:
+                replies = await self.resp.execute(write.commands)
+            except NoScriptError as exc:
+                await write.after_noscript(exc)
+                return
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                if write.check_reply is not None:
+                    raise AppendInDoubt(f"connection lost with an append in flight: {exc!r}") from exc
+                raise  # reports and XACK only: the re-drain finishes the batch exactly once
+            except ResponseError as exc:
+                if not out_of_memory(exc):
+                    raise
+                if not waited:
+                    log.error("redis_out_of_memory", error=str(exc), hint="greenex status; free memory")
+                waited = min(max(0.5, 2 * waited), 5.0)
+                await asyncio.sleep(waited)
+                continue
+            if waited:
+                log.warning("redis_memory_back")
+            write.landed(replies)
             return
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            if write.check_reply is not None:
-                raise AppendInDoubt(f"connection lost with an append in flight: {exc!r}") from exc
-            raise  # reports and XACK only: the re-drain finishes the batch exactly once
-        write.landed(replies)
 
     def decide(self, inputs: Sequence[Input]) -> BatchWrite:
         """Decide every input; return what the batch needs sent: the append of the authenticated, with
@@ -290,6 +319,11 @@ class Gateway:
         if r.participant is None:
             return []  # nobody we could deliver to: an unknown sender gets no stream of ours
         return [delivery_effect(self.keys, Delivery(r.participant, rejection_report(input_id, r)))]
+
+
+def out_of_memory(exc: ResponseError) -> bool:
+    """Redis refused a write because it is at maxmemory (noeviction): nothing was written."""
+    return str(exc).startswith("OOM")
 
 
 def _trimmed(after: int, first: int) -> str:

@@ -12,11 +12,11 @@ import asyncio
 import structlog
 from faststream import FastStream
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.intake.core import Intake
-from services.intake.gateway import NOTHING, BatchWrite, Gateway
+from services.intake.gateway import NOTHING, BatchWrite, Gateway, out_of_memory
 from services.intake.reports import ReportPublisher
 from services.runtime.app import cancel_tasks, fail_fast, lifecycle_app
 from services.runtime.snapshots import SnapshotStore
@@ -121,6 +121,17 @@ async def _command_loop(gateway: Gateway, resp: RespClient, settings: Settings, 
             log.warning("command_read_failed", error=repr(exc))
             write, next_drain = NOTHING, loop.time()
             await asyncio.sleep(settings.block_ms / 1000)
+            continue
+        except ResponseError as exc:
+            if not out_of_memory(exc):
+                fail_fast("intake", exc)
+            # Redis is full: send this batch's write alone until it lands (Gateway.send), then re-drain
+            # what the read delivered with it; nothing is read meanwhile.
+            try:
+                await gateway.send(write)
+            except Exception as failed:  # noqa: BLE001 - as for any other failure of the write
+                fail_fast("intake", failed)
+            write, next_drain = NOTHING, loop.time()
             continue
         except Exception as exc:  # noqa: BLE001 - e.g. the group is gone: crash, restart, recreate it
             fail_fast("intake", exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -18,9 +19,11 @@ from services.intake.batch import Input
 from services.intake.core import Intake, Rejection, Verdict
 from services.intake.deadletters import DEAD_AFTER, DeadLetter, dead_letter_of
 from services.intake.gateway import CONSUMER, GROUP, AppendInDoubt, BatchWrite, Gateway
+from services.intake.service import _command_loop
 from services.intake.snapshot import intake_state
 from services.runtime.snapshots import SnapshotStore
 from shared.client import ExchangeClient
+from shared.config import Settings
 from shared.crypto import ExchangeBox
 from shared.domain.ledger import OPERATOR
 from shared.eventlog.port import LogCorrupt
@@ -29,6 +32,7 @@ from shared.keyring import KeyRing
 from shared.keys import Keys
 from shared.resp import RespClient
 from tests.redis_server import RedisServer
+from tests.support import eventually
 
 pytestmark = pytest.mark.integration
 GW = Keys("gw")
@@ -374,3 +378,33 @@ def _poisoned(rig: Rig) -> _Poisoned:
     gateway = _Poisoned(core, rig.log, rig.redis, rig.gateway.resp, GW, rig.ring.producer_keys())
     gateway.batches = []
     return gateway
+
+
+async def test_redis_out_of_memory_holds_the_batch_without_delivering_it_again(rig: Rig) -> None:
+    """At maxmemory (noeviction) every write fails: intake's command loop neither crashes nor reads on
+    (each read would deliver the pending commands again, towards the dead letters); it sends the same
+    batch again until memory is back, then it lands once."""
+    await register(rig, "acme")
+    await _send_all(rig)
+    await rig.operator.operator("deposit_cash", "op-2", participant="acme", amount="10.00")
+    settings = Settings(block_ms=50)
+    stop = asyncio.Event()
+    await rig.redis.config_set("maxmemory-policy", "noeviction")
+    await rig.redis.config_set("maxmemory", 1)
+    loop = asyncio.create_task(_command_loop(rig.gateway, rig.gateway.resp, settings, stop))
+    try:
+        await asyncio.sleep(2.5)  # long enough for several re-drains, were intake to crash or read on
+        assert not loop.done()
+        assert [e.type for e in await rig.log.read(0)] == ["ParticipantRegistered"]
+        pending: Any = await rig.gateway.resp.call("XPENDING", GW.commands(OPERATOR), GROUP, "-", "+", 10)
+        assert [int(row[3]) for row in pending] == [1]  # delivered once, held since
+    finally:
+        await rig.redis.config_set("maxmemory", 0)
+    await eventually(lambda: _types(rig), timeout=10)
+    stop.set()
+    await asyncio.wait_for(loop, 5)
+    assert await pending_count(rig.redis) == 0
+
+
+async def _types(rig: Rig) -> bool:
+    return [e.type for e in await rig.log.read(0)] == ["ParticipantRegistered", "CashDeposited"]
