@@ -10,6 +10,7 @@ from typing import Annotated
 
 import msgspec
 import typer
+from redis.exceptions import WatchError
 
 from services.cli.repair import HeadRepair, inspect_head, repair_head
 from services.cli.replay import parse_time
@@ -248,6 +249,9 @@ def repair_head_command(
         plan, repaired = asyncio.run(run())
     except LogCorrupt as bad:
         typer.echo(f"error: {bad.reason}", err=True)
+        raise typer.Exit(1) from None
+    except WatchError:
+        typer.echo("error: the log moved during the repair; nothing was changed: run it again", err=True)
         raise typer.Exit(1) from None
     good = plan.good_id or "none (the chain is empty)"
     if not plan.needed:
