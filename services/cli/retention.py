@@ -89,6 +89,7 @@ async def archive_log(
     if not first:
         raise ArchiveRefused("the log is empty")
     start, link = first[0].seq, first[0].prev_hash
+    await _drop_unfinished(stream, archives, start)
     archived = archives.last_seq
     if start != archived + 1:
         raise ArchiveRefused(
@@ -186,13 +187,32 @@ async def _write_segment(
 
 def _check_segment(path: Path, start: int, link: bytes, last_hash: bytes) -> None:
     """Read the written segment back: whole, chained from `link`, ending at the entry the stream keeps
-    linking to."""
+    linking to; a segment that fails is removed (nothing was trimmed)."""
     verifier = ChainVerifier(start_seq=start, prev_hash=link)
-    for entry in iter_archive(path, start):
-        verifier.check(entry)
-    if verifier.head_hash != last_hash:
+    try:
+        for entry in iter_archive(path, start):
+            verifier.check(entry)
+        if verifier.head_hash != last_hash:
+            raise LogCorrupt(verifier.head_seq, f"{path} read back does not end where the stream goes on")
+    except LogCorrupt:
         path.unlink()
-        raise LogCorrupt(verifier.head_seq, f"{path} read back does not end where the stream goes on")
+        raise
+
+
+async def _drop_unfinished(stream: RedisEventLog, archives: ArchiveDir, start: int) -> None:
+    """A run stopped between writing its segment and trimming leaves a segment of entries the stream
+    still holds: verified against the stream and removed, it is written again by this run."""
+    segments = archives.segments()
+    if not segments or segments[-1].last < start:
+        return
+    segment = segments[-1]
+    at_end = await stream.read(segment.last - 1, 1)
+    if segment.first != start or not at_end or at_end[0].hash != _last_hash(archives):
+        raise ArchiveRefused(
+            f"{segment.path} overlaps the stream (which starts at {start}) and does not match it: "
+            "another log's archive? Move it away"
+        )
+    segment.path.unlink()
 
 
 def _last_hash(archives: ArchiveDir) -> bytes:
