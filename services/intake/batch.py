@@ -35,7 +35,7 @@ def decide_batch(core: Intake, inputs: Sequence[Input], now: int) -> DecidedBatc
         input_id = stream_id.decode()
         if core.already_logged(sender, input_id):
             continue
-        verdict = core.decide(sender, input_id, fields.get(b"data", b""), now)
+        verdict = core.decide(sender, input_id, fields.get(b"data"), now)
         if isinstance(verdict, Rejection):
             rejections.append((sender, input_id, verdict))
             continue

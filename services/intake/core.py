@@ -205,7 +205,7 @@ class Intake:
 
     # ---------------------------------------------------------------- decide
 
-    def decide(self, sender: str, input_id: str, data: bytes, now_ns: int) -> Verdict | Rejection:
+    def decide(self, sender: str, input_id: str, data: bytes | None, now_ns: int) -> Verdict | Rejection:
         """One command from `sender`'s stream: the events to append (its outcome, or CommandRejected),
         or a Rejection to report at once. Never raises."""
         raw: Any = None
@@ -239,9 +239,12 @@ class Intake:
             self.evolve(event)
         return Verdict(msg.client_order_id, events)
 
-    def _decode(self, sender: str, data: bytes) -> dict[str, Any]:
+    def _decode(self, sender: str, data: bytes | None) -> dict[str, Any]:
         if sender not in self.keys:
             raise Refused(Reason.UNKNOWN_PARTICIPANT, f"{sender!r} is not a registered participant")
+        if data is None:
+            how = "XADD <your stream> * data <signed JSON>"
+            raise Refused(Reason.MALFORMED, f"the entry has no `data` field: {how}")
         if len(data) > MAX_ENTRY_BYTES:
             raise Refused(Reason.MALFORMED, f"entry of {len(data)} bytes exceeds {MAX_ENTRY_BYTES}")
         raw = _any_json.decode(data)

@@ -33,8 +33,8 @@ from shared.domain.registry import (
     ProjectRegistered,
     RetirementRequested,
 )
-from shared.domain.rules import price_problem, quantity_problem
-from shared.domain.values import OrderType, price_to_fen
+from shared.domain.rules import price_in_fen, price_problem, quantity_problem
+from shared.domain.values import OrderType
 from shared.protocol import (
     CancelOrderMsg,
     ClientMessage,
@@ -92,7 +92,7 @@ def validate(state: IntakeState, msg: ClientMessage) -> list[Event]:
             participant=msg.participant, client_order_id=msg.client_order_id, instrument=msg.instrument,
             orig_client_order_id=msg.orig_client_order_id,
         )]  # fmt: skip
-    price = price_to_fen(msg.price)
+    price = price_in_fen(msg.price)
     _check(price_problem(inst, price) or quantity_problem(inst, msg.quantity))
     return [ReplaceSubmitted(
         participant=msg.participant, client_order_id=msg.client_order_id, instrument=msg.instrument,
@@ -106,7 +106,7 @@ def _new_order(state: IntakeState, msg: NewOrderMsg) -> Event:
     if msg.order_type is OrderType.LIMIT:
         if msg.price is None:
             raise Refused(Reason.MALFORMED, "a limit order needs a price")
-        price = price_to_fen(msg.price)
+        price = price_in_fen(msg.price)
         _check(price_problem(inst, price))
     elif msg.price is not None:
         raise Refused(Reason.MALFORMED, "a market order takes no price")

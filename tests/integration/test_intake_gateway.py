@@ -408,3 +408,14 @@ async def test_redis_out_of_memory_holds_the_batch_without_delivering_it_again(r
 
 async def _types(rig: Rig) -> bool:
     return [e.type for e in await rig.log.read(0)] == ["ParticipantRegistered", "CashDeposited"]
+
+
+async def test_a_command_under_another_field_name_is_told_which_field(rig: Rig) -> None:
+    await register(rig, "acme")
+    await _send_all(rig)
+    await rig.redis.xadd(GW.commands("acme"), {"payload": "{}"})
+    await rig.gateway.send(rig.gateway.decide(await read_batch(rig)))
+    reports: Any = await rig.redis.xrange(GW.reports("acme"))
+    reason = msgspec.json.decode(reports[-1][1][b"data"])["reason"]
+    assert reason["code"] == "malformed"
+    assert reason["text"].startswith("the entry has no `data` field")
