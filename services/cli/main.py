@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from services.cli import audit, replay, status
@@ -38,8 +40,13 @@ def _version(shown: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print it."),
+    redis_url: str | None = typer.Option(
+        None, "--redis-url", help="The exchange's Redis for any command (default: REDIS_URL, or var/redis)."
+    ),
 ) -> None:
     """greenex carbon-credit exchange."""
+    if redis_url:
+        os.environ["REDIS_URL"] = redis_url  # every command reads its settings from the environment
 
 
 app.add_typer(log_app, name="log")

@@ -96,3 +96,9 @@ def test_values_are_checked_at_the_edge(home: Path, command: list[str], says: st
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert says in " ".join(result.stderr.replace("│", " ").split())
+
+
+def test_redis_url_before_any_command_points_it_elsewhere(home: Path) -> None:
+    result = _greenex(home, "--redis-url", f"unix://{home / 'elsewhere.sock'}", "balances")
+    assert result.returncode == 1
+    assert "elsewhere.sock" in _one_line(result)
