@@ -132,6 +132,8 @@ async def run_session(opts: Options, console: Console) -> dict[str, Any]:
             report["run"] = result.summary()
             _print_run(console, report["run"])
             _plots(result, hops if opts.baseline else {}, opts.out_dir / stamp, report)
+            for plot in report["plots"]:
+                console.print(f"plot: {plot}")
             if opts.baseline:
                 report["floor_multiple"] = _floor_multiple(report)
                 console.print(
