@@ -1,0 +1,211 @@
+"""The participant's client library: typed, async, safe to retry.
+
+    async with await TradingClient.connect(url, "acme", password, signing_key, venue="greenex-dev") as c:
+        cid = await c.buy("SZEA-2025", 10, price="50.00")
+        report = await c.outcome(cid)            # the exchange's first answer: ExecutionReport(new, ...)
+        async for report in c.reports():         # every report from here on, typed; resumes where it was
+            ...
+
+Every command carries a client order id (made here unless given): sending the same command again with
+the same id is safe, because the exchange refuses the copy (`duplicate_client_order_id`) and executes
+nothing twice. `outcome` raises `Rejected` with the exchange's reason code, `NoAnswer` after its timeout.
+It logs in as the participant's own Redis user, which may write only its command stream and read only
+its report stream (docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any, cast
+
+import msgspec
+from redis.asyncio import Redis
+
+from shared.client import ExchangeClient
+from shared.keys import Keys
+from shared.reports import (
+    CashReport,
+    CashStatus,
+    ExecType,
+    ExecutionReport,
+    RegistryEventKind,
+    RegistryReport,
+    RejectReason,
+    Report,
+)
+
+__all__ = ["GreenexError", "NoAnswer", "Rejected", "TradingClient"]
+
+_reports = msgspec.json.Decoder(Report)
+
+
+def _refusal(report: Report) -> bool:
+    """A report that refuses (a cancelled order's report carries a reason too, but is no refusal)."""
+    if isinstance(report, ExecutionReport):
+        return report.exec_type is ExecType.REJECTED
+    if isinstance(report, RegistryReport):
+        return report.event is RegistryEventKind.REJECTED
+    return isinstance(report, CashReport) and report.status is CashStatus.REJECTED
+
+
+class GreenexError(Exception):
+    """Anything the exchange (or the way to it) did not do."""
+
+
+class Rejected(GreenexError):  # noqa: N818  -- named as the exchange's answer
+    """The exchange refused a command: `code` is its reason code (docs/protocol.md), `report` the report."""
+
+    def __init__(self, report: Report, code: str, text: str) -> None:
+        super().__init__(f"{code}: {text}")
+        self.report, self.code, self.text = report, code, text
+
+
+class NoAnswer(GreenexError):  # noqa: N818  -- named as what happened
+    """No answer within the timeout: the command may still be decided; send it again with the same
+    client order id to find out (a copy is refused, never executed)."""
+
+
+class TradingClient:
+    """One participant's session: commands on its own stream, typed reports from its report stream."""
+
+    def __init__(self, redis: Redis, participant: str, signing_key: str, *, venue: str, prefix: str) -> None:
+        self.redis = redis
+        self._client = ExchangeClient(redis, participant, signing_key, Keys(prefix), venue=venue)
+        self._ids = itertools.count(1)
+        self._seen: dict[str, Report] = {}  # first report per client order id, read by `reports`
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        participant: str,
+        password: str,
+        signing_key: str,
+        *,
+        venue: str = "greenex-dev",
+        prefix: str = "greenex",
+        from_start: bool = False,
+    ) -> TradingClient:
+        """Log in as the participant's Redis user; reports are read from now on (or from the first one
+        the stream holds, with `from_start`)."""
+        client = cls(Redis.from_url(url, username=participant, password=password), participant, signing_key,
+                     venue=venue, prefix=prefix)  # fmt: skip
+        if not from_start:
+            newest = await client.redis.xrevrange(client._client.out_key, count=1)
+            tail = cast(list[tuple[bytes, Any]], newest)
+            client.resume_from(tail[0][0] if tail else b"0")
+        return client
+
+    @property
+    def participant(self) -> str:
+        return self._client.participant
+
+    @property
+    def last_report_id(self) -> bytes:
+        """Where `reports` goes on from: keep it to resume after a restart (`resume_from`)."""
+        return self._client.last_report_id
+
+    def resume_from(self, report_id: bytes) -> None:
+        self._client.last_report_id = report_id
+
+    # ------------------------------------------------------------------ commands
+
+    async def buy(self, instrument: str, quantity: int, price: str | None = None, **options: Any) -> str:
+        """A limit order at `price` (CNY), or a market order without one; returns its client order id.
+        `time_in_force` ("GTC", "DAY", "IOC", "FOK") and `client_order_id` may be given."""
+        return await self._order("buy", instrument, quantity, price, **options)
+
+    async def sell(self, instrument: str, quantity: int, price: str | None = None, **options: Any) -> str:
+        return await self._order("sell", instrument, quantity, price, **options)
+
+    async def cancel(self, instrument: str, orig_client_order_id: str, *, client_order_id: str = "") -> str:
+        cid = client_order_id or self._new_id("cxl")
+        await self._client.send("cancel_order", client_order_id=cid, instrument=instrument,
+                                orig_client_order_id=orig_client_order_id)  # fmt: skip
+        return cid
+
+    async def replace(
+        self, instrument: str, orig_client_order_id: str, price: str, quantity: int, *,
+        client_order_id: str = "",
+    ) -> str:  # fmt: skip
+        cid = client_order_id or self._new_id("rpl")
+        await self._client.send(
+            "replace_order", client_order_id=cid, instrument=instrument,
+            orig_client_order_id=orig_client_order_id, price=price, quantity=quantity,
+        )  # fmt: skip
+        return cid
+
+    async def retire(
+        self, instrument: str, quantity: int, beneficiary: str, reason: str = "", *, client_order_id: str = ""
+    ) -> str:
+        """Retire tonnes for good; the outcome is a registry report with the certificate."""
+        cid = client_order_id or self._new_id("ret")
+        await self._client.send("retire_credits", client_order_id=cid, instrument=instrument,
+                                quantity=quantity, beneficiary=beneficiary, reason=reason)  # fmt: skip
+        return cid
+
+    async def _order(
+        self, side: str, instrument: str, quantity: int, price: str | None, *, client_order_id: str = "",
+        time_in_force: str = "GTC",
+    ) -> str:  # fmt: skip
+        cid = client_order_id or self._new_id("ord")
+        order: dict[str, Any] = {"order_type": "limit" if price is not None else "market"}
+        if price is not None:
+            order["price"] = price
+        await self._client.send("new_order", client_order_id=cid, instrument=instrument, side=side,
+                                quantity=quantity, time_in_force=time_in_force, **order)  # fmt: skip
+        return cid
+
+    def _new_id(self, kind: str) -> str:
+        return f"{kind}-{time.time_ns():x}-{next(self._ids)}"
+
+    # ------------------------------------------------------------------ reports
+
+    async def reports(self, *, block_ms: int = 1000, count: int = 500) -> AsyncIterator[Report]:
+        """Every report from `last_report_id` on, typed, waiting for more (forever: break out)."""
+        while True:
+            for raw in await self._read(count, block_ms):
+                yield raw
+
+    async def outcome(self, client_order_id: str, timeout: float = 10.0) -> Report:
+        """The exchange's first answer to a command (its own report, or one it already read); raises
+        Rejected with the reason code, NoAnswer after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while (report := self._seen.get(client_order_id)) is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise NoAnswer(f"no answer to {client_order_id} within {timeout:.0f} s")
+            await self._read(500, max(1, int(min(left, 1.0) * 1000)))
+        if _refusal(report) and isinstance(reason := getattr(report, "reason", None), RejectReason):
+            raise Rejected(report, str(reason.code), reason.text)
+        return report
+
+    async def _read(self, count: int, block_ms: int) -> list[Report]:
+        reply: Any = await self.redis.xread({self._client.out_key: self._client.last_report_id}, count=count,
+                                            block=block_ms)  # fmt: skip
+        if not reply:
+            return []
+        rows: list[tuple[bytes, dict[bytes, bytes]]] = reply[0][1]
+        self._client.last_report_id = rows[-1][0]
+        out = [_reports.decode(fields[b"data"]) for _, fields in rows]
+        for report in out:
+            cid = getattr(report, "client_order_id", None)
+            if isinstance(cid, str) and cid and cid not in self._seen:
+                self._seen[cid] = report
+        return out
+
+    # ------------------------------------------------------------------ lifetime
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()
+
+    async def __aenter__(self) -> TradingClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,97 @@
+"""The client library against a running exchange: typed outcomes, refusals as exceptions with the reason
+code, a fill reported to both sides, and a retry with the same client order id that executes nothing
+twice."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from services.cli.demo import seed_exchange
+from services.cli.local import service_env
+from services.cli.provision import ACL_FILE, init_keys
+from services.cli.supervisor import Supervisor
+from services.cli.venue import Venue
+from services.runtime.acl import ADMIN
+from services.system import SYSTEM
+from shared.reports import ExecType, ExecutionReport, Report, SettlementReport
+from shared.trading import Rejected, TradingClient
+from tests.integration.exchange import exchange_settings
+from tests.integration.load_support import log_entries, settled_exchange
+from tests.redis_server import RedisServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
+
+
+async def test_trade_refusal_and_retry_through_the_client_library(
+    redis_server_factory: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    keys_dir = tmp_path / "keys"
+    server = redis_server_factory(extra_args=("--aclfile", str(keys_dir / ACL_FILE)))
+    settings = exchange_settings(server.url, "lib", keys_dir)
+    init_keys(settings, SYSTEM)
+    server.start()
+    venue = Venue(settings)
+    redis = venue.redis(ADMIN)
+    sup = Supervisor(env=service_env(settings, GREENEX_LOG_LEVEL="WARNING"), log_dir=tmp_path / "logs")
+    await sup.start()
+    try:
+        await seed_exchange(venue)
+        await settled_exchange(redis, settings, timeout=60)
+
+        async def session(name: str) -> TradingClient:
+            creds = venue.credentials[name]
+            return await TradingClient.connect(
+                server.url, name, creds.redis_password, creds.signing_key, venue=settings.venue,
+                prefix=settings.prefix,
+            )  # fmt: skip
+
+        async with await session("cementco") as seller, await session("greenfund") as buyer:
+            ask = await seller.sell("SZEA-2025", 7, price="50.00")
+            new = await seller.outcome(ask)
+            assert isinstance(new, ExecutionReport)
+            assert new.exec_type is ExecType.NEW
+
+            with pytest.raises(Rejected) as refused:
+                await buyer.outcome(await buyer.buy("SZEA-2025", 1, price="50.005"))
+            assert refused.value.code == "invalid_tick"
+
+            bid = await buyer.buy("SZEA-2025", 7, price="50.00", client_order_id="gf-bid-1")
+            assert isinstance(await buyer.outcome(bid), ExecutionReport)
+            again = await buyer.buy("SZEA-2025", 7, price="50.00", client_order_id="gf-bid-1")  # a retry
+            assert again == bid
+            copy = await _next(buyer, lambda r: _refused(r, bid))
+            assert isinstance(copy, ExecutionReport)
+            assert not isinstance(copy.reason, msgspec.UnsetType)
+            assert copy.reason.code == "duplicate_client_order_id"
+            settled = await _next(seller, lambda r: isinstance(r, SettlementReport))
+            assert isinstance(settled, SettlementReport)
+            assert settled.quantity == 7
+        await settled_exchange(redis, settings, timeout=60)
+        entries = await log_entries(redis, settings)
+        assert len([e for e in entries if e.event_id.startswith("greenfund/gf-bid-1/")]) == 1  # nothing twice
+    finally:
+        await sup.stop()
+        await venue.aclose()
+
+
+def _refused(report: Report, client_order_id: str) -> bool:
+    return (
+        isinstance(report, ExecutionReport)
+        and report.exec_type is ExecType.REJECTED
+        and report.client_order_id == client_order_id
+    )
+
+
+async def _next(client: TradingClient, wanted: Callable[[Report], bool], timeout: float = 15) -> Report:
+    async def first() -> Report:
+        async for report in client.reports(block_ms=200):
+            if wanted(report):
+                return report
+        raise AssertionError("reports() ended")
+
+    return await asyncio.wait_for(first(), timeout)
