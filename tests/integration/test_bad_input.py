@@ -56,7 +56,7 @@ async def test_hostile_entries_are_rejected_with_reasons_and_change_nothing(exch
         (bob_signed("x6", quantity=-5), "invalid_quantity", True),
         (bob_signed("x7", quantity=0), "invalid_quantity", True),
         (bob_signed("x8", quantity=10**20), "invalid_quantity", True),
-        (bob_signed("x9", price="58.005"), "malformed", True),  # finer than a fen
+        (bob_signed("x9", price="58.005"), "invalid_tick", True),  # finer than a fen: off every tick
         (bob_signed("x10", price="99.00"), "outside_price_band", True),
         (bob_signed("x11", price="NaN"), "malformed", True),
         (bob_signed("x12", instrument="NOPE-2030"), "unknown_instrument", True),
