@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from typing import Any
 
 import msgspec
+import rfc8785
 
 from shared.crypto import BoxedSecret
 from shared.domain.values import OrderType, Side, TimeInForce
@@ -119,9 +119,16 @@ def rotate_key_context(venue: str, participant: str, client_order_id: str) -> st
 
 
 def canonical_bytes(command: dict[str, Any]) -> bytes:
-    """The signed form: the command without `sig`, keys sorted, no spaces, UTF-8."""
+    """The signed form: the command without `sig`, canonicalized per RFC 8785 (JCS: keys sorted, no
+    spaces, UTF-8, minimal escapes, numbers as ECMAScript writes them). For every command the protocol
+    accepts (strings, and integers below 2^53) it is byte for byte what v1 signed, Python's
+    `json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)`. A body JCS cannot write (a
+    float NaN, an integer beyond 2^53) has no signed form: ValueError, refused as malformed."""
     body = {k: v for k, v in command.items() if k != "sig"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        return rfc8785.dumps(body)
+    except (rfc8785.CanonicalizationError, TypeError) as exc:
+        raise ValueError(f"no canonical form (RFC 8785): {exc}") from exc
 
 
 def sign(command: dict[str, Any], secret: str) -> str:
