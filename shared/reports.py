@@ -55,6 +55,7 @@ class OrdStatus(enum.StrEnum):
 
 
 class CashStatus(enum.StrEnum):
+    DEPOSITED = "deposited"
     WITHDRAWN = "withdrawn"
     REJECTED = "rejected"
 

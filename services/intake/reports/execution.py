@@ -16,7 +16,14 @@ from shared.domain.events import (
     OrderReplaced,
     TradeExecuted,
 )
-from shared.domain.ledger import CashWithdrawn, CommandRejected, KeyRotated, TradeSettled, WithdrawalRejected
+from shared.domain.ledger import (
+    CashDeposited,
+    CashWithdrawn,
+    CommandRejected,
+    KeyRotated,
+    TradeSettled,
+    WithdrawalRejected,
+)
 from shared.domain.values import Side, fen_to_price
 from shared.reports import (
     CashReport,
@@ -42,6 +49,7 @@ REPORTED_TYPES = (
         OrderExpired,
         OrderReplaced,
         TradeSettled,
+        CashDeposited,
         CashWithdrawn,
         WithdrawalRejected,
         CommandRejected,
@@ -131,6 +139,10 @@ class Reporter:
                 ))]  # fmt: skip
             case TradeSettled():
                 return self._settled(seq, event)
+            case CashDeposited():
+                return [Delivery(event.participant, CashReport(
+                    seq=seq, status=CashStatus.DEPOSITED, amount=fen_to_price(event.amount)
+                ))]  # fmt: skip
             case CashWithdrawn():
                 return [Delivery(event.participant, CashReport(
                     seq=seq, status=CashStatus.WITHDRAWN, amount=fen_to_price(event.amount)
