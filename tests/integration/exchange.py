@@ -92,11 +92,27 @@ class Exchange:
         name = self.unique(stem.lower())
         await self.venue.onboard(name, name.title(), roles=roles)
         await self.op("deposit_cash", participant=name, amount=cash)
+        client = self.venue.client(name)
+        # The deposit's own report comes first on the new stream: the client reads on from after it.
+        deposited = await self._deposit_report(name)
         for symbol, (start, end) in (credits or {}).items():
             await self.op(
                 "issue_credits", participant=name, instrument=symbol, serial_start=start, serial_end=end
             )
-        return self.venue.client(name)
+        client.last_report_id = deposited
+        return client
+
+    async def _deposit_report(self, participant: str) -> bytes:
+        stream, found = self.settings.keys.reports(participant), b""
+
+        async def reported() -> bool:
+            nonlocal found
+            rows: Any = await self.redis.xrange(stream)
+            found = next((row_id for row_id, fields in rows if b'"deposited"' in fields[b"data"]), b"")
+            return bool(found)
+
+        await eventually(reported, timeout=15)
+        return found
 
     async def raw(self, client: ExchangeClient, data: bytes | str) -> bytes:
         """XADD exactly what a client in any language would, as itself: `XADD <its stream> * data <json>`."""
