@@ -329,9 +329,14 @@ class MatchingEngine:
         order.leaves = 0
 
     def _cancel_resting(
-        self, book: OrderBook, order: RestingOrder, reason: Reason, events: list[EngineEvent]
+        self,
+        book: OrderBook,
+        order: RestingOrder,
+        reason: Reason,
+        events: list[EngineEvent],
+        request: str = "",
     ) -> None:
-        events.append(_cancelled(order, book.symbol, reason))
+        events.append(_cancelled(order, book.symbol, reason, request))
         book.remove(order)
         del self._live_ids[(order.participant, order.client_order_id)]
 
@@ -358,7 +363,7 @@ class MatchingEngine:
             return
         order = self._find(book, cmd, "cancel_order", events)
         if order is not None:
-            self._cancel_resting(book, order, Reason.USER_CANCEL, events)
+            self._cancel_resting(book, order, Reason.USER_CANCEL, events, cmd.client_order_id)
 
     def _replace(self, cmd: ReplaceOrder, events: list[EngineEvent]) -> None:
         book = self._open_book(cmd, "replace_order", events, halt_blocks=True)
@@ -448,7 +453,7 @@ class MatchingEngine:
                 self._expire(order, book.symbol, Reason.DAY_END, events)
 
 
-def _cancelled(order: RestingOrder, symbol: str, reason: Reason) -> OrderCancelled:
+def _cancelled(order: RestingOrder, symbol: str, reason: Reason, request: str = "") -> OrderCancelled:
     return OrderCancelled(
         order_id=order.order_id,
         participant=order.participant,
@@ -459,4 +464,5 @@ def _cancelled(order: RestingOrder, symbol: str, reason: Reason) -> OrderCancell
         cancelled_qty=order.leaves,
         cum_qty=order.cum,
         reason=reason,
+        request_client_order_id=request,
     )

@@ -68,13 +68,16 @@ class TradeExecuted(DomainEvent, frozen=True):
 class OrderCancelled(DomainEvent, frozen=True):
     order_id: int
     participant: str
-    client_order_id: str
+    client_order_id: str  # the order's
     instrument: str
     side: Side
     price: int
     cancelled_qty: int
     cum_qty: int
     reason: Reason
+    # The cancel request's own client order id (FIX ClOrdID of the cancel); "" when no request cancelled
+    # it (self-trade prevention) and in entries logged before it existed.
+    request_client_order_id: str = ""
 
 
 class OrderExpired(DomainEvent, frozen=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import msgspec
+from msgspec import UNSET
 
 from services.intake.reports.delivery import Delivery
 from services.intake.reports.registry import REGISTRY_REPORTED_TYPES, RegistryReporter
@@ -157,8 +158,12 @@ class Reporter:
     def _ended(self, seq: int, event: OrderCancelled | OrderExpired) -> Delivery:
         self.orders.pop(event.order_id, None)
         cancelled = isinstance(event, OrderCancelled)
+        # A cancel request is answered under its own id, naming the order it cancelled (FIX ClOrdID and
+        # OrigClOrdID); an order cancelled by the exchange or expired, under the order's.
+        request = event.request_client_order_id if isinstance(event, OrderCancelled) else ""
         return Delivery(event.participant, ExecutionReport(
-            seq=seq, client_order_id=event.client_order_id, order_id=event.order_id,
+            seq=seq, client_order_id=request or event.client_order_id,
+            orig_client_order_id=event.client_order_id if request else UNSET, order_id=event.order_id,
             exec_type=ExecType.CANCELLED if cancelled else ExecType.EXPIRED,
             ord_status=OrdStatus.CANCELLED if cancelled else OrdStatus.EXPIRED,
             instrument=event.instrument, side=event.side, price=_price(event.price),
