@@ -179,8 +179,10 @@ async def test_fok_kill_ioc_expiry_cancel_and_replace(exchange: Exchange) -> Non
     replaced = of(got, "a2r", "replaced")[0]
     assert (replaced["price"], replaced["leaves_qty"], replaced["orig_client_order_id"]) == ("58.40", 8, "a2")
     await seller.send("cancel_order", client_order_id="c1", instrument=sym, orig_client_order_id="a2r")
-    got = await exchange.reports_until(seller, lambda r: "cancelled" in kinds(r, "a2r"))
-    assert of(got, "a2r", "cancelled")[0]["last_qty"] == 8
+    got = await exchange.reports_until(seller, lambda r: "cancelled" in kinds(r, "c1"))
+    cancelled = of(got, "c1", "cancelled")[0]  # under the cancel request's id, naming the order
+    assert cancelled["orig_client_order_id"] == "a2r"
+    assert cancelled["last_qty"] == 8
     state = await exchange.drained()
     assert state.matching.engine.book(sym).depth() == ([], [])
     assert state.verification.account(seller.participant)[2][sym][1] == 0  # nothing left frozen
