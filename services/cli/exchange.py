@@ -211,11 +211,14 @@ def register(app: typer.Typer) -> None:
         _show_book(load_settings(), symbol, levels, rebuild)
 
     @app.command()
-    def balances(participant: str | None = typer.Argument(None)) -> None:
-        """Cash and holdings by serial block, rebuilt from the log."""
+    def balances(
+        participant: str | None = typer.Argument(None),
+        serials: bool = typer.Option(False, "--serials", help="also list the serial blocks held"),
+    ) -> None:
+        """Cash, and tonnes held by instrument, project and vintage, rebuilt from the log."""
         state = asyncio.run(_state(load_settings()))
         if participant is not None and participant not in state.settlement.balances():
             hint = "`greenex balances` lists them"
             typer.echo(f"error: no account {participant!r} at seq {state.seq} ({hint})", err=True)
             raise typer.Exit(1)
-        print_balances(console, state, participant)
+        print_balances(console, state, participant, serials)

@@ -8,6 +8,7 @@ from rich.table import Table
 from services.cli.readmodel import ExchangeState
 from services.cli.registry_cli import print_chain, print_registry
 from services.cli.registry_view import registry_rows
+from shared.domain.ledger import SerialRange
 from shared.domain.values import fen_for_people, fen_to_price
 from shared.reports import DepthView
 
@@ -39,9 +40,14 @@ def print_depth(console: Console, depth: DepthView, caption: str | None = None) 
     console.print(table)
 
 
-def print_balances(console: Console, state: ExchangeState, participant: str | None = None) -> None:
-    table = Table(title="Balances and holdings (serial blocks, oldest first)")
-    for col in ("account", "cash CNY", "instrument", "tonnes", "serial blocks"):
+def print_balances(
+    console: Console, state: ExchangeState, participant: str | None = None, serials: bool = False
+) -> None:
+    """Cash, and per instrument the tonnes held by project and vintage (the serial blocks on request)."""
+    title = "Balances and holdings" + (" (serial blocks, oldest first)" if serials else "")
+    table = Table(title=title)
+    columns = ("account", "cash CNY", "instrument", "tonnes", "by project and vintage")
+    for col in (*columns, *(("serial blocks",) if serials else ())):
         table.add_column(col, justify="right" if col in ("cash CNY", "tonnes") else "left")
     balances = state.settlement.balances()
     for account in sorted(balances):
@@ -51,18 +57,34 @@ def print_balances(console: Console, state: ExchangeState, participant: str | No
         first = True
         for symbol in sorted(holdings) or [""]:
             blocks = holdings.get(symbol, [])
-            shown = ", ".join(f"{b.start}-{b.end}" for b in blocks[:4]) + (
-                f" (+{len(blocks) - 4} more)" if len(blocks) > 4 else ""
-            )
-            table.add_row(
+            row = [
                 account if first else "",
                 fen_for_people(balances[account]) if first else "",
                 symbol,
-                str(sum(b.tonnes for b in blocks)) if symbol else "",
-                shown,
-            )
+                f"{sum(b.tonnes for b in blocks):,}" if symbol else "",
+                _by_origin(state, symbol, blocks),
+            ]
+            if serials:
+                row.append(", ".join(f"{b.start}-{b.end}" for b in blocks))
+            table.add_row(*row)
             first = False
     console.print(table)
+
+
+def _by_origin(state: ExchangeState, symbol: str, blocks: list[SerialRange]) -> str:
+    """Tonnes per (project, vintage) of the blocks, from where the registry issued each serial."""
+    totals: dict[str, int] = {}
+    origins = state.registry.state.origins
+    for block in blocks:
+        for piece, origin in origins.split(symbol, block):
+            if origin is None:
+                where = "-"
+            elif origin.project:
+                where = f"{origin.project} {origin.vintage}"
+            else:
+                where = f"vintage {origin.vintage}"
+            totals[where] = totals.get(where, 0) + piece.tonnes
+    return ", ".join(f"{where}: {tonnes:,} t" for where, tonnes in sorted(totals.items()))
 
 
 def conservation_problems(state: ExchangeState) -> list[str]:

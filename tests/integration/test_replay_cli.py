@@ -240,3 +240,13 @@ def test_book_reads_the_live_view_and_agrees_with_a_replay(live: Live) -> None:
     rows = [line for line in fast.output.splitlines() if re.search(r"\d+\.\d\d", line)]
     assert len(rows) >= 2
     assert rows == [line for line in slow.output.splitlines() if re.search(r"\d+\.\d\d", line)]
+
+
+def test_holdings_show_tonnes_by_project_and_vintage_and_serials_on_request(live: Live) -> None:
+    short = runner.invoke(app, ["balances", "sunforest"], env=live.env())
+    assert short.exit_code == 0, short.output
+    assert "by project and vintage" in short.output
+    assert "SF001 2024:" in short.output  # its offsets, from the registry's record of where serials came from
+    assert "serial blocks" not in short.output
+    detailed = runner.invoke(app, ["balances", "sunforest", "--serials"], env=live.env())
+    assert "serial blocks" in detailed.output
