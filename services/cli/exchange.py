@@ -132,7 +132,7 @@ async def _demo(orders: int, seed: int, fresh: bool) -> int:
             with console.status("registry chain: label, purchase, retirement, neutrality claim"):
                 await run_registry_chain(venue)
             with Progress(console=console) as progress:
-                task = progress.add_task(f"trading session ({orders} signed orders)", total=orders)
+                task = progress.add_task(f"trading session ({orders} signed commands)", total=orders)
                 await run_session(venue, orders, seed, lambda n: progress.advance(task, n))
             with console.status("waiting for the services to drain"):
                 await wait_quiet(venue)
@@ -161,7 +161,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def demo(
-        orders: int = typer.Option(3000, help="signed orders to send in the session"),
+        orders: int = typer.Option(3000, help="signed commands (orders, cancels, replaces) in the session"),
         seed: int = typer.Option(2025, help="seed of the session's order flow"),
         fresh: bool = typer.Option(False, "--fresh", help="replace the last demo's exchange under var/demo"),
     ) -> None:

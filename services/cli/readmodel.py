@@ -27,6 +27,7 @@ from shared.eventlog.verify import ChainVerifier
 __all__ = ["Checkpoint", "ExchangeState", "Stop", "replay_archive", "replay_entries", "replay_log"]
 
 _TOTALS = frozenset({"CashDeposited", "CashWithdrawn", "CreditsIssued"})
+_ORDER_REJECTED = "OrderRejected"
 
 Checkpoint = Callable[["ExchangeState"], None]
 
@@ -50,6 +51,8 @@ class ExchangeState:
     head_hash: bytes = GENESIS_HASH
     logged_ns: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    # OrderRejected by (the core that refused, the command refused): where each refusal came from.
+    refusals: dict[tuple[str, str], int] = field(default_factory=dict)
     deposited: int = 0
     withdrawn: int = 0
     issued: dict[str, int] = field(default_factory=dict)
@@ -93,6 +96,10 @@ class ExchangeState:
                 proc.decide(entry.seq, entry.event_ns, event)
         counts = self.counts
         counts[tag] = counts.get(tag, 0) + 1
+        if tag == _ORDER_REJECTED:
+            event = event or decode_event(entry.body)
+            key = (entry.producer, getattr(event, "command", ""))
+            self.refusals[key] = self.refusals.get(key, 0) + 1
         if tag in _TOTALS:
             self._total(event or decode_event(entry.body))
         self.seq, self.head_hash, self.logged_ns = entry.seq, entry.hash, entry.logged_ns

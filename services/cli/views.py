@@ -12,7 +12,14 @@ from shared.domain.ledger import SerialRange
 from shared.domain.values import fen_for_people, fen_to_price
 from shared.reports import DepthView
 
-__all__ = ["conservation_problems", "print_balances", "print_book", "print_depth", "print_summary"]
+__all__ = [
+    "conservation_problems",
+    "print_balances",
+    "print_book",
+    "print_depth",
+    "print_summary",
+    "session_lines",
+]
 
 
 def print_book(console: Console, state: ExchangeState, symbol: str, levels: int = 10) -> None:
@@ -118,16 +125,32 @@ def conservation_problems(state: ExchangeState) -> list[str]:
     return problems
 
 
+def session_lines(state: ExchangeState) -> list[str]:
+    """The session's counts, each line adding up: commands logged, then what became of the orders."""
+    c, refused = state.counts, state.refusals
+    new, cancels, replaces = (c.get(t, 0) for t in ("OrderSubmitted", "CancelSubmitted", "ReplaceSubmitted"))
+    at_intake = c.get("CommandRejected", 0)
+    by_verification = refused.get(("verification", "new_order"), 0)
+    by_matching = refused.get(("matching", "new_order"), 0)
+    verified = c.get("OrderVerified", 0)
+    others = sum(n for (_, command), n in refused.items() if command != "new_order")
+    return [
+        f"commands logged {new + cancels + replaces + at_intake:,} = new orders {new:,} "
+        f"+ cancels {cancels:,} + replaces {replaces:,} + refused by intake {at_intake:,}",
+        f"new orders {new:,} = verified {verified:,} + refused by verification {by_verification:,} "
+        f"(funds, credits, limits); of the verified, refused by matching {by_matching:,}",
+        f"cancels and replaces refused {others:,}; trades {c.get('TradeExecuted', 0):,}, "
+        f"settled {c.get('TradeSettled', 0):,}",
+    ]
+
+
 def print_summary(console: Console, state: ExchangeState) -> None:
     trades = state.counts.get("TradeExecuted", 0)
     settled = state.counts.get("TradeSettled", 0)
     console.rule("greenex demo summary")
     console.print(f"log length {state.seq}, head hash {state.head_hash.hex()}")
-    console.print(
-        f"orders submitted {state.counts.get('OrderSubmitted', 0)}, verified "
-        f"{state.counts.get('OrderVerified', 0)}, rejected {state.counts.get('OrderRejected', 0)}, "
-        f"trades {trades}, settled {settled}"
-    )
+    for line in session_lines(state):
+        console.print(line, highlight=False)
     for symbol in sorted(state.matching.engine.books):
         print_book(console, state, symbol, levels=5)
     print_balances(console, state)
