@@ -27,7 +27,7 @@ from shared.eventlog.verify import ChainVerifier
 __all__ = ["Checkpoint", "ExchangeState", "Stop", "replay_archive", "replay_entries", "replay_log"]
 
 _TOTALS = frozenset({"CashDeposited", "CashWithdrawn", "CreditsIssued"})
-_ORDER_REJECTED = "OrderRejected"
+_REFUSALS = frozenset({"OrderRejected", "CommandRejected"})
 
 Checkpoint = Callable[["ExchangeState"], None]
 
@@ -51,7 +51,7 @@ class ExchangeState:
     head_hash: bytes = GENESIS_HASH
     logged_ns: int = 0
     counts: dict[str, int] = field(default_factory=dict)
-    # OrderRejected by (the core that refused, the command refused): where each refusal came from.
+    # Refusals (OrderRejected, CommandRejected) by (who refused, the command refused).
     refusals: dict[tuple[str, str], int] = field(default_factory=dict)
     deposited: int = 0
     withdrawn: int = 0
@@ -96,7 +96,7 @@ class ExchangeState:
                 proc.decide(entry.seq, entry.event_ns, event)
         counts = self.counts
         counts[tag] = counts.get(tag, 0) + 1
-        if tag == _ORDER_REJECTED:
+        if tag in _REFUSALS:
             event = event or decode_event(entry.body)
             key = (entry.producer, getattr(event, "command", ""))
             self.refusals[key] = self.refusals.get(key, 0) + 1

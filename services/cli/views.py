@@ -84,12 +84,11 @@ def _by_origin(state: ExchangeState, symbol: str, blocks: list[SerialRange]) -> 
     origins = state.registry.state.origins
     for block in blocks:
         for piece, origin in origins.split(symbol, block):
-            if origin is None:
-                where = "-"
-            elif origin.project:
+            if origin is not None and origin.project:
                 where = f"{origin.project} {origin.vintage}"
-            else:
-                where = f"vintage {origin.vintage}"
+            else:  # an allowance: its vintage is the instrument's
+                listed = state.registry.state.instruments.get(symbol)
+                where = f"vintage {listed.vintage}" if listed is not None and listed.vintage else "-"
             totals[where] = totals.get(where, 0) + piece.tonnes
     return ", ".join(f"{where}: {tonnes:,} t" for where, tonnes in sorted(totals.items()))
 
@@ -125,15 +124,19 @@ def conservation_problems(state: ExchangeState) -> list[str]:
     return problems
 
 
+_ORDER_COMMANDS = ("new_order", "cancel_order", "replace_order")
+_AMENDS = ("cancel_order", "replace_order")
+
+
 def session_lines(state: ExchangeState) -> list[str]:
     """The session's counts, each line adding up: commands logged, then what became of the orders."""
     c, refused = state.counts, state.refusals
     new, cancels, replaces = (c.get(t, 0) for t in ("OrderSubmitted", "CancelSubmitted", "ReplaceSubmitted"))
-    at_intake = c.get("CommandRejected", 0)
+    at_intake = sum(refused.get(("intake", command), 0) for command in _ORDER_COMMANDS)
     by_verification = refused.get(("verification", "new_order"), 0)
     by_matching = refused.get(("matching", "new_order"), 0)
     verified = c.get("OrderVerified", 0)
-    others = sum(n for (_, command), n in refused.items() if command != "new_order")
+    others = sum(n for (who, command), n in refused.items() if who != "intake" and command in _AMENDS)
     return [
         f"commands logged {new + cancels + replaces + at_intake:,} = new orders {new:,} "
         f"+ cancels {cancels:,} + replaces {replaces:,} + refused by intake {at_intake:,}",

@@ -250,3 +250,6 @@ def test_holdings_show_tonnes_by_project_and_vintage_and_serials_on_request(live
     assert "serial blocks" not in short.output
     detailed = runner.invoke(app, ["balances", "sunforest", "--serials"], env=live.env())
     assert "serial blocks" in detailed.output
+    allowances = runner.invoke(app, ["balances", "szenergy"], env=live.env())
+    assert "vintage 2025:" in allowances.output  # an allowance's vintage is its instrument's
+    assert "vintage 0" not in allowances.output
