@@ -40,10 +40,7 @@ async def test_op_commands_wait_for_the_decision_and_retry_safely(
     sup = Supervisor(env=env, log_dir=tmp_path / "logs")
 
     def op(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "services.cli.main", "op", *args], cwd=ROOT, env={**os.environ, **env},
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
+        return _greenex(env, "op", *args)
 
     await sup.start()
     try:
@@ -74,6 +71,29 @@ async def test_op_commands_wait_for_the_decision_and_retry_safely(
         made = op("deposit", "szenergy", "1.00")
         assert made.returncode == 0
         assert "client order id op-deposit_cash-" in made.stdout  # printed, for a safe retry
+
+        # A participant's retirement, retried after (say) a lost answer: one retirement, one certificate.
+        creds = venue.credentials["sunforest"]
+        as_sunforest = {**env, "GREENEX_SIGNING_KEY": creds.signing_key, "GREENEX_REDIS_PASSWORD":
+                        creds.redis_password}  # fmt: skip
+        retire = ["retire", "CCER-2024", "3", "--participant", "sunforest", "--beneficiary", "Sun Co",
+                  "--client-order-id", "ret-retry-1"]  # fmt: skip
+        first_retire = _greenex(as_sunforest, *retire)
+        assert first_retire.returncode == 0, first_retire.stdout + first_retire.stderr
+        again_retire = _greenex(as_sunforest, *retire)
+        assert again_retire.returncode == 0, again_retire.stdout + again_retire.stderr
+        assert "ret-retry-1 was sent before" in again_retire.stdout
+        certificate = first_retire.stdout[first_retire.stdout.index("{"):]
+        assert certificate == again_retire.stdout[again_retire.stdout.index("{"):]  # the same certificate
+        entries = await log_entries(redis, settings)
+        assert len([e for e in entries if e.event_id.startswith("sunforest/ret-retry-1/")]) == 1
     finally:
         await sup.stop()
         await venue.aclose()
+
+
+def _greenex(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli.main", *args], cwd=ROOT, env={**os.environ, **env},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
