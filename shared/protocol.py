@@ -38,7 +38,7 @@ class _Msg(msgspec.Struct, frozen=True, tag_field="type", forbid_unknown_fields=
     participant: str  # must be the owner of the stream the command arrives on
     venue: str  # the exchange it is meant for: a command signed for another venue is refused
     sent_ms: int  # Unix milliseconds when signed: refused outside the exchange's window around its clock
-    sig: str = ""
+    sig: str  # hex HMAC-SHA256 of the canonical command (docs/protocol.md, "Signing"): required
 
 
 class NewOrderMsg(_Msg, frozen=True, tag="new_order"):
