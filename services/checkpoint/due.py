@@ -10,11 +10,18 @@ from shared.domain.ledger import LogCheckpoint, TradingDayClosed
 from shared.eventlog.checkpoints import checkpoint_message
 from shared.eventlog.entry import Entry
 
-__all__ = ["CHECKPOINT", "WAKES_ON", "due_checkpoints"]
+__all__ = ["CHECKPOINT", "WAKES_ON", "due_checkpoints", "due_reason"]
 
 CHECKPOINT = "checkpoint"  # the producer name of LogCheckpoint entries
 WAKES_ON = tags(TradingDayClosed)
 _CLOSE = next(iter(WAKES_ON))
+
+
+def due_reason(entry: Entry, every: int) -> str:
+    """Why the checkpoint process signs this entry ("close_of_day", "interval"), or "" if it does not."""
+    if entry.producer == CHECKPOINT:
+        return ""
+    return "close_of_day" if entry.type == _CLOSE else "interval" if entry.seq % every == 0 else ""
 
 
 def due_checkpoints(
@@ -25,10 +32,7 @@ def due_checkpoints(
     deterministic (same log, same key: same checkpoints)."""
     due: list[LogCheckpoint] = []
     for entry in entries:
-        if entry.producer == CHECKPOINT:
-            continue
-        reason = "close_of_day" if entry.type == _CLOSE else "interval" if entry.seq % every == 0 else ""
-        if reason:
+        if reason := due_reason(entry, every):
             signature = key.sign(checkpoint_message(venue, entry.seq, entry.hash, previous))
             due.append(LogCheckpoint(
                 venue=venue, seq=entry.seq, link=entry.hash.hex(), previous=previous,

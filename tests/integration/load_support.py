@@ -10,7 +10,7 @@ from typing import Any, cast
 import msgspec
 from redis.asyncio import Redis
 
-from services.checkpoint.due import CHECKPOINT
+from services.checkpoint.due import CHECKPOINT, due_reason
 from services.cli.demo import DEMO_INSTRUMENTS, DEMO_PARTICIPANTS
 from services.cli.history import history
 from services.cli.readmodel import ExchangeState, replay_entries
@@ -140,7 +140,7 @@ async def settled_exchange(
         cursor = int(await redis.get(settings.keys.report_cursor) or 0)
         digests = await read_digests(redis, settings.keys)
         # The checkpoint process appends (and so moves the head) after the cores have settled.
-        due = max((e.seq for e in entries if _checkpoint_due(e, settings.checkpoint_every)), default=0)
+        due = max((e.seq for e in entries if due_reason(e, settings.checkpoint_every)), default=0)
         signed = await redis.hget(settings.keys.positions, CHECKPOINT)
         if due > (int(signed[1:]) if signed else 0):
             return False
@@ -148,11 +148,6 @@ async def settled_exchange(
 
     await eventually(quiet, timeout=timeout, interval=0.2)
     return await log_entries(redis, settings)
-
-
-def _checkpoint_due(entry: Entry, every: int) -> bool:
-    """Whether the checkpoint process signs this entry (services/checkpoint/service.due_checkpoints)."""
-    return entry.producer != CHECKPOINT and (entry.seq % every == 0 or entry.type == "TradingDayClosed")
 
 
 async def exchange_problems(redis: Redis, settings: Settings, entries: list[Entry]) -> list[str]:
