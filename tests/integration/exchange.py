@@ -4,7 +4,11 @@ logged in as its own ACL user, with operator and participant helpers that log in
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -13,24 +17,62 @@ from redis.asyncio import Redis
 
 from services.cli.demo import wait_quiet
 from services.cli.local import service_env
-from services.cli.provision import apply_acl, init_keys
+from services.cli.provision import ACL_FILE, apply_acl, init_keys
 from services.cli.readmodel import ExchangeState, replay_log
-from services.cli.supervisor import Supervisor
+from services.cli.supervisor import ROOT, Supervisor
 from services.cli.venue import Venue
-from services.runtime.acl import OPERATOR_USER
+from services.runtime.acl import ADMIN, OPERATOR_USER
 from services.system import SYSTEM
 from shared.client import ExchangeClient
 from shared.config import Settings
 from shared.eventlog.redis_log import RedisEventLog
+from tests.redis_server import RedisServer
 from tests.support import eventually
 
-__all__ = ["Exchange", "exchange_settings"]
+__all__ = ["Exchange", "Provisioned", "exchange_settings", "provisioned", "run_greenex"]
 
 _json = msgspec.json.Decoder()
 
 
 def exchange_settings(redis_url: str, prefix: str, keys_dir: Path, **extra: Any) -> Settings:
     return Settings(redis_url=redis_url, prefix=prefix, keys_dir=str(keys_dir), venue="greenex-test", **extra)
+
+
+@dataclass
+class Provisioned:
+    """An exchange's private Redis, started with its key ring's ACL file (default user locked), and what
+    a test drives it with: the admin's connection, a venue, the services' environment."""
+
+    settings: Settings
+    venue: Venue
+    redis: Redis  # as admin
+    env: dict[str, str]  # what each service process (and a CLI run as the operator) reads
+    log_dir: Path
+
+    def supervisor(self) -> Supervisor:
+        """The real service processes of the map, not yet started."""
+        return Supervisor(env=self.env, log_dir=self.log_dir)
+
+
+def provisioned(
+    redis_server_factory: Callable[..., RedisServer], tmp_path: Path, prefix: str, **extra: Any
+) -> Provisioned:
+    keys_dir = tmp_path / "keys"
+    server = redis_server_factory(extra_args=("--aclfile", str(keys_dir / ACL_FILE)))
+    settings = exchange_settings(server.url, prefix, keys_dir, **extra)
+    init_keys(settings, SYSTEM)
+    server.start()
+    venue = Venue(settings)
+    env = service_env(settings, GREENEX_LOG_LEVEL="WARNING")
+    return Provisioned(settings, venue, venue.redis(ADMIN), env, tmp_path / "logs")
+
+
+def run_greenex(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The greenex command in its own process, as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli.main", *args], cwd=ROOT, env={**os.environ, **env},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
 
 
 class Exchange:

@@ -15,15 +15,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from services.cli.local import service_env
-from services.cli.provision import ACL_FILE, init_keys
-from services.cli.supervisor import Supervisor
-from services.cli.venue import Venue
-from services.runtime.acl import ADMIN
-from services.system import SYSTEM
 from shared.config import Settings
 from shared.protocol import signed
-from tests.integration.exchange import exchange_settings
+from tests.integration.exchange import provisioned
 from tests.integration.load_support import exchange_problems, settled_exchange
 from tests.property.test_intake_fuzz import KEY, _payloads
 from tests.redis_server import RedisServer
@@ -50,14 +44,9 @@ class _Signer:
 async def test_ten_thousand_hostile_payloads_through_the_running_exchange(
     redis_server_factory: Callable[..., RedisServer], tmp_path: Path
 ) -> None:
-    keys_dir = tmp_path / "keys"
-    server = redis_server_factory(extra_args=("--aclfile", str(keys_dir / ACL_FILE)))
-    settings = exchange_settings(server.url, "fuzz", keys_dir)
-    init_keys(settings, SYSTEM)
-    server.start()
-    venue = Venue(settings)
-    redis = venue.redis(ADMIN)
-    sup = Supervisor(env=service_env(settings, GREENEX_LOG_LEVEL="WARNING"), log_dir=tmp_path / "logs")
+    ex = provisioned(redis_server_factory, tmp_path, "fuzz")
+    settings, venue, redis = ex.settings, ex.venue, ex.redis
+    sup = ex.supervisor()
     await sup.start()
     try:
         op = venue.operator

@@ -8,14 +8,9 @@ from pathlib import Path
 import pytest
 
 from services.cli.demo import seed_exchange
-from services.cli.local import service_env
-from services.cli.provision import ACL_FILE, init_keys
-from services.cli.supervisor import Supervisor
-from services.cli.venue import Venue
-from services.runtime.acl import ADMIN
 from services.system import SYSTEM
 from shared.eventlog.verify import ChainVerifier
-from tests.integration.exchange import exchange_settings
+from tests.integration.exchange import provisioned
 from tests.integration.load_support import OrderLoad, exchange_problems, settled_exchange
 from tests.redis_server import RedisServer
 
@@ -31,19 +26,10 @@ async def test_deleting_positions_snapshots_digests_and_cursor_then_restarting_d
     cursor, start
     again and trade on: no entry is answered twice (the log verifies with freshness), every order has
     one verdict, every trade settles once, every report is delivered once, the digests match."""
-    keys_dir = tmp_path / "keys"
-    server = redis_server_factory(extra_args=("--aclfile", str(keys_dir / ACL_FILE)))
-    settings = exchange_settings(server.url, "lost", keys_dir, snapshot_every=300)
-    init_keys(settings, SYSTEM)
-    server.start()
-    venue = Venue(settings)
-    redis = venue.redis(ADMIN)
+    ex = provisioned(redis_server_factory, tmp_path, "lost", snapshot_every=300)
+    settings, venue, redis = ex.settings, ex.venue, ex.redis
     keys = settings.keys
-
-    def supervisor() -> Supervisor:
-        return Supervisor(env=service_env(settings, GREENEX_LOG_LEVEL="WARNING"), log_dir=tmp_path / "logs")
-
-    sup = supervisor()
+    sup = ex.supervisor()
     await sup.start()
     try:
         await seed_exchange(venue)
@@ -57,7 +43,7 @@ async def test_deleting_positions_snapshots_digests_and_cursor_then_restarting_d
         assert await redis.exists(keys.snapshots("intake"), keys.snapshots("intake-reports")) == 2
         assert await redis.exists(keys.positions, *snapshots) >= 4  # there was something to lose
         await redis.delete(keys.positions, keys.digests, keys.report_cursor, *snapshots)
-        sup = supervisor()
+        sup = ex.supervisor()
         await sup.start()
         for _ in range(3):
             await load.burst(PER_CLIENT)

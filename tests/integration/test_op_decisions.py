@@ -4,22 +4,14 @@ entry); a retry with the same --client-order-id prints the first one's decision 
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from services.cli.demo import seed_exchange
-from services.cli.local import service_env
-from services.cli.provision import ACL_FILE, init_keys
-from services.cli.supervisor import ROOT, Supervisor
-from services.cli.venue import Venue
-from services.runtime.acl import ADMIN
-from services.system import SYSTEM
-from tests.integration.exchange import exchange_settings
+from tests.integration.exchange import provisioned, run_greenex
 from tests.integration.load_support import log_entries, settled_exchange
 from tests.redis_server import RedisServer
 
@@ -29,18 +21,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120
 async def test_op_commands_wait_for_the_decision_and_retry_safely(
     redis_server_factory: Callable[..., RedisServer], tmp_path: Path
 ) -> None:
-    keys_dir = tmp_path / "keys"
-    server = redis_server_factory(extra_args=("--aclfile", str(keys_dir / ACL_FILE)))
-    settings = exchange_settings(server.url, "opd", keys_dir)
-    init_keys(settings, SYSTEM)
-    server.start()
-    venue = Venue(settings)
-    redis = venue.redis(ADMIN)
-    env = service_env(settings, GREENEX_LOG_LEVEL="WARNING")
-    sup = Supervisor(env=env, log_dir=tmp_path / "logs")
+    ex = provisioned(redis_server_factory, tmp_path, "opd")
+    settings, venue, redis, env = ex.settings, ex.venue, ex.redis, ex.env
+    sup = ex.supervisor()
 
     def op(*args: str) -> subprocess.CompletedProcess[str]:
-        return _greenex(env, "op", *args)
+        return run_greenex(env, "op", *args)
 
     await sup.start()
     try:
@@ -78,9 +64,9 @@ async def test_op_commands_wait_for_the_decision_and_retry_safely(
                         creds.redis_password}  # fmt: skip
         retire = ["retire", "CCER-2024", "3", "--participant", "sunforest", "--beneficiary", "Sun Co",
                   "--client-order-id", "ret-retry-1"]  # fmt: skip
-        first_retire = _greenex(as_sunforest, *retire)
+        first_retire = run_greenex(as_sunforest, *retire)
         assert first_retire.returncode == 0, first_retire.stdout + first_retire.stderr
-        again_retire = _greenex(as_sunforest, *retire)
+        again_retire = run_greenex(as_sunforest, *retire)
         assert again_retire.returncode == 0, again_retire.stdout + again_retire.stderr
         assert "ret-retry-1 was sent before" in again_retire.stdout
         certificate = first_retire.stdout[first_retire.stdout.index("{"):]
@@ -91,9 +77,3 @@ async def test_op_commands_wait_for_the_decision_and_retry_safely(
         await sup.stop()
         await venue.aclose()
 
-
-def _greenex(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli.main", *args], cwd=ROOT, env={**os.environ, **env},
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip

@@ -3,9 +3,6 @@ trimmed stream, and replay the whole history from the archive and the stream."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,12 +10,7 @@ import pytest
 
 from services.cli.demo import seed_exchange
 from services.cli.history import history
-from services.cli.local import service_env
-from services.cli.provision import ACL_FILE, init_keys
 from services.cli.readmodel import replay_log
-from services.cli.supervisor import ROOT, Supervisor
-from services.cli.venue import Venue
-from services.runtime.acl import ADMIN
 from services.system import SYSTEM
 from shared.domain.codec import decode_event
 from shared.domain.ledger import LogCheckpoint
@@ -26,20 +18,13 @@ from shared.eventlog.archive import write_archive
 from shared.eventlog.redis_log import RedisEventLog
 from shared.eventlog.segments import ArchiveDir, segment_name
 from shared.eventlog.verify import ChainVerifier
-from tests.integration.exchange import exchange_settings
+from tests.integration.exchange import provisioned, run_greenex
 from tests.integration.load_support import OrderLoad, exchange_problems, settled_exchange
 from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(150)]
 
 PER_CLIENT = 12
-
-
-def _greenex(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli.main", *args], cwd=ROOT, env={**os.environ, **env},
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
 
 
 async def test_archive_trim_restart_and_replay_over_archive_and_tail(
@@ -49,22 +34,12 @@ async def test_archive_trim_restart_and_replay_over_archive_and_tail(
     every service's snapshot and a signed checkpoint cover; every service restarts on the trimmed
     stream (none re-reads or re-answers anything), trading goes on, and replay over archive + stream
     gives the digests the live services publish and the state the untrimmed log gave."""
-    keys_dir = tmp_path / "keys"
-    server = redis_server_factory(extra_args=("--aclfile", str(keys_dir / ACL_FILE)))
-    settings = exchange_settings(
-        server.url, "ret", keys_dir, snapshot_every=200, checkpoint_every=100,
+    ex = provisioned(
+        redis_server_factory, tmp_path, "ret", snapshot_every=200, checkpoint_every=100,
         archive_dir=str(tmp_path / "archive"),
     )  # fmt: skip
-    init_keys(settings, SYSTEM)
-    server.start()
-    venue = Venue(settings)
-    redis = venue.redis(ADMIN)
-    env = service_env(settings, GREENEX_LOG_LEVEL="WARNING")
-
-    def supervisor() -> Supervisor:
-        return Supervisor(env=env, log_dir=tmp_path / "logs")
-
-    sup = supervisor()
+    settings, venue, redis, env = ex.settings, ex.venue, ex.redis, ex.env
+    sup = ex.supervisor()
     await sup.start()
     try:
         await seed_exchange(venue)
@@ -76,10 +51,10 @@ async def test_archive_trim_restart_and_replay_over_archive_and_tail(
         head = before[-1].seq
         untrimmed = await replay_log(RedisEventLog(redis, settings.keys))
 
-        refused = _greenex(env, "log", "archive", "--before", "junk-date")
+        refused = run_greenex(env, "log", "archive", "--before", "junk-date")
         assert refused.returncode == 2
         assert "neither a seq nor a date" in refused.stderr
-        done = _greenex(env, "log", "archive", "--before", str(head))
+        done = run_greenex(env, "log", "archive", "--before", str(head))
         assert done.returncode == 0, done.stderr
         assert "archived seq 1.." in done.stdout
         stream = RedisEventLog(redis, settings.keys)
@@ -93,7 +68,7 @@ async def test_archive_trim_restart_and_replay_over_archive_and_tail(
         # A run stopped between its segment and its trim left this behind: it is dropped, not trusted.
         unfinished = Path(settings.archive_dir) / segment_name(cut, cut + 49)
         write_archive(unfinished, await stream.read(cut - 1, 50))
-        again = _greenex(env, "log", "archive", "--before", str(head))
+        again = run_greenex(env, "log", "archive", "--before", str(head))
         assert not unfinished.exists()
         assert again.returncode == 1
         assert "nothing archived" in again.stderr
@@ -101,7 +76,7 @@ async def test_archive_trim_restart_and_replay_over_archive_and_tail(
         replayed = await replay_log(history(settings, redis))
         assert replayed.digest() == untrimmed.digest()
 
-        sup = supervisor()
+        sup = ex.supervisor()
         await sup.start()
         for _ in range(3):
             await load.burst(PER_CLIENT)
@@ -116,7 +91,7 @@ async def test_archive_trim_restart_and_replay_over_archive_and_tail(
         for entry in entries:
             verifier.check(entry)  # an answer given twice would be named here
         assert "checkpoint" in {e.producer for e in entries[len(before) :]}  # it signs on after the cut
-        verified = _greenex(env, "log", "verify")
+        verified = run_greenex(env, "log", "verify")
         assert verified.returncode == 0, verified.stdout + verified.stderr
         assert f"head_seq={entries[-1].seq}" in verified.stdout
     finally:

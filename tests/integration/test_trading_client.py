@@ -12,15 +12,9 @@ import msgspec
 import pytest
 
 from services.cli.demo import seed_exchange
-from services.cli.local import service_env
-from services.cli.provision import ACL_FILE, init_keys
-from services.cli.supervisor import Supervisor
-from services.cli.venue import Venue
-from services.runtime.acl import ADMIN
-from services.system import SYSTEM
 from shared.reports import ExecType, ExecutionReport, Report, SettlementReport
 from shared.trading import Rejected, TradingClient
-from tests.integration.exchange import exchange_settings
+from tests.integration.exchange import provisioned
 from tests.integration.load_support import log_entries, settled_exchange
 from tests.redis_server import RedisServer
 
@@ -30,14 +24,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120
 async def test_trade_refusal_and_retry_through_the_client_library(
     redis_server_factory: Callable[..., RedisServer], tmp_path: Path
 ) -> None:
-    keys_dir = tmp_path / "keys"
-    server = redis_server_factory(extra_args=("--aclfile", str(keys_dir / ACL_FILE)))
-    settings = exchange_settings(server.url, "lib", keys_dir)
-    init_keys(settings, SYSTEM)
-    server.start()
-    venue = Venue(settings)
-    redis = venue.redis(ADMIN)
-    sup = Supervisor(env=service_env(settings, GREENEX_LOG_LEVEL="WARNING"), log_dir=tmp_path / "logs")
+    ex = provisioned(redis_server_factory, tmp_path, "lib")
+    settings, venue, redis = ex.settings, ex.venue, ex.redis
+    sup = ex.supervisor()
     await sup.start()
     try:
         await seed_exchange(venue)
@@ -46,7 +35,7 @@ async def test_trade_refusal_and_retry_through_the_client_library(
         async def session(name: str) -> TradingClient:
             creds = venue.credentials[name]
             return await TradingClient.connect(
-                server.url, name, creds.redis_password, creds.signing_key, venue=settings.venue,
+                settings.redis_url, name, creds.redis_password, creds.signing_key, venue=settings.venue,
                 prefix=settings.prefix,
             )  # fmt: skip
 
