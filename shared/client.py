@@ -85,9 +85,13 @@ class ExchangeClient:
 
     async def reports(self, count: int = 1000, block_ms: int | None = None) -> list[dict[str, Any]]:
         """New reports since the last call (blocking up to block_ms when there are none)."""
+        return [_json.decode(data) for data in await self.report_data(count, block_ms)]
+
+    async def report_data(self, count: int = 1000, block_ms: int | None = None) -> list[bytes]:
+        """The JSON of every new report since the last call, in order (shared/trading.py types it)."""
         reply: Any = await self.redis.xread({self.out_key: self.last_report_id}, count=count, block=block_ms)
         if not reply:
             return []
         rows: list[tuple[bytes, dict[bytes, bytes]]] = reply[0][1]
         self.last_report_id = rows[-1][0]
-        return [_json.decode(fields[b"data"]) for _, fields in rows]
+        return [fields[b"data"] for _, fields in rows]

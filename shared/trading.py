@@ -184,13 +184,7 @@ class TradingClient:
         return report
 
     async def _read(self, count: int, block_ms: int) -> list[Report]:
-        reply: Any = await self.redis.xread({self._client.out_key: self._client.last_report_id}, count=count,
-                                            block=block_ms)  # fmt: skip
-        if not reply:
-            return []
-        rows: list[tuple[bytes, dict[bytes, bytes]]] = reply[0][1]
-        self._client.last_report_id = rows[-1][0]
-        out = [_reports.decode(fields[b"data"]) for _, fields in rows]
+        out = [_reports.decode(data) for data in await self._client.report_data(count, block_ms)]
         for report in out:
             cid = getattr(report, "client_order_id", None)
             if isinstance(cid, str) and cid and cid not in self._seen:
