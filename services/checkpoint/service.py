@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-import msgspec
 import structlog
 from faststream import FastStream
 
@@ -21,9 +20,8 @@ from services.runtime.follower import last_cause_answered
 from services.runtime.system import Process, System
 from shared.config import Settings, connect
 from shared.crypto import CheckpointKey
-from shared.domain.codec import encode_event, event_type, tags
-from shared.domain.ledger import LogCheckpoint
-from shared.eventlog.checkpoints import checkpoint_problem
+from shared.domain.codec import encode_event, event_type
+from shared.eventlog.checkpoints import checkpoint_in, checkpoint_problem
 from shared.eventlog.entry import GENESIS_HASH, NewEntry, position_of_seq
 from shared.eventlog.port import LogCorrupt
 from shared.eventlog.redis_log import RedisEventLog
@@ -33,7 +31,6 @@ from shared.resp import RespClient
 __all__ = ["build_app"]
 
 log = structlog.get_logger("greenex.checkpoint")
-_CHECKPOINT_TYPE = next(iter(tags(LogCheckpoint)))
 
 
 async def _sign_loop(
@@ -89,10 +86,10 @@ async def _vouch_for_start(event_log: RedisEventLog, start: int, link: bytes, pu
     after = start - 1
     while entries := await event_log.read(after, 5000):
         for entry in entries:
-            if entry.type != _CHECKPOINT_TYPE:
+            checkpoint = checkpoint_in(entry)
+            if checkpoint is None or checkpoint.seq != start - 1:
                 continue
-            checkpoint = msgspec.msgpack.decode(entry.body, type=LogCheckpoint)
-            if checkpoint.seq == start - 1 and checkpoint_problem(checkpoint, link, public_key) is None:
+            if checkpoint_problem(checkpoint, link, public_key) is None:
                 return
         after = entries[-1].seq
     raise LogCorrupt(start, unvouched(start))

@@ -19,15 +19,13 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-import msgspec
 from redis.asyncio import Redis
 
 from services.runtime.snapshots import SnapshotStore
 from services.runtime.system import System
-from shared.domain.codec import tags
-from shared.domain.ledger import LogCheckpoint
 from shared.eventlog.archive import ArchiveWriter, iter_archive
 from shared.eventlog.auth import ProducerKeys
+from shared.eventlog.checkpoints import checkpoint_in
 from shared.eventlog.entry import Entry
 from shared.eventlog.port import LogCorrupt
 from shared.eventlog.redis_log import RedisEventLog
@@ -36,7 +34,6 @@ from shared.eventlog.verify import ChainVerifier, unvouched
 
 __all__ = ["ArchiveRefused", "Archived", "archive_log", "choose_cut", "snapshot_holders"]
 
-_CHECKPOINT = next(iter(tags(LogCheckpoint)))
 _PAGE = 5000
 
 
@@ -158,8 +155,7 @@ async def _scan(
     while after < head and (entries := await stream.read(after, _PAGE)):
         for entry in entries:
             verifier.check(entry)
-            if entry.type == _CHECKPOINT:
-                checkpoint = msgspec.msgpack.decode(entry.body, type=LogCheckpoint)
+            if (checkpoint := checkpoint_in(entry)) is not None:  # verified just above
                 signed[checkpoint.seq] = bytes.fromhex(checkpoint.link)
             if before_seq is None and before_ns is not None and entry.logged_ns >= before_ns:
                 before_seq = entry.seq

@@ -3,10 +3,28 @@ exchange's Ed25519 public key can confirm the log up to the checkpoint is the on
 
 from __future__ import annotations
 
-from shared.crypto import verify_checkpoint
-from shared.domain.ledger import LogCheckpoint
+import msgspec
 
-__all__ = ["checkpoint_message", "checkpoint_problem"]
+from shared.crypto import verify_checkpoint
+from shared.domain.codec import tags
+from shared.domain.ledger import LogCheckpoint
+from shared.eventlog.entry import Entry
+from shared.eventlog.port import LogCorrupt
+
+__all__ = ["checkpoint_in", "checkpoint_message", "checkpoint_problem"]
+
+_CHECKPOINT = next(iter(tags(LogCheckpoint)))
+
+
+def checkpoint_in(entry: Entry) -> LogCheckpoint | None:
+    """The checkpoint a log entry carries (None for any other entry); LogCorrupt naming the entry if it
+    is a checkpoint that does not decode."""
+    if entry.type != _CHECKPOINT:
+        return None
+    try:
+        return msgspec.msgpack.decode(entry.body, type=LogCheckpoint)
+    except msgspec.DecodeError as exc:
+        raise LogCorrupt(entry.seq, f"an undecodable checkpoint: {exc}") from exc
 
 
 def checkpoint_message(venue: str, seq: int, link: bytes, previous: int) -> bytes:

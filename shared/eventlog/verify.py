@@ -12,16 +12,13 @@ from typing import Protocol
 
 import msgspec
 
-from shared.domain.codec import tags
-from shared.domain.ledger import LogCheckpoint
 from shared.eventlog.auth import ProducerKeys
-from shared.eventlog.checkpoints import checkpoint_problem
+from shared.eventlog.checkpoints import checkpoint_in, checkpoint_problem
 from shared.eventlog.entry import GENESIS_HASH, Entry, content_digest, encode_content, link_hash
 from shared.eventlog.freshness import Freshness
 from shared.eventlog.port import LogCorrupt
 
 CHECKPOINT_LOOKBACK = 1_000_000  # a checkpoint is appended within this many entries of the seq it signs
-_CHECKPOINT = next(iter(tags(LogCheckpoint)))
 _HEX_LINK = re.compile(r"[0-9a-f]{40}")
 
 __all__ = [
@@ -132,12 +129,8 @@ class ChainVerifier:
         self._links[entry.seq] = entry.hash
         if len(self._links) > 2 * CHECKPOINT_LOOKBACK:
             self._links = {s: h for s, h in self._links.items() if s > entry.seq - CHECKPOINT_LOOKBACK}
-        if entry.type != _CHECKPOINT or self.checkpoint_key is None:
+        if self.checkpoint_key is None or (checkpoint := checkpoint_in(entry)) is None:
             return
-        try:
-            checkpoint = msgspec.msgpack.decode(entry.body, type=LogCheckpoint)
-        except msgspec.DecodeError as exc:
-            raise LogCorrupt(entry.seq, f"an undecodable checkpoint: {exc}") from exc
         link = self._links.get(checkpoint.seq)
         if link is None and checkpoint.seq < self._first_seq - 1:
             # A segment (a trimmed log) holds checkpoints appended after its start of entries before it:
