@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from typing import Any, cast
+from typing import Any
 
 import typer
 from redis.asyncio import Redis
@@ -14,6 +14,7 @@ from rich.console import Console
 
 from services.cli.decisions import wait_for_decision
 from services.cli.errors import EXIT_FAILED, EXIT_REJECTED
+from services.cli.newest import newest_first
 from services.cli.provision import ProvisioningError, sealed_key
 from services.cli.venue import Venue
 from services.system import SYSTEM
@@ -48,16 +49,11 @@ async def _refusal(client: ExchangeClient, entry_id: str) -> dict[str, Any]:
 
 async def _logged_seq(redis: Redis, keys: Keys, sender: str, client_order_id: str) -> int | None:
     """The seq of intake's first entry for this command, searched from the head back (a retry)."""
-    prefix, top = f"{sender}/{client_order_id}/0", "+"
-    for _ in range(_SEARCH_PAGES):
-        rows = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrevrange(keys.log, top, "-", 2000))
-        for stream_id, fields in rows:
-            entry = decode_stream_entry(stream_id, fields)
-            if entry.producer == "intake" and entry.event_id == prefix:
-                return entry.seq
-        if len(rows) < 2000:
-            return None
-        top = f"({rows[-1][0].decode()}"
+    first = f"{sender}/{client_order_id}/0"
+    async for row in newest_first(redis, keys.log, page=2000, pages=_SEARCH_PAGES):
+        entry = decode_stream_entry(*row)
+        if entry.producer == "intake" and entry.event_id == first:
+            return entry.seq
     return None
 
 

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from services.cli.errors import EXIT_FAILED, EXIT_REJECTED
 from services.cli.history import history
+from services.cli.newest import newest_first
 from services.cli.readmodel import ExchangeState, replay_log
 from services.cli.registry_view import registry_rows
 from services.cli.venue import cli_user
@@ -404,14 +405,8 @@ def _print_outcome(report: dict[str, Any]) -> int:
 
 async def _earlier_outcome(redis: Redis, stream: str, cid: str, pages: int = 50) -> dict[str, Any] | None:
     """The report that decided an earlier copy of this retirement, from the participant's own stream."""
-    top = "+"
-    for _ in range(pages):
-        rows = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrevrange(stream, top, "-", 1000))
-        for _id, fields in rows:
-            report = json.loads(fields.get(b"data", b"{}"))
-            if report.get("client_order_id") == cid and _code(report) != "duplicate_client_order_id":
-                return cast(dict[str, Any], report)
-        if len(rows) < 1000:
-            return None
-        top = f"({rows[-1][0].decode()}"
+    async for _id, fields in newest_first(redis, stream, page=1000, pages=pages):
+        report = json.loads(fields.get(b"data", b"{}"))
+        if report.get("client_order_id") == cid and _code(report) != "duplicate_client_order_id":
+            return cast(dict[str, Any], report)
     return None
