@@ -136,6 +136,8 @@ async def settled_exchange(
             await asyncio.sleep(0.5)  # the log must stay still across a service restart's gap
             return False
         entries = await log_entries(redis, settings)
+        if not entries or entries[-1].seq != head:
+            return False  # it moved while being read
         reported = max((e.seq for e in entries if e.type in REPORTED_TYPES), default=0)
         cursor = int(await redis.get(settings.keys.report_cursor) or 0)
         digests = await read_digests(redis, settings.keys)
@@ -144,10 +146,14 @@ async def settled_exchange(
         signed = await redis.hget(settings.keys.positions, CHECKPOINT)
         if due > (int(signed[1:]) if signed else 0):
             return False
-        return cursor >= reported and all(digests.get(c, (-1, ""))[0] == head for c in SYSTEM.core_names)
+        if not (cursor >= reported and all(digests.get(c, (-1, ""))[0] == head for c in SYSTEM.core_names)):
+            return False
+        state["entries"] = entries
+        # Still the same head once all of that was read: nothing was appended while it was checked.
+        return (await RedisEventLog(redis, settings.keys).head())[0] == head
 
     await eventually(quiet, timeout=timeout, interval=0.2)
-    return await log_entries(redis, settings)
+    return cast(list[Entry], state["entries"])
 
 
 async def exchange_problems(redis: Redis, settings: Settings, entries: list[Entry]) -> list[str]:
