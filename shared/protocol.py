@@ -3,6 +3,7 @@ with HMAC-SHA256 over their canonical form, bound to one venue and to the moment
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 from typing import Any
@@ -18,8 +19,11 @@ __all__ = [
     "MAX_QUANTITY",
     "CancelOrderMsg",
     "ClientMessage",
+    "MassCancelMsg",
     "NewOrderMsg",
     "OperatorMessage",
+    "QueryKind",
+    "QueryMsg",
     "RegistryMsg",
     "ReplaceOrderMsg",
     "RetireCreditsMsg",
@@ -65,6 +69,32 @@ class ReplaceOrderMsg(_Msg, frozen=True, tag="replace_order"):
     quantity: int
 
 
+class MassCancelMsg(_Msg, frozen=True, tag="mass_cancel"):
+    """Cancel every open order of yours, or those of one instrument and/or side ("" = all)."""
+
+    client_order_id: str
+    instrument: str = ""
+    side: Side | None = None
+
+
+class QueryKind(enum.StrEnum):
+    BALANCES = "balances"
+    OPEN_ORDERS = "open_orders"
+    ORDER_STATUS = "order_status"
+
+
+class QueryMsg(_Msg, frozen=True, tag="query"):
+    """Ask for your balances, your open orders (from `after_order_id` on, optionally of one
+    instrument) or one open order's status (`orig_client_order_id`): answered on your report stream as
+    of the query's place in the log."""
+
+    client_order_id: str
+    query: QueryKind
+    instrument: str = ""
+    orig_client_order_id: str = ""
+    after_order_id: int = 0
+
+
 class OperatorMessage(_Msg, frozen=True, tag="operator"):
     """An operator command: `action` names it, `args` carries its fields (validated by intake)."""
 
@@ -106,6 +136,8 @@ ClientMessage = (
     NewOrderMsg
     | CancelOrderMsg
     | ReplaceOrderMsg
+    | MassCancelMsg
+    | QueryMsg
     | OperatorMessage
     | RetireCreditsMsg
     | RegistryMsg

@@ -18,14 +18,19 @@ from shared.domain.values import Side
 
 __all__ = [
     "DEPTH_LEVELS",
+    "BalancesReport",
     "CashReport",
     "CashStatus",
     "DepthView",
     "ExecType",
     "Liquidity",
     "ExecutionReport",
+    "HoldingView",
     "KeyReport",
+    "MassCancelReport",
+    "OpenOrdersReport",
     "OrdStatus",
+    "OrderView",
     "RegistryEventKind",
     "RegistryReport",
     "RejectReason",
@@ -43,6 +48,7 @@ class ExecType(enum.StrEnum):
     EXPIRED = "expired"
     REPLACED = "replaced"
     REJECTED = "rejected"
+    ORDER_STATUS = "order_status"  # the answer to an order_status query (FIX ExecType I)
 
 
 class OrdStatus(enum.StrEnum):
@@ -162,6 +168,60 @@ class RegistryReport(_Report, frozen=True, tag="registry"):
     grams: int | UnsetType = UNSET
 
 
+class MassCancelReport(_Report, frozen=True, tag="mass_cancel"):
+    """A mass cancel is done: each order it cancelled was reported before (`cancelled`, under the mass
+    cancel's client order id); `cancelled` counts them."""
+
+    seq: int
+    client_order_id: str
+    instrument: str | None  # None: every instrument
+    side: Side | None  # None: both sides
+    cancelled: int
+
+
+class HoldingView(msgspec.Struct, frozen=True):
+    instrument: str
+    held: int  # tonnes
+    frozen: int  # frozen by open sells and retirements under way
+    free: int  # what you can sell or retire now
+
+
+class BalancesReport(_Report, frozen=True, tag="balances"):
+    """Your cash and holdings after every log entry before `as_of` (the query's seq): every report
+    about those entries came before this one."""
+
+    seq: int
+    client_order_id: str
+    as_of: int
+    cash: str
+    frozen_cash: str  # frozen by open buys and trades not yet settled
+    free_cash: str
+    holdings: list[HoldingView]
+
+
+class OrderView(msgspec.Struct, frozen=True):
+    order_id: int
+    client_order_id: str
+    instrument: str
+    side: Side
+    price: str | None  # None for a market order
+    quantity: int
+    cum_qty: int
+    leaves_qty: int
+    ord_status: OrdStatus
+
+
+class OpenOrdersReport(_Report, frozen=True, tag="open_orders"):
+    """Your open orders (at most 500, by order id) as of `as_of`; `more`: ask again with
+    `after_order_id` = the last order id here."""
+
+    seq: int
+    client_order_id: str
+    as_of: int
+    orders: list[OrderView]
+    more: bool
+
+
 class KeyReport(_Report, frozen=True, tag="key"):
     """Your signing key was rotated: sign with the new one (`fingerprint` names it) from now on; the
     older ones stay valid until `previous_valid_until_ns`."""
@@ -196,7 +256,17 @@ class DepthView(msgspec.Struct, frozen=True):
     asks: list[tuple[str, int]]
 
 
-Report = ExecutionReport | SettlementReport | CashReport | RegistryReport | KeyReport | TradeReport
+Report = (
+    ExecutionReport
+    | SettlementReport
+    | CashReport
+    | RegistryReport
+    | KeyReport
+    | MassCancelReport
+    | BalancesReport
+    | OpenOrdersReport
+    | TradeReport
+)
 
 _encoder = msgspec.json.Encoder()
 

@@ -3,6 +3,9 @@
     async with await TradingClient.connect(url, "acme", password, signing_key, venue="greenex-dev") as c:
         cid = await c.buy("SZEA-2025", 10, price="50.00")
         report = await c.outcome(cid)            # the exchange's first answer: ExecutionReport(new, ...)
+        balances = await c.balances()            # cash and holdings, as of the query's place in the log
+        orders = await c.open_orders()           # every open order (paged through for you)
+        done = await c.mass_cancel("SZEA-2025")  # cancel them, and how many it cancelled
         async for report in c.reports():         # every report from here on, typed; resumes where it was
             ...
 
@@ -19,7 +22,7 @@ import itertools
 import time
 from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import msgspec
 from redis.asyncio import Redis
@@ -27,10 +30,14 @@ from redis.asyncio import Redis
 from shared.client import ExchangeClient
 from shared.keys import Keys
 from shared.reports import (
+    BalancesReport,
     CashReport,
     CashStatus,
     ExecType,
     ExecutionReport,
+    MassCancelReport,
+    OpenOrdersReport,
+    OrderView,
     RegistryEventKind,
     RegistryReport,
     RejectReason,
@@ -40,6 +47,7 @@ from shared.reports import (
 __all__ = ["GreenexError", "NoAnswer", "Rejected", "TradingClient"]
 
 _reports = msgspec.json.Decoder(Report)
+_R = TypeVar("_R")
 
 
 def _refusal(report: Report) -> bool:
@@ -147,6 +155,54 @@ class TradingClient:
                                 quantity=quantity, beneficiary=beneficiary, reason=reason)  # fmt: skip
         return cid
 
+    async def mass_cancel(
+        self, instrument: str = "", side: str | None = None, *, client_order_id: str = "",
+        timeout: float = 10.0,
+    ) -> MassCancelReport:  # fmt: skip
+        """Cancel your open orders (of one instrument and/or side, or all) and wait until it is done: each
+        cancelled order is reported first (under this request's id), then the count."""
+        cid = client_order_id or self._new_id("mc")
+        fields: dict[str, Any] = {"instrument": instrument} if instrument else {}
+        if side is not None:
+            fields["side"] = side
+        await self._client.send("mass_cancel", client_order_id=cid, **fields)
+        return await self._answer(cid, MassCancelReport, timeout)
+
+    async def balances(self, *, timeout: float = 10.0) -> BalancesReport:
+        """Your cash and holdings after every log entry before the query (every report about those came
+        before the answer)."""
+        cid = self._new_id("q")
+        await self._client.send("query", client_order_id=cid, query="balances")
+        return await self._answer(cid, BalancesReport, timeout)
+
+    async def open_orders(self, instrument: str = "", *, timeout: float = 10.0) -> list[OrderView]:
+        """Every open order of yours (of one instrument, or all), by order id; asks page after page."""
+        orders: list[OrderView] = []
+        while True:
+            cid = self._new_id("q")
+            fields: dict[str, Any] = {"instrument": instrument} if instrument else {}
+            if orders:
+                fields["after_order_id"] = orders[-1].order_id
+            await self._client.send("query", client_order_id=cid, query="open_orders", **fields)
+            page = await self._answer(cid, OpenOrdersReport, timeout)
+            orders.extend(page.orders)
+            if not page.more:
+                return orders
+
+    async def order_status(self, orig_client_order_id: str, *, timeout: float = 10.0) -> ExecutionReport:
+        """An open order's status (exec_type `order_status`); Rejected `unknown_order` when it is not open."""
+        cid = self._new_id("q")
+        await self._client.send("query", client_order_id=cid, query="order_status",
+                                orig_client_order_id=orig_client_order_id)  # fmt: skip
+        return await self._answer(cid, ExecutionReport, timeout)
+
+    async def _answer(self, client_order_id: str, kind: type[_R], timeout: float) -> _R:
+        """The report of type `kind` that answers the command, or Rejected / NoAnswer."""
+        report = await self.outcome(client_order_id, timeout, final=kind)
+        if not isinstance(report, kind):
+            raise GreenexError(f"unexpected answer to {client_order_id}: {report!r}")
+        return report
+
     async def _order(
         self, side: str, instrument: str, quantity: int, price: str | None, *, client_order_id: str = "",
         time_in_force: str = "GTC",
@@ -170,11 +226,15 @@ class TradingClient:
             for raw in await self._read(count, block_ms):
                 yield raw
 
-    async def outcome(self, client_order_id: str, timeout: float = 10.0) -> Report:
+    async def outcome(self, client_order_id: str, timeout: float = 10.0, *, final: type = object) -> Report:
         """The exchange's first answer to a command (its own report, or one it already read); raises
-        Rejected with the reason code, NoAnswer after `timeout` seconds."""
+        Rejected with the reason code, NoAnswer after `timeout` seconds. With `final`, waits past other
+        reports for a refusal or one of that type (a mass cancel's count comes after its cancels)."""
         deadline = time.monotonic() + timeout
-        while (report := self._seen.get(client_order_id)) is None:
+        while True:
+            report = self._seen.get(client_order_id)
+            if report is not None and (isinstance(report, final) or _refusal(report)):
+                break
             left = deadline - time.monotonic()
             if left <= 0:
                 raise NoAnswer(f"no answer to {client_order_id} within {timeout:.0f} s")
@@ -187,7 +247,9 @@ class TradingClient:
         out = [_reports.decode(data) for data in await self._client.report_data(count, block_ms)]
         for report in out:
             cid = getattr(report, "client_order_id", None)
-            if isinstance(cid, str) and cid and cid not in self._seen:
+            # The first report answers a command, but a mass cancel's count is its final word.
+            final = isinstance(report, MassCancelReport)
+            if isinstance(cid, str) and cid and (final or cid not in self._seen):
                 self._seen[cid] = report
         return out
 

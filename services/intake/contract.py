@@ -19,10 +19,13 @@ from faststream.specification import AsyncAPI
 from shared.keys import Keys
 from shared.protocol import ClientMessage
 from shared.reports import (
+    BalancesReport,
     CashReport,
     DepthView,
     ExecutionReport,
     KeyReport,
+    MassCancelReport,
+    OpenOrdersReport,
     RegistryReport,
     SettlementReport,
     TradeReport,
@@ -30,7 +33,16 @@ from shared.reports import (
 
 __all__ = ["contract_document"]
 
-ParticipantReport = ExecutionReport | SettlementReport | CashReport | RegistryReport | KeyReport
+ParticipantReport = (
+    ExecutionReport
+    | SettlementReport
+    | CashReport
+    | RegistryReport
+    | KeyReport
+    | MassCancelReport
+    | BalancesReport
+    | OpenOrdersReport
+)
 
 
 class _Channel(msgspec.Struct, frozen=True):
@@ -53,8 +65,9 @@ def _channels(keys: Keys) -> list[_Channel]:
         ),
         _Channel(
             keys.reports("{participant}"), "ParticipantReport",
-            description="One participant's execution, settlement, cash and registry reports, in log "
-            "order (`data` holds the JSON). Read it with XREAD from the last id you saw.",
+            description="One participant's execution, settlement, cash, registry, mass cancel and "
+            "query reports, in log order (`data` holds the JSON). Read it with XREAD from the last id you "
+            "saw.",
             parameters=(("participant", "the participant id the reports are for"),),
         ),
         _Channel(

@@ -19,6 +19,7 @@ from shared.domain.ledger import (
     CreditsIssued,
     HaltRequested,
     LimitsSet,
+    MassCancelSubmitted,
     OrderSubmitted,
     ParticipantRegistered,
     ReplaceSubmitted,
@@ -26,6 +27,7 @@ from shared.domain.ledger import (
     TradingDayClosed,
     WithdrawalRequested,
 )
+from shared.domain.queries import QuerySubmitted
 from shared.domain.reasons import Reason
 from shared.domain.registry import (
     EligibilityChanged,
@@ -38,8 +40,11 @@ from shared.domain.values import OrderType
 from shared.protocol import (
     CancelOrderMsg,
     ClientMessage,
+    MassCancelMsg,
     NewOrderMsg,
     OperatorMessage,
+    QueryKind,
+    QueryMsg,
     RegistryMsg,
     ReplaceOrderMsg,
     RetireCreditsMsg,
@@ -83,6 +88,8 @@ def validate(state: IntakeState, msg: ClientMessage) -> list[Event]:
         return [retirement_event(msg)]
     if isinstance(msg, RegistryMsg):
         return [registry_event(msg, state.products)]
+    if isinstance(msg, MassCancelMsg | QueryMsg):
+        return [_about_own_orders(state, msg)]
     assert isinstance(msg, CancelOrderMsg | ReplaceOrderMsg), type(msg)
     inst = _instrument(state, msg.instrument, msg.participant)
     if msg.orig_client_order_id not in state.order_ids.get(msg.participant, ()):
@@ -98,6 +105,23 @@ def validate(state: IntakeState, msg: ClientMessage) -> list[Event]:
         participant=msg.participant, client_order_id=msg.client_order_id, instrument=msg.instrument,
         orig_client_order_id=msg.orig_client_order_id, price=price, quantity=msg.quantity,
     )]  # fmt: skip
+
+
+def _about_own_orders(state: IntakeState, msg: MassCancelMsg | QueryMsg) -> Event:
+    if msg.instrument:
+        _instrument(state, msg.instrument, msg.participant)
+    if isinstance(msg, MassCancelMsg):
+        return MassCancelSubmitted(participant=msg.participant, client_order_id=msg.client_order_id,
+                                   instrument=msg.instrument, side=msg.side)  # fmt: skip
+    if msg.query is QueryKind.ORDER_STATUS and not msg.orig_client_order_id:
+        raise Refused(Reason.MALFORMED, "order_status needs the orig_client_order_id of the order")
+    if msg.after_order_id < 0:
+        raise Refused(Reason.MALFORMED, "after_order_id must be >= 0")
+    return QuerySubmitted(
+        participant=msg.participant, client_order_id=msg.client_order_id, query=msg.query.value,
+        instrument=msg.instrument, orig_client_order_id=msg.orig_client_order_id,
+        after_order_id=msg.after_order_id,
+    )  # fmt: skip
 
 
 def _new_order(state: IntakeState, msg: NewOrderMsg) -> Event:

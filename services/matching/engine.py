@@ -17,6 +17,7 @@ from shared.domain.commands import (
     ExpireDayOrders,
     HaltInstrument,
     ListInstrument,
+    MassCancel,
     PlaceOrder,
     ReplaceOrder,
     ResumeInstrument,
@@ -26,6 +27,7 @@ from shared.domain.events import (
     InstrumentHalted,
     InstrumentListed,
     InstrumentResumed,
+    MassCancelled,
     OrderAccepted,
     OrderCancelled,
     OrderExpired,
@@ -80,6 +82,8 @@ class MatchingEngine:
             self._cancel(command, events)
         elif type(command) is ReplaceOrder:
             self._replace(command, events)
+        elif type(command) is MassCancel:
+            self._mass_cancel(command, events)
         elif type(command) is ListInstrument:
             events.append(InstrumentListed(instrument=command.instrument))
             self._list(command.instrument)
@@ -364,6 +368,25 @@ class MatchingEngine:
         order = self._find(book, cmd, "cancel_order", events)
         if order is not None:
             self._cancel_resting(book, order, Reason.USER_CANCEL, events, cmd.client_order_id)
+
+    def _mass_cancel(self, cmd: MassCancel, events: list[EngineEvent]) -> None:
+        """Every resting order of the participant that the filters select, in order id order (also on a
+        halted book: cancels always work), then one MassCancelled that counts them."""
+        owned = sorted(order_id for (who, _), order_id in self._live_ids.items() if who == cmd.participant)
+        cancelled = 0
+        for symbol in sorted(self.books) if not cmd.instrument else [cmd.instrument]:
+            book = self.books.get(symbol)
+            if book is None:
+                continue
+            for order_id in owned:
+                order = book.orders.get(order_id)
+                if order is not None and (cmd.side is None or order.side is cmd.side):
+                    self._cancel_resting(book, order, Reason.USER_CANCEL, events, cmd.client_order_id)
+                    cancelled += 1
+        events.append(MassCancelled(
+            participant=cmd.participant, client_order_id=cmd.client_order_id, instrument=cmd.instrument,
+            side=cmd.side, cancelled=cancelled,
+        ))  # fmt: skip
 
     def _replace(self, cmd: ReplaceOrder, events: list[EngineEvent]) -> None:
         book = self._open_book(cmd, "replace_order", events, halt_blocks=True)

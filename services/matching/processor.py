@@ -13,15 +13,17 @@ from shared.domain.commands import (
     ExpireDayOrders,
     HaltInstrument,
     ListInstrument,
+    MassCancel,
     PlaceOrder,
     ReplaceOrder,
     ResumeInstrument,
 )
 from shared.domain.differences import first_key_difference
-from shared.domain.events import InstrumentListed
+from shared.domain.events import InstrumentListed, OrderCancelled
 from shared.domain.ledger import (
     CancelSubmitted,
     HaltRequested,
+    MassCancelSubmitted,
     OrderVerified,
     ReplaceVerified,
     ResumeRequested,
@@ -52,6 +54,9 @@ def to_command(event: Event) -> EngineCommand | None:
             instrument=event.instrument,
             orig_client_order_id=event.orig_client_order_id,
         )
+    if isinstance(event, MassCancelSubmitted):
+        return MassCancel(participant=event.participant, client_order_id=event.client_order_id,
+                          instrument=event.instrument, side=event.side)  # fmt: skip
     if isinstance(event, ReplaceVerified):
         return ReplaceOrder(
             participant=event.participant,
@@ -79,6 +84,7 @@ class MatchingProcessor:
     inputs = tags(
         OrderVerified,
         CancelSubmitted,
+        MassCancelSubmitted,
         ReplaceVerified,
         InstrumentListed,
         HaltRequested,
@@ -100,7 +106,10 @@ class MatchingProcessor:
             # The listing is already a fact in the log (written by intake); the core's echo is not news.
             self.touched.add(command.instrument.symbol)
             return [e for e in events if not isinstance(e, InstrumentListed)]
-        self.touched.add(command.instrument)
+        if isinstance(command, MassCancel):
+            self.touched.update({e.instrument for e in events if isinstance(e, OrderCancelled)})
+        else:
+            self.touched.add(command.instrument)
         return list(events)  # widened to the log's Event union
 
     def snapshot(self) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+from services.verification.answers import answer
 from services.verification.evolve import evolve, order_unit
 from services.verification.state import (
     OpenOrder,
@@ -39,6 +40,7 @@ from shared.domain.ledger import (
     WithdrawalRejected,
     WithdrawalRequested,
 )
+from shared.domain.queries import QuerySubmitted
 from shared.domain.reasons import Reason
 from shared.domain.registry import (
     CreditsRetired,
@@ -85,9 +87,12 @@ class Verification:
         CreditsRetired,
         EligibilityChanged,
         LimitsSet,
+        QuerySubmitted,
     )
 
-    answers_to = tags(OrderSubmitted, ReplaceSubmitted, WithdrawalRequested, RetirementRequested)
+    answers_to = tags(
+        OrderSubmitted, ReplaceSubmitted, WithdrawalRequested, RetirementRequested, QuerySubmitted
+    )
 
     def __init__(self, state: State | None = None) -> None:
         self.state = State() if state is None else state
@@ -105,6 +110,8 @@ class Verification:
                 verdict = self._decide_withdrawal(event)
             case RetirementRequested():
                 verdict = self._decide_retirement(seq, event)
+            case QuerySubmitted():
+                return [answer(self.state, seq, event)]  # changes nothing
             case _:
                 evolve(self.state, event)
                 return []

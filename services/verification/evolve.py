@@ -165,6 +165,7 @@ def _on_verified(state: State, ev: OrderVerified) -> None:
         leaves=ev.quantity,
         cum=0,
         reserved=0,
+        price=ev.price,
     )
     state.orders[ev.order_id] = order
     _freeze(state, order, ev.reserved_cash + ev.reserved_qty)
@@ -211,6 +212,7 @@ def _on_replaced(state: State, ev: OrderReplaced) -> None:
     _drop_live_id(state, order)
     order.client_order_id = ev.client_order_id
     order.unit = unit_reservation(order.side, ev.price)
+    order.price = ev.price
     order.leaves = ev.leaves
     order.cum = ev.cum_qty
     state.live_ids.setdefault(ev.participant, {})[ev.client_order_id] = ev.order_id

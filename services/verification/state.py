@@ -84,6 +84,7 @@ class OpenOrder(msgspec.Struct):
     cum: int
     reserved: int
     pending_extra: int = 0  # frozen for amendments matching has not answered yet
+    price: int = 0  # the limit in fen (0: market), for order status answers
 
 
 class PendingReplace(msgspec.Struct, array_like=True):

@@ -13,6 +13,7 @@ __all__ = [
     "ExpireDayOrders",
     "HaltInstrument",
     "ListInstrument",
+    "MassCancel",
     "PlaceOrder",
     "ReplaceOrder",
     "ResumeInstrument",
@@ -42,6 +43,15 @@ class CancelOrder(_Command, frozen=True):
     client_order_id: str
     instrument: str
     orig_client_order_id: str
+
+
+class MassCancel(_Command, frozen=True):
+    """Cancel every resting order of the participant, or of one instrument ("" = all) and/or side."""
+
+    participant: str
+    client_order_id: str
+    instrument: str = ""
+    side: Side | None = None
 
 
 class ReplaceOrder(_Command, frozen=True):
@@ -77,6 +87,7 @@ EngineCommand = (
     PlaceOrder
     | CancelOrder
     | ReplaceOrder
+    | MassCancel
     | ListInstrument
     | HaltInstrument
     | ResumeInstrument

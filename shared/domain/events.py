@@ -12,6 +12,7 @@ __all__ = [
     "InstrumentHalted",
     "InstrumentListed",
     "InstrumentResumed",
+    "MassCancelled",
     "OrderAccepted",
     "OrderCancelled",
     "OrderExpired",
@@ -80,6 +81,17 @@ class OrderCancelled(DomainEvent, frozen=True):
     request_client_order_id: str = ""
 
 
+class MassCancelled(DomainEvent, frozen=True):
+    """A mass cancel is done: `cancelled` orders of the participant were cancelled (each its own
+    OrderCancelled, before this event, under the request's client order id)."""
+
+    participant: str
+    client_order_id: str
+    instrument: str  # "" = every instrument
+    side: Side | None
+    cancelled: int
+
+
 class OrderExpired(DomainEvent, frozen=True):
     order_id: int
     participant: str
@@ -129,6 +141,7 @@ EngineEvent = (
     | OrderCancelled
     | OrderExpired
     | OrderReplaced
+    | MassCancelled
     | InstrumentListed
     | InstrumentHalted
     | InstrumentResumed

@@ -16,6 +16,7 @@ __all__ = [
     "KeyRotated",
     "LimitsSet",
     "LogCheckpoint",
+    "MassCancelSubmitted",
     "CashWithdrawn",
     "CreditsIssued",
     "HaltRequested",
@@ -167,6 +168,15 @@ class CancelSubmitted(DomainEvent, frozen=True):
     orig_client_order_id: str
 
 
+class MassCancelSubmitted(DomainEvent, frozen=True):
+    """Cancel the participant's open orders: all, or those of one instrument and/or side."""
+
+    participant: str
+    client_order_id: str
+    instrument: str = ""  # "" = every instrument
+    side: Side | None = None  # None = both sides
+
+
 class ReplaceSubmitted(DomainEvent, frozen=True):
     participant: str
     client_order_id: str
@@ -249,6 +259,7 @@ LedgerEvent = (
     | TradingDayClosed
     | OrderSubmitted
     | CancelSubmitted
+    | MassCancelSubmitted
     | ReplaceSubmitted
     | OrderVerified
     | ReplaceVerified

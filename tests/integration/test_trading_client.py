@@ -1,18 +1,20 @@
 """The client library against a running exchange: typed outcomes, refusals as exceptions with the reason
-code, a fill reported to both sides, and a retry with the same client order id that executes nothing
-twice."""
+code, a fill reported to both sides, a retry with the same client order id that executes nothing twice,
+balances, open orders and order status answered on the report stream, and a mass cancel."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import msgspec
 import pytest
 
 from services.cli.demo import seed_exchange
-from shared.reports import ExecType, ExecutionReport, Report, SettlementReport
+from shared.domain.values import Side
+from shared.reports import BalancesReport, ExecType, ExecutionReport, Report, SettlementReport
 from shared.trading import Rejected, TradingClient
 from tests.integration.exchange import provisioned
 from tests.integration.load_support import log_entries, settled_exchange
@@ -49,6 +51,7 @@ async def test_trade_refusal_and_retry_through_the_client_library(
                 await buyer.outcome(await buyer.buy("SZEA-2025", 1, price="50.005"))
             assert refused.value.code == "invalid_tick"
 
+            start = await buyer.balances()
             bid = await buyer.buy("SZEA-2025", 7, price="50.00", client_order_id="gf-bid-1")
             assert isinstance(await buyer.outcome(bid), ExecutionReport)
             again = await buyer.buy("SZEA-2025", 7, price="50.00", client_order_id="gf-bid-1")  # a retry
@@ -60,12 +63,44 @@ async def test_trade_refusal_and_retry_through_the_client_library(
             settled = await _next(seller, lambda r: isinstance(r, SettlementReport))
             assert isinstance(settled, SettlementReport)
             assert settled.quantity == 7
+            await _after_the_trade(buyer, start)
+            await _mass_cancel(seller)
         await settled_exchange(redis, settings, timeout=60)
         entries = await log_entries(redis, settings)
         assert len([e for e in entries if e.event_id.startswith("greenfund/gf-bid-1/")]) == 1  # nothing twice
     finally:
         await sup.stop()
         await venue.aclose()
+
+
+async def _after_the_trade(buyer: TradingClient, start: BalancesReport) -> None:
+    """The seller saw the trade settle, so the settlement is in the log before the buyer's query: 7 t more,
+    350.00 + 0.18 taker fee less."""
+    end = await buyer.balances()
+    held = {h.instrument: h.held for h in end.holdings}
+    held_before = {h.instrument: h.held for h in start.holdings}
+    assert held["SZEA-2025"] - held_before.get("SZEA-2025", 0) == 7
+    assert Decimal(start.cash) - Decimal(end.cash) == Decimal("350.18")
+    assert end.as_of > start.as_of
+    assert await buyer.open_orders() == []
+
+
+async def _mass_cancel(seller: TradingClient) -> None:
+    asks = [await seller.sell("SZEA-2025", 1, price=p) for p in ("52.00", "51.50")]
+    bid = await seller.buy("SZEA-2025", 1, price="44.00")
+    for cid in (*asks, bid):
+        await seller.outcome(cid)
+    status = await seller.order_status(asks[1])
+    assert status.exec_type is ExecType.ORDER_STATUS
+    assert (status.orig_client_order_id, status.price, status.leaves_qty) == (asks[1], "51.50", 1)
+    assert [o.client_order_id for o in await seller.open_orders("SZEA-2025")] == [*asks, bid]
+    done = await seller.mass_cancel("SZEA-2025", side="sell")
+    assert done.cancelled == 2
+    left = await seller.open_orders()
+    assert [(o.client_order_id, o.side) for o in left] == [(bid, Side.BUY)]
+    with pytest.raises(Rejected) as gone:
+        await seller.order_status(asks[0])
+    assert gone.value.code == "unknown_order"
 
 
 def _refused(report: Report, client_order_id: str) -> bool:

@@ -28,6 +28,8 @@ def test_command_names_clients_depend_on_are_present() -> None:
         "new_order",
         "cancel_order",
         "replace_order",
+        "mass_cancel",
+        "query",
         "operator",
         "retire_credits",
         "registry",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from msgspec import UNSET
 
+from services.intake.reports.answers import ANSWER_TYPES, answer_reports
 from services.intake.reports.delivery import Delivery
 from services.intake.reports.registry import REGISTRY_REPORTED_TYPES, RegistryReporter
 from shared.domain.certificates import Origin
@@ -57,6 +58,7 @@ REPORTED_TYPES = (
         KeyRotated,
     )
     | REGISTRY_REPORTED_TYPES
+    | ANSWER_TYPES
 )
 
 
@@ -96,8 +98,11 @@ class Reporter:
         self.registry.origins.blocks = {k: list(v) for k, v in memory.origins.items()}
 
     def reports(self, seq: int, event: Event, entry_hash: bytes = b"") -> list[Delivery]:
-        if type(event).__name__ in REGISTRY_REPORTED_TYPES:
+        name = type(event).__name__
+        if name in REGISTRY_REPORTED_TYPES:
             return self.registry.reports(seq, event, entry_hash)
+        if name in ANSWER_TYPES:
+            return answer_reports(seq, event)
         match event:
             case TradeExecuted():
                 return self._trade(seq, event)
