@@ -3,18 +3,26 @@ each answer is a report on the sender's stream that reflects every log entry bef
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from services.harness import InProcessExchange
 from services.verification.core import Verification
 from shared.domain.queries import MAX_ORDERS_PER_ANSWER
+from shared.domain.values import Side
 from shared.reports import (
     BalancesReport,
+    CashReport,
+    CashStatus,
     ExecType,
     ExecutionReport,
     MassCancelReport,
     OpenOrdersReport,
+    RegistryEventKind,
+    RegistryReport,
     Report,
+    SettlementReport,
 )
 from tests.support import FakeClock
 
@@ -168,3 +176,48 @@ async def test_a_query_on_an_unknown_instrument_is_refused() -> None:
     refusals = {r.client_order_id: r.reason.code for d in ex.reports
                 if isinstance(r := d.report, ExecutionReport) and r.reason}  # fmt: skip
     assert refusals == {"q-x": "unknown_instrument", "q-y": "malformed"}
+
+
+async def test_reports_add_up_to_the_balances_answer() -> None:
+    """Every movement of cash and tonnes is reported: summing a participant's reports from the first one
+    gives exactly what a balances query answers (the contract's promise to clients in other languages)."""
+    ex = await _exchange()
+    await _order(ex, "bob", "s-1", "SZEA-T", "sell", "50.00", 10)
+    await _order(ex, "ann", "b-1", "SZEA-T", "buy", "50.00", 6)
+    await _send(ex, "bob", type="retire_credits", client_order_id="r-1", instrument="SZEA-T", quantity=3,
+                beneficiary="bob's FY2025 scope 1")  # fmt: skip
+    await ex.submit([
+        ex.operator_command("wd-1", "withdraw_cash", participant="bob", amount="100.00"),
+        ex.operator_command("wd-2", "withdraw_cash", participant="ann", amount="999999.00"),  # refused
+    ])  # fmt: skip
+    kinds = [(d.participant, r.status.value) for d in ex.reports if isinstance(r := d.report, CashReport)]
+    assert ("bob", "withdrawn") in kinds
+    assert ("ann", "rejected") in kinds
+    for who in KEYS:
+        await _send(ex, who, type="query", client_order_id=f"q-{who}", query="balances")
+        answer = _answer(ex, who, f"q-{who}")
+        assert isinstance(answer, BalancesReport)
+        mine = [d.report for d in ex.reports if d.participant == who and d.report is not answer]
+        cash, tonnes = _summed(mine)
+        assert str(cash) == answer.cash
+        assert tonnes == {h.instrument: h.held for h in answer.holdings}
+
+
+_MOVES = (RegistryEventKind.CREDITS_ISSUED, RegistryEventKind.RETIRED, RegistryEventKind.CANCELLED)
+
+
+def _summed(reports: Iterable[Report]) -> tuple[Decimal, dict[str, int]]:
+    cash, tonnes = Decimal(0), dict[str, int]()
+    for r in reports:
+        if isinstance(r, CashReport) and r.status is not CashStatus.REJECTED:
+            cash += Decimal(r.amount) if r.status is CashStatus.DEPOSITED else -Decimal(r.amount)
+        elif isinstance(r, SettlementReport):
+            cash += Decimal(r.net_cash)
+            bought = r.quantity if r.side is Side.BUY else -r.quantity
+            tonnes[r.instrument] = tonnes.get(r.instrument, 0) + bought
+        elif isinstance(r, RegistryReport) and r.event in _MOVES:
+            assert isinstance(r.instrument, str)
+            assert isinstance(r.quantity, int)
+            moved = r.quantity if r.event is RegistryEventKind.CREDITS_ISSUED else -r.quantity
+            tonnes[r.instrument] = tonnes.get(r.instrument, 0) + moved
+    return cash, {k: v for k, v in tonnes.items() if v}

@@ -67,7 +67,7 @@ class RegistryReporter:
                 retired = event.kind is RetirementKind.RETIRE
                 return [Delivery(event.participant, RegistryReport(
                     event=kind.RETIRED if retired else kind.CANCELLED, seq=seq,
-                    client_order_id=event.client_order_id,
+                    client_order_id=event.client_order_id, instrument=event.instrument, quantity=event.tonnes,
                     certificate=certificate(event, seq, entry_hash, self.origins),
                 ))]  # fmt: skip
             case LabelIssued():
