@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -42,6 +42,7 @@ from shared.reports import (
     RegistryReport,
     RejectReason,
     Report,
+    SettlementReport,
 )
 
 __all__ = ["GreenexError", "NoAnswer", "Rejected", "TradingClient"]
@@ -84,6 +85,9 @@ class TradingClient:
         self._client = ExchangeClient(redis, participant, signing_key, Keys(prefix), venue=venue)
         self._ids = itertools.count(1)
         self._seen: dict[str, Report] = {}  # first report per client order id, read by `reports`
+        self._unsettled: set[int] = set()  # trades of yours reported, not yet settled
+        # Called with every report as it is read, whichever call reads it (`outcome` reads past others).
+        self.listener: Callable[[Report], None] | None = None
 
     @classmethod
     async def connect(
@@ -196,6 +200,19 @@ class TradingClient:
                                 orig_client_order_id=orig_client_order_id)  # fmt: skip
         return await self._answer(cid, ExecutionReport, timeout)
 
+    async def sync(self, *, timeout: float = 10.0) -> BalancesReport:
+        """Wait until the exchange has reported everything your earlier commands caused, and every trade
+        of yours reported by then has settled; returns the balances at the query (before those
+        settlements). After it, your next command is decided on a state that no longer depends on timing."""
+        balances = await self.balances(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while self._unsettled:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise NoAnswer(f"trades {sorted(self._unsettled)} not settled within {timeout:.0f} s")
+            await self._read(500, max(1, int(min(left, 1.0) * 1000)))
+        return balances
+
     async def _answer(self, client_order_id: str, kind: type[_R], timeout: float) -> _R:
         """The report of type `kind` that answers the command, or Rejected / NoAnswer."""
         report = await self.outcome(client_order_id, timeout, final=kind)
@@ -246,6 +263,12 @@ class TradingClient:
     async def _read(self, count: int, block_ms: int) -> list[Report]:
         out = [_reports.decode(data) for data in await self._client.report_data(count, block_ms)]
         for report in out:
+            if isinstance(report, ExecutionReport) and report.exec_type is ExecType.TRADE:
+                self._unsettled.add(cast(int, report.trade_id))
+            elif isinstance(report, SettlementReport):
+                self._unsettled.discard(report.trade_id)
+            if self.listener is not None:
+                self.listener(report)
             cid = getattr(report, "client_order_id", None)
             # The first report answers a command, but a mass cancel's count is its final word.
             final = isinstance(report, MassCancelReport)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Callable
 from typing import Any
 
 from redis.exceptions import ResponseError
 
 from services.cli.demo_registry import seed_registry
+from services.cli.session import SessionCounts, trade_session
 from services.cli.venue import Venue
-from shared.client import ExchangeClient
 from shared.domain.ledger import OPERATOR
+from shared.trading import TradingClient
 
 __all__ = [
     "DEMO_INSTRUMENTS",
@@ -94,86 +94,25 @@ async def seed_exchange(venue: Venue) -> None:
     await seed_registry(venue)
 
 
-async def _trader(
-    client: ExchangeClient, orders: int, rng: random.Random, mids: dict[str, int], tick: Callable[[int], None]
-) -> int:
-    """Send `orders` signed commands in bursts, reading reports between bursts; return reports read."""
-    open_ids: list[tuple[str, str]] = []
-    seen = 0
-    for n in range(orders):
-        symbol = rng.choice(list(mids))
-        mid = mids[symbol] = max(100, mids[symbol] + rng.choice((-1, 0, 0, 1)))
-        cid = f"{client.participant}-{n}"
-        roll = rng.random()
-        if open_ids and roll < 0.10:
-            sym, orig = open_ids.pop(rng.randrange(len(open_ids)))
-            cmd = client.command(
-                "cancel_order", client_order_id=cid, instrument=sym, orig_client_order_id=orig
-            )
-        elif open_ids and roll < 0.15:
-            i = rng.randrange(len(open_ids))
-            sym, orig = open_ids[i]
-            open_ids[i] = (sym, cid)
-            cmd = client.command(
-                "replace_order",
-                client_order_id=cid,
-                instrument=sym,
-                orig_client_order_id=orig,
-                price=f"{(mids[sym] + rng.randint(-8, 8)) / 100:.2f}",
-                quantity=rng.randint(1, 50) * 10,
-            )
-        else:
-            side = rng.choice(("buy", "sell"))
-            qty = rng.randint(1, 50) * 10
-            if roll < 0.20:
-                cmd = client.command(
-                    "new_order",
-                    client_order_id=cid,
-                    instrument=symbol,
-                    side=side,
-                    order_type="market",
-                    quantity=qty,
-                    time_in_force="IOC",
-                )
-            else:
-                offset = rng.randint(-6, 10) * (1 if side == "sell" else -1)
-                tif = "IOC" if roll < 0.30 else "GTC"
-                cmd = client.command(
-                    "new_order",
-                    client_order_id=cid,
-                    instrument=symbol,
-                    side=side,
-                    order_type="limit",
-                    price=f"{(mid + offset) / 100:.2f}",
-                    quantity=qty,
-                    time_in_force=tif,
-                )
-                if tif == "GTC":
-                    open_ids.append((symbol, cid))
-        await client.send_many([cmd])
-        tick(1)
-        if n % 20 == 19:
-            seen += len(await client.reports(block_ms=5))
-    return seen
-
-
-async def run_session(venue: Venue, orders: int, seed: int, tick: Callable[[int], None]) -> None:
-    """Every demo participant trades concurrently until `orders` commands were sent in all."""
-    rng = random.Random(seed)
+async def run_session(
+    venue: Venue, orders: int, seed: int, tick: Callable[[int], None] = lambda n: None
+) -> SessionCounts:
+    """The demo participants trade `orders` commands through the client library, in the one order `seed`
+    draws (services/cli/session.py): the same seed, the same trades."""
     mids = {spec["symbol"]: int(float(spec["reference_price"]) * 100) for spec in DEMO_INSTRUMENTS}
-    share = orders // len(DEMO_PARTICIPANTS)
-    await asyncio.gather(
-        *[
-            _trader(
-                venue.client(p),
-                share + (1 if i < orders % len(DEMO_PARTICIPANTS) else 0),
-                random.Random(rng.random()),
-                mids,
-                tick,
-            )
-            for i, (p, *_rest) in enumerate(DEMO_PARTICIPANTS)
-        ]
-    )
+    settings = venue.settings
+    clients: list[TradingClient] = []
+    for participant, *_rest in DEMO_PARTICIPANTS:
+        creds = venue.credentials[participant]
+        clients.append(await TradingClient.connect(
+            settings.redis_url, participant, creds.redis_password, creds.signing_key, venue=settings.venue,
+            prefix=settings.prefix,
+        ))  # fmt: skip
+    try:
+        return await trade_session(clients, mids, orders, seed, tick)
+    finally:
+        for client in clients:
+            await client.aclose()
 
 
 async def wait_quiet(venue: Venue, quiet_s: float = 1.0, timeout_s: float = 120) -> int:

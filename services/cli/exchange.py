@@ -18,6 +18,7 @@ from rich.progress import Progress
 
 from services.cli.demo import run_session, seed_exchange, wait_quiet
 from services.cli.demo_registry import run_registry_chain
+from services.cli.fastview import view_state
 from services.cli.history import history
 from services.cli.local import AlreadyRunning, default_home, local_exchange, private_settings
 from services.cli.readmodel import ExchangeState, replay_log
@@ -58,7 +59,7 @@ async def _live_depth(settings: Settings, symbol: str) -> DepthView | None:
 async def _state(settings: Settings) -> ExchangeState:
     venue = Venue(settings)
     try:
-        return await replay_log(history(settings, venue.redis(cli_user())))
+        return await view_state(settings, venue.redis(cli_user()))
     finally:
         await venue.aclose()
 

@@ -56,6 +56,9 @@ class ExchangeState:
     deposited: int = 0
     withdrawn: int = 0
     issued: dict[str, int] = field(default_factory=dict)
+    # True when the cores came from snapshots (services/cli/fastview.py): the totals above and `counts`
+    # then cover only the tail, so nothing may read them.
+    partial: bool = False
     # type tag -> the cores that read it: one dict lookup per entry instead of a scan of every core
     _readers: dict[str, tuple[Processor, ...]] = field(default_factory=dict, repr=False)
 
@@ -104,6 +107,15 @@ class ExchangeState:
             self._total(event or decode_event(entry.body))
         self.seq, self.head_hash, self.logged_ns = entry.seq, entry.hash, entry.logged_ns
 
+    def apply_beyond(self, entry: Entry, covered: Mapping[str, int]) -> None:
+        """`apply` for the cores whose snapshot (at seq `covered[name]`) does not hold the entry yet."""
+        event: Event | None = None
+        for proc in self._readers.get(entry.type, ()):
+            if entry.seq > covered[proc.name] and entry.producer != proc.name:
+                event = event or decode_event(entry.body)
+                proc.decide(entry.seq, entry.event_ns, event)
+        self.seq, self.head_hash, self.logged_ns = entry.seq, entry.hash, entry.logged_ns
+
     def _total(self, fact: Event) -> None:
         if isinstance(fact, CashDeposited):
             self.deposited += fact.amount
@@ -146,9 +158,11 @@ def replay_entries(
     checkpoints: Mapping[int, Checkpoint] | None = None,
     state: ExchangeState | None = None,
     verifier: ChainVerifier | None = None,
+    covered: Mapping[str, int] | None = None,
 ) -> ExchangeState:
     """Fold entries into a state, checking the hash chain (LogCorrupt names the first bad seq) with
-    `verifier` (one holding keys also checks producer tags, causations and signed checkpoints).
+    `verifier` (one holding keys also checks producer tags, causations and signed checkpoints). With
+    `covered`, a core skips the entries its snapshot already holds (ExchangeState.apply_beyond).
 
     `checkpoints` run right after the entry of their seq is applied, e.g. to take a core's digest at the
     seq a live service reported.
@@ -166,7 +180,10 @@ def replay_entries(
                 break
             if verifier is not None:
                 verifier.check(entry)
-            state.apply(entry)
+            if covered is None:
+                state.apply(entry)
+            else:
+                state.apply_beyond(entry, covered)
             if entry.seq in checks:
                 checks[entry.seq](state)
     return state

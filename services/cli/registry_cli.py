@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.table import Table
 
 from services.cli.errors import EXIT_FAILED, EXIT_REJECTED
-from services.cli.history import history
+from services.cli.fastview import view_state
 from services.cli.newest import newest_first
-from services.cli.readmodel import ExchangeState, replay_log
+from services.cli.readmodel import ExchangeState
 from services.cli.registry_view import registry_rows
 from services.cli.venue import cli_user
 from shared.client import ExchangeClient
@@ -261,7 +261,7 @@ async def _state() -> tuple[ExchangeState, RedisEventLog, Redis]:
     settings = load_settings()
     redis = connect(settings, cli_user())
     event_log = RedisEventLog(redis, settings.keys)
-    return await replay_log(history(settings, redis)), event_log, redis
+    return await view_state(settings, redis), event_log, redis
 
 
 @registry_app.callback(invoke_without_command=True)

@@ -144,6 +144,9 @@ def session_lines(state: ExchangeState) -> list[str]:
         f"(funds, credits, limits); of the verified, refused by matching {by_matching:,}",
         f"cancels and replaces refused {others:,}; trades {c.get('TradeExecuted', 0):,}, "
         f"settled {c.get('TradeSettled', 0):,}",
+        f"queries {c.get('QuerySubmitted', 0):,} = balances {c.get('BalancesAnswered', 0):,} "
+        f"+ open orders {c.get('OpenOrdersAnswered', 0):,} + order status {c.get('OrderStatusAnswered', 0):,}"
+        f"; mass cancels {c.get('MassCancelled', 0):,}",
     ]
 
 
