@@ -29,6 +29,7 @@ from shared.config import Settings, connect
 from shared.eventlog.entry import Entry
 from shared.eventlog.redis_log import RedisEventLog
 from shared.resp import RespClient
+from shared.trading import NoAnswer, TradingClient
 
 __all__ = ["RunConfig", "RunResult", "fresh_prefix", "run_load", "services_on"]
 
@@ -146,18 +147,22 @@ async def seed(venue: Venue, names: list[str], instruments: int) -> None:
 
 
 async def _warm_up(venue: Venue, names: list[str], syms: list[str], timeout: float) -> None:
-    """One far-from-the-market order per client, each answered: the services are up and caught up."""
-    clients = [venue.client(who) for who in names]
-    for client in clients:
-        await client.send(
-            "new_order", client_order_id="warm", instrument=syms[0], side="buy",
-            order_type="limit", price=f"{REFERENCE_FEN * 0.95 / 100:.2f}", quantity=1,
-        )  # fmt: skip
-    deadline = time.monotonic() + timeout
-    for client in clients:
-        while not await client.reports(block_ms=200):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no answer to the warm-up order of {client.participant}")
+    """One far-from-the-market order per client through the client library, each answered: the services
+    are up and caught up. (The measured flow is signed in advance and sent by loadtests/sender.py, at
+    rates no per-command client reaches.)"""
+    settings = venue.settings
+    for who in names:
+        creds = venue.credentials[who]
+        async with await TradingClient.connect(
+            settings.redis_url, who, creds.redis_password, creds.signing_key, venue=settings.venue,
+            prefix=settings.prefix,
+        ) as client:  # fmt: skip
+            far = f"{REFERENCE_FEN * 0.95 / 100:.2f}"
+            cid = await client.buy(syms[0], 1, price=far, client_order_id="warm")
+            try:
+                await client.outcome(cid, timeout=timeout)
+            except NoAnswer as silent:
+                raise TimeoutError(f"no answer to the warm-up order of {who}") from silent
 
 
 def _pids_cpu(pids: dict[str, int]) -> dict[str, float | None]:
