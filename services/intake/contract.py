@@ -102,7 +102,7 @@ def contract_document(keys: Keys | None = None) -> dict[str, Any]:
     spec = AsyncAPI(
         broker,
         title="greenex client contract",
-        version="1.0.0",
+        version="2.0.0",  # docs/protocol.md, "Versions"
         description=f"Signed commands in on {keys.commands('<participant>')}; reports out on "
         f"{keys.reports('<participant>')}; public market data on {keys.trades} and "
         f"{keys.depth('<instrument>')}. See docs/protocol.md and docs/security.md.",
