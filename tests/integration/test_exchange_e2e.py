@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import time
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlparse
 
@@ -234,45 +235,53 @@ async def test_demo_session_conserves_cash_and_credits(exchange: Exchange) -> No
 
 async def test_a_shell_client_with_redis_cli_and_openssl_can_trade(exchange: Exchange) -> None:
     """The docs/protocol.md recipe: sign with openssl, send with redis-cli logged in as the participant's
-    own Redis user (the password from the environment, never an argument), get an execution report."""
+    own Redis user (the password from the environment, never an argument): an order, a balance query, a
+    mass cancel, each answered on the participant's report stream, which redis-cli reads back."""
     sym = await exchange.instrument()
     shell = await exchange.participant("shell")
-    body = json.dumps(
-        {
-            "client_order_id": "b1",
-            "instrument": sym,
-            "order_type": "limit",
-            "participant": shell.participant,
-            "price": "58.10",
-            "quantity": 10,
-            "sent_ms": time.time_ns() // 1_000_000,
-            "side": "buy",
-            "time_in_force": "GTC",
-            "type": "new_order",
-            "venue": shell.venue,
-        },
-        separators=(",", ":"),
-    )
     port = urlparse(exchange.settings.redis_url).port
-    script = (
-        f"sig=$(printf '%s' \"$BODY\" | openssl dgst -sha256 -hmac \"$SECRET\" | cut -d' ' -f2)\n"
-        f"redis-cli -p {port} --user {shell.participant} XADD {shell.in_key} '*' data "
-        '"${BODY%\\}},\\"sig\\":\\"$sig\\"}"\n'
-    )
     password = exchange.venue.credentials[shell.participant].redis_password
-    done = subprocess.run(
-        ["bash", "-c", script],
-        env={**os.environ, "BODY": body, "SECRET": shell.secret, "REDISCLI_AUTH": password},
-        capture_output=True,
-        text=True,
-        timeout=10,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+
+    def run(script: str, **env: str) -> str:
+        done = subprocess.run(
+            ["bash", "-c", script], capture_output=True, text=True, timeout=10, check=False,
+            env={**os.environ, "SECRET": shell.secret, "REDISCLI_AUTH": password, **env},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def send(**command: object) -> None:
+        now_ms = time.time_ns() // 1_000_000
+        stamp = {"participant": shell.participant, "venue": shell.venue, "sent_ms": now_ms}
+        body = json.dumps({**stamp, **command}, separators=(",", ":"), sort_keys=True)
+        run(
+            f"sig=$(printf '%s' \"$BODY\" | openssl dgst -sha256 -hmac \"$SECRET\" | cut -d' ' -f2)\n"
+            f"redis-cli -p {port} --user {shell.participant} XADD {shell.in_key} '*' data "
+            '"${BODY%\\}},\\"sig\\":\\"$sig\\"}"\n',
+            BODY=body,
+        )
+
+    send(type="new_order", client_order_id="b1", instrument=sym, order_type="limit", price="58.10",
+         quantity=10, side="buy", time_in_force="GTC")  # fmt: skip
     got = await exchange.reports_until(shell, bool)
     assert [(r["client_order_id"], r["exec_type"], r["price"], r["leaves_qty"]) for r in got] == [
         ("b1", "new", "58.10", 10)
     ]
+    send(type="query", client_order_id="q1", query="balances")
+    (balances,) = await exchange.reports_until(shell, bool)
+    # 10 t at 58.10 froze 10 x (58.10 + 0.03, the highest fee per tonne rounded up to the fen).
+    assert (balances["type"], balances["client_order_id"]) == ("balances", "q1")
+    assert balances["frozen_cash"] == "581.30"
+    assert Decimal(balances["free_cash"]) == Decimal(balances["cash"]) - Decimal("581.30")
+    send(type="mass_cancel", client_order_id="m1", instrument=sym)
+    done = await exchange.reports_until(shell, lambda rs: rs[-1]["type"] == "mass_cancel")
+    assert [(r["type"], r["client_order_id"], r.get("orig_client_order_id")) for r in done] == [
+        ("execution_report", "m1", "b1"), ("mass_cancel", "m1", None)
+    ]  # fmt: skip
+    out_key = exchange.settings.keys.reports(shell.participant)
+    read_back = run(f"redis-cli -p {port} --user {shell.participant} XRANGE {out_key} - +")
+    assert '"type":"mass_cancel"' in read_back
+    assert '"cancelled":1' in read_back
 
 
 async def test_a_command_stranded_in_intakes_pending_list_is_still_handled(exchange: Exchange) -> None:
