@@ -8,7 +8,9 @@ into a private Redis, and then each restart path the services run is timed on it
   `--behind` entries before the head (services snapshot every GREENEX_SNAPSHOT_EVERY = 100,000 entries);
 - each follower core: resume_follower (snapshot, positions from the log) and the catch-up to the head;
 - the report publisher: resume and the fold to the head;
-- the checkpoint process's start: it verifies the whole stream (what `greenex log archive` shortens).
+- the checkpoint process's start: it verifies the whole stream (what `greenex log archive` shortens);
+- the operator views (issue 14): `balances`/`registry` from the followers' snapshots plus the tail
+  against a replay of the whole log, the live depth view `book` reads, and the CLI's own start-up.
 
     .venv/bin/python -m loadtests.restart_bench --orders 282000 --behind 100000
 """
@@ -20,19 +22,24 @@ import asyncio
 import gc
 import platform
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import msgspec
 from redis.asyncio import Redis
 
 from loadtests.replay_bench import _Clock, intake_events
-from services.cli.readmodel import replay_entries
+from services.cli.fastview import state_from_snapshots
+from services.cli.readmodel import ExchangeState, replay_entries, replay_log
 from services.cli.supervisor import ROOT, ensure_redis
 from services.harness import InProcessExchange
 from services.intake.core import Intake
 from services.intake.gateway import Gateway
 from services.intake.reports.publisher import SNAPSHOT_NAME, ReportPublisher
+from services.matching.service import depth_view
 from services.runtime.app import resume_follower
 from services.runtime.follower import LogFollower
 from services.runtime.snapshots import Snapshot, SnapshotStore, new_snapshot
@@ -42,6 +49,7 @@ from shared.eventlog.entry import Entry
 from shared.eventlog.redis_log import RedisEventLog
 from shared.eventlog.verify import ChainVerifier
 from shared.keys import Keys
+from shared.reports import DepthView
 from shared.resp import RespClient
 
 HOME = ROOT / "var" / "restart-bench"
@@ -147,6 +155,36 @@ async def _checkpoint(b: _Bench) -> None:
     await b.timed("checkpoint process (verifies the whole stream)", start)
 
 
+async def _views(b: _Bench) -> None:
+    """After _followers: every core's snapshot is `at`. The CLI's start is its own process, timed apart."""
+    fast: dict[str, ExchangeState] = {}
+
+    async def from_snapshots() -> None:
+        fast["state"] = await state_from_snapshots(b.log, b.store)
+
+    async def replayed() -> None:
+        full = await replay_log(b.log)
+        if full.core_digests() != fast["state"].core_digests():
+            raise AssertionError("a view from snapshots differs from the full replay")
+
+    await b.timed(f"balances/registry view, {b.label}", from_snapshots)
+    await b.timed("balances/registry view, replaying the whole log", replayed)
+    symbol = sorted(fast["state"].matching.engine.books)[0]
+    await b.redis.set(KEYS.depth(symbol), depth_view(fast["state"].matching, symbol))
+
+    async def depth() -> None:
+        raw = await b.redis.get(KEYS.depth(symbol))
+        msgspec.json.decode(raw or b"", type=DepthView)
+
+    await b.timed("book view: the live depth (GET md:depth + decode)", depth)
+    cli = [sys.executable, "-m", "services.cli.main", "--version"]
+
+    async def start_up() -> None:
+        subprocess.run(cli, cwd=ROOT, check=True, capture_output=True)  # noqa: S603 - our own CLI
+
+    await b.timed("greenex CLI start-up (`greenex --version`, own process)", start_up)
+
+
 async def _run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     exchange, entries = await _build(args.orders, args.seed)
@@ -164,7 +202,7 @@ async def _run(args: argparse.Namespace) -> None:
         for start in range(0, len(entries), 20_000):
             await log.import_entries(entries[start : start + 20_000])
         memory = (await redis.info("memory"))["used_memory"]
-        for part in (_intake, _followers, _publisher, _checkpoint):
+        for part in (_intake, _followers, _views, _publisher, _checkpoint):
             await part(bench)
     finally:
         await resp.aclose()
