@@ -101,6 +101,9 @@ async def run_session(
     draws (services/cli/session.py): the same seed, the same trades."""
     mids = {spec["symbol"]: int(float(spec["reference_price"]) * 100) for spec in DEMO_INSTRUMENTS}
     settings = venue.settings
+    # The seed's operator commands (listings, registrations) are decided before the first order: the
+    # session starts from the same state every time, and no order races its participant's registration.
+    await wait_quiet(venue, quiet_s=0.3)
     clients: list[TradingClient] = []
     for participant, *_rest in DEMO_PARTICIPANTS:
         creds = venue.credentials[participant]

@@ -115,7 +115,8 @@ class Exchange:
         return f"{stem}{next(self._ids)}"
 
     async def op(self, action: str, **args: Any) -> bytes:
-        return await self.operator.operator(action, self.unique("op-"), **args)
+        # Not "op-<n>": the demo seed (seed_exchange) numbers its own operator commands that way.
+        return await self.operator.operator(action, self.unique("t-op-"), **args)
 
     async def instrument(self, stem: str = "SZEA", reference: str = "58.00", **extra: Any) -> str:
         symbol = self.unique(f"{stem}-T")
