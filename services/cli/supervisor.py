@@ -101,6 +101,8 @@ async def ensure_redis(
         *(["--aclfile", str(aclfile)] if aclfile is not None else []),
         "--appendfsync",
         appendfsync,
+        "--logfile",
+        str(data_dir / _SERVER_LOG),  # why it stopped, if it does: the error below quotes it
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
         start_new_session=True,  # Ctrl-C in the terminal is the supervisor's to handle, in order
@@ -114,7 +116,23 @@ async def ensure_redis(
     if proc.returncode is None:
         proc.terminate()
         await proc.wait()
-    raise SystemExit(f"redis-server did not start at {url} (exit code {proc.returncode})")
+    why = _last_line(data_dir / _SERVER_LOG)
+    raise SystemExit(
+        f"redis-server did not start at {url} (exit code {proc.returncode})"
+        + (f": {why} (its log: {data_dir / _SERVER_LOG})" if why else "")
+    )
+
+
+_SERVER_LOG = "redis-server.log"
+
+
+def _last_line(path: Path) -> str:
+    """The last line a server logged, without its pid and time stamp ("123:M 01 Dec ... # <text>")."""
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1].split(" # ", 1)[-1].split(" * ", 1)[-1].strip() if lines else ""
 
 
 @dataclass(frozen=True)

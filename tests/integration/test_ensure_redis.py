@@ -102,3 +102,16 @@ async def test_a_server_with_acls_is_used_only_once_loaded_and_with_its_profile(
         await client.aclose()
         proc.terminate()
         await proc.wait()
+
+
+async def test_a_server_that_cannot_start_says_why(tmp_path: Path) -> None:
+    """redis-server's own last words (here: an ACL file that is not there) are in the one-line error, not
+    lost with its output."""
+    port = free_port()
+    with pytest.raises(SystemExit) as failed:
+        await ensure_redis(f"redis://127.0.0.1:{port}/0", tmp_path / "data", aclfile=tmp_path / "gone.acl",
+                           timeout_s=30)  # fmt: skip
+    text = str(failed.value)
+    assert "did not start" in text
+    assert "gone.acl" in text
+    assert "redis-server.log" in text
