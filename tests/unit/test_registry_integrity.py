@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from services.cli.readmodel import replay_entries
+from services.cli.registry_projects import project_rows
 from services.harness import InProcessExchange
 from services.registry.core import Registry
 from services.runtime.processor import restored
@@ -306,6 +307,10 @@ async def test_a_reversal_cancels_buffer_tonnes_linked_to_the_loss_event() -> No
     short = await d.op("report_reversal", project="SF1", tonnes=61, description="storm")
     assert refused_retirement(last(short)) == "insufficient_credits"
     assert [r.refused != "" for r in registry.state.reversals.values()] == [False, True]
+    (row,) = project_rows(registry)  # what `greenex registry` shows
+    assert (row.status, row.reversed_tonnes, row.cancelled_tonnes) == ("registered, reversed", 101, 40)
+    assert row.reversals[0].endswith(f"-> {retired[0].certificate_id}")
+    assert "refused: needs 61 t" in row.reversals[1]
     assert refused(last(await d.op("report_reversal", project="NOPE", tonnes=1, description="x"))) == (
         "unknown_project"
     )
