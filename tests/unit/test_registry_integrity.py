@@ -4,12 +4,14 @@ one process (intake's edge checks, the registry and verification cores), one rul
 from __future__ import annotations
 
 import hashlib
+import io
 from typing import Any
 
 import msgspec
+from rich.console import Console
 
 from services.cli.readmodel import replay_entries
-from services.cli.registry_projects import project_rows
+from services.cli.registry_projects import print_projects, project_rows
 from services.harness import InProcessExchange
 from services.registry.core import Registry
 from services.runtime.processor import restored
@@ -337,3 +339,33 @@ async def test_replay_of_the_new_events_gives_the_same_cores_and_snapshots_resto
     assert isinstance(live, Registry)
     assert restored(Registry(), live.snapshot()).digest() == live.digest()
     assert msgspec.structs.asdict(live.state.projects["SF2"])["status"] is ProjectStatus.REGISTERED
+
+
+def test_entries_written_before_the_rules_still_decode_with_defaults() -> None:
+    """A ProjectRegistered and a VerificationSubmitted as logged before the new fields existed decode,
+    the project as registered, the report unsigned (the registry then refuses it)."""
+    old_project = {"type": "ProjectRegistered", "project": "P", "owner": "o", "instrument": CCER,
+                   "standard": "CCER", "methodology": "m", "country": "CN", "project_type": "x",
+                   "name": "", "buffer_bps": 1000}  # fmt: skip
+    old_report = {"type": "VerificationSubmitted", "participant": "v", "client_order_id": "c", "project": "P",
+                  "vintage": 2024, "period_start": "2024-01-01", "period_end": "2024-12-31", "tonnes": 1,
+                  "report_hash": HASH}  # fmt: skip
+    project = decode_event(msgspec.msgpack.encode(old_project))
+    report = decode_event(msgspec.msgpack.encode(old_report))
+    assert isinstance(project, ProjectRegistered)
+    assert (project.status, project.crediting_start, project.duplicate_of) == ("registered", "", ())
+    assert isinstance(report, VerificationSubmitted)
+    assert report.signature == ""
+
+
+async def test_greenex_registry_prints_the_projects_table() -> None:
+    d = await Desk.make()
+    await d.project("SF1")
+    await d.project("SF2", origin_id="CCER-44-0002")
+    registry = d.ex.core("registry").processor
+    assert isinstance(registry, Registry)
+    out = Console(file=io.StringIO(), width=300)
+    print_projects(out, registry)
+    text = out.file.getvalue()  # type: ignore[attr-defined]
+    assert "under_review (matches SF1)" in text
+    assert "CN 441200 23.046900,112.465100" in text
