@@ -7,6 +7,7 @@ import hashlib
 from typing import Any
 
 from services.cli.venue import Venue
+from shared.attestation import new_verifier_key, sign_report
 from shared.client import ExchangeClient
 
 __all__ = ["DRONE", "DRONE_UNITS", "PROJECT", "VERIFIER", "run_registry_chain", "seed_registry"]
@@ -54,26 +55,36 @@ async def _all_answered(client: ExchangeClient, cids: set[str], timeout: float =
         waiting -= {report.get("client_order_id") for report in await client.reports(block_ms=100)}
 
 
+# Sunforest's project as the 2023 CCER rules want it: a listed methodology, started after 2012-11-08,
+# crediting after 2020-09-22, located (Zhaoqing, Guangdong; illustrative coordinates) and validated.
+PROJECT_ARGS: dict[str, Any] = {
+    "project": PROJECT, "owner": "sunforest", "instrument": OFFSET, "standard": "CCER",
+    "methodology": "CCER-14-001-V01", "country": "CN", "project_type": "afforestation",
+    "name": "Sunforest Guangdong afforestation", "buffer_bps": 1000, "start_date": "2021-03-01",
+    "crediting_start": "2021-03-01", "crediting_end": "2040-12-31", "admin_code": "441200",
+    "latitude": "23.046900", "longitude": "112.465100", "origin_registry": "CCER",
+    "origin_id": "CCER-44-2024-0001", "validator": "South China Validation Co. (fictional)",
+}  # fmt: skip
+
+
 async def seed_registry(venue: Venue) -> None:
-    """An accredited verifier, Sunforest's project, its verified 2024 report and the issuance against it."""
+    """An accredited verifier, Sunforest's project, its verified 2024 report and the issuance against it.
+
+    The verifier's report signing key is made here and used once: the demo signs one report with it.
+    """
     verifier, name = VERIFIER
     op = venue.operator
     await venue.onboard(verifier, name, roles=("verifier",))
+    private_key, public_key = new_verifier_key()
     await op.operator(
-        "register_project",
-        f"op-proj-{PROJECT}",
-        project=PROJECT,
-        owner="sunforest",
-        instrument=OFFSET,
-        standard="CCER",
-        methodology="CCER-14-001-V01 afforestation",
-        country="CN",
-        project_type="afforestation",
-        name="Sunforest Guangdong afforestation",
-        buffer_bps=1000,
-    )
+        "accredit_verifier", f"op-acc-{verifier}", verifier=verifier, scopes=["forestry"],
+        expires="2030-12-31", public_key=public_key, accreditor="CNAS (illustrative)",
+    )  # fmt: skip
+    await op.operator("register_project", f"op-proj-{PROJECT}", **PROJECT_ARGS)
     client = venue.client(verifier)
     report = b"Sunforest SF001 monitoring report 2024, verification statement"
+    report_hash = hashlib.sha256(report).hexdigest()
+    period = ("2024-01-01", "2024-12-31")
     await client.send(
         "registry",
         client_order_id="vr-sf001-2024",
@@ -81,10 +92,11 @@ async def seed_registry(venue: Venue) -> None:
         args={
             "project": PROJECT,
             "vintage": 2024,
-            "period_start": "2024-01-01",
-            "period_end": "2024-12-31",
+            "period_start": period[0],
+            "period_end": period[1],
             "tonnes": VERIFIED_TONNES,
-            "report_hash": hashlib.sha256(report).hexdigest(),
+            "report_hash": report_hash,
+            "signature": sign_report(private_key, PROJECT, *period, 2024, VERIFIED_TONNES, report_hash),
         },
     )
     accepted = await _answer(client, "vr-sf001-2024")

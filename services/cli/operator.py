@@ -290,19 +290,70 @@ def register_project(
     owner: str,
     instrument: str,
     standard: str,
-    methodology: str,
-    country: str,
-    project_type: str,
+    methodology: str = typer.Argument(..., help="an active id of shared/data/methodologies_v1.json"),
+    country: str = typer.Argument(..., help="ISO 3166 alpha-2"),
+    project_type: str = typer.Argument(...),
     name: str = "",
     buffer_bps: int = typer.Option(1000, help="share of each issuance set aside in BUFFER, basis points"),
+    start_date: str = typer.Option("", help="when the project started (construction), YYYY-MM-DD"),
+    crediting_start: str = typer.Option("", help="first day of the crediting period"),
+    crediting_end: str = typer.Option("", help="last day of the crediting period"),
+    admin_code: str = typer.Option("", help="administrative division code, e.g. GB/T 2260 441200"),
+    latitude: str = typer.Option("", help="decimal degrees, at most 6 places"),
+    longitude: str = typer.Option("", help="decimal degrees, at most 6 places"),
+    origin_registry: str = typer.Option("", help="the registry the project comes from"),
+    origin_id: str = typer.Option("", help="its id there"),
+    validator: str = typer.Option("", help="the body that validated the project design"),
     client_order_id: str | None = _CID,
 ) -> None:
-    """Register an offset project into an instrument's pool (its standard must be eligible)."""
+    """Register an offset project into an instrument's pool; one at the site or origin id of an existing
+    project is held under review (see review-project)."""
     _run(
         client_order_id, "register_project", project=project, owner=owner, instrument=instrument,
         standard=standard, methodology=methodology, country=country, project_type=project_type, name=name,
-        buffer_bps=buffer_bps,
+        buffer_bps=buffer_bps, start_date=start_date, crediting_start=crediting_start,
+        crediting_end=crediting_end, admin_code=admin_code, latitude=latitude, longitude=longitude,
+        origin_registry=origin_registry, origin_id=origin_id, validator=validator,
     )  # fmt: skip
+
+
+@op_app.command("review-project")
+def review_project(
+    project: str,
+    approve: bool = typer.Option(..., "--approve/--reject", help="the decision on a project under review"),
+    note: str = typer.Option("", help="why"),
+    client_order_id: str | None = _CID,
+) -> None:
+    """Decide on a project held under review as a possible duplicate."""
+    _run(client_order_id, "review_project", project=project, decision="approve" if approve else "reject",
+         note=note)  # fmt: skip
+
+
+@op_app.command("accredit-verifier")
+def accredit_verifier(
+    verifier: str,
+    public_key: str = typer.Option(..., help="the verifier's Ed25519 public key, 64 hex digits"),
+    expires: str = typer.Option(..., help="last day the accreditation is valid, YYYY-MM-DD"),
+    scopes: list[str] = typer.Option(..., "--scope", help="a sector (forestry, energy) or methodology id"),
+    accreditor: str = typer.Option("", help="the accreditation body"),
+    client_order_id: str | None = _CID,
+) -> None:
+    """Accredit (or re-accredit) a verifier: its scopes, expiry and report-signing key."""
+    _run(client_order_id, "accredit_verifier", verifier=verifier, scopes=scopes, expires=expires,
+         public_key=public_key, accreditor=accreditor)  # fmt: skip
+
+
+@op_app.command("report-reversal")
+def report_reversal(
+    project: str,
+    tonnes: int,
+    description: str = typer.Option(..., help="the loss event and its evidence"),
+    occurred_on: str = typer.Option("", help="when it happened, YYYY-MM-DD"),
+    client_order_id: str | None = _CID,
+) -> None:
+    """Record a loss on a project and cancel as many tonnes from the instrument's pooled BUFFER."""
+    _run(client_order_id, "report_reversal", project=project, tonnes=tonnes, description=description,
+         occurred_on=occurred_on)  # fmt: skip
 
 
 @op_app.command("issue-verified")

@@ -20,6 +20,7 @@ from services.cli.errors import EXIT_FAILED, EXIT_REJECTED
 from services.cli.fastview import view_state
 from services.cli.newest import newest_first
 from services.cli.readmodel import ExchangeState
+from services.cli.registry_projects import print_projects
 from services.cli.registry_view import registry_rows
 from services.cli.venue import cli_user
 from shared.client import ExchangeClient
@@ -71,6 +72,7 @@ def print_registry(out: Console, state: ExchangeState) -> None:
         nums = (r.issued, r.held, r.frozen, r.retired, r.cancelled, r.buffer)
         table.add_row(r.instrument, r.project, str(r.vintage), *map(str, nums))
     out.print(table)
+    print_projects(out, state.registry)
     certs = Table(title="Public list of retirements")
     for col in ("certificate", "kind", "holder", "beneficiary", "instrument", "tonnes", "serials", "seq"):
         certs.add_column(col, justify="right" if col in ("tonnes", "seq") else "left")

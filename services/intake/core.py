@@ -33,6 +33,7 @@ from shared.crypto import ExchangeBox, SealedSecret, Sealer, SecretRefused
 from shared.domain.base import Refused
 from shared.domain.codec import Event, decode_event, encode_event
 from shared.domain.events import InstrumentListed
+from shared.domain.integrity import ProjectReviewed
 from shared.domain.ledger import (
     OPERATOR,
     CommandRejected,
@@ -78,7 +79,7 @@ RESERVED_IDS = frozenset({"admin", "default", "public", OPERATOR, "intake", "ver
 _any_json = msgspec.json.Decoder()
 # Intake's events that are not orders: few, and together they set up everything intake checks against.
 CONFIG_EVENTS = (ParticipantRegistered, KeyRotated, LimitsSet, InstrumentListed, CreditsIssued,
-                 ProjectRegistered, ProductRegistered, EligibilityChanged)  # fmt: skip
+                 ProjectRegistered, ProductRegistered, EligibilityChanged, ProjectReviewed)  # fmt: skip
 
 
 def _unforeseen(exc: Exception) -> str:
@@ -195,6 +196,9 @@ class Intake:
                 s.issued.setdefault(event.instrument, []).append((event.serials.start, event.serials.end))
             case ProjectRegistered():
                 s.projects.add(event.project)
+                s.sites.add(event)
+            case ProjectReviewed():
+                s.sites.review(event)
             case ProductRegistered():
                 s.products[event.product] = event.participant
             case EligibilityChanged() if event.instrument in s.instruments:

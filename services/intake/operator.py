@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
 
+from services.intake.integrity import INTEGRITY_ACTIONS
 from shared.crypto import SealedSecret
 from shared.domain.codec import Event
 from shared.domain.events import InstrumentListed
@@ -26,7 +26,6 @@ from shared.domain.ledger import (
 from shared.domain.registry import (
     EligibilityChanged,
     IssuanceRequested,
-    ProjectRegistered,
     RetirementKind,
     RetirementRequested,
 )
@@ -34,8 +33,6 @@ from shared.domain.values import price_to_fen
 from shared.protocol import MAX_QUANTITY
 
 __all__ = ["ACTIONS", "operator_event"]
-
-_ID = re.compile(r"[A-Za-z0-9_.]{1,64}")  # project ids appear inside serial labels, so no dashes
 
 
 class _Participant(msgspec.Struct, forbid_unknown_fields=True):
@@ -165,18 +162,6 @@ def _close_day(args: dict[str, Any]) -> Event:
     return TradingDayClosed(instrument=msgspec.convert(args, _Symbol).instrument)
 
 
-class _Project(msgspec.Struct, forbid_unknown_fields=True):
-    project: str
-    owner: str
-    instrument: str
-    standard: str
-    methodology: str
-    country: str
-    project_type: str
-    name: str = ""
-    buffer_bps: int = 1000
-
-
 class _IssueVerified(msgspec.Struct, forbid_unknown_fields=True):
     report_id: str
     tonnes: int
@@ -194,19 +179,6 @@ class _Cancel(msgspec.Struct, forbid_unknown_fields=True):
     instrument: str
     quantity: int
     reason: str
-
-
-def _project(args: dict[str, Any]) -> Event:
-    p = msgspec.convert(args, _Project)
-    if not p.project or not _ID.fullmatch(p.project):
-        raise ValueError("project must be 1-64 of [A-Za-z0-9_.]")
-    if not 0 <= p.buffer_bps <= 10_000:
-        raise ValueError("buffer_bps must be in 0..10000")
-    return ProjectRegistered(
-        project=p.project, owner=p.owner, instrument=p.instrument, standard=p.standard,
-        methodology=p.methodology, country=p.country, project_type=p.project_type, name=p.name,
-        buffer_bps=p.buffer_bps,
-    )  # fmt: skip
 
 
 def _issue_verified(args: dict[str, Any]) -> Event:
@@ -244,7 +216,6 @@ ACTIONS = {
     "deposit_cash": _deposit,
     "withdraw_cash": _withdraw,
     "issue_credits": _issue,
-    "register_project": _project,
     "issue_verified": _issue_verified,
     "set_eligibility": _eligibility,
     "cancel_credits": _cancel,
@@ -253,6 +224,7 @@ ACTIONS = {
     "resume_instrument": _resume,
     "close_day": _close_day,
     "set_limits": _limits,
+    **INTEGRITY_ACTIONS,  # register_project, review_project, accredit_verifier, report_reversal
     # rotate_key is intake's own (it needs the time): see services/intake/core.py
 }
 

@@ -40,6 +40,7 @@ class _Verification(msgspec.Struct, forbid_unknown_fields=True):
     period_end: str
     tonnes: int
     report_hash: str
+    signature: str = ""  # hex Ed25519 by the verifier's accredited key (shared/attestation.py)
 
 
 class _Product(msgspec.Struct, forbid_unknown_fields=True):
@@ -105,10 +106,12 @@ def _verification(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
         raise ValueError(f"tonnes must be in 1..{MAX_QUANTITY}")
     if not _HASH.fullmatch(v.report_hash):
         raise ValueError("report_hash must be the lower-case hex sha256 of the report")
+    if len(v.signature) > 128:
+        raise ValueError("signature must be the hex Ed25519 signature (128 hex digits)")
     return VerificationSubmitted(
         participant=msg.participant, client_order_id=msg.client_order_id, project=_id(v.project, "project"),
         vintage=v.vintage, period_start=start.isoformat(), period_end=end.isoformat(), tonnes=v.tonnes,
-        report_hash=v.report_hash,
+        report_hash=v.report_hash, signature=v.signature,
     )  # fmt: skip
 
 

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from services.intake.integrity import ProjectSites, screened
 from services.intake.operator import operator_event
 from services.intake.registry import registry_event, retirement_event
 from shared.domain.base import Refused
 from shared.domain.codec import Event
 from shared.domain.instruments import Instrument, InstrumentKind
+from shared.domain.integrity import ReversalReported
 from shared.domain.ledger import (
     BUFFER_ACCOUNT,
     CancelSubmitted,
@@ -66,6 +68,7 @@ class IntakeState:
     orders_submitted: int = 0
     projects: set[str] = field(default_factory=set)
     products: dict[str, str] = field(default_factory=dict)  # product -> owner
+    sites: ProjectSites = field(default_factory=ProjectSites)  # projects' locations and origins
 
     def use(self, participant: str, client_order_id: str, *, names_order: bool = False) -> None:
         self.used_ids.setdefault(participant, set()).add(client_order_id)
@@ -79,10 +82,10 @@ def validate(state: IntakeState, msg: ClientMessage) -> list[Event]:
         return [_new_order(state, msg)]
     if isinstance(msg, OperatorMessage):
         event = operator_event(msg.action, msg.args)
-        if isinstance(event, IssuanceRequested | RetirementRequested):
+        if isinstance(event, IssuanceRequested | RetirementRequested | ReversalReported):
             event = msgspec.structs.replace(event, client_order_id=msg.client_order_id)
         _check_operator(state, event)
-        return [event]
+        return screened(state.sites, state.participants, event)
     if isinstance(msg, RetireCreditsMsg):
         _instrument(state, msg.instrument, msg.participant)
         return [retirement_event(msg)]

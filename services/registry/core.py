@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 
+from services.registry.integrity import Reversal, check_submission, reversal_outcome, reviewed
 from services.registry.snapshot import decode_registry, encode_registry
 from services.registry.state import Certificate, RegistryState, Totals
 from shared.domain.base import Refused
 from shared.domain.codec import Event, tags
 from shared.domain.differences import first_key_difference
 from shared.domain.events import InstrumentListed
+from shared.domain.integrity import ProjectReviewed, ReversalReported, VerifierAccredited
 from shared.domain.ledger import BUFFER_ACCOUNT, CreditsIssued, ParticipantRegistered, SerialRange
 from shared.domain.reasons import Reason
 from shared.domain.registry import (
@@ -27,6 +29,7 @@ from shared.domain.registry import (
     ProjectRegistered,
     RegistryRejected,
     RetirementKind,
+    RetirementRejected,
     StageFootprint,
     VerificationAccepted,
     VerificationSubmitted,
@@ -57,6 +60,10 @@ class Registry:
         ActivityRecorded,
         LabelRequested,
         NeutralityClaimSubmitted,
+        ProjectReviewed,
+        VerifierAccredited,
+        ReversalReported,
+        RetirementRejected,
     )
 
     answers_to = tags(VerificationSubmitted, IssuanceRequested, LabelRequested, NeutralityClaimSubmitted)
@@ -78,7 +85,7 @@ class Registry:
         try:
             match event:
                 case VerificationSubmitted():
-                    answers: list[Event] = [self._verify(seq, event)]
+                    answers: list[Event] = [self._verify(seq, event_ns, event)]
                 case IssuanceRequested():
                     answers = list(self._issue(event))
                 case LabelRequested():
@@ -127,8 +134,17 @@ class Registry:
                 s.periods.setdefault(event.project, []).append((event.period_start, event.period_end))
             case CreditsIssued():
                 s.add_issued(event)
-            case CreditsRetired():
-                s.add_retired(seq, event)
+            case CreditsRetired() | RetirementRejected():
+                if isinstance(event, CreditsRetired):
+                    s.add_retired(seq, event)
+                if event.client_order_id in s.reversals:
+                    reversal_outcome(s.reversals[event.client_order_id], event)
+            case ProjectReviewed() if event.project in s.projects:
+                s.projects[event.project] = reviewed(s.projects[event.project], event)
+            case VerifierAccredited():
+                s.accreditations[event.verifier] = event
+            case ReversalReported():
+                s.reversals[event.client_order_id] = Reversal(event, seq)
             case ProductRegistered():
                 s.products.setdefault(event.product, event)
             case ActivityRecorded():
@@ -148,7 +164,7 @@ class Registry:
         if VERIFIER_ROLE not in self.state.roles.get(participant, ()):
             raise Refused(Reason.NOT_A_VERIFIER, f"{participant} is not an accredited verifier")
 
-    def _verify(self, seq: int, sub: VerificationSubmitted) -> VerificationAccepted:
+    def _verify(self, seq: int, event_ns: int, sub: VerificationSubmitted) -> VerificationAccepted:
         s = self.state
         self._verifier(sub.participant)
         project = s.projects.get(sub.project)
@@ -156,6 +172,7 @@ class Registry:
             raise Refused(Reason.UNKNOWN_PROJECT, f"no project {sub.project!r}")
         if project.owner == sub.participant:
             raise Refused(Reason.CONFLICT_OF_INTEREST, f"{sub.participant} owns {sub.project}")
+        check_submission(sub, project, s.accreditations.get(sub.participant), event_ns)
         inst = s.instruments[project.instrument]
         if not inst.accepts_vintage(sub.vintage):
             raise Refused(Reason.INELIGIBLE_CREDITS, f"{inst.symbol} does not accept vintage {sub.vintage}")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import msgspec
 
+from services.registry.integrity import Reversal
 from services.registry.state import Certificate, RegistryState, Totals
 from shared.domain.certificates import Origin, SerialOrigins
 from shared.domain.instruments import Instrument
+from shared.domain.integrity import VerifierAccredited
 from shared.domain.registry import (
     ActivityRecorded,
     CreditsRetired,
@@ -39,6 +41,8 @@ class _Snapshot(msgspec.Struct, array_like=True, kw_only=True):
     labels: dict[str, LabelIssued]
     claims: dict[str, NeutralityClaimed]
     claimed: dict[str, str]
+    accreditations: dict[str, VerifierAccredited] = {}
+    reversals: dict[str, Reversal] = {}
 
 
 # Sorted maps: equal states give equal bytes whatever order their dicts were filled in.
@@ -54,6 +58,7 @@ def encode_registry(s: RegistryState) -> bytes:
         totals=sorted((*key, totals) for key, totals in s.totals.items()),
         certificates={cid: (c.retired, c.seq) for cid, c in s.certificates.items()},
         products=s.products, activities=s.activities, labels=s.labels, claims=s.claims, claimed=s.claimed,
+        accreditations=s.accreditations, reversals=s.reversals,
     ))  # fmt: skip
 
 
@@ -69,5 +74,5 @@ def decode_registry(data: bytes) -> RegistryState:
         totals={(instrument, project, vintage): t for instrument, project, vintage, t in snap.totals},
         certificates={cid: Certificate(retired, seq) for cid, (retired, seq) in snap.certificates.items()},
         products=snap.products, activities=snap.activities, labels=snap.labels, claims=snap.claims,
-        claimed=snap.claimed,
+        claimed=snap.claimed, accreditations=snap.accreditations, reversals=snap.reversals,
     )  # fmt: skip

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from services.registry.integrity import Reversal
 from shared.domain.certificates import SerialOrigins
 from shared.domain.eligibility import with_window
 from shared.domain.instruments import Instrument
+from shared.domain.integrity import VerifierAccredited
 from shared.domain.ledger import CreditsIssued
 from shared.domain.registry import (
     ActivityRecorded,
@@ -58,6 +60,8 @@ class RegistryState:
     labels: dict[str, LabelIssued] = field(default_factory=dict)  # product -> its current label
     claims: dict[str, NeutralityClaimed] = field(default_factory=dict)
     claimed: dict[str, str] = field(default_factory=dict)  # certificate id -> the claim it backs
+    accreditations: dict[str, VerifierAccredited] = field(default_factory=dict)  # verifier -> current
+    reversals: dict[str, Reversal] = field(default_factory=dict)  # the report's client order id -> it
 
     def change_eligibility(self, ev: EligibilityChanged) -> None:
         inst = self.instruments.get(ev.instrument)

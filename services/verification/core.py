@@ -48,6 +48,7 @@ from shared.domain.registry import (
     RetirementApproved,
     RetirementRejected,
     RetirementRequested,
+    VerificationAccepted,
 )
 from shared.domain.values import Side
 
@@ -88,6 +89,7 @@ class Verification:
         EligibilityChanged,
         LimitsSet,
         QuerySubmitted,
+        VerificationAccepted,
     )
 
     answers_to = tags(
@@ -197,9 +199,18 @@ class Verification:
             return Reason.UNKNOWN_INSTRUMENT, f"no instrument {sub.instrument!r}"
         if permitted and sub.instrument not in permitted:
             return Reason.NOT_PERMITTED, f"{sub.participant} may not trade {sub.instrument}"
+        if problem := self._conflicted(sub.participant, sub.instrument):
+            return problem
         limit = self.state.max_open_orders.get(sub.participant, DEFAULT_MAX_OPEN_ORDERS)
         if len(self.state.live_ids.get(sub.participant, ())) >= limit:
             return Reason.TOO_MANY_OPEN_ORDERS, f"{limit} orders are open already (the limit)"
+        return None
+
+    def _conflicted(self, participant: str, instrument: str) -> _Problem | None:
+        """A verifier may not trade an instrument that pools a project it verified: pools mix projects,
+        so the instrument, not the serial, is what its orders would trade."""
+        if instrument in self.state.verified.get(participant, ()):
+            return Reason.CONFLICT_OF_INTEREST, f"{participant} verified projects pooled in {instrument}"
         return None
 
     def _decide_replace(self, sub: ReplaceSubmitted) -> ReplaceVerified | OrderRejected:
@@ -208,6 +219,8 @@ class Verification:
         if order is None or order.instrument != sub.instrument:
             text = f"no open order {sub.orig_client_order_id!r} on {sub.instrument}"
             return _reject_replace(sub, 0, (Reason.UNKNOWN_ORDER, text))
+        if problem := self._conflicted(sub.participant, sub.instrument):
+            return _reject_replace(sub, order_id, problem)
         extra = _replace_extra(order, sub.price, sub.quantity)
         available = self._available(order.participant, order.instrument, order.side)
         if extra > available:

@@ -42,7 +42,12 @@ from shared.domain.ledger import (
     SerialRange,
     TradeSettled,
 )
-from shared.domain.registry import CreditsRetired, EligibilityChanged, RetirementApproved
+from shared.domain.registry import (
+    CreditsRetired,
+    EligibilityChanged,
+    RetirementApproved,
+    VerificationAccepted,
+)
 from shared.domain.values import OrderType, Side
 
 __all__ = ["evolve", "order_unit"]
@@ -108,6 +113,11 @@ def _on_operator_fact(state: State, event: Event) -> None:
                 state.instruments[event.instrument] = with_window(inst, event)
         case CreditsIssued():
             _on_issued(state, event)
+        case VerificationAccepted():
+            instruments = state.verified.setdefault(event.verifier, [])
+            if event.instrument not in instruments:
+                instruments.append(event.instrument)
+                instruments.sort()
         case LimitsSet():
             if event.max_open_orders:
                 state.max_open_orders[event.participant] = event.max_open_orders

@@ -130,6 +130,8 @@ class State(msgspec.Struct):
     retiring: list[Retiring] = []  # in approval order, which is the order settlement answers in
     origins: dict[str, list[Origin]] = {}  # instrument -> issued blocks by start: serials -> vintages
     max_open_orders: dict[str, int] = {}  # the operator's limits (LimitsSet); absent: the default
+    # verifier -> the instruments pooling projects it verified: it may not trade them (conflict of interest)
+    verified: dict[str, list[str]] = {}
 
 
 class InvariantError(AssertionError):

@@ -7,6 +7,7 @@ import enum
 import msgspec
 
 from shared.domain.base import DomainEvent
+from shared.domain.integrity import ProjectStatus
 from shared.domain.ledger import SerialRange
 from shared.domain.reasons import Reason
 
@@ -76,6 +77,21 @@ class ProjectRegistered(DomainEvent, frozen=True):
     project_type: str
     name: str = ""
     buffer_bps: int = 1000
+    # Added with the integrity rules (docs/registry.md); the defaults keep older entries decoding.
+    start_date: str = ""
+    crediting_start: str = ""
+    crediting_end: str = ""
+    admin_code: str = ""
+    lat_e6: int = 0  # coordinates in microdegrees
+    lon_e6: int = 0
+    origin_registry: str = ""
+    origin_id: str = ""
+    methodology_version: str = ""  # from the methodology table, as it stood at registration
+    sector: str = ""
+    validator: str = ""
+    reduction_cutoff: str = ""  # the programme's, as the table said at registration ("" = none)
+    status: ProjectStatus = ProjectStatus.REGISTERED
+    duplicate_of: tuple[str, ...] = ()  # the projects whose location or origin id it matches
 
 
 class VerificationSubmitted(DomainEvent, frozen=True):
@@ -89,6 +105,7 @@ class VerificationSubmitted(DomainEvent, frozen=True):
     period_end: str
     tonnes: int
     report_hash: str  # sha256 of the verification report document
+    signature: str = ""  # hex Ed25519 of shared/attestation.py report_message, by the verifier's key
 
 
 class VerificationAccepted(DomainEvent, frozen=True):

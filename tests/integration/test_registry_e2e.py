@@ -4,11 +4,14 @@ certificates, product labels and neutrality claims, with every rejection path of
 from __future__ import annotations
 
 import hashlib
+import itertools
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from services.cli.registry_view import registry_rows, serial_states
+from shared.attestation import new_verifier_key, sign_report
 from shared.client import ExchangeClient
 from shared.domain.certificates import certificate_hash
 from shared.domain.ledger import BUFFER_ACCOUNT
@@ -18,6 +21,12 @@ from tests.support import eventually
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 HASH = hashlib.sha256(b"verification report").hexdigest()
+_SITES = itertools.count(1)  # every project its own site: the same one would be held for review
+
+
+def site() -> dict[str, str]:
+    n = next(_SITES)
+    return {"admin_code": "441200", "latitude": str(Decimal(20) + Decimal(n) / 20), "longitude": "112.5"}
 
 
 class Registry:
@@ -26,13 +35,17 @@ class Registry:
     def __init__(self, ex: Exchange, symbol: str, owner: ExchangeClient, verifier: ExchangeClient) -> None:
         self.ex, self.symbol, self.owner, self.verifier = ex, symbol, owner, verifier
         self.operator = ex.operator
+        self.private_key, self.public_key = new_verifier_key()
 
     @classmethod
     async def make(cls, ex: Exchange, **window: Any) -> Registry:
         symbol = await ex.instrument("CCER", reference="78.00", kind="offset", **window)
         owner = await ex.participant("forest")
         verifier = await ex.participant("verifier", roles=("verifier",))
-        return cls(ex, symbol, owner, verifier)
+        reg = cls(ex, symbol, owner, verifier)
+        await ex.op("accredit_verifier", verifier=verifier.participant, scopes=["forestry"],
+                    expires="2030-12-31", public_key=reg.public_key)  # fmt: skip
+        return reg
 
     async def project(self, owner: ExchangeClient | None = None, **extra: Any) -> str:
         project = self.ex.unique("P").replace("-", "")
@@ -42,10 +55,16 @@ class Registry:
             owner=(owner or self.owner).participant,
             instrument=self.symbol,
             standard="CCER",
-            methodology="AR-CM-001",
+            methodology="CCER-14-001-V01",
             country="CN",
             project_type="afforestation",
-            **extra,
+            start_date="2021-01-01",
+            crediting_start="2021-01-01",
+            crediting_end="2040-12-31",
+            origin_registry="CCER",
+            origin_id=project,
+            validator="validator",
+            **(site() | extra),
         )
         return project
 
@@ -71,6 +90,7 @@ class Registry:
                 "period_end": period[1],
                 "tonnes": tonnes,
                 "report_hash": HASH,
+                "signature": sign_report(self.private_key, project, *period, vintage, tonnes, HASH),
             },
         )
         return await answer(self.ex, who, cid)
@@ -181,18 +201,19 @@ async def test_verified_issuance_buffer_trade_and_retirement_certificate(
 async def test_verification_rejections(exchange: Exchange) -> None:
     """Only accredited verifiers verify, never their own project, never a verified period twice, never
     a vintage the instrument does not pool, never an unknown project."""
-    reg = await Registry.make(exchange, min_vintage=2017)
+    reg = await Registry.make(exchange, min_vintage=2024)
     project = await reg.project()
     assert code(await reg.verify(project, 10, verifier=reg.owner)) == "not_a_verifier"
     own = await reg.project(owner=reg.verifier)
     assert code(await reg.verify(own, 10)) == "conflict_of_interest"
     assert code(await reg.verify("NOPE", 10)) == "unknown_project"
-    assert code(await reg.verify(project, 10, ("2016-01-01", "2016-12-31"), 2016)) == "ineligible_credits"
+    assert code(await reg.verify(project, 10, ("2023-01-01", "2023-12-31"), 2023)) == "ineligible_credits"
     assert (await reg.verify(project, 10))["event"] == "verification_accepted"
     assert code(await reg.verify(project, 10, ("2024-06-01", "2025-05-31"))) == "overlapping_period"
     assert (await reg.verify(project, 10, ("2025-01-01", "2025-12-31"), 2025))["event"] == (
         "verification_accepted"
     )
+    assert code(await reg.verify(project, 10, ("2031-01-01", "2031-12-31"), 2031)) == "ex_ante_period"
 
 
 async def test_issuance_rejections(exchange: Exchange) -> None:
@@ -358,3 +379,24 @@ async def test_a_sell_of_credits_the_window_now_excludes_is_refused(exchange: Ex
     assert after.settlement.holdings(owner) == before.settlement.holdings(owner)
     assert not after.matching.engine.books[reg.symbol].orders
     assert serial_states(after)
+
+
+async def test_a_reversal_cancels_pooled_buffer_tonnes_and_the_operator_owns_no_project(
+    exchange: Exchange,
+) -> None:
+    """report_reversal cancels BUFFER tonnes linked to the loss event, shown on the project; a project
+    owned by the operator never enters the log."""
+    reg = await Registry.make(exchange)
+    project, _ = await issued(reg, 100)  # 10 t to the buffer
+    cid = exchange.unique("rev")
+    await reg.operator.operator("report_reversal", cid, project=project, tonnes=4, description="wildfire")
+    state = await exchange.drained()
+    reversal = state.registry.state.reversals[cid]
+    assert (reversal.cancelled, reversal.certificate[:3]) == (4, "RC-")
+    row = next(r for r in registry_rows(state) if r.instrument == reg.symbol)
+    assert (row.issued, row.cancelled, row.buffer) == (100, 4, 6)
+    cid = exchange.unique("own")
+    await reg.operator.operator("register_project", cid, project=cid, owner="operator", instrument=reg.symbol,
+                                standard="CCER")  # fmt: skip
+    refused = await answer(exchange, reg.operator, cid)
+    assert code(refused) == "reserved_owner"

@@ -14,10 +14,12 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from services.cli.readmodel import ExchangeState
 from services.cli.registry_view import registry_rows, serial_states
+from shared.attestation import new_verifier_key, sign_report
 from shared.domain.codec import Event, event_type
 from shared.domain.eligibility import split_eligibility
 from shared.domain.events import InstrumentListed
 from shared.domain.instruments import Instrument, InstrumentKind
+from shared.domain.integrity import VerifierAccredited
 from shared.domain.ledger import (
     BUFFER_ACCOUNT,
     CancelSubmitted,
@@ -45,6 +47,8 @@ CCER = "CCER-T"
 TRADERS = ("p0", "p1", "p2")
 VERIFIER = "v0"
 HASH = hashlib.sha256(b"report").hexdigest()
+PRIVATE, PUBLIC = new_verifier_key()
+EPOCH_NS = 1_780_000_000_000_000_000  # 2026-05-28: entries are stamped from here, so 2022-23 is over
 
 
 class Log:
@@ -73,7 +77,7 @@ class Log:
         cores = tuple(self.state.cores.values())
         for core in cores:
             if core.name != producer and event_type(event) in core.inputs:
-                answers = core.decide(seq, seq, event)
+                answers = core.decide(seq, EPOCH_NS + seq, event)
                 # A type a core answers must wake it (Processor.answers_to), else the answer waits.
                 assert not answers or event_type(event) in core.answers_to, (core.name, event_type(event))
                 self.entries.extend((core.name, answer) for answer in answers)
@@ -133,6 +137,10 @@ class RegistrySession(RuleBasedStateMachine):
             roles = ("verifier",) if p == VERIFIER else ("trader",)
             self.op(ParticipantRegistered(participant=p, name=p, key=SEALED_KEY, roles=roles))
             self.op(CashDeposited(participant=p, amount=100_000_000))
+        accreditation = VerifierAccredited(
+            verifier=VERIFIER, scopes=("forestry",), expires="2030-12-31", public_key=PUBLIC
+        )
+        self.op(accreditation)
         for n, owner in enumerate(("p0", "p1")):
             self.op(
                 ProjectRegistered(
@@ -144,6 +152,7 @@ class RegistrySession(RuleBasedStateMachine):
                     country="CN",
                     project_type="afforestation",
                     buffer_bps=buffer_bps,
+                    sector="forestry",
                 )
             )
             for vintage in (2022, 2023):
@@ -157,6 +166,9 @@ class RegistrySession(RuleBasedStateMachine):
                         period_end=f"{vintage}-12-31",
                         tonnes=500,
                         report_hash=HASH,
+                        signature=sign_report(
+                            PRIVATE, f"P{n}", f"{vintage}-01-01", f"{vintage}-12-31", vintage, 500, HASH
+                        ),
                     )
                 )
         self.reports = [e.report_id for _, e in self.log.entries if isinstance(e, VerificationAccepted)]

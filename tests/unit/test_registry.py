@@ -12,11 +12,13 @@ from services.registry.core import Registry
 from services.runtime.processor import restored
 from services.settlement.core import Settlement
 from services.verification.core import Verification
+from shared.attestation import new_verifier_key, sign_report
 from shared.domain.certificates import SerialOrigins, certificate, certificate_hash
 from shared.domain.codec import Event
 from shared.domain.events import InstrumentListed
 from shared.domain.footprint import factor_table, grams_co2e
 from shared.domain.instruments import Instrument, InstrumentKind
+from shared.domain.integrity import VerifierAccredited
 from shared.domain.ledger import BUFFER_ACCOUNT, CreditsIssued, ParticipantRegistered, SerialRange
 from shared.domain.reasons import Reason
 from shared.domain.registry import (
@@ -41,6 +43,14 @@ from tests.support import SEALED_KEY
 
 CCER = "CCER-2024"
 HASH = hashlib.sha256(b"report").hexdigest()
+PRIVATE, PUBLIC = new_verifier_key()
+NOW_NS = 1_780_000_000_000_000_000  # 2026-05-28: every period below is over
+
+
+def accredited(verifier: str) -> VerifierAccredited:
+    return VerifierAccredited(
+        verifier=verifier, scopes=("forestry",), expires="2030-12-31", public_key=PUBLIC
+    )
 
 
 class Desk:
@@ -61,6 +71,7 @@ class Desk:
         self.feed(InstrumentListed(instrument=inst))
         for p, roles in (("forest", ("trader",)), ("cqc", ("verifier",)), ("drones", ("trader",))):
             self.feed(ParticipantRegistered(participant=p, name=p, key=SEALED_KEY, roles=roles))
+        self.feed(accredited("cqc"))
         self.feed(
             ProjectRegistered(
                 project="SF1",
@@ -70,11 +81,12 @@ class Desk:
                 methodology="m",
                 country="CN",
                 project_type="afforestation",
+                sector="forestry",
             )
         )
 
     def feed(self, event: Event) -> list[Event]:
-        return self.r.decide(next(self.seq), 1_750_000_000_000_000_000, event)
+        return self.r.decide(next(self.seq), NOW_NS, event)
 
     def verify(
         self,
@@ -94,6 +106,7 @@ class Desk:
                 period_end=period[1],
                 tonnes=tonnes,
                 report_hash=HASH,
+                signature=sign_report(PRIVATE, project, period[0], period[1], vintage, tonnes, HASH),
             )
         )
         return out
@@ -180,6 +193,7 @@ def test_a_verifier_cannot_verify_its_own_project() -> None:
     """Conflict of interest: the project owner is a verifier too, and still may not verify it."""
     d = Desk()
     d.feed(ParticipantRegistered(participant="v2", name="v2", key=SEALED_KEY, roles=("verifier",)))
+    d.feed(accredited("v2"))
     d.feed(
         ProjectRegistered(
             project="OWN",
@@ -189,6 +203,7 @@ def test_a_verifier_cannot_verify_its_own_project() -> None:
             methodology="m",
             country="CN",
             project_type="x",
+            sector="forestry",
         )
     )
     assert reason(d.verify(who="v2", project="OWN")) is Reason.CONFLICT_OF_INTEREST
