@@ -33,7 +33,9 @@ def print_compliance(out: Console, state: ExchangeState, entity: str | None, sch
     columns = ("scheme", "year", "entity", "emissions", "carried in", "obligation", "allocated", "allowances",
                "offsets", "remaining", "offset cap", "headroom", "status", "penalty CNY")  # fmt: skip
     for col in columns:
-        table.add_column(col, justify="left" if col in ("scheme", "entity", "status") else "right")
+        text = col in ("scheme", "entity", "status")
+        # ids are never cut; the numbers wrap their headers instead when the terminal is narrow
+        table.add_column(col, justify="left" if text else "right", no_wrap=text)
     for r in rows:
         nums = (r.emissions, r.carried_in, r.obligation, r.allocated, r.allowances, r.offsets, r.remaining,
                 r.offset_cap, r.headroom)  # fmt: skip
