@@ -28,6 +28,7 @@ __all__ = [
     "ReplaceOrderMsg",
     "RetireCreditsMsg",
     "RotateKeyMsg",
+    "SurrenderMsg",
     "rotate_key_context",
     "canonical_bytes",
     "sign",
@@ -132,6 +133,17 @@ class RotateKeyMsg(_Msg, frozen=True, tag="rotate_key"):
     overlap_s: int = 300
 
 
+class SurrenderMsg(_Msg, frozen=True, tag="surrender"):
+    """Surrender `quantity` t of an instrument from your holding against your obligation under `scheme`
+    for compliance `year` (allowances, or offsets within the scheme's cap and rules)."""
+
+    client_order_id: str
+    scheme: str
+    year: int
+    instrument: str
+    quantity: int
+
+
 ClientMessage = (
     NewOrderMsg
     | CancelOrderMsg
@@ -142,6 +154,7 @@ ClientMessage = (
     | RetireCreditsMsg
     | RegistryMsg
     | RotateKeyMsg
+    | SurrenderMsg
 )
 
 

@@ -21,6 +21,8 @@ __all__ = [
     "BalancesReport",
     "CashReport",
     "CashStatus",
+    "ComplianceEventKind",
+    "ComplianceReport",
     "DepthView",
     "ExecType",
     "Liquidity",
@@ -76,6 +78,14 @@ class RegistryEventKind(enum.StrEnum):
     NEUTRALITY_CLAIMED = "neutrality_claimed"
     PRODUCT_REGISTERED = "product_registered"
     ACTIVITY_RECORDED = "activity_recorded"
+
+
+class ComplianceEventKind(enum.StrEnum):
+    ALLOCATED = "allocated"
+    EMISSIONS_VERIFIED = "emissions_verified"
+    REJECTED = "rejected"
+    SURRENDERED = "surrendered"
+    YEAR_CLOSED = "year_closed"
 
 
 class Liquidity(enum.StrEnum):
@@ -166,6 +176,31 @@ class RegistryReport(_Report, frozen=True, tag="registry"):
     stage: str | UnsetType = UNSET
     factor: str | UnsetType = UNSET
     grams: int | UnsetType = UNSET
+
+
+class ComplianceReport(_Report, frozen=True, tag="compliance"):
+    """A compliance outcome for one scheme and year; `event` says which, and which fields it carries."""
+
+    event: ComplianceEventKind
+    seq: int
+    scheme: str
+    year: int
+    client_order_id: str | UnsetType = UNSET
+    instrument: str | UnsetType = UNSET
+    quantity: int | UnsetType = UNSET
+    serials: list[str] | UnsetType = UNSET  # serial labels
+    entity: str | UnsetType = UNSET
+    tonnes: int | UnsetType = UNSET  # verified emissions
+    offset: bool | UnsetType = UNSET  # surrendered offsets (true) or allowances
+    action: str | UnsetType = UNSET
+    reason: RejectReason | UnsetType = UNSET
+    certificate: dict[str, Any] | UnsetType = UNSET  # see shared/domain/compliance.surrender_certificate
+    obligation: int | UnsetType = UNSET
+    allowances: int | UnsetType = UNSET
+    offsets: int | UnsetType = UNSET
+    shortfall: int | UnsetType = UNSET
+    penalty: str | UnsetType = UNSET  # CNY
+    deduction: int | UnsetType = UNSET  # tonnes added to next year's obligation
 
 
 class MassCancelReport(_Report, frozen=True, tag="mass_cancel"):
@@ -261,6 +296,7 @@ Report = (
     | SettlementReport
     | CashReport
     | RegistryReport
+    | ComplianceReport
     | KeyReport
     | MassCancelReport
     | BalancesReport

@@ -159,6 +159,26 @@ class TradingClient:
                                 quantity=quantity, beneficiary=beneficiary, reason=reason)  # fmt: skip
         return cid
 
+    async def surrender(
+        self, scheme: str, year: int, instrument: str, quantity: int, *, client_order_id: str = ""
+    ) -> str:
+        """Surrender tonnes against your obligation under `scheme` for `year`; the outcome is a compliance
+        report (`surrendered` with the certificate, or `rejected` with the reason)."""
+        cid = client_order_id or self._new_id("sur")
+        await self._client.send("surrender", client_order_id=cid, scheme=scheme, year=year,
+                                instrument=instrument, quantity=quantity)  # fmt: skip
+        return cid
+
+    async def record_emissions(
+        self, entity: str, scheme: str, year: int, tonnes: int, report_hash: str, *, client_order_id: str = ""
+    ) -> str:
+        """As an accredited verifier: an entity's verified emissions of a compliance year (its obligation)."""
+        cid = client_order_id or self._new_id("em")
+        args = {"entity": entity, "scheme": scheme, "year": year, "tonnes": tonnes}
+        await self._client.send("registry", client_order_id=cid, action="record_emissions",
+                                args={**args, "report_hash": report_hash})  # fmt: skip
+        return cid
+
     async def mass_cancel(
         self, instrument: str = "", side: str | None = None, *, client_order_id: str = "",
         timeout: float = 10.0,

@@ -7,6 +7,7 @@ import os
 import typer
 
 from services.cli import audit, replay, status
+from services.cli.compliance_cli import register_compliance
 from services.cli.deadletters import dead_letters_app
 from services.cli.errors import run_cli
 from services.cli.exchange import register
@@ -56,6 +57,7 @@ app.add_typer(acl_app, name="acl")
 app.add_typer(dead_letters_app, name="dead-letters")
 register(app)
 register_registry(app)
+register_compliance(app)
 register_loadtest(app)
 replay.register(app)
 audit.register(app)

@@ -52,7 +52,8 @@ def kg(grams: int) -> str:
 
 def print_registry(out: Console, state: ExchangeState) -> None:
     table = Table(
-        title="Registry: tonnes per project and vintage (issued = held+frozen+retired+cancelled+buffer)"
+        title="Registry: tonnes per project and vintage "
+        "(issued = held+frozen+retired+cancelled+buffer+surrendered)"
     )
     for col in (
         "instrument",
@@ -64,12 +65,13 @@ def print_registry(out: Console, state: ExchangeState) -> None:
         "retired",
         "cancelled",
         "buffer",
+        "surrendered",
     ):
         table.add_column(col, justify="left" if col in ("instrument", "project") else "right")
     for r in registry_rows(state):
         if not r.project:
             continue  # allowances are issued by the operator, not against projects
-        nums = (r.issued, r.held, r.frozen, r.retired, r.cancelled, r.buffer)
+        nums = (r.issued, r.held, r.frozen, r.retired, r.cancelled, r.buffer, r.surrendered)
         table.add_row(r.instrument, r.project, str(r.vintage), *map(str, nums))
     out.print(table)
     print_projects(out, state.registry)

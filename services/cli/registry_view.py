@@ -36,10 +36,11 @@ class RegistryRow:
     retired: int = 0
     cancelled: int = 0
     buffer: int = 0
+    surrendered: int = 0  # against compliance obligations (by scheme: services/cli/compliance_view.py)
 
     @property
     def accounted(self) -> int:
-        return self.held + self.frozen + self.retired + self.cancelled + self.buffer
+        return self.held + self.frozen + self.retired + self.cancelled + self.buffer + self.surrendered
 
     def add(self, state: UnitState, tonnes: int) -> None:
         match state:
@@ -53,6 +54,8 @@ class RegistryRow:
                 self.cancelled += tonnes
             case UnitState.BUFFER:
                 self.buffer += tonnes
+            case UnitState.SURRENDERED:
+                self.surrendered += tonnes
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,11 @@ def serial_states(state: ExchangeState) -> list[SerialState]:
         out.extend(
             SerialState(cert.retired.instrument, r.start, r.end, kind, cert.retired.certificate_id)
             for r in cert.retired.serials
+        )
+    for spent in state.verification.state.compliance.certificates.values():
+        out.extend(
+            SerialState(spent.instrument, r.start, r.end, UnitState.SURRENDERED, spent.certificate_id)
+            for r in spent.serials
         )
     _check_partition(state, out)
     return out

@@ -32,6 +32,7 @@ from services.intake.validate import IntakeState, validate
 from shared.crypto import ExchangeBox, SealedSecret, Sealer, SecretRefused
 from shared.domain.base import Refused
 from shared.domain.codec import Event, decode_event, encode_event
+from shared.domain.compliance import SchemeDefined
 from shared.domain.events import InstrumentListed
 from shared.domain.integrity import ProjectReviewed
 from shared.domain.ledger import (
@@ -79,7 +80,8 @@ RESERVED_IDS = frozenset({"admin", "default", "public", OPERATOR, "intake", "ver
 _any_json = msgspec.json.Decoder()
 # Intake's events that are not orders: few, and together they set up everything intake checks against.
 CONFIG_EVENTS = (ParticipantRegistered, KeyRotated, LimitsSet, InstrumentListed, CreditsIssued,
-                 ProjectRegistered, ProductRegistered, EligibilityChanged, ProjectReviewed)  # fmt: skip
+                 ProjectRegistered, ProductRegistered, EligibilityChanged, ProjectReviewed,
+                 SchemeDefined)  # fmt: skip
 
 
 def _unforeseen(exc: Exception) -> str:
@@ -201,6 +203,8 @@ class Intake:
                 s.sites.review(event)
             case ProductRegistered():
                 s.products[event.product] = event.participant
+            case SchemeDefined():
+                s.schemes.setdefault(event.scheme, event)
             case EligibilityChanged() if event.instrument in s.instruments:
                 s.instruments[event.instrument] = msgspec.structs.replace(
                     s.instruments[event.instrument], eligible_standards=event.eligible_standards,

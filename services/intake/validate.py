@@ -7,11 +7,17 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from services.intake.compliance import (
+    COMPLIANCE_OPERATOR_ACTIONS,
+    COMPLIANCE_REGISTRY_ACTIONS,
+    compliance_events,
+)
 from services.intake.integrity import ProjectSites, screened
 from services.intake.operator import operator_event
 from services.intake.registry import registry_event, retirement_event
 from shared.domain.base import Refused
 from shared.domain.codec import Event
+from shared.domain.compliance import SchemeDefined
 from shared.domain.instruments import Instrument, InstrumentKind
 from shared.domain.integrity import ReversalReported
 from shared.domain.ledger import (
@@ -50,6 +56,7 @@ from shared.protocol import (
     RegistryMsg,
     ReplaceOrderMsg,
     RetireCreditsMsg,
+    SurrenderMsg,
 )
 
 __all__ = ["IntakeState", "validate"]
@@ -69,6 +76,7 @@ class IntakeState:
     projects: set[str] = field(default_factory=set)
     products: dict[str, str] = field(default_factory=dict)  # product -> owner
     sites: ProjectSites = field(default_factory=ProjectSites)  # projects' locations and origins
+    schemes: dict[str, SchemeDefined] = field(default_factory=dict)  # compliance schemes by id
 
     def use(self, participant: str, client_order_id: str, *, names_order: bool = False) -> None:
         self.used_ids.setdefault(participant, set()).add(client_order_id)
@@ -80,6 +88,11 @@ def validate(state: IntakeState, msg: ClientMessage) -> list[Event]:
     """The events an authenticated client or operator command becomes (rotate_key is intake's own)."""
     if isinstance(msg, NewOrderMsg):
         return [_new_order(state, msg)]
+    if isinstance(msg, SurrenderMsg) or (
+        isinstance(msg, OperatorMessage | RegistryMsg)
+        and msg.action in COMPLIANCE_OPERATOR_ACTIONS | COMPLIANCE_REGISTRY_ACTIONS
+    ):
+        return _compliance(state, msg)
     if isinstance(msg, OperatorMessage):
         event = operator_event(msg.action, msg.args)
         if isinstance(event, IssuanceRequested | RetirementRequested | ReversalReported):
@@ -108,6 +121,20 @@ def validate(state: IntakeState, msg: ClientMessage) -> list[Event]:
         participant=msg.participant, client_order_id=msg.client_order_id, instrument=msg.instrument,
         orig_client_order_id=msg.orig_client_order_id, price=price, quantity=msg.quantity,
     )]  # fmt: skip
+
+
+def _compliance(state: IntakeState, msg: OperatorMessage | RegistryMsg | SurrenderMsg) -> list[Event]:
+    if isinstance(msg, RegistryMsg) and msg.action not in COMPLIANCE_REGISTRY_ACTIONS:
+        raise Refused(Reason.NOT_PERMITTED, f"{msg.action} is an operator action")
+    if isinstance(msg, OperatorMessage) and msg.action not in COMPLIANCE_OPERATOR_ACTIONS:
+        raise Refused(Reason.NOT_PERMITTED, f"{msg.action} is a verifier's action")
+    if isinstance(msg, SurrenderMsg):
+        _instrument(state, msg.instrument, msg.participant)
+    events = compliance_events(msg, state.instruments, state.schemes)
+    for event in events:
+        if isinstance(event, CreditsIssued):
+            _check_operator(state, event)
+    return events
 
 
 def _about_own_orders(state: IntakeState, msg: MassCancelMsg | QueryMsg) -> Event:

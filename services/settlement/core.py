@@ -17,8 +17,10 @@ from services.settlement.blocks import (
     plan_preferring,
     remove_pieces,
 )
+from services.settlement.surrender import plan_surrender
 from shared.domain.certificates import Origin, SerialOrigins
 from shared.domain.codec import Event, tags
+from shared.domain.compliance import CreditsSurrendered, SurrenderApproved
 from shared.domain.differences import first_key_difference
 from shared.domain.eligibility import split_eligibility, with_window
 from shared.domain.events import InstrumentListed, TradeExecuted
@@ -81,6 +83,7 @@ class Settlement:
         RetirementApproved,
         InstrumentListed,
         EligibilityChanged,
+        SurrenderApproved,
     )
     answers_to = inputs  # trades are nearly all of them; the rest are rare
 
@@ -119,6 +122,15 @@ class Settlement:
                 retired = self._decide_retirement(seq, event)
                 self._retire(retired)
                 return [retired]
+            case SurrenderApproved():
+                blocks = self._holdings.get(event.participant, {}).get(event.instrument, deque())
+                origins = self._origins.blocks.get(event.instrument, [])
+                inst = self._instruments.get(event.instrument)
+                surrendered = plan_surrender(seq, event, blocks, inst, origins)
+                if surrendered is None:
+                    raise _broken(f"surrender {seq}: {event.participant} lacks {event.quantity} t")
+                self._retire(surrendered)  # out of the market, like a retirement
+                return [surrendered]
             case InstrumentListed():
                 self._instruments[event.instrument.symbol] = event.instrument
             case EligibilityChanged():
@@ -288,7 +300,7 @@ class Settlement:
             client_order_id=ok.client_order_id, request_seq=ok.request_seq,
         )  # fmt: skip
 
-    def _retire(self, retired: CreditsRetired) -> None:
+    def _retire(self, retired: CreditsRetired | CreditsSurrendered) -> None:
         by_instrument = self._holdings.get(retired.participant, {})
         blocks = by_instrument.get(retired.instrument, deque())
         if not remove_pieces(blocks, retired.serials):

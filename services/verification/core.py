@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from services.verification.answers import answer
+from services.verification.compliance import COMPLIANCE_FOLDED, COMPLIANCE_REQUESTS, decide_compliance
 from services.verification.evolve import evolve, order_unit
 from services.verification.state import (
     OpenOrder,
@@ -69,7 +70,7 @@ class Verification:
     """
 
     name = "verification"
-    inputs = tags(
+    inputs = COMPLIANCE_FOLDED | COMPLIANCE_REQUESTS | tags(
         InstrumentListed,
         ParticipantRegistered,
         CashDeposited,
@@ -92,7 +93,7 @@ class Verification:
         VerificationAccepted,
     )
 
-    answers_to = tags(
+    answers_to = COMPLIANCE_REQUESTS | tags(
         OrderSubmitted, ReplaceSubmitted, WithdrawalRequested, RetirementRequested, QuerySubmitted
     )
 
@@ -114,6 +115,11 @@ class Verification:
                 verdict = self._decide_retirement(seq, event)
             case QuerySubmitted():
                 return [answer(self.state, seq, event)]  # changes nothing
+            case _ if type(event).__name__ in COMPLIANCE_REQUESTS:
+                answers = decide_compliance(self.state, seq, event_ns, event)
+                for made in answers:
+                    evolve(self.state, made)  # rejections change nothing
+                return answers
             case _:
                 evolve(self.state, event)
                 return []

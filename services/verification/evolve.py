@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import bisect
 
+from services.verification.compliance import COMPLIANCE_FOLDED, evolve_compliance
+from services.verification.compliance_state import Surrendering
 from services.verification.state import (
     Account,
     Holding,
@@ -19,6 +21,7 @@ from services.verification.state import (
 )
 from shared.domain.certificates import Origin, split_serials
 from shared.domain.codec import Event
+from shared.domain.compliance import CreditsSurrendered, SurrenderApproved
 from shared.domain.eligibility import with_window
 from shared.domain.events import (
     InstrumentListed,
@@ -93,8 +96,17 @@ def evolve(state: State, event: Event) -> None:
             _holding(state, event.participant, event.instrument).frozen += event.quantity
         case CreditsRetired():
             _on_retired(state, event)
+        case SurrenderApproved():
+            state.compliance.surrendering.append(
+                Surrendering(event.request_seq, event.participant, event.instrument, event.quantity)
+            )
+            _holding(state, event.participant, event.instrument).frozen += event.quantity
+        case CreditsSurrendered():
+            _on_surrendered(state, event)
         case _:
             _on_operator_fact(state, event)
+    if type(event).__name__ in COMPLIANCE_FOLDED:
+        evolve_compliance(state, event)
 
 
 def _on_operator_fact(state: State, event: Event) -> None:
@@ -279,6 +291,17 @@ def _on_retired(state: State, ev: CreditsRetired) -> None:
             holding.frozen -= retiring.qty
             del state.retiring[i]
             break
+
+
+def _on_surrendered(state: State, ev: CreditsSurrendered) -> None:
+    """Like a retirement: the serials leave the holding, and the surrender's freeze goes with them."""
+    holding = _holding(state, ev.participant, ev.instrument)
+    holding.held -= ev.tonnes
+    _move_lots(state, ev.instrument, ev.serials, ev.participant, None)
+    surrendering = state.compliance.surrendering
+    at = next((i for i, s in enumerate(surrendering) if s.request_seq == ev.request_seq), None)
+    if at is not None:
+        holding.frozen -= surrendering.pop(at).qty
 
 
 # ---------------------------------------------------------------- reservations

@@ -6,6 +6,7 @@ from typing import TypeVar
 
 import msgspec
 
+from services.verification.compliance_state import ComplianceState
 from shared.domain.certificates import Origin
 from shared.domain.fees import MAX_FEE_BPS, fee
 from shared.domain.instruments import Instrument
@@ -132,6 +133,7 @@ class State(msgspec.Struct):
     max_open_orders: dict[str, int] = {}  # the operator's limits (LimitsSet); absent: the default
     # verifier -> the instruments pooling projects it verified: it may not trade them (conflict of interest)
     verified: dict[str, list[str]] = {}
+    compliance: ComplianceState = msgspec.field(default_factory=ComplianceState)
 
 
 class InvariantError(AssertionError):
@@ -247,9 +249,10 @@ def _reserved(state: State) -> tuple[dict[str, int], dict[tuple[str, str], int]]
         cash_due[trade.buyer] = cash_due.get(trade.buyer, 0) + trade.cash
         key = (trade.seller, trade.instrument)
         credits_due[key] = credits_due.get(key, 0) + trade.qty
-    for retiring in state.retiring:
-        key = (retiring.participant, retiring.instrument)
-        credits_due[key] = credits_due.get(key, 0) + retiring.qty
+    frozen_out = [(r.participant, r.instrument, r.qty) for r in state.retiring]
+    frozen_out += [(s.participant, s.instrument, s.qty) for s in state.compliance.surrendering]
+    for participant, instrument, qty in frozen_out:
+        credits_due[(participant, instrument)] = credits_due.get((participant, instrument), 0) + qty
     return cash_due, credits_due
 
 

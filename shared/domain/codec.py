@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from shared.domain.base import DomainEvent
+from shared.domain.compliance import ComplianceEvent
 from shared.domain.events import EngineEvent
 from shared.domain.integrity import IntegrityEvent
 from shared.domain.ledger import LedgerEvent
@@ -15,7 +16,7 @@ from shared.domain.registry import RegistryEvent
 
 __all__ = ["Event", "decode_event", "encode_event", "event_type", "tags"]
 
-Event = EngineEvent | LedgerEvent | RegistryEvent | QueryEvent | IntegrityEvent
+Event = EngineEvent | LedgerEvent | RegistryEvent | QueryEvent | IntegrityEvent | ComplianceEvent
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(Event)

@@ -71,3 +71,13 @@ class Reason(enum.StrEnum):
     ACCREDITATION_EXPIRED = "accreditation_expired"
     OUTSIDE_SCOPE = "outside_scope"
     BAD_REPORT_SIGNATURE = "bad_report_signature"
+    # compliance surrender (shared/domain/compliance.py)
+    UNKNOWN_SCHEME = "unknown_scheme"
+    DUPLICATE_SCHEME = "duplicate_scheme"
+    NO_OBLIGATION = "no_obligation"
+    NOT_ELIGIBLE_FOR_SCHEME = "not_eligible_for_scheme"
+    OFFSET_CAP_EXCEEDED = "offset_cap_exceeded"
+    OVER_SURRENDER = "over_surrender"
+    COMPLIANCE_YEAR_CLOSED = "compliance_year_closed"
+    BEFORE_DEADLINE = "before_deadline"
+    EMISSIONS_ALREADY_VERIFIED = "emissions_already_verified"

@@ -54,6 +54,7 @@ class UnitState(enum.StrEnum):
     RETIRED = "retired"
     CANCELLED = "cancelled"
     BUFFER = "buffer"  # held in the BUFFER account against reversals
+    SURRENDERED = "surrendered"  # in a CreditsSurrendered entry: spent against a compliance obligation
 
 
 # Life-cycle stages in the order of ISO 14067 / the GHG Protocol Product Standard.

@@ -34,6 +34,7 @@ def test_command_names_clients_depend_on_are_present() -> None:
         "retire_credits",
         "registry",
         "rotate_key",
+        "surrender",
     }
     addresses = {c["address"] for c in document["channels"].values()}
     assert Keys().commands("{participant}") in addresses

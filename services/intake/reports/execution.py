@@ -6,6 +6,7 @@ import msgspec
 from msgspec import UNSET
 
 from services.intake.reports.answers import ANSWER_TYPES, answer_reports
+from services.intake.reports.compliance import COMPLIANCE_REPORTED_TYPES, compliance_reports
 from services.intake.reports.delivery import Delivery
 from services.intake.reports.registry import REGISTRY_REPORTED_TYPES, RegistryReporter
 from shared.domain.certificates import Origin
@@ -59,6 +60,7 @@ REPORTED_TYPES = (
     )
     | REGISTRY_REPORTED_TYPES
     | ANSWER_TYPES
+    | COMPLIANCE_REPORTED_TYPES
 )
 
 
@@ -103,6 +105,8 @@ class Reporter:
             return self.registry.reports(seq, event, entry_hash)
         if name in ANSWER_TYPES:
             return answer_reports(seq, event)
+        if name in COMPLIANCE_REPORTED_TYPES:
+            return compliance_reports(seq, event, entry_hash, self.registry.origins)
         match event:
             case TradeExecuted():
                 return self._trade(seq, event)
