@@ -331,6 +331,13 @@ def register_registry(app: typer.Typer) -> None:
         participant: str = typer.Option(..., help="your participant id (and Redis user)"),
         beneficiary: str = typer.Option(..., help="on whose behalf the tonnes are retired"),
         reason: str = typer.Option("", help="why (e.g. 'FY2025 scope 1 offset')"),
+        purpose: str = typer.Option(
+            ..., help="corporate_inventory, product_claim:<product>, compliance or voluntary"
+        ),
+        identifier: str = typer.Option("", help="your own reference, printed on the certificate"),
+        project: str = typer.Option("", help="retire only serials of this project"),
+        vintage: int = typer.Option(0, help="retire only serials of this vintage"),
+        serials: str = typer.Option("", help="retire exactly these serials, e.g. 1411-1420,1500-1519"),
         client_order_id: str | None = typer.Option(
             None, "--client-order-id", help="this retirement's id (default: made and printed); a retry with "
             "the same id prints the first one's certificate and retires nothing twice",
@@ -342,7 +349,9 @@ def register_registry(app: typer.Typer) -> None:
         certificate (exit 0) or the refusal (exit 3)."""
         secret = os.environ.get("GREENEX_SIGNING_KEY") or typer.prompt("signing key", hide_input=True)
         password = os.environ.get("GREENEX_REDIS_PASSWORD") or typer.prompt("Redis password", hide_input=True)
-        order = _Retirement(instrument, quantity, beneficiary, reason, client_order_id)
+        chosen = {"purpose": purpose, "identifier": identifier, "project": project, "vintage": vintage,
+                  "serials": _ranges(serials)}  # fmt: skip
+        order = _Retirement(instrument, quantity, beneficiary, reason, client_order_id, chosen)
         raise typer.Exit(asyncio.run(_retire(order, participant, (secret, password), timeout)))
 
 
@@ -352,6 +361,19 @@ class _Retirement(NamedTuple):
     beneficiary: str
     reason: str
     client_order_id: str | None
+    chosen: dict[str, Any]  # purpose, identifier and the blocks selected (empty ones are left out)
+
+
+def _ranges(text: str) -> list[list[int]]:
+    """'1411-1420,1500' as [[1411, 1420], [1500, 1500]]; a usage error if it does not parse."""
+    out: list[list[int]] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        start, _, end = part.partition("-")
+        try:
+            out.append([int(start), int(end or start)])
+        except ValueError:
+            raise typer.BadParameter(f"serials: {part!r} is not START-END") from None
+    return out
 
 
 async def _retire(order: _Retirement, participant: str, login: tuple[str, str], timeout: float) -> int:
@@ -369,6 +391,7 @@ async def _retire(order: _Retirement, participant: str, login: tuple[str, str], 
         await client.send(
             "retire_credits", client_order_id=cid, instrument=order.instrument, quantity=order.quantity,
             beneficiary=order.beneficiary, reason=order.reason,
+            **{k: v for k, v in order.chosen.items() if v},
         )  # fmt: skip
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 import re
 from collections.abc import Mapping
 
@@ -11,6 +12,7 @@ import msgspec
 from shared.domain.base import Refused
 from shared.domain.codec import Event
 from shared.domain.footprint import CURRENT_TABLE, factor_table, grams_co2e
+from shared.domain.ledger import SerialRange
 from shared.domain.reasons import Reason
 from shared.domain.registry import (
     BOUNDARIES,
@@ -23,6 +25,7 @@ from shared.domain.registry import (
     RetirementRequested,
     VerificationSubmitted,
 )
+from shared.domain.retirement import MAX_SELECTED_RANGES, BlockSelection, check_purpose
 from shared.protocol import MAX_QUANTITY, RegistryMsg, RetireCreditsMsg
 
 __all__ = ["REGISTRY_ACTIONS", "registry_event", "retirement_event"]
@@ -91,7 +94,37 @@ def retirement_event(msg: RetireCreditsMsg) -> RetirementRequested:
         beneficiary=_text(msg.beneficiary, "beneficiary"),
         reason=_text(msg.reason, "reason", required=False),
         kind=RetirementKind.RETIRE,
+        purpose=check_purpose(msg.purpose) if msg.purpose else "",
+        identifier=_identifier(msg),
+        selection=_selection(msg),
     )
+
+
+_MAX_IDENTIFIER = 100
+
+
+def _identifier(msg: RetireCreditsMsg) -> str:
+    if len(msg.identifier) > _MAX_IDENTIFIER or not msg.identifier.isprintable():
+        raise ValueError(f"identifier must be at most {_MAX_IDENTIFIER} printable characters")
+    return msg.identifier
+
+
+def _selection(msg: RetireCreditsMsg) -> BlockSelection | None:
+    """The blocks asked for, checked for shape: settlement decides whether they are held free."""
+    if not (msg.project or msg.vintage or msg.serials):
+        return None
+    if msg.project:
+        _id(msg.project, "project")
+    if msg.vintage < 0:
+        raise ValueError("vintage must be a year (or 0: any)")
+    ranges = [SerialRange(start, end) for start, end in sorted(msg.serials)]
+    if len(ranges) > MAX_SELECTED_RANGES or any(not 0 < r.start <= r.end for r in ranges):
+        raise ValueError(f"serials: at most {MAX_SELECTED_RANGES} ranges [start, end], 0 < start <= end")
+    if any(a.end >= b.start for a, b in itertools.pairwise(ranges)):
+        raise ValueError("serial ranges overlap")
+    if ranges and sum(r.tonnes for r in ranges) != msg.quantity:
+        raise ValueError(f"the serial ranges hold {sum(r.tonnes for r in ranges)} t, not the quantity")
+    return BlockSelection(project=msg.project, vintage=msg.vintage, serials=tuple(ranges))
 
 
 def _verification(msg: RegistryMsg, products: Mapping[str, str]) -> Event:

@@ -56,3 +56,5 @@ class Reason(enum.StrEnum):
     UNLABELLED_PRODUCT = "unlabelled_product"
     INSUFFICIENT_RETIREMENTS = "insufficient_retirements"
     CERTIFICATE_UNUSABLE = "certificate_unusable"
+    # issue 15: retirement records and truthful claims (docs/registry.md)
+    SERIALS_NOT_FREE = "serials_not_free"  # the blocks a retirement selected are not held free

@@ -9,6 +9,7 @@ import msgspec
 from shared.domain.base import DomainEvent
 from shared.domain.ledger import SerialRange
 from shared.domain.reasons import Reason
+from shared.domain.retirement import BlockSelection
 
 __all__ = [
     "BOUNDARIES",
@@ -146,6 +147,9 @@ class RetirementRequested(DomainEvent, frozen=True):
     beneficiary: str
     reason: str
     kind: RetirementKind = RetirementKind.RETIRE
+    purpose: str = ""  # shared/domain/retirement.py; "" before retirements declared one
+    identifier: str = ""  # the retiree's own reference, printed on the certificate
+    selection: BlockSelection | None = None  # None: settlement's order
 
 
 class RetirementApproved(DomainEvent, frozen=True):
@@ -159,6 +163,10 @@ class RetirementApproved(DomainEvent, frozen=True):
     reason: str
     kind: RetirementKind
     request_seq: int
+    purpose: str = ""
+    identifier: str = ""
+    selection: BlockSelection | None = None
+    sell_claim: int = 0  # tonnes of the holding frozen for sells when approved: selections avoid them
 
 
 class RetirementRejected(DomainEvent, frozen=True):
@@ -169,6 +177,7 @@ class RetirementRejected(DomainEvent, frozen=True):
     kind: RetirementKind
     reason: Reason
     text: str
+    request_seq: int = 0  # set when settlement refuses an approved selection (the freeze is released)
 
 
 class CreditsRetired(DomainEvent, frozen=True):
@@ -184,6 +193,9 @@ class CreditsRetired(DomainEvent, frozen=True):
     kind: RetirementKind
     client_order_id: str
     request_seq: int
+    purpose: str = ""
+    identifier: str = ""
+    retired_ns: int = 0  # the approval's log time: the retirement date on the certificate
 
 
 # ---------------------------------------------------------------- product footprints and claims

@@ -1,0 +1,123 @@
+"""A small registry world in one process (InProcessExchange): offsets of two projects and vintages, an
+allowance, a maker that buys and retires them, a verifier; helpers that send commands and find answers."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from services.harness import InProcessExchange
+from shared.reports import RegistryEventKind, RegistryReport, Report
+from tests.support import FakeClock
+
+__all__ = ["CCER", "CEA", "DRONE_ACTIVITIES", "KEYS", "World", "world"]
+
+CCER, CEA = "CCER-2024", "CEA-2025"
+KEYS = {p: f"{p}-key-0123456789" for p in ("forest", "drones", "cqc", "other")}
+# 2025-06-01T00:00:00Z: labels and retirements are dated from the log's clock.
+START_NS = 1_748_736_000_000_000_000
+DRONE_ACTIVITIES = (
+    ("materials", "aluminium_primary", "1.2"),
+    ("materials", "plastic_abs", "0.8"),
+    ("materials", "copper_cathode", "0.15"),
+    ("materials", "battery_li_ion_capacity", "0.1"),
+    ("production", "electricity_cn_grid", "45"),
+    ("distribution", "sea_freight_container", "43.2"),
+    ("distribution", "road_freight_truck", "2.88"),
+    ("use", "electricity_cn_grid", "450"),
+    ("end_of_life", "weee_treatment", "2.4"),
+)  # 313.6 kg CO2e per drone: services/cli/demo_registry.py
+
+
+class World:
+    def __init__(self, ex: InProcessExchange) -> None:
+        self.ex = ex
+        self.n = 0
+
+    def cid(self, prefix: str) -> str:
+        self.n += 1
+        return f"{prefix}-{self.n}"
+
+    async def send(self, who: str, **fields: Any) -> str:
+        cid = str(fields.pop("client_order_id", "")) or self.cid(str(fields.get("type", "c")))
+        await self.ex.submit([(who, self.ex.command(who, KEYS[who], client_order_id=cid, **fields))])
+        return cid
+
+    async def op(self, action: str, **args: Any) -> str:
+        cid = self.cid(f"op-{action}")
+        await self.ex.submit([self.ex.operator_command(cid, action, **args)])
+        return cid
+
+    def answer(self, who: str, cid: str) -> Report:
+        mine = [d.report for d in self.ex.reports
+                if d.participant == who and getattr(d.report, "client_order_id", "") == cid]  # fmt: skip
+        assert mine, f"no answer to {who}/{cid}"
+        return mine[-1]
+
+    def registry(self, who: str, cid: str) -> RegistryReport:
+        report = self.answer(who, cid)
+        assert isinstance(report, RegistryReport), report
+        return report
+
+    def refused(self, who: str, cid: str) -> str:
+        """The reason code of a refusal (edge, intake or a core), or "" when it was not refused."""
+        report = self.answer(who, cid)
+        reason = getattr(report, "reason", None)
+        if isinstance(report, RegistryReport) and report.event is not RegistryEventKind.REJECTED:
+            return ""
+        return "" if reason is None else str(reason.code)
+
+    async def act(self, who: str, action: str, **args: Any) -> str:
+        return await self.send(who, type="registry", action=action, args=args)
+
+    async def verified(self, project: str, vintage: int, tonnes: int) -> None:
+        """A report for `project` of `vintage` verified by cqc and issued in full."""
+        cid = await self.act("cqc", "submit_verification", project=project, vintage=vintage,
+                             period_start=f"{vintage}-01-01", period_end=f"{vintage}-12-31", tonnes=tonnes,
+                             report_hash=hashlib.sha256(project.encode()).hexdigest())  # fmt: skip
+        report = self.registry("cqc", cid)
+        assert report.event is RegistryEventKind.VERIFICATION_ACCEPTED, report
+        await self.op("issue_verified", report_id=report.report_id, tonnes=tonnes)
+
+    async def buy(self, who: str, instrument: str, qty: int, seller: str = "forest") -> None:
+        """`who` buys `qty` t from `seller` at the reference price (one trade)."""
+        price = "78.00" if instrument == CCER else "80.00"
+        await self.send(seller, type="new_order", instrument=instrument, side="sell", order_type="limit",
+                        price=price, quantity=qty)  # fmt: skip
+        await self.send(who, type="new_order", instrument=instrument, side="buy", order_type="limit",
+                        price=price, quantity=qty, time_in_force="IOC")  # fmt: skip
+
+    async def retire(self, who: str, qty: int, instrument: str = CCER, **fields: Any) -> str:
+        return await self.send(who, type="retire_credits", instrument=instrument, quantity=qty,
+                               beneficiary=f"{who} beneficiary", **fields)  # fmt: skip
+
+    def certificate(self, who: str, cid: str) -> dict[str, Any]:
+        report = self.registry(who, cid)
+        assert report.event is RegistryEventKind.RETIRED, report
+        assert isinstance(report.certificate, dict)
+        return report.certificate
+
+
+async def world() -> World:
+    """Listed CCER-2024 (offsets, any vintage) and CEA-2025 (allowances); forest owns SF1 (2024, 1000 t
+    issued: 900 t to forest, 100 t to BUFFER) and SF2 (2023, 500 t: 450 t); forest also holds 1000 t of
+    CEA; drones has cash."""
+    w = World(InProcessExchange(clock=FakeClock(start=START_NS, step=1_000_000)))
+    ccer = {"symbol": CCER, "kind": "offset", "standard": "CCER", "registry": "CCER", "vintage": 2024,
+            "reference_price": "78.00"}  # fmt: skip
+    cea = {"symbol": CEA, "kind": "allowance", "standard": "CEA", "registry": "MEE", "vintage": 2025,
+           "reference_price": "80.00"}  # fmt: skip
+    await w.op("list_instrument", **ccer)
+    await w.op("list_instrument", **cea)
+    for p, key in KEYS.items():
+        roles = ("verifier",) if p == "cqc" else ("trader",)
+        await w.ex.submit([w.ex.register(p, key, roles=roles)])
+    for p in ("forest", "drones", "other"):
+        await w.op("deposit_cash", participant=p, amount="10000000.00")
+    for project in ("SF1", "SF2"):
+        await w.op("register_project", project=project, owner="forest", instrument=CCER, standard="CCER",
+                   methodology="m", country="CN", project_type="afforestation")  # fmt: skip
+    await w.verified("SF1", 2024, 1000)
+    await w.verified("SF2", 2023, 500)
+    await w.op("issue_credits", participant="forest", instrument=CEA, serial_start=1, serial_end=1000)
+    return w
