@@ -33,6 +33,7 @@ from shared.crypto import ExchangeBox, SealedSecret, Sealer, SecretRefused
 from shared.domain.base import Refused
 from shared.domain.codec import Event, decode_event, encode_event
 from shared.domain.events import InstrumentListed
+from shared.domain.labels import FactorTablePublished, FootprintRecalculated
 from shared.domain.ledger import (
     OPERATOR,
     CommandRejected,
@@ -45,6 +46,7 @@ from shared.domain.ledger import (
 )
 from shared.domain.reasons import Reason
 from shared.domain.registry import (
+    ActivityRecorded,
     EligibilityChanged,
     ProductRegistered,
     ProjectRegistered,
@@ -78,7 +80,8 @@ RESERVED_IDS = frozenset({"admin", "default", "public", OPERATOR, "intake", "ver
 _any_json = msgspec.json.Decoder()
 # Intake's events that are not orders: few, and together they set up everything intake checks against.
 CONFIG_EVENTS = (ParticipantRegistered, KeyRotated, LimitsSet, InstrumentListed, CreditsIssued,
-                 ProjectRegistered, ProductRegistered, EligibilityChanged)  # fmt: skip
+                 ProjectRegistered, ProductRegistered, EligibilityChanged,
+                 FactorTablePublished, ActivityRecorded, FootprintRecalculated)  # fmt: skip
 
 
 def _unforeseen(exc: Exception) -> str:
@@ -197,6 +200,8 @@ class Intake:
                 s.projects.add(event.project)
             case ProductRegistered():
                 s.products[event.product] = event.participant
+            case FactorTablePublished() | ActivityRecorded() | FootprintRecalculated():
+                s.footprints.evolve(event)
             case EligibilityChanged() if event.instrument in s.instruments:
                 s.instruments[event.instrument] = msgspec.structs.replace(
                     s.instruments[event.instrument], eligible_standards=event.eligible_standards,

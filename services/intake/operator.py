@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from services.intake.footprints import claim_rules_event, publish_event
 from shared.crypto import SealedSecret
 from shared.domain.codec import Event
 from shared.domain.events import InstrumentListed
@@ -253,6 +254,8 @@ ACTIONS = {
     "resume_instrument": _resume,
     "close_day": _close_day,
     "set_limits": _limits,
+    "publish_factor_table": publish_event,
+    "set_claim_rules": claim_rules_event,
     # rotate_key is intake's own (it needs the time): see services/intake/core.py
 }
 

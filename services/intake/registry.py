@@ -9,15 +9,13 @@ from collections.abc import Mapping
 
 import msgspec
 
+from services.intake.footprints import FOOTPRINT_ACTIONS, FootprintBook
 from shared.domain.base import Refused
 from shared.domain.codec import Event
-from shared.domain.footprint import CURRENT_TABLE, factor_table, grams_co2e
 from shared.domain.ledger import SerialRange
 from shared.domain.reasons import Reason
 from shared.domain.registry import (
     BOUNDARIES,
-    STAGES,
-    ActivityRecorded,
     LabelRequested,
     NeutralityClaimSubmitted,
     ProductRegistered,
@@ -53,22 +51,28 @@ class _Product(msgspec.Struct, forbid_unknown_fields=True):
     category: str = ""
 
 
-class _Activity(msgspec.Struct, forbid_unknown_fields=True):
-    product: str
-    stage: str
-    factor: str
-    amount: str
-    factor_table: str = CURRENT_TABLE
-
-
 class _ProductRef(msgspec.Struct, forbid_unknown_fields=True):
     product: str
 
 
 class _Claim(msgspec.Struct, forbid_unknown_fields=True):
     product: str
-    units: int
+    units: int  # covered by the certificates
     certificates: list[str]
+    label: str  # the label id the claim is about
+    period: str  # "2025", or ISO dates "2025-01-01/2025-06-30"
+    units_shipped: int  # in the period
+
+
+def _period(text: str) -> tuple[str, str]:
+    """A year or an ISO 8601 interval of dates, as (first day, last day)."""
+    if re.fullmatch(r"\d{4}", text):
+        return f"{text}-01-01", f"{text}-12-31"
+    start, sep, end = text.partition("/")
+    first, last = datetime.date.fromisoformat(start), datetime.date.fromisoformat(end)
+    if not sep or first > last:
+        raise ValueError("period must be a year (2025) or first/last ISO dates (2025-01-01/2025-06-30)")
+    return first.isoformat(), last.isoformat()
 
 
 def _text(value: str, what: str, *, required: bool = True) -> str:
@@ -166,23 +170,6 @@ def _owned(product: str, participant: str, products: Mapping[str, str]) -> None:
         raise Refused(Reason.NOT_OWNER, f"product {product!r} is not yours")
 
 
-def _activity(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
-    a = msgspec.convert(msg.args, _Activity)
-    _owned(a.product, msg.participant, products)
-    if a.stage not in STAGES:
-        raise ValueError(f"stage must be one of {', '.join(STAGES)}")
-    try:
-        factor = factor_table(a.factor_table).factors[a.factor]
-    except (ValueError, KeyError) as exc:
-        text = f"no factor {a.factor!r} in table {a.factor_table!r}"
-        raise Refused(Reason.UNKNOWN_FACTOR, text) from exc
-    return ActivityRecorded(
-        participant=msg.participant, client_order_id=msg.client_order_id, product=a.product, stage=a.stage,
-        factor_key=a.factor, factor_table=a.factor_table, amount=a.amount, unit=factor.unit,
-        factor=factor.kg_co2e, grams=grams_co2e(a.amount, factor.kg_co2e),
-    )  # fmt: skip
-
-
 def _label(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
     ref = msgspec.convert(msg.args, _ProductRef)
     if ref.product not in products:
@@ -195,30 +182,35 @@ def _label(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
 def _claim(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
     c = msgspec.convert(msg.args, _Claim)
     _owned(c.product, msg.participant, products)
-    if not 0 < c.units <= MAX_QUANTITY:
-        raise ValueError(f"units must be in 1..{MAX_QUANTITY}")
+    if not 0 < c.units <= c.units_shipped <= MAX_QUANTITY:
+        raise ValueError(f"units must be in 1..units_shipped, units_shipped at most {MAX_QUANTITY}")
+    start, end = _period(c.period)
     if not 0 < len(c.certificates) <= MAX_CERTIFICATES or len(set(c.certificates)) != len(c.certificates):
         raise ValueError(f"certificates must be 1-{MAX_CERTIFICATES} distinct ids")
     return NeutralityClaimSubmitted(
         participant=msg.participant, client_order_id=msg.client_order_id, product=c.product, units=c.units,
-        certificates=tuple(c.certificates),
+        certificates=tuple(c.certificates), label_id=c.label, period_start=start, period_end=end,
+        units_shipped=c.units_shipped,
     )  # fmt: skip
 
 
 REGISTRY_ACTIONS = {
     "submit_verification": _verification,
     "register_product": _product,
-    "record_activity": _activity,
     "issue_label": _label,
     "claim_neutral": _claim,
 }
 
 
-def registry_event(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
-    """The request a `registry` message records; `products` maps product id -> owner.
+def registry_event(msg: RegistryMsg, products: Mapping[str, str], book: FootprintBook) -> Event:
+    """The request a `registry` message records; `products` maps product id -> owner, `book` holds the
+    published factor tables and the products' activities.
 
     Raises Refused for domain refusals and ValueError/msgspec errors for malformed arguments.
     """
+    footprint = FOOTPRINT_ACTIONS.get(msg.action)
+    if footprint is not None:
+        return footprint(msg, products, book)
     build = REGISTRY_ACTIONS.get(msg.action)
     if build is None:
         raise ValueError(f"unknown registry action {msg.action!r}")

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from services.intake.footprints import FootprintBook
 from services.intake.operator import operator_event
 from services.intake.registry import registry_event, retirement_event
 from shared.domain.base import Refused
 from shared.domain.codec import Event
 from shared.domain.instruments import Instrument, InstrumentKind
+from shared.domain.labels import FactorTablePublished
 from shared.domain.ledger import (
     BUFFER_ACCOUNT,
     CancelSubmitted,
@@ -66,6 +68,7 @@ class IntakeState:
     orders_submitted: int = 0
     projects: set[str] = field(default_factory=set)
     products: dict[str, str] = field(default_factory=dict)  # product -> owner
+    footprints: FootprintBook = field(default_factory=FootprintBook)  # factor tables and activities
 
     def use(self, participant: str, client_order_id: str, *, names_order: bool = False) -> None:
         self.used_ids.setdefault(participant, set()).add(client_order_id)
@@ -87,7 +90,7 @@ def validate(state: IntakeState, msg: ClientMessage) -> list[Event]:
         _instrument(state, msg.instrument, msg.participant)
         return [retirement_event(msg)]
     if isinstance(msg, RegistryMsg):
-        return [registry_event(msg, state.products)]
+        return [registry_event(msg, state.products, state.footprints)]
     if isinstance(msg, MassCancelMsg | QueryMsg):
         return [_about_own_orders(state, msg)]
     assert isinstance(msg, CancelOrderMsg | ReplaceOrderMsg), type(msg)
@@ -165,6 +168,8 @@ def _check(problem: tuple[Reason, str] | None) -> None:
 
 
 def _check_operator(state: IntakeState, event: Event) -> None:
+    if isinstance(event, FactorTablePublished):
+        state.footprints.check_new(event)
     if isinstance(event, ProjectRegistered | EligibilityChanged | RetirementRequested):
         _check_registry(state, event)
         return

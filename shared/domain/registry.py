@@ -31,6 +31,7 @@ __all__ = [
     "RetirementKind",
     "RetirementRejected",
     "RetirementRequested",
+    "StageCutOff",
     "StageFootprint",
     "UnitState",
     "VerificationAccepted",
@@ -241,6 +242,11 @@ class StageFootprint(msgspec.Struct, frozen=True, array_like=True):
     included: bool  # False for use and end of life under a cradle-to-gate boundary
 
 
+class StageCutOff(msgspec.Struct, frozen=True, array_like=True):
+    stage: str
+    justification: str
+
+
 class LabelIssued(DomainEvent, frozen=True):
     label_id: str  # LB-<seq of the request>
     product: str
@@ -254,6 +260,11 @@ class LabelIssued(DomainEvent, frozen=True):
     total_grams: int  # g CO2e per functional unit within the boundary
     factor_tables: tuple[str, ...]
     issued_ns: int
+    cut_offs: tuple[StageCutOff, ...] = ()  # stages inside the boundary covered by a declared cut-off
+    valid_until: str = ""  # ISO date
+    supersedes: str = ""  # the product's previous label
+    superseded_claims: tuple[str, ...] = ()  # its claims, which no longer stand
+    factor_table_sha256: str = ""  # of the one table the label uses
 
 
 class NeutralityClaimSubmitted(DomainEvent, frozen=True):
@@ -262,6 +273,10 @@ class NeutralityClaimSubmitted(DomainEvent, frozen=True):
     product: str
     units: int
     certificates: tuple[str, ...]
+    label_id: str = ""  # the label the claim is about: it must be the product's current one
+    period_start: str = ""  # ISO dates, inclusive: when the units were shipped
+    period_end: str = ""
+    units_shipped: int = 0  # in the period; "carbon neutral" only when all of them are covered
 
 
 class NeutralityClaimed(DomainEvent, frozen=True):
@@ -278,6 +293,10 @@ class NeutralityClaimed(DomainEvent, frozen=True):
     covered_tonnes: int
     certificates: tuple[str, ...]
     serials: tuple[str, ...]  # the certificates' serial ranges, as labels
+    period_start: str = ""
+    period_end: str = ""
+    units_shipped: int = 0  # 0 on claims logged before it was declared: never shown as neutral
+    standards: tuple[str, ...] = ()  # of the credits retired, e.g. ("CCER",)
 
 
 RegistryEvent = (

@@ -7,16 +7,20 @@ import hashlib
 from typing import Any
 
 from services.harness import InProcessExchange
+from shared.domain.footprint import load_table_file
+from shared.domain.labels import table_sha256
 from shared.reports import RegistryEventKind, RegistryReport, Report
 from tests.support import FakeClock
 
-__all__ = ["CCER", "CEA", "DRONE_ACTIVITIES", "KEYS", "World", "world"]
+__all__ = ["CCER", "CEA", "DRONE", "DRONE_ACTIVITIES", "KEYS", "World", "world"]
 
 CCER, CEA = "CCER-2024", "CEA-2025"
+DRONE = "SKY4"
 KEYS = {p: f"{p}-key-0123456789" for p in ("forest", "drones", "cqc", "other")}
 # 2025-06-01T00:00:00Z: labels and retirements are dated from the log's clock.
 START_NS = 1_748_736_000_000_000_000
-DRONE_ACTIVITIES = (
+Activities = tuple[tuple[str, str, str], ...]
+DRONE_ACTIVITIES: Activities = (
     ("materials", "aluminium_primary", "1.2"),
     ("materials", "plastic_abs", "0.8"),
     ("materials", "copper_cathode", "0.15"),
@@ -91,6 +95,38 @@ class World:
         return await self.send(who, type="retire_credits", instrument=instrument, quantity=qty,
                                beneficiary=f"{who} beneficiary", **fields)  # fmt: skip
 
+    async def publish(self, version: str = "v1") -> str:
+        return await self.op("publish_factor_table", version=version,
+                             sha256=table_sha256(load_table_file(version)))  # fmt: skip
+
+    async def drone(
+        self, boundary: str = "cradle-to-grave", activities: Activities = DRONE_ACTIVITIES
+    ) -> None:
+        """drones registers SKY4 and records its activities (v1 factors)."""
+        await self.act("drones", "register_product", product=DRONE, model="Skyward S4 inspection drone",
+                       functional_unit="one drone over a 3-year service life", boundary=boundary)  # fmt: skip
+        for stage, factor, amount in activities:
+            cid = await self.act("drones", "record_activity", product=DRONE, stage=stage, factor=factor,
+                                 amount=amount)  # fmt: skip
+            assert not self.refused("drones", cid), self.answer("drones", cid)
+
+    async def label(self, product: str = DRONE) -> RegistryReport:
+        return self.registry("cqc", await self.act("cqc", "issue_label", product=product))
+
+    async def claim(self, label: str, units: int, certificates: list[str], *, shipped: int = 0,
+                    period: str = "2025", product: str = DRONE) -> RegistryReport:  # fmt: skip
+        cid = await self.act("drones", "claim_neutral", product=product, label=label, period=period,
+                             units=units, units_shipped=shipped or units,
+                             certificates=certificates)  # fmt: skip
+        return self.registry("drones", cid)
+
+    async def retire_for(self, tonnes: int, purpose: str = f"product_claim:{DRONE}", **fields: Any) -> str:
+        """drones buys `tonnes` of CCER from forest and retires them (SF1's, for SKY4's claim by default;
+        its own SF3 and SF4 credits are older in its holding); the certificate id."""
+        await self.buy("drones", CCER, tonnes)
+        cid = await self.retire("drones", tonnes, purpose=purpose, **({"project": "SF1"} | fields))
+        return str(self.certificate("drones", cid)["id"])
+
     def certificate(self, who: str, cid: str) -> dict[str, Any]:
         report = self.registry(who, cid)
         assert report.event is RegistryEventKind.RETIRED, report
@@ -99,9 +135,10 @@ class World:
 
 
 async def world() -> World:
-    """Listed CCER-2024 (offsets, any vintage) and CEA-2025 (allowances); forest owns SF1 (2024, 1000 t
-    issued: 900 t to forest, 100 t to BUFFER) and SF2 (2023, 500 t: 450 t); forest also holds 1000 t of
-    CEA; drones has cash."""
+    """Listed CCER-2024 (offsets, any vintage) and CEA-2025 (allowances), factor table v1 published;
+    forest owns SF1 (2024, 3000 t issued: 2700 t to forest, 300 t to BUFFER) and SF2 (2023, 500 t: 450 t),
+    and holds 1000 t of CEA; drones owns SF3 (2031, 100 t: 90 t) and SF4 (2016, 100 t: 90 t); both have
+    cash."""
     w = World(InProcessExchange(clock=FakeClock(start=START_NS, step=1_000_000)))
     ccer = {"symbol": CCER, "kind": "offset", "standard": "CCER", "registry": "CCER", "vintage": 2024,
             "reference_price": "78.00"}  # fmt: skip
@@ -114,10 +151,13 @@ async def world() -> World:
         await w.ex.submit([w.ex.register(p, key, roles=roles)])
     for p in ("forest", "drones", "other"):
         await w.op("deposit_cash", participant=p, amount="10000000.00")
-    for project in ("SF1", "SF2"):
-        await w.op("register_project", project=project, owner="forest", instrument=CCER, standard="CCER",
+    for project, owner in (("SF1", "forest"), ("SF2", "forest"), ("SF3", "drones"), ("SF4", "drones")):
+        await w.op("register_project", project=project, owner=owner, instrument=CCER, standard="CCER",
                    methodology="m", country="CN", project_type="afforestation")  # fmt: skip
-    await w.verified("SF1", 2024, 1000)
+    await w.verified("SF1", 2024, 3000)
     await w.verified("SF2", 2023, 500)
+    await w.verified("SF3", 2031, 100)
+    await w.verified("SF4", 2016, 100)
+    await w.publish("v1")
     await w.op("issue_credits", participant="forest", instrument=CEA, serial_start=1, serial_end=1000)
     return w

@@ -58,14 +58,14 @@ def test_certificates_logged_before_records_keep_their_hash() -> None:
 
 
 async def test_the_holder_chooses_a_vintage_or_a_project() -> None:
-    """forest holds SF1 2024 (serials 1-900) before SF2 2023 (1001-1450): first in, first out would
+    """forest holds SF1 2024 (serials 1-2700) before SF2 2023 (3001-3450): first in, first out would
     retire 2024 serials; asking for vintage 2023 (or project SF2) retires the oldest of those instead."""
     w = await world()
     by_vintage = w.certificate("forest", await w.retire("forest", 5, purpose="voluntary", vintage=2023))
-    assert _ranges(by_vintage) == [(1001, 1005)]
+    assert _ranges(by_vintage) == [(3001, 3005)]
     assert by_vintage["vintages"] == [2023]
     by_project = w.certificate("forest", await w.retire("forest", 3, purpose="voluntary", project="SF2"))
-    assert _ranges(by_project) == [(1006, 1008)]
+    assert _ranges(by_project) == [(3006, 3008)]
     both = w.certificate("forest", await w.retire("forest", 2, purpose="voluntary", project="SF1",
                                                   vintage=2024))  # fmt: skip
     assert _ranges(both) == [(1, 2)]
@@ -76,13 +76,13 @@ async def test_the_holder_chooses_a_vintage_or_a_project() -> None:
 async def test_explicit_serial_ranges_retire_exactly_those() -> None:
     """Two ranges across both projects leave the market; the holding keeps the rest in its order."""
     w = await world()
-    cid = await w.retire("forest", 15, purpose="voluntary", serials=[[1100, 1109], [11, 15]])
-    assert _ranges(w.certificate("forest", cid)) == [(11, 15), (1100, 1109)]
+    cid = await w.retire("forest", 15, purpose="voluntary", serials=[[3100, 3109], [11, 15]])
+    assert _ranges(w.certificate("forest", cid)) == [(11, 15), (3100, 3109)]
     settlement, verification = _cores(w)
     assert settlement.holdings("forest")[CCER] == [
-        SerialRange(1, 10), SerialRange(16, 900), SerialRange(1001, 1099), SerialRange(1110, 1450)
+        SerialRange(1, 10), SerialRange(16, 2700), SerialRange(3001, 3099), SerialRange(3110, 3450)
     ]  # fmt: skip
-    assert verification.account("forest")[2][CCER] == (1335, 0)
+    assert verification.account("forest")[2][CCER] == (3135, 0)
     settlement.check_invariants()
     verification.check_invariants()
 
@@ -90,22 +90,22 @@ async def test_explicit_serial_ranges_retire_exactly_those() -> None:
 async def test_serials_frozen_by_open_sells_or_not_held_are_refused_and_nothing_stays_frozen() -> None:
     """A resting sell of 900 t freezes the oldest eligible serials (1-900): retiring 1-5 is refused
     (`serials_not_free`), as are serials forest never held; the refused retirement freezes nothing, and
-    the free serials 1001-1005 still retire. The sell then delivers exactly its frozen serials."""
+    the free serials 901-905 still retire. The sell then delivers exactly its frozen serials."""
     w = await world()
     await w.send("forest", type="new_order", instrument=CCER, side="sell", order_type="limit", price="80.00",
                  quantity=900)  # fmt: skip
     frozen = await w.retire("forest", 5, purpose="voluntary", serials=[[1, 5]])
     assert w.refused("forest", frozen) == "serials_not_free"
     assert "frozen for sells" in str(w.registry("forest", frozen).reason)
-    elsewhere = await w.retire("forest", 5, purpose="voluntary", serials=[[2000, 2004]])
+    elsewhere = await w.retire("forest", 5, purpose="voluntary", serials=[[3700, 3704]])
     assert w.refused("forest", elsewhere) == "serials_not_free"
     settlement, verification = _cores(w)
-    assert verification.account("forest")[2][CCER] == (1350, 900)  # only the sell's freeze
-    free = await w.retire("forest", 5, purpose="voluntary", serials=[[1001, 1005]])
-    assert _ranges(w.certificate("forest", free)) == [(1001, 1005)]
+    assert verification.account("forest")[2][CCER] == (3150, 900)  # only the sell's freeze
+    free = await w.retire("forest", 5, purpose="voluntary", serials=[[901, 905]])
+    assert _ranges(w.certificate("forest", free)) == [(901, 905)]
     await w.send("drones", type="new_order", instrument=CCER, side="buy", order_type="limit", price="80.00",
                  quantity=900)  # fmt: skip
-    assert settlement.holdings("drones")[CCER] == [SerialRange(1, 900)]
+    assert settlement.holdings("drones")[CCER][-1] == SerialRange(1, 900)  # after its own SF3 and SF4
     settlement.check_invariants()
     verification.check_invariants()
 
