@@ -8,6 +8,8 @@ from typing import Any
 
 from services.cli.venue import Venue
 from shared.client import ExchangeClient
+from shared.domain.footprint import CURRENT_TABLE, load_table_file
+from shared.domain.labels import table_sha256
 
 __all__ = ["DRONE", "DRONE_UNITS", "PROJECT", "VERIFIER", "run_registry_chain", "seed_registry"]
 
@@ -17,6 +19,7 @@ OFFSET = "CCER-2024"
 VERIFIED_TONNES = 600_000
 DRONE = "SKY4"
 DRONE_UNITS = 5_000
+CLAIM_PERIOD = "2025"  # the drones were shipped in 2025; the CCER credits are of vintage 2024
 # One Skyward S4 inspection drone over a 3-year service life (illustrative bill of activities):
 # (stage, factor key in shared/data/emission_factors_v1.json, amount per functional unit)
 DRONE_ACTIVITIES = (
@@ -59,6 +62,11 @@ async def seed_registry(venue: Venue) -> None:
     verifier, name = VERIFIER
     op = venue.operator
     await venue.onboard(verifier, name, roles=("verifier",))
+    # Footprints use factor tables published into the log, under their SHA-256 (docs/registry.md).
+    sha = table_sha256(load_table_file(CURRENT_TABLE))
+    await op.operator(
+        "publish_factor_table", f"op-factors-{CURRENT_TABLE}", version=CURRENT_TABLE, sha256=sha
+    )
     await op.operator(
         "register_project",
         f"op-proj-{PROJECT}",
@@ -165,6 +173,8 @@ async def run_registry_chain(venue: Venue) -> None:
             quantity=needed,
             beneficiary=f"Skyward Drones: {DRONE_UNITS} SKY4 drones shipped in 2025",
             reason="carbon-neutral product claim",
+            purpose=f"product_claim:{DRONE}",
+            identifier=f"SKY4-{CLAIM_PERIOD}",
         )
         retired = await _answer(maker, f"retire-sky4-{attempt}")
         if retired.get("event") == "retired":
@@ -176,7 +186,8 @@ async def run_registry_chain(venue: Venue) -> None:
         "registry",
         client_order_id="claim-sky4",
         action="claim_neutral",
-        args={"product": DRONE, "units": DRONE_UNITS, "certificates": [retired["certificate"]["id"]]},
+        args={"product": DRONE, "label": label["label_id"], "period": CLAIM_PERIOD, "units": DRONE_UNITS,
+              "units_shipped": DRONE_UNITS, "certificates": [retired["certificate"]["id"]]},
     )
     claim = await _answer(maker, "claim-sky4")
     if claim.get("event") != "neutrality_claimed":
