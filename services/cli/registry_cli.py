@@ -123,7 +123,7 @@ def print_chain(out: Console, state: ExchangeState) -> None:
         ev = cert.retired
         out.print(
             f"[bold]{ev.kind}d[/] {ev.certificate_id}: {ev.tonnes} t of {ev.instrument} by "
-            f"{ev.participant} for {ev.beneficiary!r}, serials "
+            f"{ev.participant} for {ev.beneficiary!r} ({ev.purpose or 'no declared purpose'}), serials "
             f"{', '.join(s.origins.labels(ev.instrument, ev.serials))} (log seq {cert.seq})"
         )
     for label in s.labels.values():
@@ -132,8 +132,10 @@ def print_chain(out: Console, state: ExchangeState) -> None:
             f"{label.functional_unit} ({label.boundary}), verified by {label.verifier}"
         )
     for claim in s.claims.values():
+        status = f"superseded by {s.superseded[claim.claim_id]}" if claim.claim_id in s.superseded else "active"
         out.print(
-            f"[bold]claimed neutral[/] {claim.claim_id}: {claim.units} x {claim.product} = "
+            f"[bold]claimed[/] {claim.claim_id} on {claim.label_id} ({status}): {claim.units} of "
+            f"{claim.units_shipped} {claim.product} shipped {claim.period_start}..{claim.period_end} = "
             f"{kg(claim.footprint_grams)} kg -> {claim.required_tonnes} t needed, "
             f"{claim.covered_tonnes} t retired in {', '.join(claim.certificates)}"
         )
