@@ -132,7 +132,8 @@ def print_chain(out: Console, state: ExchangeState) -> None:
             f"{label.functional_unit} ({label.boundary}), verified by {label.verifier}"
         )
     for claim in s.claims.values():
-        status = f"superseded by {s.superseded[claim.claim_id]}" if claim.claim_id in s.superseded else "active"
+        superseded = s.superseded.get(claim.claim_id)
+        status = "active" if superseded is None else f"superseded by {superseded}"
         out.print(
             f"[bold]claimed[/] {claim.claim_id} on {claim.label_id} ({status}): {claim.units} of "
             f"{claim.units_shipped} {claim.product} shipped {claim.period_start}..{claim.period_end} = "
