@@ -105,13 +105,19 @@ class OperatorMessage(_Msg, frozen=True, tag="operator"):
 
 
 class RetireCreditsMsg(_Msg, frozen=True, tag="retire_credits"):
-    """Retire `quantity` t of an instrument from your holding for `beneficiary`, for good."""
+    """Retire `quantity` t of an instrument from your holding for `beneficiary`, for good, for a
+    declared `purpose`; optionally only serials of `project`/`vintage`, or exactly `serials`."""
 
     client_order_id: str
     instrument: str
     quantity: int
     beneficiary: str
     reason: str = ""
+    purpose: str = ""  # corporate_inventory, product_claim:<product>, compliance, voluntary
+    identifier: str = ""  # your own reference for this retirement, printed on the certificate
+    project: str = ""
+    vintage: int = 0
+    serials: list[tuple[int, int]] = []  # inclusive [start, end] ranges, together `quantity` t
 
 
 class RegistryMsg(_Msg, frozen=True, tag="registry"):

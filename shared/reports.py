@@ -78,6 +78,8 @@ class RegistryEventKind(enum.StrEnum):
     NEUTRALITY_CLAIMED = "neutrality_claimed"
     PRODUCT_REGISTERED = "product_registered"
     ACTIVITY_RECORDED = "activity_recorded"
+    CUT_OFF_DECLARED = "cut_off_declared"
+    FOOTPRINT_RECALCULATED = "footprint_recalculated"
 
 
 class ComplianceEventKind(enum.StrEnum):

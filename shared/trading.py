@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -151,12 +151,19 @@ class TradingClient:
         return cid
 
     async def retire(
-        self, instrument: str, quantity: int, beneficiary: str, reason: str = "", *, client_order_id: str = ""
-    ) -> str:
-        """Retire tonnes for good; the outcome is a registry report with the certificate."""
+        self, instrument: str, quantity: int, beneficiary: str, reason: str = "", *,
+        client_order_id: str = "", purpose: str = "", identifier: str = "", project: str = "",
+        vintage: int = 0, serials: Sequence[tuple[int, int]] = (),
+    ) -> str:  # fmt: skip
+        """Retire tonnes for good, for a declared `purpose` (corporate_inventory, product_claim:<product>,
+        compliance, voluntary); only of `project`/`vintage`, or exactly the `serials` ranges, when given.
+        The outcome is a registry report with the certificate."""
         cid = client_order_id or self._new_id("ret")
+        chosen: dict[str, Any] = {"purpose": purpose, "identifier": identifier, "project": project,
+                                  "vintage": vintage, "serials": [list(r) for r in serials]}  # fmt: skip
         await self._client.send("retire_credits", client_order_id=cid, instrument=instrument,
-                                quantity=quantity, beneficiary=beneficiary, reason=reason)  # fmt: skip
+                                quantity=quantity, beneficiary=beneficiary, reason=reason,
+                                **{k: v for k, v in chosen.items() if v})  # fmt: skip
         return cid
 
     async def surrender(

@@ -9,6 +9,8 @@ from typing import Any
 from services.cli.venue import Venue
 from shared.attestation import new_verifier_key, sign_report
 from shared.client import ExchangeClient
+from shared.domain.footprint import CURRENT_TABLE, load_table_file
+from shared.domain.labels import table_sha256
 
 __all__ = ["DRONE", "DRONE_UNITS", "PROJECT", "VERIFIER", "run_registry_chain", "seed_registry"]
 
@@ -18,6 +20,7 @@ OFFSET = "CCER-2024"
 VERIFIED_TONNES = 600_000
 DRONE = "SKY4"
 DRONE_UNITS = 5_000
+CLAIM_PERIOD = "2025"  # the drones were shipped in 2025; the CCER credits are of vintage 2024
 # One Skyward S4 inspection drone over a 3-year service life (illustrative bill of activities):
 # (stage, factor key in shared/data/emission_factors_v1.json, amount per functional unit)
 DRONE_ACTIVITIES = (
@@ -76,6 +79,11 @@ async def seed_registry(venue: Venue) -> None:
     op = venue.operator
     await venue.onboard(verifier, name, roles=("verifier",))
     private_key, public_key = new_verifier_key()
+    # Footprints use factor tables published into the log, under their SHA-256 (docs/registry.md).
+    sha = table_sha256(load_table_file(CURRENT_TABLE))
+    await op.operator(
+        "publish_factor_table", f"op-factors-{CURRENT_TABLE}", version=CURRENT_TABLE, sha256=sha
+    )
     await op.operator(
         "accredit_verifier", f"op-acc-{verifier}", verifier=verifier, scopes=["forestry"],
         expires="2030-12-31", public_key=public_key, accreditor="CNAS (illustrative)",
@@ -177,6 +185,8 @@ async def run_registry_chain(venue: Venue) -> None:
             quantity=needed,
             beneficiary=f"Skyward Drones: {DRONE_UNITS} SKY4 drones shipped in 2025",
             reason="carbon-neutral product claim",
+            purpose=f"product_claim:{DRONE}",
+            identifier=f"SKY4-{CLAIM_PERIOD}",
         )
         retired = await _answer(maker, f"retire-sky4-{attempt}")
         if retired.get("event") == "retired":
@@ -188,7 +198,8 @@ async def run_registry_chain(venue: Venue) -> None:
         "registry",
         client_order_id="claim-sky4",
         action="claim_neutral",
-        args={"product": DRONE, "units": DRONE_UNITS, "certificates": [retired["certificate"]["id"]]},
+        args={"product": DRONE, "label": label["label_id"], "period": CLAIM_PERIOD, "units": DRONE_UNITS,
+              "units_shipped": DRONE_UNITS, "certificates": [retired["certificate"]["id"]]},
     )
     claim = await _answer(maker, "claim-sky4")
     if claim.get("event") != "neutrality_claimed":

@@ -394,3 +394,24 @@ def cancel_credits(
         quantity=quantity,
         reason=reason,
     )
+
+
+@op_app.command("publish-factor-table")
+def publish_factor_table(
+    version: str,
+    sha256: str = typer.Option(..., help="the SHA-256 of the table's canonical content, as you checked it"),
+    client_order_id: str | None = _CID,
+) -> None:
+    """Publish a shipped emission factor table into the log; each version is published once."""
+    _run(client_order_id, "publish_factor_table", version=version, sha256=sha256)
+
+
+@op_app.command("set-claim-rules")
+def set_claim_rules(
+    max_vintage_age_years: int = typer.Option(5, help="oldest vintage a claim takes: period start year - N"),
+    label_validity_days: int = typer.Option(365, help="how long a label stays valid"),
+    client_order_id: str | None = _CID,
+) -> None:
+    """The rules product claims are decided by (docs/registry.md, "Labels and claims that tell the truth")."""
+    _run(client_order_id, "set_claim_rules", max_vintage_age_years=max_vintage_age_years,
+         label_validity_days=label_validity_days)  # fmt: skip

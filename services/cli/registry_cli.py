@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import io
 import json
 import os
 from pathlib import Path
 from typing import Any, NamedTuple, cast
-from xml.sax.saxutils import escape
 
 import typer
 from redis.asyncio import Redis
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.badge import label_document, label_png, label_svg
 from services.cli.errors import EXIT_FAILED, EXIT_REJECTED
 from services.cli.fastview import view_state
 from services.cli.newest import newest_first
@@ -128,7 +127,7 @@ def print_chain(out: Console, state: ExchangeState) -> None:
         ev = cert.retired
         out.print(
             f"[bold]{ev.kind}d[/] {ev.certificate_id}: {ev.tonnes} t of {ev.instrument} by "
-            f"{ev.participant} for {ev.beneficiary!r}, serials "
+            f"{ev.participant} for {ev.beneficiary!r} ({ev.purpose or 'no declared purpose'}), serials "
             f"{', '.join(s.origins.labels(ev.instrument, ev.serials))} (log seq {cert.seq})"
         )
     for label in s.labels.values():
@@ -137,8 +136,11 @@ def print_chain(out: Console, state: ExchangeState) -> None:
             f"{label.functional_unit} ({label.boundary}), verified by {label.verifier}"
         )
     for claim in s.claims.values():
+        superseded = s.superseded.get(claim.claim_id)
+        status = "active" if superseded is None else f"superseded by {superseded}"
         out.print(
-            f"[bold]claimed neutral[/] {claim.claim_id}: {claim.units} x {claim.product} = "
+            f"[bold]claimed[/] {claim.claim_id} on {claim.label_id} ({status}): {claim.units} of "
+            f"{claim.units_shipped} {claim.product} shipped {claim.period_start}..{claim.period_end} = "
             f"{kg(claim.footprint_grams)} kg -> {claim.required_tonnes} t needed, "
             f"{claim.covered_tonnes} t retired in {', '.join(claim.certificates)}"
         )
@@ -154,111 +156,8 @@ async def certificate_of(state: ExchangeState, event_log: RedisEventLog, cert_id
 
 
 def label_json(state: ExchangeState, product: str) -> dict[str, Any]:
-    s = state.registry.state
-    label = s.labels[product]
-    claims = [c for c in s.claims.values() if c.product == product]
-    return {
-        "label_id": label.label_id,
-        "product": label.product,
-        "model": label.model,
-        "maker": label.owner,
-        "functional_unit": label.functional_unit,
-        "boundary": label.boundary,
-        "stages": [
-            {"stage": st.stage, "kg_co2e": kg(st.grams), "included": st.included} for st in label.stages
-        ],
-        "total_kg_co2e": kg(label.total_grams),
-        "factor_tables": list(label.factor_tables),
-        "verifier": label.verifier,
-        "date": datetime.datetime.fromtimestamp(label.issued_ns // 1_000_000_000, datetime.UTC)
-        .date()
-        .isoformat(),
-        "carbon_neutral_claims": [
-            {
-                "claim_id": c.claim_id,
-                "units": c.units,
-                "required_tonnes": c.required_tonnes,
-                "covered_tonnes": c.covered_tonnes,
-                "certificates": list(c.certificates),
-                "serials": list(c.serials),
-            }
-            for c in claims
-        ],
-    }
-
-
-_BADGE_W, _BADGE_H, _BAND_H, _RADIUS = 360, 200, 34, 12
-_GREEN, _GREY, _PAPER = "#1b7f3b", "#555", "#f4f8f1"
-
-_Line = tuple[int, int, int, str, str]  # x, baseline y, font size px, weight, text
-
-
-def _badge(label: dict[str, Any]) -> tuple[str, str, list[_Line]]:
-    """What the badge says, in badge pixels (origin top left): band colour, title, text lines."""
-    neutral = bool(label["carbon_neutral_claims"])
-    band = _GREEN if neutral else _GREY
-    title = "CARBON NEUTRAL" if neutral else "CARBON FOOTPRINT"
-    lines = [
-        (16, 23, 15, "bold", f"{title} | greenex"),
-        (16, 64, 28, "bold", f"{label['total_kg_co2e']} kg CO2e"),
-        (16, 90, 13, "normal", f"per {label['functional_unit']}"),
-        (16, 116, 13, "normal", f"{label['model']} ({label['product']}), {label['boundary']}"),
-        (16, 140, 12, "normal", f"verified by {label['verifier']} on {label['date']}"),
-        (16, 162, 12, "normal", f"factors {', '.join(label['factor_tables'])}, label {label['label_id']}"),
-    ]
-    return band, title, lines
-
-
-def label_svg(label: dict[str, Any]) -> str:
-    """A 360 x 200 badge: the footprint per functional unit, the boundary, who verified it, and a
-    'carbon neutral' band when a claim backs it."""
-    band, title, (_, *lines) = _badge(label)
-    texts = "\n".join(
-        f'  <text x="{x}" y="{y}" font-size="{size}" font-weight="{weight}">{escape(text)}</text>'
-        for x, y, size, weight, text in lines
-    )
-    return (
-        '<svg xmlns="http://www.w3.org/2000/svg" width="360" height="200" viewBox="0 0 360 200" '
-        'font-family="Helvetica, Arial, sans-serif">\n'
-        '  <rect width="360" height="200" rx="12" fill="#f4f8f1" stroke="#1b7f3b" stroke-width="2"/>\n'
-        f'  <rect width="360" height="34" rx="12" fill="{band}"/>\n'
-        f'  <text x="16" y="23" font-size="15" font-weight="bold" fill="#fff">{title} | greenex</text>\n'
-        f"{texts}\n</svg>\n"
-    )
-
-
-def label_png(label: dict[str, Any], scale: int = 2) -> bytes:
-    """The SVG badge drawn with matplotlib's Agg backend: (360 x scale) x (200 x scale) pixels.
-
-    matplotlib is imported here, not at module level, so the other commands start without it; Agg is
-    chosen explicitly so no display is needed. Sizes are badge pixels: at 100 badge pixels per inch,
-    one pixel is 0.72 pt.
-    """
-    import matplotlib  # noqa: PLC0415
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure  # noqa: PLC0415
-    from matplotlib.patches import FancyBboxPatch  # noqa: PLC0415
-
-    band, _, lines = _badge(label)
-    fig = Figure(figsize=(_BADGE_W / 100, _BADGE_H / 100), dpi=100 * scale)
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.set_xlim(0, _BADGE_W)
-    ax.set_ylim(_BADGE_H, 0)  # y down, as in the SVG
-    ax.set_axis_off()
-    box = "round,pad=0,rounding_size=" + str(_RADIUS)
-    ax.add_patch(
-        FancyBboxPatch((1, 1), _BADGE_W - 2, _BADGE_H - 2, boxstyle=box, fc=_PAPER, ec=_GREEN, lw=1.44)
-    )
-    ax.add_patch(FancyBboxPatch((0, 0), _BADGE_W, _BAND_H, boxstyle=box, fc=band, ec="none"))
-    for i, (x, y, size, weight, text) in enumerate(lines):
-        ax.text(
-            x, y, text, fontsize=size * 0.72, fontweight=weight, color="#fff" if i == 0 else "#000",
-            family="sans-serif", va="baseline", ha="left",
-        )  # fmt: skip
-    out = io.BytesIO()
-    fig.savefig(out, format="png", dpi=100 * scale, facecolor="none")
-    return out.getvalue()
+    """The product's current label and its claims (services/cli/badge.py)."""
+    return label_document(state.registry.state, product)
 
 
 async def _state() -> tuple[ExchangeState, RedisEventLog, Redis]:
@@ -308,6 +207,11 @@ def register_registry(app: typer.Typer) -> None:
         product: str,
         svg: Path | None = typer.Option(None, help="also write the SVG badge here"),
         png: Path | None = typer.Option(None, help="also write the badge as a PNG image here"),
+        neutral_wording: bool = typer.Option(
+            True, "--neutral-wording/--no-neutral-wording",
+            help="--no-neutral-wording: never say 'carbon neutral' (markets that forbid offset-based "
+            "neutrality claims, EU Directive 2024/825); the offsets are still stated, as offsets",
+        ),
     ) -> None:
         """A product's footprint label as JSON (and the badge as SVG with --svg, as PNG with --png)."""
 
@@ -322,10 +226,10 @@ def register_registry(app: typer.Typer) -> None:
         doc = label_json(state, product)
         console.print_json(json.dumps(doc))
         if svg is not None:
-            svg.write_text(label_svg(doc))
+            svg.write_text(label_svg(doc, neutral_wording=neutral_wording))
             console.print(f"wrote {svg}")
         if png is not None:
-            png.write_bytes(label_png(doc))
+            png.write_bytes(label_png(doc, neutral_wording=neutral_wording))
             console.print(f"wrote {png}")
 
     @app.command()
@@ -335,6 +239,13 @@ def register_registry(app: typer.Typer) -> None:
         participant: str = typer.Option(..., help="your participant id (and Redis user)"),
         beneficiary: str = typer.Option(..., help="on whose behalf the tonnes are retired"),
         reason: str = typer.Option("", help="why (e.g. 'FY2025 scope 1 offset')"),
+        purpose: str = typer.Option(
+            ..., help="corporate_inventory, product_claim:<product>, compliance or voluntary"
+        ),
+        identifier: str = typer.Option("", help="your own reference, printed on the certificate"),
+        project: str = typer.Option("", help="retire only serials of this project"),
+        vintage: int = typer.Option(0, help="retire only serials of this vintage"),
+        serials: str = typer.Option("", help="retire exactly these serials, e.g. 1411-1420,1500-1519"),
         client_order_id: str | None = typer.Option(
             None, "--client-order-id", help="this retirement's id (default: made and printed); a retry with "
             "the same id prints the first one's certificate and retires nothing twice",
@@ -346,7 +257,9 @@ def register_registry(app: typer.Typer) -> None:
         certificate (exit 0) or the refusal (exit 3)."""
         secret = os.environ.get("GREENEX_SIGNING_KEY") or typer.prompt("signing key", hide_input=True)
         password = os.environ.get("GREENEX_REDIS_PASSWORD") or typer.prompt("Redis password", hide_input=True)
-        order = _Retirement(instrument, quantity, beneficiary, reason, client_order_id)
+        chosen = {"purpose": purpose, "identifier": identifier, "project": project, "vintage": vintage,
+                  "serials": _ranges(serials)}  # fmt: skip
+        order = _Retirement(instrument, quantity, beneficiary, reason, client_order_id, chosen)
         raise typer.Exit(asyncio.run(_retire(order, participant, (secret, password), timeout)))
 
 
@@ -356,6 +269,19 @@ class _Retirement(NamedTuple):
     beneficiary: str
     reason: str
     client_order_id: str | None
+    chosen: dict[str, Any]  # purpose, identifier and the blocks selected (empty ones are left out)
+
+
+def _ranges(text: str) -> list[list[int]]:
+    """'1411-1420,1500' as [[1411, 1420], [1500, 1500]]; a usage error if it does not parse."""
+    out: list[list[int]] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        start, _, end = part.partition("-")
+        try:
+            out.append([int(start), int(end or start)])
+        except ValueError:
+            raise typer.BadParameter(f"serials: {part!r} is not START-END") from None
+    return out
 
 
 async def _retire(order: _Retirement, participant: str, login: tuple[str, str], timeout: float) -> int:
@@ -373,6 +299,7 @@ async def _retire(order: _Retirement, participant: str, login: tuple[str, str], 
         await client.send(
             "retire_credits", client_order_id=cid, instrument=order.instrument, quantity=order.quantity,
             beneficiary=order.beneficiary, reason=order.reason,
+            **{k: v for k, v in order.chosen.items() if v},
         )  # fmt: skip
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

@@ -35,6 +35,7 @@ from shared.domain.codec import Event, decode_event, encode_event
 from shared.domain.compliance import SchemeDefined
 from shared.domain.events import InstrumentListed
 from shared.domain.integrity import ProjectReviewed
+from shared.domain.labels import FactorTablePublished, FootprintRecalculated
 from shared.domain.ledger import (
     OPERATOR,
     CommandRejected,
@@ -47,6 +48,7 @@ from shared.domain.ledger import (
 )
 from shared.domain.reasons import Reason
 from shared.domain.registry import (
+    ActivityRecorded,
     EligibilityChanged,
     ProductRegistered,
     ProjectRegistered,
@@ -81,7 +83,7 @@ _any_json = msgspec.json.Decoder()
 # Intake's events that are not orders: few, and together they set up everything intake checks against.
 CONFIG_EVENTS = (ParticipantRegistered, KeyRotated, LimitsSet, InstrumentListed, CreditsIssued,
                  ProjectRegistered, ProductRegistered, EligibilityChanged, ProjectReviewed,
-                 SchemeDefined)  # fmt: skip
+                 SchemeDefined, FactorTablePublished, ActivityRecorded, FootprintRecalculated)  # fmt: skip
 
 
 def _unforeseen(exc: Exception) -> str:
@@ -205,6 +207,8 @@ class Intake:
                 s.products[event.product] = event.participant
             case SchemeDefined():
                 s.schemes.setdefault(event.scheme, event)
+            case FactorTablePublished() | ActivityRecorded() | FootprintRecalculated():
+                s.footprints.evolve(event)
             case EligibilityChanged() if event.instrument in s.instruments:
                 s.instruments[event.instrument] = msgspec.structs.replace(
                     s.instruments[event.instrument], eligible_standards=event.eligible_standards,

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from services.intake.footprints import claim_rules_event, publish_event
 from services.intake.integrity import INTEGRITY_ACTIONS
 from shared.crypto import SealedSecret
 from shared.domain.codec import Event
@@ -225,6 +226,8 @@ ACTIONS = {
     "close_day": _close_day,
     "set_limits": _limits,
     **INTEGRITY_ACTIONS,  # register_project, review_project, accredit_verifier, report_reversal
+    "publish_factor_table": publish_event,
+    "set_claim_rules": claim_rules_event,
     # rotate_key is intake's own (it needs the time): see services/intake/core.py
 }
 

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 import re
 from collections.abc import Mapping
 
 import msgspec
 
+from services.intake.footprints import FOOTPRINT_ACTIONS, FootprintBook
 from shared.domain.base import Refused
 from shared.domain.codec import Event
-from shared.domain.footprint import CURRENT_TABLE, factor_table, grams_co2e
+from shared.domain.ledger import SerialRange
 from shared.domain.reasons import Reason
 from shared.domain.registry import (
     BOUNDARIES,
-    STAGES,
-    ActivityRecorded,
     LabelRequested,
     NeutralityClaimSubmitted,
     ProductRegistered,
@@ -23,6 +23,7 @@ from shared.domain.registry import (
     RetirementRequested,
     VerificationSubmitted,
 )
+from shared.domain.retirement import MAX_SELECTED_RANGES, BlockSelection, check_purpose
 from shared.protocol import MAX_QUANTITY, RegistryMsg, RetireCreditsMsg
 
 __all__ = ["REGISTRY_ACTIONS", "registry_event", "retirement_event"]
@@ -51,22 +52,28 @@ class _Product(msgspec.Struct, forbid_unknown_fields=True):
     category: str = ""
 
 
-class _Activity(msgspec.Struct, forbid_unknown_fields=True):
-    product: str
-    stage: str
-    factor: str
-    amount: str
-    factor_table: str = CURRENT_TABLE
-
-
 class _ProductRef(msgspec.Struct, forbid_unknown_fields=True):
     product: str
 
 
 class _Claim(msgspec.Struct, forbid_unknown_fields=True):
     product: str
-    units: int
+    units: int  # covered by the certificates
     certificates: list[str]
+    label: str  # the label id the claim is about
+    period: str  # "2025", or ISO dates "2025-01-01/2025-06-30"
+    units_shipped: int  # in the period
+
+
+def _period(text: str) -> tuple[str, str]:
+    """A year or an ISO 8601 interval of dates, as (first day, last day)."""
+    if re.fullmatch(r"\d{4}", text):
+        return f"{text}-01-01", f"{text}-12-31"
+    start, sep, end = text.partition("/")
+    first, last = datetime.date.fromisoformat(start), datetime.date.fromisoformat(end)
+    if not sep or first > last:
+        raise ValueError("period must be a year (2025) or first/last ISO dates (2025-01-01/2025-06-30)")
+    return first.isoformat(), last.isoformat()
 
 
 def _text(value: str, what: str, *, required: bool = True) -> str:
@@ -92,7 +99,37 @@ def retirement_event(msg: RetireCreditsMsg) -> RetirementRequested:
         beneficiary=_text(msg.beneficiary, "beneficiary"),
         reason=_text(msg.reason, "reason", required=False),
         kind=RetirementKind.RETIRE,
+        purpose=check_purpose(msg.purpose) if msg.purpose else "",
+        identifier=_identifier(msg),
+        selection=_selection(msg),
     )
+
+
+_MAX_IDENTIFIER = 100
+
+
+def _identifier(msg: RetireCreditsMsg) -> str:
+    if len(msg.identifier) > _MAX_IDENTIFIER or not msg.identifier.isprintable():
+        raise ValueError(f"identifier must be at most {_MAX_IDENTIFIER} printable characters")
+    return msg.identifier
+
+
+def _selection(msg: RetireCreditsMsg) -> BlockSelection | None:
+    """The blocks asked for, checked for shape: settlement decides whether they are held free."""
+    if not (msg.project or msg.vintage or msg.serials):
+        return None
+    if msg.project:
+        _id(msg.project, "project")
+    if msg.vintage < 0:
+        raise ValueError("vintage must be a year (or 0: any)")
+    ranges = [SerialRange(start, end) for start, end in sorted(msg.serials)]
+    if len(ranges) > MAX_SELECTED_RANGES or any(not 0 < r.start <= r.end for r in ranges):
+        raise ValueError(f"serials: at most {MAX_SELECTED_RANGES} ranges [start, end], 0 < start <= end")
+    if any(a.end >= b.start for a, b in itertools.pairwise(ranges)):
+        raise ValueError("serial ranges overlap")
+    if ranges and sum(r.tonnes for r in ranges) != msg.quantity:
+        raise ValueError(f"the serial ranges hold {sum(r.tonnes for r in ranges)} t, not the quantity")
+    return BlockSelection(project=msg.project, vintage=msg.vintage, serials=tuple(ranges))
 
 
 def _verification(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
@@ -136,23 +173,6 @@ def _owned(product: str, participant: str, products: Mapping[str, str]) -> None:
         raise Refused(Reason.NOT_OWNER, f"product {product!r} is not yours")
 
 
-def _activity(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
-    a = msgspec.convert(msg.args, _Activity)
-    _owned(a.product, msg.participant, products)
-    if a.stage not in STAGES:
-        raise ValueError(f"stage must be one of {', '.join(STAGES)}")
-    try:
-        factor = factor_table(a.factor_table).factors[a.factor]
-    except (ValueError, KeyError) as exc:
-        text = f"no factor {a.factor!r} in table {a.factor_table!r}"
-        raise Refused(Reason.UNKNOWN_FACTOR, text) from exc
-    return ActivityRecorded(
-        participant=msg.participant, client_order_id=msg.client_order_id, product=a.product, stage=a.stage,
-        factor_key=a.factor, factor_table=a.factor_table, amount=a.amount, unit=factor.unit,
-        factor=factor.kg_co2e, grams=grams_co2e(a.amount, factor.kg_co2e),
-    )  # fmt: skip
-
-
 def _label(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
     ref = msgspec.convert(msg.args, _ProductRef)
     if ref.product not in products:
@@ -165,30 +185,35 @@ def _label(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
 def _claim(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
     c = msgspec.convert(msg.args, _Claim)
     _owned(c.product, msg.participant, products)
-    if not 0 < c.units <= MAX_QUANTITY:
-        raise ValueError(f"units must be in 1..{MAX_QUANTITY}")
+    if not 0 < c.units <= c.units_shipped <= MAX_QUANTITY:
+        raise ValueError(f"units must be in 1..units_shipped, units_shipped at most {MAX_QUANTITY}")
+    start, end = _period(c.period)
     if not 0 < len(c.certificates) <= MAX_CERTIFICATES or len(set(c.certificates)) != len(c.certificates):
         raise ValueError(f"certificates must be 1-{MAX_CERTIFICATES} distinct ids")
     return NeutralityClaimSubmitted(
         participant=msg.participant, client_order_id=msg.client_order_id, product=c.product, units=c.units,
-        certificates=tuple(c.certificates),
+        certificates=tuple(c.certificates), label_id=c.label, period_start=start, period_end=end,
+        units_shipped=c.units_shipped,
     )  # fmt: skip
 
 
 REGISTRY_ACTIONS = {
     "submit_verification": _verification,
     "register_product": _product,
-    "record_activity": _activity,
     "issue_label": _label,
     "claim_neutral": _claim,
 }
 
 
-def registry_event(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
-    """The request a `registry` message records; `products` maps product id -> owner.
+def registry_event(msg: RegistryMsg, products: Mapping[str, str], book: FootprintBook) -> Event:
+    """The request a `registry` message records; `products` maps product id -> owner, `book` holds the
+    published factor tables and the products' activities.
 
     Raises Refused for domain refusals and ValueError/msgspec errors for malformed arguments.
     """
+    footprint = FOOTPRINT_ACTIONS.get(msg.action)
+    if footprint is not None:
+        return footprint(msg, products, book)
     build = REGISTRY_ACTIONS.get(msg.action)
     if build is None:
         raise ValueError(f"unknown registry action {msg.action!r}")

@@ -12,6 +12,7 @@ from services.intake.compliance import (
     COMPLIANCE_REGISTRY_ACTIONS,
     compliance_events,
 )
+from services.intake.footprints import FootprintBook
 from services.intake.integrity import ProjectSites, screened
 from services.intake.operator import operator_event
 from services.intake.registry import registry_event, retirement_event
@@ -20,6 +21,7 @@ from shared.domain.codec import Event
 from shared.domain.compliance import SchemeDefined
 from shared.domain.instruments import Instrument, InstrumentKind
 from shared.domain.integrity import ReversalReported
+from shared.domain.labels import FactorTablePublished
 from shared.domain.ledger import (
     BUFFER_ACCOUNT,
     CancelSubmitted,
@@ -77,6 +79,7 @@ class IntakeState:
     products: dict[str, str] = field(default_factory=dict)  # product -> owner
     sites: ProjectSites = field(default_factory=ProjectSites)  # projects' locations and origins
     schemes: dict[str, SchemeDefined] = field(default_factory=dict)  # compliance schemes by id
+    footprints: FootprintBook = field(default_factory=FootprintBook)  # factor tables and activities
 
     def use(self, participant: str, client_order_id: str, *, names_order: bool = False) -> None:
         self.used_ids.setdefault(participant, set()).add(client_order_id)
@@ -103,7 +106,7 @@ def validate(state: IntakeState, msg: ClientMessage) -> list[Event]:
         _instrument(state, msg.instrument, msg.participant)
         return [retirement_event(msg)]
     if isinstance(msg, RegistryMsg):
-        return [registry_event(msg, state.products)]
+        return [registry_event(msg, state.products, state.footprints)]
     if isinstance(msg, MassCancelMsg | QueryMsg):
         return [_about_own_orders(state, msg)]
     assert isinstance(msg, CancelOrderMsg | ReplaceOrderMsg), type(msg)
@@ -195,6 +198,8 @@ def _check(problem: tuple[Reason, str] | None) -> None:
 
 
 def _check_operator(state: IntakeState, event: Event) -> None:
+    if isinstance(event, FactorTablePublished):
+        state.footprints.check_new(event)
     if isinstance(event, ProjectRegistered | EligibilityChanged | RetirementRequested):
         _check_registry(state, event)
         return

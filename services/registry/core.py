@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+from services.registry.claims import decide_claim, decide_label
 from services.registry.integrity import Reversal, check_submission, reversal_outcome, reviewed
 from services.registry.snapshot import decode_registry, encode_registry
 from services.registry.state import Certificate, RegistryState, Totals
@@ -12,11 +13,10 @@ from shared.domain.codec import Event, tags
 from shared.domain.differences import first_key_difference
 from shared.domain.events import InstrumentListed
 from shared.domain.integrity import ProjectReviewed, ReversalReported, VerifierAccredited
+from shared.domain.labels import ClaimRulesSet, CutOffDeclared, FactorTablePublished, FootprintRecalculated
 from shared.domain.ledger import BUFFER_ACCOUNT, CreditsIssued, ParticipantRegistered, SerialRange
 from shared.domain.reasons import Reason
 from shared.domain.registry import (
-    CRADLE_TO_GATE_STAGES,
-    STAGES,
     ActivityRecorded,
     CreditsRetired,
     EligibilityChanged,
@@ -28,9 +28,7 @@ from shared.domain.registry import (
     ProductRegistered,
     ProjectRegistered,
     RegistryRejected,
-    RetirementKind,
     RetirementRejected,
-    StageFootprint,
     VerificationAccepted,
     VerificationSubmitted,
 )
@@ -38,7 +36,6 @@ from shared.domain.registry import (
 __all__ = ["VERIFIER_ROLE", "Registry"]
 
 VERIFIER_ROLE = "verifier"
-GRAMS_PER_TONNE = 1_000_000
 
 
 class Registry:
@@ -64,6 +61,10 @@ class Registry:
         VerifierAccredited,
         ReversalReported,
         RetirementRejected,
+        FactorTablePublished,
+        CutOffDeclared,
+        FootprintRecalculated,
+        ClaimRulesSet,
     )
 
     answers_to = tags(VerificationSubmitted, IssuanceRequested, LabelRequested, NeutralityClaimSubmitted)
@@ -91,7 +92,7 @@ class Registry:
                 case LabelRequested():
                     answers = [self._label(seq, event_ns, event)]
                 case NeutralityClaimSubmitted():
-                    answers = [self._claim(seq, event)]
+                    answers = [decide_claim(self.state, seq, event_ns, event)]
                 case _:
                     self._evolve(seq, event)
                     return []
@@ -150,7 +151,15 @@ class Registry:
             case ActivityRecorded():
                 s.activities.setdefault(event.product, []).append(event)
             case LabelIssued():
-                s.labels[event.product] = event
+                s.relabel(event)
+            case FactorTablePublished():
+                s.factor_tables.setdefault(event.version, event)
+            case CutOffDeclared():
+                s.cut_offs.setdefault(event.product, {})[event.stage] = event.justification
+            case FootprintRecalculated():
+                s.activities[event.product] = list(event.activities)
+            case ClaimRulesSet():
+                s.rules = event
             case NeutralityClaimed():
                 s.claims[event.claim_id] = event
                 for cert in event.certificates:
@@ -234,69 +243,7 @@ class Registry:
             raise Refused(Reason.UNKNOWN_PRODUCT, f"no product {req.product!r}")
         if product.participant == req.participant:
             raise Refused(Reason.CONFLICT_OF_INTEREST, f"{req.participant} makes {req.product}")
-        activities = s.activities.get(req.product, [])
-        if not activities:
-            raise Refused(Reason.NO_ACTIVITY_DATA, f"no activity data recorded for {req.product}")
-        grams = dict.fromkeys(STAGES, 0)
-        for activity in activities:
-            grams[activity.stage] += activity.grams
-        gate_only = product.boundary == "cradle-to-gate"
-        stages = tuple(
-            StageFootprint(stage, grams[stage], not gate_only or stage in CRADLE_TO_GATE_STAGES)
-            for stage in STAGES
-        )
-        return LabelIssued(
-            label_id=f"LB-{seq}", product=product.product, owner=product.participant,
-            verifier=req.participant, client_order_id=req.client_order_id, model=product.model,
-            functional_unit=product.functional_unit, boundary=product.boundary, stages=stages,
-            total_grams=sum(st.grams for st in stages if st.included),
-            factor_tables=tuple(sorted({a.factor_table for a in activities})), issued_ns=event_ns,
-        )  # fmt: skip
-
-    def _claim(self, seq: int, req: NeutralityClaimSubmitted) -> NeutralityClaimed:
-        s = self.state
-        product = s.products.get(req.product)
-        if product is None:
-            raise Refused(Reason.UNKNOWN_PRODUCT, f"no product {req.product!r}")
-        if product.participant != req.participant:
-            raise Refused(Reason.NOT_OWNER, f"{req.product} is not yours")
-        label = s.labels.get(req.product)
-        if label is None:
-            raise Refused(Reason.UNLABELLED_PRODUCT, f"{req.product} has no verified footprint label")
-        covered = 0
-        serials: list[str] = []
-        for cert_id in req.certificates:
-            cert = s.certificates.get(cert_id)
-            problem = _unusable(cert, cert_id, req.participant, s.claimed.get(cert_id))
-            if problem is not None:
-                raise Refused(Reason.CERTIFICATE_UNUSABLE, problem)
-            assert cert is not None
-            covered += cert.retired.tonnes
-            serials.extend(s.origins.labels(cert.retired.instrument, cert.retired.serials))
-        footprint = label.total_grams * req.units
-        required = -(-footprint // GRAMS_PER_TONNE)
-        if covered < required:
-            raise Refused(
-                Reason.INSUFFICIENT_RETIREMENTS,
-                f"{req.units} x {label.total_grams} g = {footprint} g needs {required} t retired, "
-                f"the certificates cover {covered} t",
-            )
-        return NeutralityClaimed(
-            claim_id=f"NC-{seq}", participant=req.participant, client_order_id=req.client_order_id,
-            product=req.product, label_id=label.label_id, units=req.units, footprint_grams=footprint,
-            required_tonnes=required, covered_tonnes=covered, certificates=req.certificates,
-            serials=tuple(serials),
-        )  # fmt: skip
-
-
-def _unusable(cert: Certificate | None, cert_id: str, participant: str, claim: str | None) -> str | None:
-    if cert is None:
-        return f"no retirement certificate {cert_id!r}"
-    if cert.retired.participant != participant or cert.retired.kind is not RetirementKind.RETIRE:
-        return f"{cert_id} is not a retirement of yours"
-    if claim is not None:
-        return f"{cert_id} already backs claim {claim}"
-    return None
+        return decide_label(s, seq, event_ns, req, product)
 
 
 _ACTIONS = {

@@ -9,6 +9,7 @@ from services.registry.state import Certificate, RegistryState, Totals
 from shared.domain.certificates import Origin, SerialOrigins
 from shared.domain.instruments import Instrument
 from shared.domain.integrity import VerifierAccredited
+from shared.domain.labels import ClaimRulesSet, FactorTablePublished
 from shared.domain.registry import (
     ActivityRecorded,
     CreditsRetired,
@@ -21,7 +22,7 @@ from shared.domain.registry import (
 
 __all__ = ["decode_registry", "encode_registry"]
 
-_VERSION = 1
+_VERSION = 2  # 2: factor tables, cut-offs, superseded claims, claim rules
 
 
 class _Snapshot(msgspec.Struct, array_like=True, kw_only=True):
@@ -43,6 +44,10 @@ class _Snapshot(msgspec.Struct, array_like=True, kw_only=True):
     claimed: dict[str, str]
     accreditations: dict[str, VerifierAccredited] = {}
     reversals: dict[str, Reversal] = {}
+    factor_tables: dict[str, FactorTablePublished] = {}
+    cut_offs: dict[str, dict[str, str]] = {}
+    superseded: dict[str, str] = {}
+    rules: ClaimRulesSet = ClaimRulesSet()
 
 
 # Sorted maps: equal states give equal bytes whatever order their dicts were filled in.
@@ -59,6 +64,7 @@ def encode_registry(s: RegistryState) -> bytes:
         certificates={cid: (c.retired, c.seq) for cid, c in s.certificates.items()},
         products=s.products, activities=s.activities, labels=s.labels, claims=s.claims, claimed=s.claimed,
         accreditations=s.accreditations, reversals=s.reversals,
+        factor_tables=s.factor_tables, cut_offs=s.cut_offs, superseded=s.superseded, rules=s.rules,
     ))  # fmt: skip
 
 
@@ -75,4 +81,6 @@ def decode_registry(data: bytes) -> RegistryState:
         certificates={cid: Certificate(retired, seq) for cid, (retired, seq) in snap.certificates.items()},
         products=snap.products, activities=snap.activities, labels=snap.labels, claims=snap.claims,
         claimed=snap.claimed, accreditations=snap.accreditations, reversals=snap.reversals,
+        factor_tables=snap.factor_tables, cut_offs=snap.cut_offs, superseded=snap.superseded,
+        rules=snap.rules,
     )  # fmt: skip

@@ -9,6 +9,7 @@ from shared.domain.certificates import SerialOrigins
 from shared.domain.eligibility import with_window
 from shared.domain.instruments import Instrument
 from shared.domain.integrity import VerifierAccredited
+from shared.domain.labels import ClaimRulesSet, FactorTablePublished
 from shared.domain.ledger import CreditsIssued
 from shared.domain.registry import (
     ActivityRecorded,
@@ -59,9 +60,23 @@ class RegistryState:
     activities: dict[str, list[ActivityRecorded]] = field(default_factory=dict)
     labels: dict[str, LabelIssued] = field(default_factory=dict)  # product -> its current label
     claims: dict[str, NeutralityClaimed] = field(default_factory=dict)
-    claimed: dict[str, str] = field(default_factory=dict)  # certificate id -> the claim it backs
     accreditations: dict[str, VerifierAccredited] = field(default_factory=dict)  # verifier -> current
     reversals: dict[str, Reversal] = field(default_factory=dict)  # the report's client order id -> it
+    claimed: dict[str, str] = field(default_factory=dict)  # certificate id -> the active claim it backs
+    factor_tables: dict[str, FactorTablePublished] = field(default_factory=dict)  # by version
+    cut_offs: dict[str, dict[str, str]] = field(default_factory=dict)  # product -> stage -> justification
+    superseded: dict[str, str] = field(default_factory=dict)  # claim id -> the label that superseded it
+    rules: ClaimRulesSet = field(default_factory=ClaimRulesSet)
+
+    def relabel(self, label: LabelIssued) -> None:
+        """A new label supersedes the product's claims; their certificates may back a claim again."""
+        for claim in [c for c in self.claims.values() if c.product == label.product]:
+            if claim.claim_id not in self.superseded:
+                self.superseded[claim.claim_id] = label.label_id
+                for cert in claim.certificates:
+                    if self.claimed.get(cert) == claim.claim_id:
+                        del self.claimed[cert]
+        self.labels[label.product] = label
 
     def change_eligibility(self, ev: EligibilityChanged) -> None:
         inst = self.instruments.get(ev.instrument)

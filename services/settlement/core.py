@@ -17,6 +17,7 @@ from services.settlement.blocks import (
     plan_preferring,
     remove_pieces,
 )
+from services.settlement.selection import free_blocks, select_blocks
 from services.settlement.surrender import plan_surrender
 from shared.domain.certificates import Origin, SerialOrigins
 from shared.domain.codec import Event, tags
@@ -36,7 +37,8 @@ from shared.domain.ledger import (
     SerialRange,
     TradeSettled,
 )
-from shared.domain.registry import CreditsRetired, EligibilityChanged, RetirementApproved
+from shared.domain.reasons import Reason
+from shared.domain.registry import CreditsRetired, EligibilityChanged, RetirementApproved, RetirementRejected
 from shared.domain.values import Side
 
 __all__ = ["Settlement", "SettlementInvariantError"]
@@ -119,8 +121,9 @@ class Settlement:
             case CreditsIssued():
                 self._issue(event)
             case RetirementApproved():
-                retired = self._decide_retirement(seq, event)
-                self._retire(retired)
+                retired = self._decide_retirement(seq, event_ns, event)
+                if isinstance(retired, CreditsRetired):
+                    self._retire(retired)
                 return [retired]
             case SurrenderApproved():
                 blocks = self._holdings.get(event.participant, {}).get(event.instrument, deque())
@@ -288,17 +291,43 @@ class Settlement:
         for piece in settled.serials:
             append_block(received, piece)
 
-    def _decide_retirement(self, seq: int, ok: RetirementApproved) -> CreditsRetired:
-        """The oldest ineligible blocks, then the oldest eligible ones, leave the market; the certificate
-        is named after `seq`. Ineligible first keeps the eligible tonnes that resting sells claim."""
-        serials = self._plan(ok.participant, ok.instrument, ok.quantity, prefer_eligible=False)
+    def _decide_retirement(
+        self, seq: int, event_ns: int, ok: RetirementApproved
+    ) -> CreditsRetired | RetirementRejected:
+        """The selected blocks, if held free; else the oldest ineligible blocks, then the oldest eligible
+        ones, leave the market; the certificate is named after `seq`. Ineligible first keeps the
+        eligible tonnes that resting sells claim."""
+        if ok.selection is not None:
+            picked = self._select(ok)
+            if isinstance(picked, str):
+                return RetirementRejected(
+                    participant=ok.participant, client_order_id=ok.client_order_id,
+                    instrument=ok.instrument, quantity=ok.quantity, kind=ok.kind,
+                    reason=Reason.SERIALS_NOT_FREE, text=picked, request_seq=ok.request_seq,
+                )  # fmt: skip
+            serials: tuple[SerialRange, ...] | None = picked
+        else:
+            serials = self._plan(ok.participant, ok.instrument, ok.quantity, prefer_eligible=False)
         if serials is None or ok.quantity <= 0:
             raise _broken(f"retirement {seq}: {ok.participant} lacks {ok.quantity} t of {ok.instrument}")
         return CreditsRetired(
             certificate_id=f"RC-{seq}", participant=ok.participant, beneficiary=ok.beneficiary,
             reason=ok.reason, instrument=ok.instrument, serials=serials, tonnes=ok.quantity, kind=ok.kind,
-            client_order_id=ok.client_order_id, request_seq=ok.request_seq,
+            client_order_id=ok.client_order_id, request_seq=ok.request_seq, purpose=ok.purpose,
+            identifier=ok.identifier, retired_ns=event_ns,
         )  # fmt: skip
+
+    def _select(self, ok: RetirementApproved) -> tuple[SerialRange, ...] | str:
+        """Exactly the blocks the retirement chose, from what sells have not frozen; or why not."""
+        assert ok.selection is not None
+        blocks = self._holdings.get(ok.participant, {}).get(ok.instrument, deque())
+        inst, origins = self._instruments.get(ok.instrument), self._origins.blocks.get(ok.instrument, [])
+        free = free_blocks(blocks, ok.sell_claim, lambda b: split_eligibility(inst, origins, b))
+        picked = select_blocks(free, ok.quantity, ok.selection, origins)
+        if isinstance(picked, str):
+            return f"{ok.participant} cannot retire {ok.selection.describe()} of {ok.instrument}: {picked} " \
+                   f"({ok.sell_claim} t of the holding are frozen for sells)"  # fmt: skip
+        return picked
 
     def _retire(self, retired: CreditsRetired | CreditsSurrendered) -> None:
         by_instrument = self._holdings.get(retired.participant, {})

@@ -86,6 +86,7 @@ class Verification:
         OrderReplaced,
         TradeSettled,
         RetirementRequested,
+        RetirementRejected,  # settlement's, when the blocks an approval selected are not held free
         CreditsRetired,
         EligibilityChanged,
         LimitsSet,
@@ -277,8 +278,18 @@ class Verification:
         return RetirementApproved(
             participant=req.participant, client_order_id=req.client_order_id, instrument=req.instrument,
             quantity=req.quantity, beneficiary=req.beneficiary, reason=req.reason, kind=req.kind,
-            request_seq=seq,
+            request_seq=seq, purpose=req.purpose, identifier=req.identifier, selection=req.selection,
+            sell_claim=self._sell_claim(req.participant, req.instrument) if req.selection else 0,
         )  # fmt: skip
+
+    def _sell_claim(self, participant: str, instrument: str) -> int:
+        """Tonnes of the holding frozen for sells (open and unsettled), not for retirements."""
+        account = self.state.accounts.get(participant)
+        holding = account.credits.get(instrument) if account is not None else None
+        retiring = sum(
+            r.qty for r in self.state.retiring if (r.participant, r.instrument) == (participant, instrument)
+        )
+        return 0 if holding is None else holding.frozen - retiring
 
     def _available(self, participant: str, instrument: str, side: Side) -> int:
         """Fen (buy) or tonnes of the instrument (sell) not yet frozen."""
@@ -301,8 +312,11 @@ class Verification:
             return None  # nothing held passes the total check only for nothing, which matching refuses
         inst = self.state.instruments.get(instrument)
         excluded = sum(lot.tonnes for lot in holding.lots if not accepts(inst, lot.standard, lot.vintage))
+        # A retirement of selected blocks may take eligible serials: count it as a claim on them.
         retiring = sum(
-            r.qty for r in self.state.retiring if (r.participant, r.instrument) == (participant, instrument)
+            r.qty
+            for r in self.state.retiring
+            if (r.participant, r.instrument) == (participant, instrument) and not r.selected
         )
         eligible = holding.held - excluded - (holding.frozen - retiring)
         if quantity <= eligible:

@@ -49,6 +49,7 @@ from shared.domain.registry import (
     CreditsRetired,
     EligibilityChanged,
     RetirementApproved,
+    RetirementRejected,
     VerificationAccepted,
 )
 from shared.domain.values import OrderType, Side
@@ -90,8 +91,9 @@ def evolve(state: State, event: Event) -> None:
         case TradeSettled():
             _on_settled(state, event)
         case RetirementApproved():
+            selected = event.selection is not None
             state.retiring.append(
-                Retiring(event.request_seq, event.participant, event.instrument, event.quantity)
+                Retiring(event.request_seq, event.participant, event.instrument, event.quantity, selected)
             )
             _holding(state, event.participant, event.instrument).frozen += event.quantity
         case CreditsRetired():
@@ -103,6 +105,8 @@ def evolve(state: State, event: Event) -> None:
             _holding(state, event.participant, event.instrument).frozen += event.quantity
         case CreditsSurrendered():
             _on_surrendered(state, event)
+        case RetirementRejected() if event.request_seq:
+            _release_retirement(state, event.participant, event.instrument, event.request_seq)
         case _:
             _on_operator_fact(state, event)
     if type(event).__name__ in COMPLIANCE_FOLDED:
@@ -286,9 +290,14 @@ def _on_retired(state: State, ev: CreditsRetired) -> None:
     holding = _holding(state, ev.participant, ev.instrument)
     holding.held -= ev.tonnes
     _move_lots(state, ev.instrument, ev.serials, ev.participant, None)
+    _release_retirement(state, ev.participant, ev.instrument, ev.request_seq)
+
+
+def _release_retirement(state: State, participant: str, instrument: str, request_seq: int) -> None:
+    """The retirement of `request_seq` is done or refused: what it froze is frozen no more."""
     for i, retiring in enumerate(state.retiring):
-        if retiring.request_seq == ev.request_seq:
-            holding.frozen -= retiring.qty
+        if retiring.request_seq == request_seq:
+            _holding(state, participant, instrument).frozen -= retiring.qty
             del state.retiring[i]
             break
 

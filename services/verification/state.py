@@ -113,6 +113,7 @@ class Retiring(msgspec.Struct, array_like=True):
     participant: str
     instrument: str
     qty: int
+    selected: bool = False  # the retirement chose its blocks (settlement may still refuse them)
 
 
 class State(msgspec.Struct):

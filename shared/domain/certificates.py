@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import datetime
 import hashlib
 import json
 from typing import Any
@@ -17,6 +18,8 @@ __all__ = [
     "SerialOrigins",
     "certificate",
     "certificate_hash",
+    "record_fields",
+    "retirement_date",
     "serial_label",
     "split_serials",
 ]
@@ -91,6 +94,24 @@ def certificate_hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def record_fields(retired: CreditsRetired) -> dict[str, str]:
+    """Date, purpose and identifier of a retirement record; absent on entries logged before records
+    carried them, so those certificates keep the hash they were issued with."""
+    fields: dict[str, str] = {}
+    if retired.retired_ns:
+        fields["date"] = retirement_date(retired.retired_ns)
+    if retired.purpose:
+        fields["purpose"] = retired.purpose
+    if retired.identifier:
+        fields["identifier"] = retired.identifier
+    return fields
+
+
+def retirement_date(event_ns: int) -> str:
+    """The UTC date of a log time, ISO 8601."""
+    return datetime.datetime.fromtimestamp(event_ns // 1_000_000_000, datetime.UTC).date().isoformat()
+
+
 def certificate(
     retired: CreditsRetired, seq: int, entry_hash: bytes, origins: SerialOrigins
 ) -> dict[str, Any]:
@@ -122,5 +143,6 @@ def certificate(
         "seq": seq,
         "entry_hash": entry_hash.hex(),
     }
+    body.update(record_fields(retired))
     body["hash"] = certificate_hash(body)
     return body

@@ -10,13 +10,16 @@ from shared.domain.base import DomainEvent
 from shared.domain.compliance import ComplianceEvent
 from shared.domain.events import EngineEvent
 from shared.domain.integrity import IntegrityEvent
+from shared.domain.labels import FootprintEvent
 from shared.domain.ledger import LedgerEvent
 from shared.domain.queries import QueryEvent
 from shared.domain.registry import RegistryEvent
 
 __all__ = ["Event", "decode_event", "encode_event", "event_type", "tags"]
 
-Event = EngineEvent | LedgerEvent | RegistryEvent | QueryEvent | IntegrityEvent | ComplianceEvent
+Event = (
+    EngineEvent | LedgerEvent | RegistryEvent | QueryEvent | IntegrityEvent | ComplianceEvent | FootprintEvent
+)
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(Event)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import msgspec
 
-__all__ = ["CURRENT_TABLE", "Factor", "FactorTable", "factor_table", "grams_co2e"]
+__all__ = ["CURRENT_TABLE", "Factor", "FactorTable", "factor_table", "grams_co2e", "load_table_file"]
 
 CURRENT_TABLE = "v1"
 _DATA = Path(__file__).resolve().parents[1] / "data"
@@ -30,7 +30,13 @@ class FactorTable(msgspec.Struct, frozen=True):
 
 @functools.cache
 def factor_table(version: str = CURRENT_TABLE) -> FactorTable:
-    """The versioned table `shared/data/emission_factors_<version>.json`; ValueError if there is none."""
+    """The versioned table `shared/data/emission_factors_<version>.json`, read once; ValueError if there
+    is none. Footprints use the table as published into the log, not this (services/intake/footprints.py)."""
+    return load_table_file(version)
+
+
+def load_table_file(version: str) -> FactorTable:
+    """The table file as it is now (what the operator publishes); ValueError if there is none."""
     if not version.isalnum():
         raise ValueError(f"bad factor table version {version!r}")
     path = _DATA / f"emission_factors_{version}.json"

@@ -81,3 +81,13 @@ class Reason(enum.StrEnum):
     COMPLIANCE_YEAR_CLOSED = "compliance_year_closed"
     BEFORE_DEADLINE = "before_deadline"
     EMISSIONS_ALREADY_VERIFIED = "emissions_already_verified"
+    # issue 15: retirement records and truthful claims (docs/registry.md)
+    SERIALS_NOT_FREE = "serials_not_free"  # the blocks a retirement selected are not held free
+    INCOMPLETE_BOUNDARY = "incomplete_boundary"  # a stage inside the boundary has no data and no cut-off
+    MIXED_FACTOR_TABLES = "mixed_factor_tables"  # activities of more than one table, or edited factors
+    UNPUBLISHED_FACTOR_TABLE = "unpublished_factor_table"
+    FACTOR_TABLE_EXISTS = "factor_table_exists"  # a published version never changes
+    STALE_LABEL = "stale_label"  # a claim about a label that is not the product's current, valid one
+    NOT_OFFSET_CREDITS = "not_offset_credits"  # allowances, or serials issued without a verified report
+    VINTAGE_OUTSIDE_CLAIM_WINDOW = "vintage_outside_claim_window"
+    RETIREMENT_PURPOSE_MISMATCH = "retirement_purpose_mismatch"  # not retired for product_claim:<product>

@@ -10,6 +10,7 @@ from shared.domain.base import DomainEvent
 from shared.domain.integrity import ProjectStatus
 from shared.domain.ledger import SerialRange
 from shared.domain.reasons import Reason
+from shared.domain.retirement import BlockSelection
 
 __all__ = [
     "BOUNDARIES",
@@ -31,6 +32,7 @@ __all__ = [
     "RetirementKind",
     "RetirementRejected",
     "RetirementRequested",
+    "StageCutOff",
     "StageFootprint",
     "UnitState",
     "VerificationAccepted",
@@ -164,6 +166,9 @@ class RetirementRequested(DomainEvent, frozen=True):
     beneficiary: str
     reason: str
     kind: RetirementKind = RetirementKind.RETIRE
+    purpose: str = ""  # shared/domain/retirement.py; "" before retirements declared one
+    identifier: str = ""  # the retiree's own reference, printed on the certificate
+    selection: BlockSelection | None = None  # None: settlement's order
 
 
 class RetirementApproved(DomainEvent, frozen=True):
@@ -177,6 +182,10 @@ class RetirementApproved(DomainEvent, frozen=True):
     reason: str
     kind: RetirementKind
     request_seq: int
+    purpose: str = ""
+    identifier: str = ""
+    selection: BlockSelection | None = None
+    sell_claim: int = 0  # tonnes of the holding frozen for sells when approved: selections avoid them
 
 
 class RetirementRejected(DomainEvent, frozen=True):
@@ -187,6 +196,7 @@ class RetirementRejected(DomainEvent, frozen=True):
     kind: RetirementKind
     reason: Reason
     text: str
+    request_seq: int = 0  # set when settlement refuses an approved selection (the freeze is released)
 
 
 class CreditsRetired(DomainEvent, frozen=True):
@@ -202,6 +212,9 @@ class CreditsRetired(DomainEvent, frozen=True):
     kind: RetirementKind
     client_order_id: str
     request_seq: int
+    purpose: str = ""
+    identifier: str = ""
+    retired_ns: int = 0  # the approval's log time: the retirement date on the certificate
 
 
 # ---------------------------------------------------------------- product footprints and claims
@@ -247,6 +260,11 @@ class StageFootprint(msgspec.Struct, frozen=True, array_like=True):
     included: bool  # False for use and end of life under a cradle-to-gate boundary
 
 
+class StageCutOff(msgspec.Struct, frozen=True, array_like=True):
+    stage: str
+    justification: str
+
+
 class LabelIssued(DomainEvent, frozen=True):
     label_id: str  # LB-<seq of the request>
     product: str
@@ -260,6 +278,11 @@ class LabelIssued(DomainEvent, frozen=True):
     total_grams: int  # g CO2e per functional unit within the boundary
     factor_tables: tuple[str, ...]
     issued_ns: int
+    cut_offs: tuple[StageCutOff, ...] = ()  # stages inside the boundary covered by a declared cut-off
+    valid_until: str = ""  # ISO date
+    supersedes: str = ""  # the product's previous label
+    superseded_claims: tuple[str, ...] = ()  # its claims, which no longer stand
+    factor_table_sha256: str = ""  # of the one table the label uses
 
 
 class NeutralityClaimSubmitted(DomainEvent, frozen=True):
@@ -268,6 +291,10 @@ class NeutralityClaimSubmitted(DomainEvent, frozen=True):
     product: str
     units: int
     certificates: tuple[str, ...]
+    label_id: str = ""  # the label the claim is about: it must be the product's current one
+    period_start: str = ""  # ISO dates, inclusive: when the units were shipped
+    period_end: str = ""
+    units_shipped: int = 0  # in the period; "carbon neutral" only when all of them are covered
 
 
 class NeutralityClaimed(DomainEvent, frozen=True):
@@ -284,6 +311,10 @@ class NeutralityClaimed(DomainEvent, frozen=True):
     covered_tonnes: int
     certificates: tuple[str, ...]
     serials: tuple[str, ...]  # the certificates' serial ranges, as labels
+    period_start: str = ""
+    period_end: str = ""
+    units_shipped: int = 0  # 0 on claims logged before it was declared: never shown as neutral
+    standards: tuple[str, ...] = ()  # of the credits retired, e.g. ("CCER",)
 
 
 RegistryEvent = (

@@ -63,7 +63,7 @@ async def test_op_commands_wait_for_the_decision_and_retry_safely(
         as_sunforest = {**env, "GREENEX_SIGNING_KEY": creds.signing_key, "GREENEX_REDIS_PASSWORD":
                         creds.redis_password}  # fmt: skip
         retire = ["retire", "CCER-2024", "3", "--participant", "sunforest", "--beneficiary", "Sun Co",
-                  "--client-order-id", "ret-retry-1"]  # fmt: skip
+                  "--purpose", "voluntary", "--client-order-id", "ret-retry-1"]  # fmt: skip
         first_retire = run_greenex(as_sunforest, *retire)
         assert first_retire.returncode == 0, first_retire.stdout + first_retire.stderr
         again_retire = run_greenex(as_sunforest, *retire)

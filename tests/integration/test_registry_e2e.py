@@ -14,6 +14,8 @@ from services.cli.registry_view import registry_rows, serial_states
 from shared.attestation import new_verifier_key, sign_report
 from shared.client import ExchangeClient
 from shared.domain.certificates import certificate_hash
+from shared.domain.footprint import load_table_file
+from shared.domain.labels import table_sha256
 from shared.domain.ledger import BUFFER_ACCOUNT
 from tests.integration.exchange import Exchange
 from tests.support import eventually
@@ -125,7 +127,9 @@ def code(report: dict[str, Any]) -> str:
     return str(report["reason"]["code"])
 
 
-async def retire(ex: Exchange, client: ExchangeClient, symbol: str, qty: int) -> dict[str, Any]:
+async def retire(
+    ex: Exchange, client: ExchangeClient, symbol: str, qty: int, purpose: str = "voluntary"
+) -> dict[str, Any]:
     cid = ex.unique("ret")
     await client.send(
         "retire_credits",
@@ -134,8 +138,14 @@ async def retire(ex: Exchange, client: ExchangeClient, symbol: str, qty: int) ->
         quantity=qty,
         beneficiary="Skyward Drones FY2025",
         reason="product neutrality",
+        purpose=purpose,
     )
     return await answer(ex, client, cid)
+
+
+async def _published(ex: Exchange) -> bool:
+    state = await ex.drained()
+    return "v1" in state.registry.state.factor_tables
 
 
 async def issued(reg: Registry, tonnes: int) -> tuple[str, str]:
@@ -299,6 +309,9 @@ async def test_product_label_and_neutrality_claim(exchange: Exchange) -> None:
         functional_unit="one drone over a 3-year life",
     )
     assert registered["event"] == "product_registered"
+    # Factors come from a table published into the log (a second publication is refused: harmless).
+    await exchange.op("publish_factor_table", version="v1", sha256=table_sha256(load_table_file("v1")))
+    await eventually(lambda: _published(exchange), timeout=10)
     unknown = await act(
         maker, "record_activity", product=product, stage="materials", factor="unobtainium", amount="1"
     )
@@ -314,21 +327,28 @@ async def test_product_label_and_neutrality_claim(exchange: Exchange) -> None:
             action="record_activity",
             args={"product": product, "stage": stage, "factor": factor, "amount": amount},
         )
+    for stage in ("production", "distribution", "end_of_life"):
+        cut = await act(maker, "declare_cutoff", product=product, stage=stage,
+                        justification="below 1 % of the footprint in the screening study")  # fmt: skip
+        assert cut["event"] == "cut_off_declared", cut
     own = await act(maker, "issue_label", product=product)
     assert code(own) == "not_a_verifier"
     label = await act(reg.verifier, "issue_label", product=product)
     # 1.2 x 16.1 + 0.1 x 75 + 150 x 0.5703 kg = 19.32 + 7.5 + 85.545 = 112.365 kg
     assert (label["event"], label["total_grams"]) == ("label_issued", 112_365)
-    first = await retire(exchange, maker, reg.symbol, 5)
-    short = await act(
-        maker, "claim_neutral", product=product, units=100, certificates=[first["certificate"]["id"]]
-    )
+    purpose = f"product_claim:{product}"
+    first = await retire(exchange, maker, reg.symbol, 5, purpose)
+    terms = {"product": product, "label": label["label_id"], "period": "2025", "units_shipped": 100}
+    short = await act(maker, "claim_neutral", units=100, certificates=[first["certificate"]["id"]], **terms)
     assert code(short) == "insufficient_retirements"  # 100 x 112.365 kg = 11.24 t -> 12 t needed
-    second = await retire(exchange, maker, reg.symbol, 7)
+    scope1 = await retire(exchange, maker, reg.symbol, 7, "corporate_inventory")
+    other = await act(maker, "claim_neutral", units=1, certificates=[scope1["certificate"]["id"]], **terms)
+    assert code(other) == "retirement_purpose_mismatch"
+    second = await retire(exchange, maker, reg.symbol, 7, purpose)
     certs = [first["certificate"]["id"], second["certificate"]["id"]]
-    claim = await act(maker, "claim_neutral", product=product, units=100, certificates=certs)
+    claim = await act(maker, "claim_neutral", units=100, certificates=certs, **terms)
     assert (claim["event"], claim["required_tonnes"]) == ("neutrality_claimed", 12)
-    reused = await act(maker, "claim_neutral", product=product, units=1, certificates=certs[:1])
+    reused = await act(maker, "claim_neutral", units=1, certificates=certs[:1], **terms)
     assert code(reused) == "certificate_unusable"
     verifier_product = exchange.unique("proj")
     await act(

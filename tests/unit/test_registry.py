@@ -19,6 +19,7 @@ from shared.domain.events import InstrumentListed
 from shared.domain.footprint import factor_table, grams_co2e
 from shared.domain.instruments import Instrument, InstrumentKind
 from shared.domain.integrity import VerifierAccredited
+from shared.domain.labels import CutOffDeclared, published
 from shared.domain.ledger import BUFFER_ACCOUNT, CreditsIssued, ParticipantRegistered, SerialRange
 from shared.domain.reasons import Reason
 from shared.domain.registry import (
@@ -69,6 +70,7 @@ class Desk:
             min_vintage=min_vintage,
         )
         self.feed(InstrumentListed(instrument=inst))
+        self.feed(published(factor_table()))
         for p, roles in (("forest", ("trader",)), ("cqc", ("verifier",)), ("drones", ("trader",))):
             self.feed(ParticipantRegistered(participant=p, name=p, key=SEALED_KEY, roles=roles))
         self.feed(accredited("cqc"))
@@ -227,6 +229,7 @@ def activity(product: str, stage: str, factor: str, amount: str, who: str = "dro
 
 def retired(cert: str, who: str, tonnes: int, kind: RetirementKind = RetirementKind.RETIRE) -> CreditsRetired:
     return CreditsRetired(
+        purpose="product_claim:SKY",
         certificate_id=cert,
         participant=who,
         beneficiary="b",
@@ -254,6 +257,12 @@ def labelled(boundary: str = "cradle-to-grave") -> Desk:
     )
     d.feed(activity("SKY", "materials", "aluminium_primary", "1.2"))  # 19.32 kg
     d.feed(activity("SKY", "use", "electricity_cn_grid", "1000"))  # 570.3 kg
+    for stage in ("production", "distribution", "end_of_life"):
+        d.feed(CutOffDeclared(participant="drones", client_order_id="k", product="SKY", stage=stage,
+                              justification="below 1 % of the total by the supplier's data"))  # fmt: skip
+    # Verified offsets of SF1 2024 held by the maker, so its certificates name a project and vintage.
+    d.feed(CreditsIssued(participant="drones", instrument=CCER, serials=SerialRange(1, 100), project="SF1",
+                         vintage=2024, report_id="VR-1", standard="CCER"))  # fmt: skip
     return d
 
 
@@ -310,7 +319,8 @@ def test_neutrality_claim_needs_enough_unused_own_retirements() -> None:
     """589.62 kg x 10 units = 5.8962 t -> 6 t; 5 t is too few, someone else's or a cancellation does not
     count, and a certificate backs one claim only."""
     d = labelled()
-    d.feed(LabelRequested(participant="cqc", client_order_id="l", product="SKY"))
+    (label,) = d.feed(LabelRequested(participant="cqc", client_order_id="l", product="SKY"))
+    assert isinstance(label, LabelIssued)
     d.feed(retired("RC-1", "drones", 5))
     d.feed(retired("RC-2", "forest", 50))
     d.feed(retired("RC-3", "drones", 1))
@@ -319,7 +329,8 @@ def test_neutrality_claim_needs_enough_unused_own_retirements() -> None:
     def claim(*certs: str, units: int = 10) -> list[Event]:
         return d.feed(
             NeutralityClaimSubmitted(
-                participant="drones", client_order_id="c", product="SKY", units=units, certificates=certs
+                participant="drones", client_order_id="c", product="SKY", units=units, certificates=certs,
+                label_id=label.label_id, period_start="2025-01-01", period_end="2025-12-31", units_shipped=10,
             )
         )
 
@@ -438,7 +449,8 @@ def test_registry_snapshot_restores_an_equal_core_that_decides_the_same() -> Non
     assert copy.snapshot() == d.r.snapshot()
     tail: list[Event] = [
         NeutralityClaimSubmitted(
-            participant="drones", client_order_id="c", product="SKY", units=10, certificates=("RC-1",)
+            participant="drones", client_order_id="c", product="SKY", units=10, certificates=("RC-1",),
+            label_id="LB-1", period_start="2025-01-01", period_end="2025-12-31", units_shipped=10,
         ),
         IssuanceRequested(
             participant="operator", client_order_id="i2", report_id=report.report_id, tonnes=500

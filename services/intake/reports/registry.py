@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.intake.reports.delivery import Delivery
 from shared.domain.certificates import SerialOrigins, certificate
 from shared.domain.codec import Event, tags
+from shared.domain.labels import CutOffDeclared, FootprintRecalculated
 from shared.domain.ledger import CreditsIssued
 from shared.domain.registry import (
     ActivityRecorded,
@@ -31,6 +32,8 @@ REGISTRY_REPORTED_TYPES = tags(
     NeutralityClaimed,
     ProductRegistered,
     ActivityRecorded,
+    CutOffDeclared,
+    FootprintRecalculated,
 )
 
 
@@ -91,5 +94,16 @@ class RegistryReporter:
                 return [Delivery(event.participant, RegistryReport(
                     event=kind.ACTIVITY_RECORDED, seq=seq, client_order_id=event.client_order_id,
                     product=event.product, stage=event.stage, factor=event.factor_key, grams=event.grams,
+                ))]  # fmt: skip
+            case CutOffDeclared():
+                return [Delivery(event.participant, RegistryReport(
+                    event=kind.CUT_OFF_DECLARED, seq=seq, client_order_id=event.client_order_id,
+                    product=event.product, stage=event.stage,
+                ))]  # fmt: skip
+            case FootprintRecalculated():
+                return [Delivery(event.participant, RegistryReport(
+                    event=kind.FOOTPRINT_RECALCULATED, seq=seq, client_order_id=event.client_order_id,
+                    product=event.product, factor=event.to_table,
+                    grams=sum(a.grams for a in event.activities),
                 ))]  # fmt: skip
         return []
