@@ -12,13 +12,20 @@ from redis.asyncio import Redis
 from shared.keyring import KeyRing
 from shared.keys import Keys
 
-__all__ = ["Settings", "connect", "load_settings", "url_with_login"]
+__all__ = ["Settings", "connect", "greenex_home", "load_settings", "url_with_login"]
+
+
+def greenex_home() -> Path:
+    """Where an exchange run from here keeps everything (`greenex up`): GREENEX_HOME, or `var/` of the
+    working directory. One layout for every home (the demo's and the load test's too): Redis's data and
+    socket in `redis/`, the key ring in `keys/`, archived log segments in `archive/`."""
+    return Path(os.environ.get("GREENEX_HOME") or Path.cwd() / "var").resolve()
 
 
 def _private_redis() -> str:
-    """The exchange's own Redis by default: a Unix socket under `var/` of the working directory (what
-    `greenex up` starts), never a server someone else runs."""
-    return f"unix://{Path.cwd() / 'var' / 'redis' / 'redis.sock'}"
+    """The exchange's own Redis by default: the Unix socket under its home (what `greenex up` starts),
+    never a server someone else runs."""
+    return f"unix://{greenex_home() / 'redis' / 'redis.sock'}"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -27,8 +34,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     batch_size: int = 500  # entries per XREAD(GROUP) COUNT
     block_ms: int = 100
     snapshot_every: int = 100_000  # log entries between a follower's snapshots; 0: only at shutdown
-    keys_dir: str = "var/keys"  # the exchange's secrets (shared/keyring.py); never in Redis
-    archive_dir: str = "var/archive"  # segments of the log moved out of Redis (`greenex log archive`)
+    # the exchange's secrets (shared/keyring.py); never in Redis
+    keys_dir: str = msgspec.field(default_factory=lambda: str(greenex_home() / "keys"))
+    # segments of the log moved out of Redis (`greenex log archive`)
+    archive_dir: str = msgspec.field(default_factory=lambda: str(greenex_home() / "archive"))
     venue: str = "greenex-dev"  # signed commands name it: one signed for another venue is refused
     command_window_ms: int = 30_000  # how far a command's sent_ms may be from intake's clock
     checkpoint_every: int = 10_000  # log entries between signed checkpoints (and at every close of day)

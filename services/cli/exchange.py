@@ -11,7 +11,6 @@ import signal
 import time
 from pathlib import Path
 
-import msgspec
 import typer
 from rich.console import Console
 from rich.progress import Progress
@@ -24,36 +23,21 @@ from services.cli.local import AlreadyRunning, default_home, local_exchange, pri
 from services.cli.readmodel import ExchangeState, replay_log
 from services.cli.supervisor import ROOT, redis_answers
 from services.cli.venue import Venue, cli_user
-from services.cli.views import conservation_problems, print_balances, print_book, print_depth, print_summary
+from services.cli.views import conservation_problems, print_balances, print_book, print_summary
 from shared.config import Settings, load_settings
 from shared.logging import configure_logging
-from shared.reports import DEPTH_LEVELS, DepthView
 
-__all__ = ["DemoKept", "clear_demo_home", "register"]
+__all__ = ["DemoKept", "clear_demo_home", "register", "replayed_book"]
 
 console = Console()
 
 
-def _show_book(settings: Settings, symbol: str, levels: int, rebuild: bool) -> None:
-    live = None if rebuild or levels > DEPTH_LEVELS else asyncio.run(_live_depth(settings, symbol))
-    if live is not None:
-        trimmed = DepthView(live.instrument, live.halted, live.bids[:levels], live.asks[:levels])
-        print_depth(console, trimmed, caption="live view kept by matching (--replay: from the log)")
-        return
+def replayed_book(settings: Settings, symbol: str, levels: int) -> None:
+    """`greenex book --replay`: the book rebuilt from the services' snapshots and the log."""
     state = asyncio.run(_state(settings))
     if symbol not in state.matching.engine.books:
         raise typer.BadParameter(f"no instrument {symbol}")
     print_book(console, state, symbol, levels)
-
-
-async def _live_depth(settings: Settings, symbol: str) -> DepthView | None:
-    """The depth view matching publishes, if it has published one for this instrument."""
-    venue = Venue(settings)
-    try:
-        raw = await venue.redis(cli_user()).get(settings.keys.depth(symbol))
-    finally:
-        await venue.aclose()
-    return None if raw is None else msgspec.json.decode(raw, type=DepthView)
 
 
 async def _state(settings: Settings) -> ExchangeState:
@@ -69,10 +53,12 @@ async def _up(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with local_exchange(settings, default_home() / "redis", notify=_console_line) as supervisor:
+    home = default_home()
+    local = local_exchange(settings, home / "redis", log_dir=home / "log", notify=_console_line)
+    async with local as supervisor:
         console.print(
             f"greenex up against {settings.redis_url} (keys in {settings.keys_dir}); "
-            "service logs in var/log/; Ctrl-C stops"
+            f"service logs in {home / 'log'}; Ctrl-C stops"
         )
         stopped, gave_up = asyncio.create_task(stop.wait()), asyncio.create_task(supervisor.given_up.wait())
         await asyncio.wait([stopped, gave_up], return_when=asyncio.FIRST_COMPLETED)
@@ -123,7 +109,7 @@ def _run_demo(orders: int, seed: int, fresh: bool) -> int:
 async def _demo(orders: int, seed: int, fresh: bool) -> int:
     """A new exchange on its own private Redis and key ring under var/demo/, ACLs on."""
     await clear_demo_home(DEMO_HOME, fresh)
-    settings = private_settings(DEMO_HOME, venue="greenex-demo")
+    settings = private_settings(DEMO_HOME)  # the default venue: `GREENEX_HOME=var/demo greenex up` resumes it
     async with local_exchange(settings, DEMO_HOME / "redis", log_dir=DEMO_HOME / "log"):
         venue = Venue(settings)
         try:
@@ -142,6 +128,10 @@ async def _demo(orders: int, seed: int, fresh: bool) -> int:
             await venue.aclose()
     print_summary(console, state)
     console.print(f"the demo's exchange (Redis AOF, keys, logs) is under {DEMO_HOME}, ACLs on throughout")
+    where = DEMO_HOME.relative_to(Path.cwd()) if DEMO_HOME.is_relative_to(Path.cwd()) else DEMO_HOME
+    home = f"GREENEX_HOME={where}"
+    console.print(f"to look at it again: `{home} .venv/bin/greenex up`, then in another terminal "
+                  f"`{home} .venv/bin/greenex book CEA-2025` (or balances, registry, audit ...)")  # fmt: skip
     return 1 if conservation_problems(state) else 0
 
 
@@ -200,16 +190,6 @@ def register(app: typer.Typer) -> None:
         if write:
             for path in write_deploy_files(SYSTEM):
                 console.print(f"wrote {path}")
-
-    @app.command()
-    def book(
-        symbol: str,
-        levels: int = typer.Option(10, min=1, help="price levels per side"),
-        rebuild: bool = typer.Option(False, "--replay", help="rebuild it from the log instead"),
-    ) -> None:
-        """L2 depth of one instrument: the live view matching keeps (`md:depth:<symbol>`, the best 10
-        levels), or rebuilt from the log (--replay, or more than 10 levels)."""
-        _show_book(load_settings(), symbol, levels, rebuild)
 
     @app.command()
     def balances(

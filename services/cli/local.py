@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import cast
@@ -16,21 +15,21 @@ from redis.asyncio import Redis
 from redis.exceptions import AuthenticationError as RedisAuthenticationError
 
 from services.cli.provision import ACL_FILE, apply_acl, init_keys
-from services.cli.supervisor import ROOT, Supervisor, ensure_redis
+from services.cli.supervisor import Supervisor, ensure_redis
 from services.runtime.acl import ADMIN, OPERATOR_USER
 from services.system import SYSTEM
-from shared.config import Settings, connect
+from shared.config import Settings, connect, greenex_home
 from shared.eventlog.lease import holder_of, lease_lapsed
 
 __all__ = ["AlreadyRunning", "live_copies", "local_exchange", "private_settings", "service_env"]
 
 
 def private_settings(home: Path, **overrides: object) -> Settings:
-    """Settings for an exchange kept under `home`: Redis on `home/redis.sock`, keys in `home/keys`,
-    archived log segments in `home/archive`."""
+    """Settings for an exchange kept under `home`, laid out as every home is (shared/config.greenex_home):
+    Redis on `home/redis/redis.sock`, keys in `home/keys`, archived log segments in `home/archive`."""
     home = home.resolve()
     values: dict[str, object] = {
-        "redis_url": f"unix://{home / 'redis.sock'}", "keys_dir": str(home / "keys"),
+        "redis_url": f"unix://{home / 'redis' / 'redis.sock'}", "keys_dir": str(home / "keys"),
         "archive_dir": str(home / "archive"),
     }  # fmt: skip
     values.update(overrides)
@@ -86,7 +85,7 @@ async def local_exchange(
             f"{where} is running already: {', '.join(running)}; stop it first (or use another GREENEX_PREFIX)"
         )
     supervisor = Supervisor(
-        env=service_env(settings, **(env or {})), log_dir=log_dir or ROOT / "var" / "log", notify=notify
+        env=service_env(settings, **(env or {})), log_dir=log_dir or greenex_home() / "log", notify=notify
     )
     supervisor.redis_pid = None if redis_proc is None else redis_proc.pid
     watchers: list[asyncio.Task[None]] = []
@@ -165,4 +164,4 @@ async def _provision(settings: Settings) -> None:
 
 
 def default_home() -> Path:
-    return Path(os.environ.get("GREENEX_HOME", ROOT / "var"))
+    return greenex_home()

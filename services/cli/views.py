@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.book_cli import print_depth
 from services.cli.readmodel import ExchangeState
 from services.cli.registry_cli import print_chain, print_registry
 from services.cli.registry_view import registry_rows
@@ -30,21 +31,6 @@ def print_book(console: Console, state: ExchangeState, symbol: str, levels: int 
         asks=[(fen_to_price(p), q) for p, q in asks],
     )  # fmt: skip
     print_depth(console, depth)
-
-
-def print_depth(console: Console, depth: DepthView, caption: str | None = None) -> None:
-    """One book's L2 levels, best first (prices as the protocol writes them)."""
-    table = Table(title=f"{depth.instrument}{' (HALTED)' if depth.halted else ''}", caption=caption)
-    for col in ("bid qty", "bid", "ask", "ask qty"):
-        table.add_column(col, justify="right")
-    bids, asks = depth.bids, depth.asks
-    for i in range(max(len(bids), len(asks))):
-        b = bids[i] if i < len(bids) else None
-        a = asks[i] if i < len(asks) else None
-        bid = (f"{b[1]:,}", b[0]) if b else ("", "")
-        ask = (a[0], f"{a[1]:,}") if a else ("", "")
-        table.add_row(*bid, *ask)
-    console.print(table)
 
 
 def print_balances(

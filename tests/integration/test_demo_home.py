@@ -27,16 +27,16 @@ async def test_an_earlier_demo_is_kept_without_fresh_and_replaced_with_it(tmp_pa
 
 async def test_a_running_demo_is_never_wiped(tmp_path: Path) -> None:
     home = tmp_path / "demo"
-    home.mkdir()
+    (home / "redis").mkdir(parents=True)
     redis_server = shutil.which("redis-server")
     assert redis_server is not None
     server = await asyncio.create_subprocess_exec(
-        redis_server, "--port", "0", "--unixsocket", str(home / "redis.sock"), "--save", "",
+        redis_server, "--port", "0", "--unixsocket", str(home / "redis" / "redis.sock"), "--save", "",
         "--appendonly", "no", "--dir", str(home), stdout=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     try:
         for _ in range(100):
-            if (home / "redis.sock").exists():
+            if (home / "redis" / "redis.sock").exists():
                 break
             await asyncio.sleep(0.05)
         with pytest.raises(DemoKept, match="running"):
