@@ -23,7 +23,10 @@ from shared.eventlog.port import LogCorrupt
 __all__ = ["audit_lines", "roles_of", "register"]
 
 _SETTLED = next(iter(tags(TradeSettled)))
-_ROLE_FIELDS = ("participant", "maker_participant", "taker_participant", "buyer", "seller")
+# Every field of an event that names an account: trading, registry (owner, verifier), compliance (entity).
+_ROLE_FIELDS = (
+    "participant", "maker_participant", "taker_participant", "buyer", "seller", "owner", "verifier", "entity"
+)
 _PRICES = ("price", "old_price")  # fen, shown as CNY
 _MONEY = ("amount", "cash", "buyer_fee", "seller_fee", "reserved_cash", "extra_cash")  # fen
 _QUANTITIES = (

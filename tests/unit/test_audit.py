@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from services.cli.audit import audit_lines
 from shared.domain.codec import Event, encode_event, event_type
+from shared.domain.compliance import EmissionsVerified
 from shared.domain.ledger import EXCHANGE_ACCOUNT, SerialRange, TradeSettled
-from shared.domain.registry import ActivityRecorded
+from shared.domain.registry import ActivityRecorded, VerificationAccepted
 from shared.eventlog.entry import Entry, NewEntry
 from shared.eventlog.memory import InMemoryEventLog
 from tests.support import FakeClock
@@ -46,3 +47,19 @@ async def test_a_product_makers_activity_with_a_decimal_amount_is_listed() -> No
     lines = list(audit_lines(iter(await _entries([activity])), "maker"))
     assert len(lines) == 1
     assert "amount=12.5" in lines[0]
+
+
+async def test_registry_and_compliance_events_name_their_owner_verifier_and_entity() -> None:
+    """An account is audited wherever an event names it, not only as `participant`: the project owner and
+    the verifier of an accepted report, the covered entity whose emissions a verifier recorded."""
+    accepted = VerificationAccepted(
+        report_id="VR-9", verifier="cqc", client_order_id="v-1", project="SF1", owner="forest",
+        instrument="CCER-2024", vintage=2024, period_start="2024-01-01", period_end="2024-12-31",
+        tonnes=1000, report_hash="00" * 32,
+    )  # fmt: skip
+    emissions = EmissionsVerified(verifier="cqc", client_order_id="e-1", entity="acme", scheme="SZ",
+                                  year=2025, tonnes=900, report_hash="11" * 32)  # fmt: skip
+    entries = await _entries([accepted, emissions])
+    assert [line.split()[0] for line in audit_lines(iter(entries), "forest")] == ["1"]
+    assert [line.split()[0] for line in audit_lines(iter(entries), "acme")] == ["2"]
+    assert [line.split()[0] for line in audit_lines(iter(entries), "cqc")] == ["1", "2"]
