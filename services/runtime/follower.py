@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
+from services.runtime.agreement import LoggedAnswers
 from services.runtime.processor import Processor
 from services.runtime.snapshots import Snapshot, SnapshotStore, new_snapshot
 from shared.domain.codec import decode_event, encode_event, event_type
@@ -61,6 +62,7 @@ class LogFollower:
         self.settled = True
         self.snapshot_seq = 0
         self.last_batch_at = 0.0  # time.monotonic() of the last batch, so costly extras can wait for a lull
+        self.replayed = LoggedAnswers()  # what it re-decided for requests the log already answered
 
     def restore(self, snap: Snapshot, stored_position: str) -> None:
         """Continue from a snapshot: state, cursor and chain link from it, the logged position from both."""
@@ -106,13 +108,19 @@ class LogFollower:
         """Fold a batch in; return the answers to append and the position they answer up to ("" if none).
         The state is ahead of the log until they are appended (`settled` is False until then)."""
         proc = self.processor
-        name, inputs, logged = proc.name, proc.inputs, self.logged_position
+        name, inputs, answers_to, logged = proc.name, proc.inputs, proc.answers_to, self.logged_position
         self._check_links(entries)
         self.settled = False
         pending: list[NewEntry] = []
         last_answered = 0
         for entry in entries:
-            if entry.producer == name or entry.type not in inputs:
+            if entry.producer == name:
+                if (differs := self.replayed.check(entry)) is not None:
+                    raise CannotFold(entry.seq, f"{name} disagrees with the log: {differs}; was the log "
+                                                "written under other rules? Run it with the greenex that "
+                                                "wrote it")  # fmt: skip
+                continue
+            if entry.type not in inputs:
                 continue
             try:
                 answers = proc.decide(entry.seq, entry.event_ns, decode_event(entry.body))
@@ -120,7 +128,11 @@ class LogFollower:
                 # A log entry is never skipped: the core stops, naming it (the supervisor's crash-loop
                 # limit then stops the exchange rather than restart it forever).
                 raise CannotFold(entry.seq, f"{name} cannot fold {entry.type}: {exc!r}") from exc
-            if not answers or position_of_seq(entry.seq) <= logged:
+            if position_of_seq(entry.seq) <= logged:
+                if entry.type in answers_to:
+                    self.replayed.expect(entry.seq, [(event_type(a), encode_event(a)) for a in answers])
+                continue
+            if not answers:
                 continue
             causation = f"log:{entry.seq}"
             pending.extend(
