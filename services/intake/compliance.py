@@ -4,12 +4,12 @@ emissions figure, an entity's surrender. Pure: what intake knows is passed in.""
 from __future__ import annotations
 
 import datetime
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
+from services.intake.fields import REGISTRY_ID, SHA256_HEX
 from shared.domain.base import Refused
 from shared.domain.codec import Event
 from shared.domain.compliance import (
@@ -28,8 +28,6 @@ from shared.protocol import MAX_QUANTITY, OperatorMessage, RegistryMsg, Surrende
 
 __all__ = ["COMPLIANCE_OPERATOR_ACTIONS", "COMPLIANCE_REGISTRY_ACTIONS", "compliance_events"]
 
-_ID = re.compile(r"[A-Za-z0-9_.]{1,64}")
-_HASH = re.compile(r"[0-9a-f]{64}")
 _YEARS = range(2000, 2101)
 COMPLIANCE_OPERATOR_ACTIONS = frozenset({"define_scheme", "allocate_allowances", "close_compliance_year"})
 COMPLIANCE_REGISTRY_ACTIONS = frozenset({"record_emissions"})
@@ -84,7 +82,7 @@ def _year(year: int) -> int:
 
 def _scheme(args: dict[str, Any], instruments: Mapping[str, Instrument], schemes: set[str]) -> Event:
     s = msgspec.convert(args, _Scheme)
-    if not _ID.fullmatch(s.scheme):
+    if not REGISTRY_ID.fullmatch(s.scheme):
         raise ValueError("scheme must be 1-64 of [A-Za-z0-9_.]")
     if s.scheme in schemes:
         raise Refused(Reason.DUPLICATE_SCHEME, f"scheme {s.scheme!r} is already defined")
@@ -146,7 +144,7 @@ def compliance_events(
         e = msgspec.convert(msg.args, _Emissions)
         if not 0 <= e.tonnes <= MAX_QUANTITY:
             raise ValueError(f"tonnes must be in 0..{MAX_QUANTITY}")
-        if not _HASH.fullmatch(e.report_hash):
+        if not SHA256_HEX.fullmatch(e.report_hash):
             raise ValueError("report_hash must be the lower-case hex sha256 of the verification report")
         return [EmissionsSubmitted(
             participant=msg.participant, client_order_id=msg.client_order_id, entity=e.entity,

@@ -3,13 +3,13 @@ explicit recalculations. Factors come from the tables in the log, never from a f
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
+from services.intake.fields import SHA256_HEX, check_owned_product
 from shared.domain.base import Refused
 from shared.domain.codec import Event
 from shared.domain.footprint import CURRENT_TABLE, grams_co2e, load_table_file
@@ -26,7 +26,6 @@ from shared.protocol import RegistryMsg
 
 __all__ = ["FOOTPRINT_ACTIONS", "FootprintBook", "claim_rules_event", "publish_event"]
 
-_HASH = re.compile(r"[0-9a-f]{64}")
 _MAX_JUSTIFICATION = 500
 
 
@@ -80,7 +79,7 @@ class _Rules(msgspec.Struct, forbid_unknown_fields=True):
 def publish_event(args: dict[str, Any]) -> Event:
     """The shipped table `version`, read now, if it hashes to the `sha256` the operator gives."""
     p = msgspec.convert(args, _Publish)
-    if not _HASH.fullmatch(p.sha256):
+    if not SHA256_HEX.fullmatch(p.sha256):
         raise ValueError("sha256 must be the lower-case hex SHA-256 of the table's canonical content")
     event = published(load_table_file(p.version))
     if event.sha256 != p.sha256:
@@ -116,14 +115,6 @@ class _Recalculate(msgspec.Struct, forbid_unknown_fields=True):
     factor_table: str
 
 
-def _owned(product: str, participant: str, products: Mapping[str, str]) -> None:
-    owner = products.get(product)
-    if owner is None:
-        raise Refused(Reason.UNKNOWN_PRODUCT, f"no product {product!r}")
-    if owner != participant:
-        raise Refused(Reason.NOT_OWNER, f"product {product!r} is not yours")
-
-
 def _stage(stage: str) -> str:
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {', '.join(STAGES)}")
@@ -132,7 +123,7 @@ def _stage(stage: str) -> str:
 
 def _activity(msg: RegistryMsg, products: Mapping[str, str], book: FootprintBook) -> Event:
     a = msgspec.convert(msg.args, _Activity)
-    _owned(a.product, msg.participant, products)
+    check_owned_product(a.product, msg.participant, products)
     _stage(a.stage)
     current = book.product_table.get(a.product, "")
     version = a.factor_table or current or CURRENT_TABLE
@@ -151,7 +142,7 @@ def _activity(msg: RegistryMsg, products: Mapping[str, str], book: FootprintBook
 
 def _cut_off(msg: RegistryMsg, products: Mapping[str, str], book: FootprintBook) -> Event:
     c = msgspec.convert(msg.args, _CutOff)
-    _owned(c.product, msg.participant, products)
+    check_owned_product(c.product, msg.participant, products)
     if not 20 <= len(c.justification.strip()) <= _MAX_JUSTIFICATION:
         raise ValueError(f"justification must be 20-{_MAX_JUSTIFICATION} characters: why it is negligible")
     return CutOffDeclared(participant=msg.participant, client_order_id=msg.client_order_id, product=c.product,
@@ -160,7 +151,7 @@ def _cut_off(msg: RegistryMsg, products: Mapping[str, str], book: FootprintBook)
 
 def _recalculate(msg: RegistryMsg, products: Mapping[str, str], book: FootprintBook) -> Event:
     r = msgspec.convert(msg.args, _Recalculate)
-    _owned(r.product, msg.participant, products)
+    check_owned_product(r.product, msg.participant, products)
     current = book.product_table.get(r.product, "")
     if r.factor_table == current:
         raise ValueError(f"{r.product} is on table {current} already")

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from services.intake.fields import REGISTRY_ID
 from shared.crypto import open_ed25519_public
 from shared.domain.base import Refused
 from shared.domain.codec import Event
@@ -23,7 +24,6 @@ from shared.protocol import MAX_QUANTITY
 
 __all__ = ["DUPLICATE_RADIUS_E6", "INTEGRITY_ACTIONS", "ProjectSites", "screened"]
 
-_ID = re.compile(r"[A-Za-z0-9_.]{1,64}")  # project ids appear inside serial labels, so no dashes
 _CODE = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
 _COUNTRY = re.compile(r"[A-Z]{2}")  # ISO 3166-1 alpha-2
 _HEX_KEY = re.compile(r"[0-9a-f]{64}")
@@ -104,7 +104,7 @@ def _text(value: str, what: str) -> str:
 
 def _project(args: dict[str, Any]) -> Event:
     p = msgspec.convert(args, _Project)
-    if not _ID.fullmatch(p.project):
+    if not REGISTRY_ID.fullmatch(p.project):
         raise ValueError("project must be 1-64 of [A-Za-z0-9_.]")
     if not 0 <= p.buffer_bps <= 10_000:
         raise ValueError("buffer_bps must be in 0..10000")

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 import msgspec
 
+from services.intake.fields import REGISTRY_ID, SHA256_HEX, check_owned_product
 from services.intake.footprints import FOOTPRINT_ACTIONS, FootprintBook
 from shared.domain.base import Refused
 from shared.domain.codec import Event
@@ -28,8 +29,6 @@ from shared.protocol import MAX_QUANTITY, RegistryMsg, RetireCreditsMsg
 
 __all__ = ["REGISTRY_ACTIONS", "registry_event", "retirement_event"]
 
-_ID = re.compile(r"[A-Za-z0-9_.]{1,64}")
-_HASH = re.compile(r"[0-9a-f]{64}")
 _MAX_TEXT = 200
 MAX_CERTIFICATES = 50
 
@@ -83,7 +82,7 @@ def _text(value: str, what: str, *, required: bool = True) -> str:
 
 
 def _id(value: str, what: str) -> str:
-    if not _ID.fullmatch(value):
+    if not REGISTRY_ID.fullmatch(value):
         raise ValueError(f"{what} must be 1-64 of [A-Za-z0-9_.]")
     return value
 
@@ -141,7 +140,7 @@ def _verification(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
         raise ValueError(f"vintage {v.vintage} is outside the monitoring period")
     if not 0 < v.tonnes <= MAX_QUANTITY:
         raise ValueError(f"tonnes must be in 1..{MAX_QUANTITY}")
-    if not _HASH.fullmatch(v.report_hash):
+    if not SHA256_HEX.fullmatch(v.report_hash):
         raise ValueError("report_hash must be the lower-case hex sha256 of the report")
     if len(v.signature) > 128:
         raise ValueError("signature must be the hex Ed25519 signature (128 hex digits)")
@@ -165,14 +164,6 @@ def _product(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
     )  # fmt: skip
 
 
-def _owned(product: str, participant: str, products: Mapping[str, str]) -> None:
-    owner = products.get(product)
-    if owner is None:
-        raise Refused(Reason.UNKNOWN_PRODUCT, f"no product {product!r}")
-    if owner != participant:
-        raise Refused(Reason.NOT_OWNER, f"product {product!r} is not yours")
-
-
 def _label(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
     ref = msgspec.convert(msg.args, _ProductRef)
     if ref.product not in products:
@@ -184,7 +175,7 @@ def _label(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
 
 def _claim(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
     c = msgspec.convert(msg.args, _Claim)
-    _owned(c.product, msg.participant, products)
+    check_owned_product(c.product, msg.participant, products)
     if not 0 < c.units <= c.units_shipped <= MAX_QUANTITY:
         raise ValueError(f"units must be in 1..units_shipped, units_shipped at most {MAX_QUANTITY}")
     start, end = _period(c.period)
