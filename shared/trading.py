@@ -48,6 +48,7 @@ from shared.reports import (
 __all__ = ["GreenexError", "NoAnswer", "Rejected", "TradingClient"]
 
 _reports = msgspec.json.Decoder(Report)
+SEEN_LIMIT = 100_000  # answers remembered for `outcome`
 _R = TypeVar("_R")
 
 
@@ -84,7 +85,9 @@ class TradingClient:
         self.redis = redis
         self._client = ExchangeClient(redis, participant, signing_key, Keys(prefix), venue=venue)
         self._ids = itertools.count(1)
-        self._seen: dict[str, Report] = {}  # first report per client order id, read by `reports`
+        # The first report per client order id, newest last; the oldest are forgotten past SEEN_LIMIT (a
+        # session that runs for days stays bounded: `outcome` is for commands sent minutes ago).
+        self._seen: dict[str, Report] = {}
         self._unsettled: set[int] = set()  # trades of yours reported, not yet settled
         # Called with every report as it is read, whichever call reads it (`outcome` reads past others).
         self.listener: Callable[[Report], None] | None = None
@@ -301,6 +304,8 @@ class TradingClient:
             final = isinstance(report, MassCancelReport)
             if isinstance(cid, str) and cid and (final or cid not in self._seen):
                 self._seen[cid] = report
+                if len(self._seen) > SEEN_LIMIT:
+                    del self._seen[next(iter(self._seen))]
         return out
 
     # ------------------------------------------------------------------ lifetime
