@@ -249,7 +249,7 @@ class OrderView(msgspec.Struct, frozen=True):
 
 
 class OpenOrdersReport(_Report, frozen=True, tag="open_orders"):
-    """Your open orders (at most 500, by order id) as of `as_of`; `more`: ask again with
+    """Your open orders (at most 200, by order id) as of `as_of`; `more`: ask again with
     `after_order_id` = the last order id here."""
 
     seq: int

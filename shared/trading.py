@@ -18,6 +18,7 @@ its report stream (docs/protocol.md).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -89,6 +90,7 @@ class TradingClient:
         # session that runs for days stays bounded: `outcome` is for commands sent minutes ago).
         self._seen: dict[str, Report] = {}
         self._unsettled: set[int] = set()  # trades of yours reported, not yet settled
+        self._reading, self._reads = asyncio.Lock(), 0  # one XREAD at a time, and how many so far
         # Called with every report as it is read, whichever call reads it (`outcome` reads past others).
         self.listener: Callable[[Report], None] | None = None
 
@@ -205,30 +207,39 @@ class TradingClient:
     async def balances(self, *, timeout: float = 10.0) -> BalancesReport:
         """Your cash and holdings after every log entry before the query (every report about those came
         before the answer)."""
-        cid = self._new_id("q")
-        await self._client.send("query", client_order_id=cid, query="balances")
-        return await self._answer(cid, BalancesReport, timeout)
+        return await self._query(BalancesReport, timeout, query="balances")
 
     async def open_orders(self, instrument: str = "", *, timeout: float = 10.0) -> list[OrderView]:
         """Every open order of yours (of one instrument, or all), by order id; asks page after page."""
         orders: list[OrderView] = []
         while True:
-            cid = self._new_id("q")
             fields: dict[str, Any] = {"instrument": instrument} if instrument else {}
             if orders:
                 fields["after_order_id"] = orders[-1].order_id
-            await self._client.send("query", client_order_id=cid, query="open_orders", **fields)
-            page = await self._answer(cid, OpenOrdersReport, timeout)
+            page = await self._query(OpenOrdersReport, timeout, query="open_orders", **fields)
             orders.extend(page.orders)
             if not page.more:
                 return orders
 
     async def order_status(self, orig_client_order_id: str, *, timeout: float = 10.0) -> ExecutionReport:
         """An open order's status (exec_type `order_status`); Rejected `unknown_order` when it is not open."""
-        cid = self._new_id("q")
-        await self._client.send("query", client_order_id=cid, query="order_status",
-                                orig_client_order_id=orig_client_order_id)  # fmt: skip
-        return await self._answer(cid, ExecutionReport, timeout)
+        return await self._query(ExecutionReport, timeout, query="order_status",
+                                 orig_client_order_id=orig_client_order_id)  # fmt: skip
+
+    async def _query(self, kind: type[_R], timeout: float, **fields: Any) -> _R:
+        """Ask, and ask again after a pause while the exchange throttles queries (`rate_limited`: refused
+        at once, nothing logged): a query changes nothing, so asking twice is harmless."""
+        deadline, pause = time.monotonic() + timeout, 0.02
+        while True:
+            cid = self._new_id("q")
+            await self._client.send("query", client_order_id=cid, **fields)
+            try:
+                return await self._answer(cid, kind, max(0.1, deadline - time.monotonic()))
+            except Rejected as refused:
+                if refused.code != "rate_limited" or time.monotonic() + pause > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(1.0, pause * 2)
 
     async def sync(self, *, timeout: float = 10.0) -> BalancesReport:
         """Wait until the exchange has reported everything your earlier commands caused, and every trade
@@ -291,7 +302,15 @@ class TradingClient:
         return report
 
     async def _read(self, count: int, block_ms: int) -> list[Report]:
-        out = [_reports.decode(data) for data in await self._client.report_data(count, block_ms)]
+        """One read of the report stream at a time: calls awaiting answers together share it (each would
+        otherwise read the same reports again from the same id). A caller that waited while another read
+        gets nothing back and looks at what that read found first."""
+        generation = self._reads
+        async with self._reading:
+            if self._reads != generation:
+                return []
+            out = [_reports.decode(data) for data in await self._client.report_data(count, block_ms)]
+            self._reads += 1
         for report in out:
             if isinstance(report, ExecutionReport) and report.exec_type is ExecType.TRADE:
                 self._unsettled.add(cast(int, report.trade_id))

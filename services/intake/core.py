@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 
 from services.intake.keystore import SigningKeys
-from services.intake.limits import RateLimits
+from services.intake.limits import QUERIES_PER_S, QUERY_BURST, RateLimits
 from services.intake.validate import IntakeState, validate
 from shared.crypto import ExchangeBox, SealedSecret, Sealer, SecretRefused
 from shared.domain.base import Refused
@@ -58,6 +58,7 @@ from shared.protocol import (
     MAX_CLIENT_ID_LEN,
     ClientMessage,
     OperatorMessage,
+    QueryMsg,
     RotateKeyMsg,
     rotate_key_context,
 )
@@ -130,6 +131,7 @@ class Intake:
         self.sealer, self.box, self.venue, self.window_ms = sealer, box, venue, window_ms
         self.keys = SigningKeys(sealer, OPERATOR, operator_secret)
         self.limits = RateLimits()
+        self.query_limits = RateLimits(QUERIES_PER_S, QUERY_BURST)
         self.state = IntakeState(participants={OPERATOR})
         self.last_input: dict[str, str] = {}  # sender -> the position of its last input in the log
         self.logged_inputs = 0
@@ -232,6 +234,9 @@ class Intake:
                 raise Refused(Reason.BAD_SIGNATURE, "sig is not the HMAC-SHA256 of the canonical command")
             msg: ClientMessage = msgspec.convert(raw, ClientMessage)
             self._check_client_id(msg)
+            if isinstance(msg, QueryMsg) and not self.query_limits.take(sender, now_ns):
+                raise Refused(Reason.RATE_LIMITED, f"over {QUERIES_PER_S} queries/s (burst {QUERY_BURST}); "
+                                                   "ask again later")  # fmt: skip
         except Refused as refused:
             return self._rejection(sender, raw, refused.reason, refused.text)
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError, RecursionError) as exc:

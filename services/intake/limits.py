@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_BURST", "DEFAULT_COMMANDS_PER_S", "RateLimits"]
+__all__ = ["DEFAULT_BURST", "DEFAULT_COMMANDS_PER_S", "QUERIES_PER_S", "QUERY_BURST", "RateLimits"]
 
 DEFAULT_COMMANDS_PER_S = 500
 DEFAULT_BURST = 1000
+# Queries on top: each is logged with its answer (up to 500 orders), so a participant asking as fast as it
+# may send orders would grow the log by megabytes a second. A client needs a few a second at most.
+QUERIES_PER_S = 100
+QUERY_BURST = 200
 _NS = 1_000_000_000
 
 
@@ -25,17 +29,18 @@ class _Bucket:
 
 
 class RateLimits:
-    def __init__(self) -> None:
+    def __init__(self, rate: int = DEFAULT_COMMANDS_PER_S, burst: int = DEFAULT_BURST) -> None:
+        self._default = (rate, burst)
         self._limits: dict[str, tuple[int, int]] = {}
         self._buckets: dict[str, _Bucket] = {}
 
     def set(self, participant: str, commands_per_s: int, burst: int) -> None:
-        rate, size = commands_per_s or DEFAULT_COMMANDS_PER_S, burst or DEFAULT_BURST
+        rate, size = commands_per_s or self._default[0], burst or self._default[1]
         self._limits[participant] = (rate, size)
         self._buckets.pop(participant, None)
 
     def limits(self, participant: str) -> tuple[int, int]:
-        return self._limits.get(participant, (DEFAULT_COMMANDS_PER_S, DEFAULT_BURST))
+        return self._limits.get(participant, self._default)
 
     def take(self, participant: str, now_ns: int) -> bool:
         """Spend one token if the participant has one at `now_ns`."""

@@ -24,7 +24,7 @@ __all__ = [
     "QuerySubmitted",
 ]
 
-MAX_ORDERS_PER_ANSWER = 500  # open orders per answer: a log entry stays small; `more` says ask again
+MAX_ORDERS_PER_ANSWER = 200  # open orders per answer: a log entry stays small; `more` says ask again
 
 
 class QuerySubmitted(DomainEvent, frozen=True):

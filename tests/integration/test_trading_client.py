@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 from services.cli.demo import seed_exchange
+from services.intake.limits import QUERY_BURST
 from shared.domain.values import Side
 from shared.reports import BalancesReport, ExecType, ExecutionReport, Report, SettlementReport
 from shared.trading import Rejected, TradingClient
@@ -65,6 +66,7 @@ async def test_trade_refusal_and_retry_through_the_client_library(
             assert settled.quantity == 7
             await _after_the_trade(buyer, start)
             await _mass_cancel(seller)
+            await _throttled_queries_are_asked_again(buyer)
         await settled_exchange(redis, settings, timeout=60)
         entries = await log_entries(redis, settings)
         assert len([e for e in entries if e.event_id.startswith("greenfund/gf-bid-1/")]) == 1  # nothing twice
@@ -83,6 +85,27 @@ async def _after_the_trade(buyer: TradingClient, start: BalancesReport) -> None:
     assert Decimal(start.cash) - Decimal(end.cash) == Decimal("350.18")
     assert end.as_of > start.as_of
     assert await buyer.open_orders() == []
+
+
+async def _throttled_queries_are_asked_again(client: TradingClient) -> None:
+    """Past the query burst the exchange refuses `rate_limited`; the client pauses and asks again, so the
+    call still answers."""
+    throttled: list[Report] = []
+
+    def heard(report: Report) -> None:
+        if isinstance(report, ExecutionReport) and report.reason and report.reason.code == "rate_limited":
+            throttled.append(report)
+
+    client.listener = heard
+    burst = [client._client.command("query", client_order_id=f"burst-{n}", query="balances")
+             for n in range(QUERY_BURST + 50)]  # fmt: skip
+    await client._client.send_many(burst)  # one pipeline, answers not awaited: the bucket runs dry
+    # Asked together right behind it: refused at first, then asked again until answered.
+    answers = await asyncio.gather(*(client.balances(timeout=30) for _ in range(40)))
+    client.listener = None
+    assert all(isinstance(a, BalancesReport) for a in answers)
+    mine = [r for r in throttled if isinstance(r, ExecutionReport) and r.client_order_id.startswith("q-")]
+    assert mine, "the client's own query was never throttled: the retry path did not run"
 
 
 async def _mass_cancel(seller: TradingClient) -> None:

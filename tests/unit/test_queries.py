@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.harness import InProcessExchange
+from services.intake.limits import QUERY_BURST
 from services.verification.core import Verification
 from shared.domain.queries import MAX_ORDERS_PER_ANSWER
 from shared.domain.values import Side
@@ -221,3 +222,21 @@ def _summed(reports: Iterable[Report]) -> tuple[Decimal, dict[str, int]]:
             moved = r.quantity if r.event is RegistryEventKind.CREDITS_ISSUED else -r.quantity
             tonnes[r.instrument] = tonnes.get(r.instrument, 0) + moved
     return cash, {k: v for k, v in tonnes.items() if v}
+
+
+async def test_queries_have_a_rate_of_their_own() -> None:
+    """A query is logged with its answer, so queries are throttled far below orders: past the burst one is
+    refused `rate_limited` at once (nothing logged, its id unspent), while orders still pass."""
+    ex = await _exchange()
+    before = len(await ex.log.read(0, 10**9))
+    await ex.submit([("ann", ex.command("ann", KEYS["ann"], type="query", client_order_id=f"q-{i}",
+                                        query="balances")) for i in range(QUERY_BURST + 5)])  # fmt: skip
+    refused = [r for d in ex.reports if isinstance(r := d.report, ExecutionReport) and r.reason]
+    assert len(refused) == 5
+    assert {r.reason.code for r in refused if r.reason} == {"rate_limited"}
+    assert all(r.seq is None for r in refused)
+    answered = [d.report for d in ex.reports if isinstance(d.report, BalancesReport)]
+    assert len(answered) == QUERY_BURST
+    assert len(await ex.log.read(0, 10**9)) == before + 2 * QUERY_BURST
+    await _order(ex, "ann", "b-after", "SZEA-T", "buy", "49.00", 1)
+    assert isinstance(_answer(ex, "ann", "b-after"), ExecutionReport)
