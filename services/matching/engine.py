@@ -11,6 +11,7 @@ import enum
 from collections.abc import Iterable
 
 from services.matching.book import Level, OrderBook, RestingOrder
+from services.matching.live_ids import LiveIds
 from shared.domain.commands import (
     CancelOrder,
     EngineCommand,
@@ -65,7 +66,7 @@ class MatchingEngine:
         self.instruments: dict[str, Instrument] = {}
         self.books: dict[str, OrderBook] = {}
         # (participant, client order id) -> live order id; every id ever used stays in `_used_ids`.
-        self._live_ids: dict[tuple[str, str], int] = {}
+        self._live_ids = LiveIds()
         self._used_ids: set[tuple[str, str]] = set()
         self.next_trade_id = 1
         for instrument in instruments:
@@ -372,7 +373,7 @@ class MatchingEngine:
     def _mass_cancel(self, cmd: MassCancel, events: list[EngineEvent]) -> None:
         """Every resting order of the participant that the filters select, in order id order (also on a
         halted book: cancels always work), then one MassCancelled that counts them."""
-        owned = sorted(order_id for (who, _), order_id in self._live_ids.items() if who == cmd.participant)
+        owned = self._live_ids.of(cmd.participant)
         cancelled = 0
         for symbol in sorted(self.books) if not cmd.instrument else [cmd.instrument]:
             book = self.books.get(symbol)

@@ -10,6 +10,7 @@ import msgspec
 
 from services.matching.book import OrderBook, RestingOrder
 from services.matching.engine import MatchingEngine, SelfTradePrevention
+from services.matching.live_ids import LiveIds
 from shared.domain.instruments import Instrument
 from shared.domain.values import Side, TimeInForce
 
@@ -102,7 +103,7 @@ def decode_engine(data: bytes) -> MatchingEngine:
         book.halted = saved.halted
         _rest_all(book, saved.bids)
         _rest_all(book, saved.asks)
-    engine._live_ids = {(p, c): oid for p, c, oid in snap.live_ids}
+    engine._live_ids = LiveIds(((p, c), oid) for p, c, oid in snap.live_ids)
     engine._used_ids = {(p, c) for p, c in snap.used_ids}
     engine.next_trade_id = snap.next_trade_id
     _check(engine)

@@ -9,6 +9,7 @@ from typing import Any
 
 from services.harness import InProcessExchange
 from services.intake.limits import QUERY_BURST
+from services.matching.engine import MatchingEngine
 from services.verification.core import Verification
 from shared.domain.queries import MAX_ORDERS_PER_ANSWER
 from shared.domain.values import Side
@@ -240,3 +241,20 @@ async def test_queries_have_a_rate_of_their_own() -> None:
     assert len(await ex.log.read(0, 10**9)) == before + 2 * QUERY_BURST
     await _order(ex, "ann", "b-after", "SZEA-T", "buy", "49.00", 1)
     assert isinstance(_answer(ex, "ann", "b-after"), ExecutionReport)
+
+
+def test_a_mass_cancel_walks_only_the_senders_orders() -> None:
+    """A participant with no orders cannot make matching walk everyone's: the engine finds the sender's
+    live orders by participant, whatever the size of the book."""
+    engine = MatchingEngine()
+    crowd = engine._live_ids
+    for n in range(1, 5001):
+        crowd[(f"p{n % 50}", f"c{n}")] = n
+    assert crowd.of("p7") == list(range(7, 5001, 50))
+    assert crowd.of("nobody") == []
+    del crowd[("p7", "c7")]
+    crowd[("p7", "c7-replaced")] = 7  # a replace keeps its order id under a new client id
+    assert crowd.of("p7")[:2] == [7, 57]
+    for n in range(57, 5001, 50):
+        del crowd[("p7", f"c{n}")]
+    assert crowd.of("p7") == [7]
