@@ -10,11 +10,14 @@ the whole log instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from redis.asyncio import Redis
 
 from services.cli.history import history
 from services.cli.readmodel import ExchangeState, replay_entries, replay_log
-from services.runtime.snapshots import SnapshotStore
+from services.runtime.processor import Processor
+from services.runtime.snapshots import Snapshot, SnapshotStore
 from shared.config import Settings
 from shared.eventlog.entry import GENESIS_HASH
 from shared.eventlog.port import LogReader
@@ -36,16 +39,18 @@ async def view_state(settings: Settings, redis: Redis) -> ExchangeState:
     return await state_from_snapshots(history(settings, redis), SnapshotStore(redis, settings.keys, sealer))
 
 
+def _restorer(core: Processor) -> Callable[[Snapshot], None]:
+    return lambda snap: core.restore(snap.state)
+
+
 async def state_from_snapshots(event_log: LogReader, store: SnapshotStore) -> ExchangeState:
     """Every core at the log's head, each from its newest valid snapshot (from seq 0 without one)."""
     state = ExchangeState()
     covered: dict[str, int] = {}
     start, start_hash = None, GENESIS_HASH
     for name, core in state.cores.items():
-        snap = await store.load(name, event_log)
+        snap = await store.load(name, event_log, _restorer(core))
         seq = 0 if snap is None else snap.seq
-        if snap is not None:
-            core.restore(snap.state)
         covered[name] = seq
         if start is None or seq < start:
             start, start_hash = seq, GENESIS_HASH if snap is None else snap.head_hash

@@ -166,11 +166,9 @@ async def resume_follower(follower: LogFollower) -> None:
     stored = await follower.log.position(name)
     follower.logged_position = stored
     if follower.snapshots is not None:
-        snap = await follower.snapshots.load(name, follower.log)
+        snap = await follower.snapshots.load(name, follower.log, lambda s: follower.restore(s, stored))
         if snap is None:
             log.warning("snapshot_missing_full_replay", service=name)
-        else:
-            follower.restore(snap, stored)
     answered = await last_cause_answered(follower.log, name, follower.cursor, follower.producer_keys)
     if answered:
         follower.logged_position = max(follower.logged_position, position_of_seq(answered))

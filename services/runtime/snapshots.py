@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Callable
 from typing import cast
 
 import msgspec
@@ -28,7 +29,8 @@ __all__ = ["KEEP", "Snapshot", "SnapshotStore", "decode_record", "encode_record"
 log = structlog.get_logger("greenex.runtime")
 
 KEEP = 2  # the newest is enough; the one before it covers a newest that turns out damaged
-_VERSION = 3  # 3: the follower's freshness marks; 2: serial origins in verification and settlement
+_VERSION = 4  # 4: issue 15 (verification folds compliance and verifier facts; registry, claims); 3: the
+# follower's freshness marks; 2: serial origins in verification and settlement
 
 
 class Snapshot(msgspec.Struct, frozen=True, array_like=True, kw_only=True):
@@ -89,14 +91,20 @@ class SnapshotStore:
     async def records(self, service: str) -> list[bytes]:
         return cast(list[bytes], await self.redis.lrange(self.key(service), 0, -1))
 
-    async def load(self, service: str, event_log: LogReader) -> Snapshot | None:
-        """The newest snapshot that is intact and matches the log; None (full replay) if there is none."""
+    async def load(
+        self, service: str, event_log: LogReader, restore: Callable[[Snapshot], None] | None = None
+    ) -> Snapshot | None:
+        """The newest snapshot that is intact, matches the log and (with `restore`) restores; None (full
+        replay) if there is none. A state this code cannot read (written by an older version, say) is
+        refused like a damaged one: `restore` must raise ValueError and leave its state as it was."""
         for index, record in enumerate(await self.records(service)):
             try:
                 snap = decode_record(record, self.sealer)
                 if snap.service != service:
                     raise ValueError(f"snapshot of {snap.service!r}")
                 await _check_against_log(snap, event_log)
+                if restore is not None:
+                    restore(snap)
             except ValueError as exc:
                 log.warning("snapshot_refused", service=service, index=index, reason=str(exc))
                 continue

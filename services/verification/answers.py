@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+
 from services.verification.state import OpenOrder, State
 from shared.domain.codec import Event
 from shared.domain.queries import (
@@ -42,14 +44,15 @@ def answer(state: State, seq: int, query: QuerySubmitted) -> Event:
             participant=who, client_order_id=cid, as_of=seq, orig_client_order_id=query.orig_client_order_id,
             order=_view(order) if order is not None else None,
         )  # fmt: skip
-    # Order ids grow with the log, so `after_order_id` pages through a participant's orders in order.
-    mine = sorted(
+    # Order ids grow with the log, so `after_order_id` pages through a participant's orders in order. One
+    # more than a page tells whether more follow; nsmallest keeps a page, not a sort of every order.
+    mine = heapq.nsmallest(MAX_ORDERS_PER_ANSWER + 1, (
         order_id
         for order_id in state.live_ids.get(who, {}).values()
         if order_id > query.after_order_id
         and order_id in state.orders
         and (not query.instrument or state.orders[order_id].instrument == query.instrument)
-    )
+    ))  # fmt: skip
     page = mine[:MAX_ORDERS_PER_ANSWER]
     return OpenOrdersAnswered(
         participant=who, client_order_id=cid, as_of=seq,
