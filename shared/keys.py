@@ -19,7 +19,8 @@ __all__ = ["SCHEMA", "SERVICES", "KeySpec", "Keys", "Role"]
 
 class Role(enum.StrEnum):
     """Who touches Redis: intake, every process that follows the log and appends (each a FOLLOWER;
-    matching also writes the depth views), the operator's CLI, a participant, the public."""
+    matching also writes the depth views, the projection the public read model), the operator's CLI, a
+    participant, the public, the web app."""
 
     INTAKE = "intake"
     FOLLOWER = "follower"
@@ -27,11 +28,14 @@ class Role(enum.StrEnum):
     OPERATOR = "operator"
     PARTICIPANT = "participant"
     PUBLIC = "public"
+    PROJECTION = "projection"  # the public projection: writes the `pub:*` read model
+    WEB = "web"  # the public web app: reads `pub:*` and nothing else
 
 
 _FOLLOWERS = (Role.FOLLOWER,)
 SERVICES = (Role.INTAKE, Role.FOLLOWER)
 _EVERYONE_READS = (Role.PUBLIC, Role.PARTICIPANT, Role.OPERATOR)
+_WEB_READS = (Role.WEB, Role.OPERATOR)
 _LEASE_SCRIPTS = ("+get", "+set", "+pexpire", "+pttl", "+del")  # what shared/eventlog/lease.py runs
 
 
@@ -122,6 +126,12 @@ class Keys:
         self.digests = f"{prefix}:digests"
         self.dead_letters = f"{prefix}:dead:intake"
         self.everything = f"{prefix}:*"  # a SCAN pattern over every key of this exchange
+        self.pub_market = f"{prefix}:pub:market"
+        self.pub_registry = f"{prefix}:pub:registry"
+        self.pub_certificates = f"{prefix}:pub:certificates"
+        self.pub_checkpoints = f"{prefix}:pub:checkpoints"
+        self.pub_events = f"{prefix}:pub:events"
+        self.public = f"{prefix}:pub:*"  # every key of the public read model
 
     def commands(self, sender: str) -> str:
         """The stream a participant (or the operator) writes its commands to."""
@@ -136,6 +146,9 @@ class Keys:
 
     def depth(self, instrument: str) -> str:
         return f"{self.prefix}:md:depth:{instrument}"
+
+    def pub_instrument(self, instrument: str) -> str:
+        return f"{self.prefix}:pub:instrument:{instrument}"
 
     def bell(self, reader: str) -> str:
         return f"{self.prefix}:log:bell:{reader}"
