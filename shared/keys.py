@@ -35,7 +35,9 @@ class Role(enum.StrEnum):
 _FOLLOWERS = (Role.FOLLOWER,)
 SERVICES = (Role.INTAKE, Role.FOLLOWER)
 _EVERYONE_READS = (Role.PUBLIC, Role.PARTICIPANT, Role.OPERATOR)
-_WEB_READS = (Role.WEB, Role.OPERATOR)
+_WEB_READS = (Role.WEB, Role.OPERATOR, Role.PROJECTION)  # HSET and XADD count as reads too
+_WEB_READS = (Role.WEB, Role.OPERATOR, Role.PROJECTION)  # HSET and XADD count as reads too
+_SET_PUBLIC = ((Role.PROJECTION, ("+set",)),)  # SET on these keys only: on the log it would replace it
 _LEASE_SCRIPTS = ("+get", "+set", "+pexpire", "+pttl", "+del")  # what shared/eventlog/lease.py runs
 
 
@@ -107,6 +109,21 @@ SCHEMA: tuple[KeySpec, ...] = (
     KeySpec("snapshots:{core}", "list", SERVICES, (*SERVICES, Role.OPERATOR),
             "a core's (or intake's, or its report publisher's) newest snapshots, sealed and tied to the "
             "log by hash", own_write=SERVICES, own_read=SERVICES),
+    # The public read model (services/public): what may be published and nothing else, overwritten whole
+    # by the projection after its batches; the web app's user reads these keys and no other.
+    KeySpec("pub:market", "string", (Role.PROJECTION,), _WEB_READS, "every instrument's day, as JSON",
+            scoped=_SET_PUBLIC),
+    KeySpec("pub:instrument:{instrument}", "string", (Role.PROJECTION,), _WEB_READS,
+            "one instrument's L2 book, tape, candles and daily statistics, as JSON", scoped=_SET_PUBLIC),
+    KeySpec("pub:registry", "string", (Role.PROJECTION,), _WEB_READS,
+            "projects, reports, issuances, buffer, reversals, surrenders, labels and claims, as JSON",
+            scoped=_SET_PUBLIC),
+    KeySpec("pub:certificates", "hash", (Role.PROJECTION,), _WEB_READS,
+            "retirement, cancellation and surrender certificates by id, as JSON (no account ids)"),
+    KeySpec("pub:checkpoints", "string", (Role.PROJECTION,), _WEB_READS,
+            "the exchange's public key and the newest signed checkpoints, as JSON", scoped=_SET_PUBLIC),
+    KeySpec("pub:events", "stream", (Role.PROJECTION,), _WEB_READS,
+            "what changed in each publication (MAXLEN ~1000), for the web app's live updates"),
 )  # fmt: skip
 
 

@@ -162,7 +162,8 @@ def create_app(reader: PublicReader, broadcast: Broadcast) -> FastAPI:  # noqa: 
         """Server-Sent Events: one `data:` JSON per change (market updates for `instrument`, or every
         instrument if empty; registry and checkpoint changes)."""
         no_buffering = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-        return StreamingResponse(_events(request, instrument), media_type="text/event-stream", headers=no_buffering)
+        events = _events(request, instrument)
+        return StreamingResponse(events, media_type="text/event-stream", headers=no_buffering)
 
     async def _events(request: Request, instrument: str) -> AsyncIterator[bytes]:
         queue = broadcast.subscribe()
