@@ -25,7 +25,7 @@ from services.public.core import PublicProjection
 from shared.domain.codec import decode_event
 from shared.keys import SCHEMA, Keys
 from shared.trading import TradingClient
-from tests.integration.exchange import Provisioned, provisioned
+from tests.integration.exchange import Provisioned, provisioned, run_greenex
 from tests.integration.load_support import log_entries, settled_exchange
 from tests.redis_server import RedisServer
 from tests.support import eventually
@@ -44,7 +44,7 @@ def _free_port() -> int:
 
 
 def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - our own local server
+    with urllib.request.urlopen(url, timeout=5) as answer:
         return json.loads(answer.read())
 
 
@@ -143,6 +143,11 @@ async def test_the_public_pages_live_in_a_browser(
         await _projection_is_a_replay(ex)
         await _nothing_private_is_published(ex, base, label_id)
         await _web_user_reads_only_the_public_keys(ex)
+        exported = run_greenex(ex.env, "public", "export", str(tmp_path / "csv"))
+        assert exported.returncode == 0, exported.stderr
+        assert XSS in (tmp_path / "csv" / "certificates.csv").read_text()
+        assert "51.23" not in (tmp_path / "csv" / "daily.csv").read_text()  # fen: 5123
+        assert ",5123," in (tmp_path / "csv" / "daily.csv").read_text()
     finally:
         await sup.stop()
         await ex.venue.aclose()
@@ -159,19 +164,24 @@ async def _projection_is_a_replay(ex: Provisioned) -> None:
     """The digest the live projection publishes is that of the log replayed through a fresh core."""
     keys = ex.settings.keys
 
+    async def digest() -> str:
+        raw: Any = await ex.redis.hget(keys.digests, "projection")
+        return "" if raw is None else str(raw.decode())
+
     async def published() -> bool:
-        raw = await ex.redis.hget(keys.digests, "projection")  # type: ignore[misc]
-        return raw is not None and int(raw.split(b":")[0]) == (await log_entries(ex.redis, ex.settings))[-1].seq
+        head = (await log_entries(ex.redis, ex.settings))[-1].seq
+        return (await digest()).startswith(f"{head}:")
 
     await settled_exchange(ex.redis, ex.settings, timeout=60)
     await eventually(published, timeout=20, interval=0.2)
-    seq, digest = (await ex.redis.hget(keys.digests, "projection")).decode().split(":")  # type: ignore[misc]
+    seq, live = (await digest()).split(":")
     replayed = PublicProjection()
     for e in await log_entries(ex.redis, ex.settings):
         if e.seq <= int(seq) and e.type in replayed.inputs:
             replayed.decide(e.seq, e.event_ns, decode_event(e.body))
-    assert replayed.digest() == digest
-    assert replayed.state.certificates and replayed.state.markets["SZEA-2025"].tape
+    assert replayed.digest() == live
+    assert replayed.state.certificates
+    assert replayed.state.markets["SZEA-2025"].tape
 
 
 async def _nothing_private_is_published(ex: Provisioned, base: str, label_id: str) -> None:
@@ -184,19 +194,20 @@ async def _nothing_private_is_published(ex: Provisioned, base: str, label_id: st
         private |= {creds.redis_password, creds.signing_key}
     assert len(private) > 10
     texts: list[str] = []
-    async for key in ex.redis.scan_iter(match=ex.settings.keys.public):
-        kind = (await ex.redis.type(key)).decode()
+    redis: Any = ex.redis  # redis-py's asyncio types are loose: bytes in, bytes out here
+    async for key in redis.scan_iter(match=ex.settings.keys.public):
+        kind = (await redis.type(key)).decode()
         if kind == "string":
-            texts.append((await ex.redis.get(key)).decode())
+            texts.append((await redis.get(key)).decode())
         elif kind == "hash":
-            texts.extend(v.decode() for v in (await ex.redis.hgetall(key)).values())  # type: ignore[misc]
+            texts.extend(v.decode() for v in (await redis.hgetall(key)).values())
         else:
-            texts.extend(str(fields) for _, fields in await ex.redis.xrange(key))
+            texts.extend(str(fields) for _, fields in await redis.xrange(key))
     cert = reg["retirements"][0]["id"]
     for path in ("/api/market", "/api/instruments/SZEA-2025", "/api/registry", f"/api/certificates/{cert}",
                  f"/api/labels/{label_id}", "/api/checkpoints", "/api/certificates?q=a", "/", "/registry",
                  "/market/SZEA-2025", f"/certificates/{cert}", f"/labels/{label_id}", "/trust"):  # fmt: skip
-        with urllib.request.urlopen(base + path, timeout=5) as answer:  # noqa: S310 - our own server
+        with urllib.request.urlopen(base + path, timeout=5) as answer:
             texts.append(answer.read().decode())
             assert "script-src 'self'" in answer.headers["Content-Security-Policy"]
     assert len(texts) > 15
@@ -209,7 +220,8 @@ async def _web_user_reads_only_the_public_keys(ex: Provisioned) -> None:
     keys = Keys(ex.settings.prefix)
 
     async def allowed(*command: str) -> bool:
-        answer = await ex.redis.execute_command("ACL", "DRYRUN", "web", *command)  # type: ignore[no-untyped-call]
+        redis: Any = ex.redis
+        answer = await redis.execute_command("ACL", "DRYRUN", "web", *command)
         return bool(answer == b"OK")
 
     assert await allowed("GET", keys.pub_market)
@@ -221,6 +233,7 @@ async def _web_user_reads_only_the_public_keys(ex: Provisioned) -> None:
         if spec.name.startswith("pub:"):
             continue
         key = spec.pattern(keys.prefix, "cementco")
-        for command in (("GET", key), ("XRANGE", key, "-", "+"), ("HGETALL", key), ("LRANGE", key, "0", "-1")):
+        reads = (("GET", key), ("XRANGE", key, "-", "+"), ("HGETALL", key), ("LRANGE", key, "0", "-1"))
+        for command in reads:
             assert not await allowed(*command), command
     assert not await allowed("KEYS", "*")
