@@ -14,6 +14,19 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
 fi
 
+# The browser tests (tests/browser) drive the distribution's headless Chromium with its own driver; no
+# browser is downloaded at test time.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing chromium and chromium-driver" >&2
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver \
+      >/dev/null || echo "setup: could not install chromium; the browser tests will say so" >&2
+  else
+    echo "setup: no chromium and no apt-get; the browser tests will say so" >&2
+  fi
+fi
+
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 if [ ! -x .venv/bin/python ]; then

@@ -15,10 +15,12 @@ from services.checkpoint.due import WAKES_ON as CHECKPOINT_WAKES_ON
 from services.intake.reports import REPORTED_TYPES
 from services.intake.reports.publisher import SNAPSHOT_NAME as REPORTS_SNAPSHOT
 from services.matching.processor import MatchingProcessor
+from services.public.core import PublicProjection
 from services.registry.core import Registry
 from services.runtime.system import Core, Process, ProcessBuilder, System
 from services.settlement.core import Settlement
 from services.verification.core import Verification
+from shared.keys import Role
 
 if TYPE_CHECKING:
     from faststream import FastStream
@@ -76,5 +78,14 @@ SYSTEM = System(
         ),
         # Signs checkpoints of the log (every N entries, every close of day) with the exchange's key.
         Process("checkpoint", _built_by("services.checkpoint.service"), wakes_on=CHECKPOINT_WAKES_ON),
+        # The public read model (`pub:*`): folds what may be published, answers nothing, so no bell rings
+        # for it; it looks every block_ms. The web app serves it, as a user that can read nothing else.
+        Process(
+            "projection",
+            _built_by("services.public.service"),
+            cores=(Core("projection", PublicProjection, PublicProjection.first_difference),),
+            roles=(Role.FOLLOWER, Role.PROJECTION),
+        ),
+        Process("web", _built_by("services.web.process"), roles=(Role.WEB,), lease=False),
     )
 )

@@ -43,6 +43,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     checkpoint_every: int = 10_000  # log entries between signed checkpoints (and at every close of day)
     appendfsync: str = "everysec"  # a private Redis's durability profile: everysec or always
     lease: str = ""  # the value of the lease this process holds (set at start, shared/eventlog/lease.py)
+    web_host: str = "127.0.0.1"  # where `greenex web` serves the public pages (GREENEX_WEB_HOST)
+    web_port: int = 8080  # GREENEX_WEB_PORT; 0: any free port (the tests' exchanges)
 
     def __post_init__(self) -> None:
         if self.appendfsync not in ("everysec", "always"):
@@ -88,12 +90,14 @@ def load_settings(**overrides: object) -> Settings:
         env["redis_url"] = url
     for name, variable in (("prefix", "GREENEX_PREFIX"), ("keys_dir", "GREENEX_KEYS_DIR"),
                            ("venue", "GREENEX_VENUE"), ("appendfsync", "GREENEX_APPENDFSYNC"),
-                           ("archive_dir", "GREENEX_ARCHIVE_DIR")):  # fmt: skip
+                           ("archive_dir", "GREENEX_ARCHIVE_DIR"),
+                           ("web_host", "GREENEX_WEB_HOST")):  # fmt: skip
         if value := os.environ.get(variable):
             env[name] = value
     for name, variable in (("snapshot_every", "GREENEX_SNAPSHOT_EVERY"),
                            ("command_window_ms", "GREENEX_COMMAND_WINDOW_MS"),
-                           ("checkpoint_every", "GREENEX_CHECKPOINT_EVERY")):  # fmt: skip
+                           ("checkpoint_every", "GREENEX_CHECKPOINT_EVERY"),
+                           ("web_port", "GREENEX_WEB_PORT")):  # fmt: skip
         if value := os.environ.get(variable):
             env[name] = int(value)
     env.update({k: v for k, v in overrides.items() if v is not None})

@@ -19,7 +19,8 @@ __all__ = ["SCHEMA", "SERVICES", "KeySpec", "Keys", "Role"]
 
 class Role(enum.StrEnum):
     """Who touches Redis: intake, every process that follows the log and appends (each a FOLLOWER;
-    matching also writes the depth views), the operator's CLI, a participant, the public."""
+    matching also writes the depth views, the projection the public read model), the operator's CLI, a
+    participant, the public, the web app."""
 
     INTAKE = "intake"
     FOLLOWER = "follower"
@@ -27,11 +28,16 @@ class Role(enum.StrEnum):
     OPERATOR = "operator"
     PARTICIPANT = "participant"
     PUBLIC = "public"
+    PROJECTION = "projection"  # the public projection: writes the `pub:*` read model
+    WEB = "web"  # the public web app: reads `pub:*` and nothing else
 
 
 _FOLLOWERS = (Role.FOLLOWER,)
 SERVICES = (Role.INTAKE, Role.FOLLOWER)
 _EVERYONE_READS = (Role.PUBLIC, Role.PARTICIPANT, Role.OPERATOR)
+_WEB_READS = (Role.WEB, Role.OPERATOR, Role.PROJECTION)  # HSET and XADD count as reads too
+_WEB_READS = (Role.WEB, Role.OPERATOR, Role.PROJECTION)  # HSET and XADD count as reads too
+_SET_PUBLIC = ((Role.PROJECTION, ("+set",)),)  # SET on these keys only: on the log it would replace it
 _LEASE_SCRIPTS = ("+get", "+set", "+pexpire", "+pttl", "+del")  # what shared/eventlog/lease.py runs
 
 
@@ -103,6 +109,21 @@ SCHEMA: tuple[KeySpec, ...] = (
     KeySpec("snapshots:{core}", "list", SERVICES, (*SERVICES, Role.OPERATOR),
             "a core's (or intake's, or its report publisher's) newest snapshots, sealed and tied to the "
             "log by hash", own_write=SERVICES, own_read=SERVICES),
+    # The public read model (services/public): what may be published and nothing else, overwritten whole
+    # by the projection after its batches; the web app's user reads these keys and no other.
+    KeySpec("pub:market", "string", (Role.PROJECTION,), _WEB_READS, "every instrument's day, as JSON",
+            scoped=_SET_PUBLIC),
+    KeySpec("pub:instrument:{instrument}", "string", (Role.PROJECTION,), _WEB_READS,
+            "one instrument's L2 book, tape, candles and daily statistics, as JSON", scoped=_SET_PUBLIC),
+    KeySpec("pub:registry", "string", (Role.PROJECTION,), _WEB_READS,
+            "projects, reports, issuances, buffer, reversals, surrenders, labels and claims, as JSON",
+            scoped=_SET_PUBLIC),
+    KeySpec("pub:certificates", "hash", (Role.PROJECTION,), _WEB_READS,
+            "retirement, cancellation and surrender certificates by id, as JSON (no account ids)"),
+    KeySpec("pub:checkpoints", "string", (Role.PROJECTION,), _WEB_READS,
+            "the exchange's public key and the newest signed checkpoints, as JSON", scoped=_SET_PUBLIC),
+    KeySpec("pub:events", "stream", (Role.PROJECTION,), _WEB_READS,
+            "what changed in each publication (MAXLEN ~1000), for the web app's live updates"),
 )  # fmt: skip
 
 
@@ -122,6 +143,12 @@ class Keys:
         self.digests = f"{prefix}:digests"
         self.dead_letters = f"{prefix}:dead:intake"
         self.everything = f"{prefix}:*"  # a SCAN pattern over every key of this exchange
+        self.pub_market = f"{prefix}:pub:market"
+        self.pub_registry = f"{prefix}:pub:registry"
+        self.pub_certificates = f"{prefix}:pub:certificates"
+        self.pub_checkpoints = f"{prefix}:pub:checkpoints"
+        self.pub_events = f"{prefix}:pub:events"
+        self.public = f"{prefix}:pub:*"  # every key of the public read model
 
     def commands(self, sender: str) -> str:
         """The stream a participant (or the operator) writes its commands to."""
@@ -136,6 +163,9 @@ class Keys:
 
     def depth(self, instrument: str) -> str:
         return f"{self.prefix}:md:depth:{instrument}"
+
+    def pub_instrument(self, instrument: str) -> str:
+        return f"{self.prefix}:pub:instrument:{instrument}"
 
     def bell(self, reader: str) -> str:
         return f"{self.prefix}:log:bell:{reader}"

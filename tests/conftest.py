@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -10,6 +11,10 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.redis_server import REDIS_MISSING, RedisServer
+
+# Every exchange a test starts runs the web process too: on any free port, so that tests running side by
+# side never fight over one (the browser test picks its own).
+os.environ.setdefault("GREENEX_WEB_PORT", "0")
 
 
 @pytest.fixture(scope="session")

@@ -71,6 +71,7 @@ def full_app() -> typer.Typer:
     from services.cli.loadtest import register as register_loadtest  # noqa: PLC0415
     from services.cli.log import log_app  # noqa: PLC0415
     from services.cli.operator import op_app  # noqa: PLC0415
+    from services.cli.public_cli import register_public  # noqa: PLC0415
     from services.cli.registry_cli import register_registry  # noqa: PLC0415
     from services.cli.security_cli import acl_app, keys_app  # noqa: PLC0415
 
@@ -88,6 +89,7 @@ def full_app() -> typer.Typer:
     replay.register(app)
     audit.register(app)
     status.register(app)
+    register_public(app)
     return app
 
 

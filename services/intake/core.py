@@ -79,7 +79,8 @@ _CLIENT_ID = re.compile(rf"[A-Za-z0-9_.:\-]{{1,{MAX_CLIENT_ID_LEN}}}")
 _PARTICIPANT_ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 # Participant ids are Redis user names and key parts too: the names of the exchange's own users are taken.
 RESERVED_IDS = frozenset({"admin", "default", "public", OPERATOR, "intake", "verification", "matching",
-                          "settlement", "checkpoint", "registry", "exchange", "buffer"})  # fmt: skip
+                          "settlement", "checkpoint", "registry", "exchange", "buffer", "projection",
+                          "web"})  # fmt: skip
 _any_json = msgspec.json.Decoder()
 # Intake's events that are not orders: few, and together they set up everything intake checks against.
 CONFIG_EVENTS = (ParticipantRegistered, KeyRotated, LimitsSet, InstrumentListed, CreditsIssued,

@@ -75,6 +75,11 @@ _COMMANDS: dict[Role, tuple[str, ...]] = {
     ),
     Role.PARTICIPANT: ("+xadd", "+xread", "+xrange", "+xrevrange", "+xlen", "+get"),
     Role.PUBLIC: ("+xread", "+xrange", "+xrevrange", "+xlen", "+get"),
+    # The public read model: documents overwritten whole with SET (granted on those keys alone: see
+    # shared/keys.py), certificates by HSET, its change stream by XADD MAXLEN (a follower's command).
+    Role.PROJECTION: ("+hset",),
+    # The web app reads the public read model and nothing else (its keys are all it may name).
+    Role.WEB: ("+get", "+hget", "+hgetall", "+hlen", "+hscan", "+xread", "+xrange", "+xrevrange"),
 }
 
 
@@ -125,7 +130,10 @@ def role_rules(keys: Keys, roles: Iterable[Role], own: Iterable[str] = ()) -> li
 
 
 def process_roles(process: Process) -> frozenset[Role]:
-    """Intake is intake; every other process follows the log and appends (matching also writes depth)."""
+    """Intake is intake; a process that names its roles in the map has those (the web app, the
+    projection); every other process follows the log and appends (matching also writes depth)."""
+    if process.roles:
+        return frozenset(Role(role) for role in process.roles)
     if process.name == Role.INTAKE:
         return frozenset({Role.INTAKE})
     return frozenset({Role.FOLLOWER, *([Role.MATCHING] if process.name == Role.MATCHING else [])})

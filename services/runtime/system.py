@@ -51,13 +51,18 @@ class Process:
     the others the same entries; each keeps its own position, snapshots and digest.
 
     `wakes_on`: entry types that wake this process besides its cores' answers (intake's reports).
-    `keeps`: snapshots it keeps besides its cores' (intake's own and its report publisher's)."""
+    `keeps`: snapshots it keeps besides its cores' (intake's own and its report publisher's).
+    `roles`: its Redis user's roles (shared/keys.Role values), when not the default of its kind.
+    `lease`: whether it holds a writer lease; a process that writes nothing to the log (the web app)
+    holds none, and its user gets no rights on one."""
 
     name: str
     build: ProcessBuilder
     cores: tuple[Core, ...] = ()
     wakes_on: frozenset[str] = frozenset()
     keeps: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    lease: bool = True
 
     @property
     def module(self) -> str:
