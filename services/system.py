@@ -86,6 +86,6 @@ SYSTEM = System(
             cores=(Core("projection", PublicProjection, PublicProjection.first_difference),),
             roles=(Role.FOLLOWER, Role.PROJECTION),
         ),
-        Process("web", _built_by("services.web.process"), roles=(Role.WEB,), lease=False),
+        Process("web", _built_by("services.web.process"), roles=(Role.WEB,)),
     )
 )

@@ -36,7 +36,7 @@ _FOLLOWERS = (Role.FOLLOWER,)
 SERVICES = (Role.INTAKE, Role.FOLLOWER)
 _EVERYONE_READS = (Role.PUBLIC, Role.PARTICIPANT, Role.OPERATOR)
 _WEB_READS = (Role.WEB, Role.OPERATOR, Role.PROJECTION)  # HSET and XADD count as reads too
-_WEB_READS = (Role.WEB, Role.OPERATOR, Role.PROJECTION)  # HSET and XADD count as reads too
+_LEASED = (*SERVICES, Role.WEB)  # every process holds a lease; the web app's is all it may write
 _SET_PUBLIC = ((Role.PROJECTION, ("+set",)),)  # SET on these keys only: on the log it would replace it
 _LEASE_SCRIPTS = ("+get", "+set", "+pexpire", "+pttl", "+del")  # what shared/eventlog/lease.py runs
 
@@ -90,10 +90,10 @@ SCHEMA: tuple[KeySpec, ...] = (
     # rights, as for every key a script is given).
     KeySpec("log:bell:{reader}", "stream", SERVICES, SERVICES,
             "a process's wake-up bell (MAXLEN 1), rung by the append script for the types it answers"),
-    KeySpec("lease:{process}", "string", SERVICES, (*SERVICES, Role.OPERATOR),
+    KeySpec("lease:{process}", "string", _LEASED, (*_LEASED, Role.OPERATOR),
             "the live copy of a process: `<token> <host> <pid>`, renewed every second, checked by the "
-            "append script (shared/eventlog/lease.py)", own_write=SERVICES, own_read=SERVICES,
-            scoped=tuple((role, _LEASE_SCRIPTS) for role in SERVICES)),
+            "append script (shared/eventlog/lease.py)", own_write=_LEASED, own_read=_LEASED,
+            scoped=tuple((role, _LEASE_SCRIPTS) for role in _LEASED)),
     KeySpec("reports:cursor", "string", (Role.INTAKE,), (Role.INTAKE, Role.OPERATOR),
             "the last log seq whose reports were written", scoped=((Role.INTAKE, ("+get", "+set")),)),
     KeySpec("digests", "hash", _FOLLOWERS, (Role.OPERATOR,),

@@ -19,6 +19,7 @@ from services.cli.readmodel import ExchangeState, replay_entries, replay_log
 from services.runtime.processor import Processor
 from services.runtime.snapshots import Snapshot, SnapshotStore
 from shared.config import Settings
+from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.entry import GENESIS_HASH
 from shared.eventlog.port import LogReader
 from shared.eventlog.verify import ChainVerifier
@@ -36,15 +37,21 @@ async def view_state(settings: Settings, redis: Redis) -> ExchangeState:
         sealer = settings.keyring.producer_keys()
     except KeyMissing:
         return await replay_log(history(settings, redis))
-    return await state_from_snapshots(history(settings, redis), SnapshotStore(redis, settings.keys, sealer))
+    store = SnapshotStore(redis, settings.keys, sealer)
+    return await state_from_snapshots(history(settings, redis), store, producer_keys=sealer)
 
 
 def _restorer(core: Processor) -> Callable[[Snapshot], None]:
     return lambda snap: core.restore(snap.state)
 
 
-async def state_from_snapshots(event_log: LogReader, store: SnapshotStore) -> ExchangeState:
-    """Every core at the log's head, each from its newest valid snapshot (from seq 0 without one)."""
+async def state_from_snapshots(
+    event_log: LogReader, store: SnapshotStore, producer_keys: ProducerKeys | None = None
+) -> ExchangeState:
+    """Every core at the log's head, each from its newest valid snapshot (from seq 0 without one); with
+    `producer_keys`, every entry of the tail must carry its producer's tag and come after its producer's
+    previous one (as the services check them), so an entry appended with a stolen service password, or a
+    copy of a genuine one, is refused, not shown."""
     state = ExchangeState()
     covered: dict[str, int] = {}
     start, start_hash = None, GENESIS_HASH
@@ -56,7 +63,11 @@ async def state_from_snapshots(event_log: LogReader, store: SnapshotStore) -> Ex
             start, start_hash = seq, GENESIS_HASH if snap is None else snap.head_hash
     state.seq, state.head_hash = start or 0, start_hash
     state.partial = bool(start)
-    verifier = ChainVerifier(start_seq=state.seq + 1, prev_hash=state.head_hash)
+    # With the keys, also what the services check besides tags: each answer answers a type its producer
+    # answers, and comes after its producer's previous entry (a copy of a genuine entry is refused).
+    answers = {name: core.answers_to for name, core in state.cores.items()} if producer_keys else None
+    verifier = ChainVerifier(start_seq=state.seq + 1, prev_hash=state.head_hash, producer_keys=producer_keys,
+                             answers=answers)  # fmt: skip
     while True:
         entries = await event_log.read(state.seq, _PAGE)
         replay_entries(entries, state=state, verifier=verifier, covered=covered)

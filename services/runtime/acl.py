@@ -78,8 +78,9 @@ _COMMANDS: dict[Role, tuple[str, ...]] = {
     # The public read model: documents overwritten whole with SET (granted on those keys alone: see
     # shared/keys.py), certificates by HSET, its change stream by XADD MAXLEN (a follower's command).
     Role.PROJECTION: ("+hset",),
-    # The web app reads the public read model and nothing else (its keys are all it may name).
-    Role.WEB: ("+get", "+hget", "+hgetall", "+hlen", "+hscan", "+xread", "+xrange", "+xrevrange"),
+    # The web app reads the public read model and nothing else (its keys are all it may name), but for
+    # its own lease, which shared/eventlog/lease.py takes, renews and releases with EVAL.
+    Role.WEB: ("+get", "+hget", "+hgetall", "+hlen", "+hscan", "+xread", "+xrange", "+xrevrange", "+eval"),
 }
 
 

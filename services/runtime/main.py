@@ -38,8 +38,7 @@ def run_process(system: System, argv: Sequence[str]) -> None:
         if wait_s > 0:
             asyncio.run(wait_until_ready(settings, process.name, wait_s))
         app = process.build(settings, system, process)
-        if process.lease:
-            asyncio.run(_take_lease(settings, process.name))
+        asyncio.run(_take_lease(settings, process.name))
     # A secret missing or well known; another live copy; what `--wait` waited for never came.
     except (KeyMissing, LeaseHeld, NotReady) as refused:
         sys.exit(f"{process.name}: refusing to start: {refused}")
@@ -47,8 +46,7 @@ def run_process(system: System, argv: Sequence[str]) -> None:
 
     @app.after_startup
     async def renew_the_lease() -> None:
-        if process.lease:
-            collector.append(asyncio.create_task(_keep_lease(settings, process.name)))
+        collector.append(asyncio.create_task(_keep_lease(settings, process.name)))
         if os.environ.get("GREENEX_EXIT_WITH_PARENT") == "1":
             collector.append(asyncio.create_task(_exit_with_parent(process.name, parent)))
 

@@ -53,8 +53,8 @@ class Process:
     `wakes_on`: entry types that wake this process besides its cores' answers (intake's reports).
     `keeps`: snapshots it keeps besides its cores' (intake's own and its report publisher's).
     `roles`: its Redis user's roles (shared/keys.Role values), when not the default of its kind.
-    `lease`: whether it holds a writer lease; a process that writes nothing to the log (the web app)
-    holds none, and its user gets no rights on one."""
+    Every process holds its lease (one live copy; `greenex status` and the supervisors see who runs it),
+    the web app too, though it appends nothing."""
 
     name: str
     build: ProcessBuilder
@@ -62,7 +62,6 @@ class Process:
     wakes_on: frozenset[str] = frozenset()
     keeps: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
-    lease: bool = True
 
     @property
     def module(self) -> str:

@@ -327,6 +327,9 @@ async def test_an_entry_written_without_the_producers_key_is_named_and_refused(
         assert code == 1
         assert f"BAD seq={forged.seq}: " in output
         assert named in output
+        code, output = await _greenex(env, "balances", alice.participant)  # the operator's view too
+        assert code == 1, output
+        assert f"seq={forged.seq}" in output
 
         folds = {c.name for c in SYSTEM.cores if "CashDeposited" in c.make().inputs}
         folding = {p.name for p in SYSTEM.processes if folds & {c.name for c in p.cores}}
