@@ -21,6 +21,8 @@ from services.cli.registry_view import registry_rows
 from services.cli.venue import cli_user
 from shared.config import connect, load_settings
 from shared.domain.certificates import certificate
+from shared.domain.codec import decode_event
+from shared.domain.compliance import CreditsSurrendered, surrender_certificate
 from shared.domain.ledger import BUFFER_ACCOUNT
 from shared.eventlog.redis_log import RedisEventLog
 
@@ -143,12 +145,25 @@ def print_chain(out: Console, state: ExchangeState) -> None:
 
 
 async def certificate_of(state: ExchangeState, event_log: RedisEventLog, cert_id: str) -> dict[str, Any]:
-    """The full certificate, hash included: the chain hash comes from the log entry itself."""
+    """The full certificate, hash included: the chain hash comes from the log entry itself. Retirement
+    and cancellation certificates (RC-) are the registry's; surrender certificates (SC-) compliance's."""
+    origins = state.registry.state.origins
     cert = state.registry.state.certificates.get(cert_id)
-    if cert is None:
+    if cert is not None:
+        (entry,) = await event_log.read(cert.seq - 1, 1)
+        return certificate(cert.retired, entry.seq, entry.hash, origins)
+    if cert_id not in state.verification.state.compliance.certificates:
         raise KeyError(cert_id)
-    (entry,) = await event_log.read(cert.seq - 1, 1)
-    return certificate(cert.retired, entry.seq, entry.hash, state.registry.state.origins)
+    # SC-<seq of the approval>: settlement's CreditsSurrendered answers that approval after it.
+    after = int(cert_id.removeprefix("SC-")) - 1
+    while page := await event_log.read(after, 1000):
+        for entry in page:
+            if entry.type == "CreditsSurrendered":
+                event = decode_event(entry.body)
+                if isinstance(event, CreditsSurrendered) and event.certificate_id == cert_id:
+                    return surrender_certificate(event, entry.seq, entry.hash, origins)
+        after = page[-1].seq
+    raise KeyError(cert_id)
 
 
 def label_json(state: ExchangeState, product: str) -> dict[str, Any]:
@@ -180,7 +195,8 @@ def registry(ctx: typer.Context) -> None:
 
 @registry_app.command("certificate")
 def certificate_cmd(cert_id: str) -> None:
-    """One retirement certificate as JSON (serial labels, seq, chain hash and its own sha256)."""
+    """One certificate as JSON (serial labels, seq, chain hash and its own sha256): a retirement or
+    cancellation (RC-...) or a compliance surrender (SC-...)."""
 
     async def show() -> dict[str, Any]:
         state, event_log, redis = await _state()

@@ -127,6 +127,12 @@ async def test_greenex_surrender_prints_the_certificate_or_the_refusal(
         assert json.loads(again.stdout[again.stdout.index("{"):]) == certificate
         entries = await log_entries(redis, settings)
         assert len([e for e in entries if e.type == "CreditsSurrendered"]) == 1
+        looked_up = run_greenex({**env, "COLUMNS": "200"}, "registry", "certificate", certificate["id"])
+        assert looked_up.returncode == 0, looked_up.stdout + looked_up.stderr
+        assert json.loads(looked_up.stdout) == certificate  # anyone can look it up, hash and all
+        unknown = run_greenex(env, "registry", "certificate", "SC-999999")
+        assert unknown.returncode == 2
+        assert "no certificate SC-999999" in unknown.stderr
 
         over = run_greenex(as_cementco, "surrender", "SZ", "2025", "SZEA-2025", "401", "--participant",
                            "cementco")  # fmt: skip
