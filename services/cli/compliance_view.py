@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from services.cli.readmodel import ExchangeState
 from shared.domain.compliance import CapBasis, offset_cap
 
-__all__ = ["ComplianceRow", "compliance_rows", "surrendered_by_scheme"]
+__all__ = ["ComplianceRow", "compliance_lines", "compliance_rows", "surrendered_by_scheme"]
 
 
 @dataclass(frozen=True)
@@ -61,3 +61,13 @@ def surrendered_by_scheme(state: ExchangeState) -> dict[tuple[str, str, int], in
         key = (cert.scheme, cert.instrument, cert.year)
         out[key] = out.get(key, 0) + cert.tonnes
     return out
+
+
+def compliance_lines(state: ExchangeState) -> list[str]:
+    """One line per account for the demo summary: obligation, surrendered, remaining, cap headroom."""
+    return [
+        f"compliance {r.scheme} {r.year} {r.entity}: obligation {r.obligation:,} t; surrendered "
+        f"{r.allowances:,} t allowances + {r.offsets:,} t offsets (cap {r.offset_cap:,} t); remaining "
+        f"{r.remaining:,} t; offset headroom {r.headroom:,} t; {r.status}"
+        for r in compliance_rows(state)
+    ]

@@ -11,9 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from services.cli.compliance_view import compliance_lines, compliance_rows
 from services.cli.demo import seed_exchange
-from services.cli.demo_registry import VERIFIER
+from services.cli.demo_compliance import run_compliance
+from services.cli.demo_registry import VERIFIER, run_registry_chain
+from services.cli.history import history
+from services.cli.readmodel import replay_log
+from services.cli.registry_view import registry_rows
 from services.cli.venue import Venue
+from services.cli.views import conservation_problems
 from tests.integration.exchange import provisioned, run_greenex
 from tests.integration.load_support import log_entries, settled_exchange
 from tests.redis_server import RedisServer
@@ -152,3 +158,43 @@ async def test_greenex_surrender_prints_the_certificate_or_the_refusal(
     finally:
         await sup.stop()
         await venue.aclose()
+
+
+async def test_the_demo_runs_a_compliance_year_that_adds_up(
+    redis_server_factory: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    """`greenex demo`'s compliance step on today's clock: allowances allocated for 2025, verified
+    emissions, surrenders of allowances and CCER up to the cap; each entity's account and the summary line
+    say so, and every tonne is still accounted for (surrendered is the sixth state)."""
+    ex = provisioned(redis_server_factory, tmp_path, "dcmp")
+    settings, venue, redis = ex.settings, ex.venue, ex.redis
+    sup = ex.supervisor()
+    await sup.start()
+    try:
+        await seed_exchange(venue)
+        await run_registry_chain(venue)
+        await run_compliance(venue)
+        await settled_exchange(redis, settings, timeout=60)
+        state = await replay_log(history(settings, redis))
+    finally:
+        await sup.stop()
+        await venue.aclose()
+    rows = {r.entity: r for r in compliance_rows(state, scheme="SZ")}
+    assert sorted(rows) == ["cementco", "szenergy"]
+    cement, energy = rows["cementco"], rows["szenergy"]
+    assert (cement.obligation, cement.allowances, cement.offsets, cement.remaining) == (
+        110_000, 99_000, 11_000, 0
+    )
+    assert (cement.offset_cap, cement.headroom) == (11_000, 0)  # exactly at the cap
+    assert (energy.obligation, energy.allowances, energy.offsets, energy.remaining) == (
+        52_000, 45_000, 3_000, 4_000
+    )
+    assert (energy.offset_cap, energy.headroom) == (5_200, 2_200)
+    assert compliance_lines(state)[0] == (
+        "compliance SZ 2025 cementco: obligation 110,000 t; surrendered 99,000 t allowances + 11,000 t "
+        "offsets (cap 11,000 t); remaining 0 t; offset headroom 0 t; open"
+    )
+    assert conservation_problems(state) == []
+    rows_now = registry_rows(state)
+    assert sum(r.surrendered for r in rows_now) == 99_000 + 11_000 + 45_000 + 3_000
+    assert sum(r.surrendered for r in rows_now if r.project) == 11_000 + 3_000  # the CCER of SF001
