@@ -84,9 +84,12 @@ async def seed_registry(venue: Venue) -> None:
     await op.operator(
         "publish_factor_table", f"op-factors-{CURRENT_TABLE}", version=CURRENT_TABLE, sha256=sha
     )
+    # Forestry reports (CCER), product footprints (ISO 14067) and organisations' verified emissions under
+    # any scheme (ISO 14064-3): the three things the demo's verifier does.
     await op.operator(
-        "accredit_verifier", f"op-acc-{verifier}", verifier=verifier, scopes=["forestry"],
-        expires="2030-12-31", public_key=public_key, accreditor="CNAS (illustrative)",
+        "accredit_verifier", f"op-acc-{verifier}", verifier=verifier,
+        scopes=["forestry", "product_footprint", "emissions"], expires="2030-12-31", public_key=public_key,
+        accreditor="CNAS (illustrative)",
     )  # fmt: skip
     await op.operator("register_project", f"op-proj-{PROJECT}", **PROJECT_ARGS)
     client = venue.client(verifier)
