@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 from typing import Any
 
-from services.cli.demo_registry import OFFSET, VERIFIER, _answer, _from_now
+from services.cli.demo_registry import OFFSET, VERIFIER, first_answer, from_now
 from services.cli.venue import Venue
 from shared.client import ExchangeClient
 
@@ -41,9 +41,9 @@ async def run_compliance(venue: Venue) -> None:
     """Define the scheme, allocate, verify the emissions, buy CCER and surrender, each step decided
     before the next (each sender has its own stream: only waiting orders them)."""
     op, scheme = venue.operator, SCHEME["scheme"]
-    entities = {name: await _from_now(venue.client(name)) for name, *_ in ENTITIES}
-    verifier = await _from_now(venue.client(VERIFIER[0]))
-    forest = await _from_now(venue.client("sunforest"))
+    entities = {name: await from_now(venue.client(name)) for name, *_ in ENTITIES}
+    verifier = await from_now(venue.client(VERIFIER[0]))
+    forest = await from_now(venue.client("sunforest"))
     await op.operator("define_scheme", "op-scheme-sz", **SCHEME)
     for name, (start, end), *_ in ENTITIES:
         await op.operator("allocate_allowances", f"op-alloc-{name}-{COMPLIANCE_YEAR}", participant=name,
@@ -61,7 +61,7 @@ async def run_compliance(venue: Venue) -> None:
     bought = sum(offsets for *_, offsets in ENTITIES)
     await forest.send("new_order", client_order_id="primary-ccer-compliance", instrument=OFFSET, side="sell",
                       order_type="limit", price="78.00", quantity=bought)  # fmt: skip
-    await _answer(forest, "primary-ccer-compliance")
+    await first_answer(forest, "primary-ccer-compliance")
     for name, *_, offsets in ENTITIES:
         await entities[name].send("new_order", client_order_id=f"buy-ccer-{name}", instrument=OFFSET,
                                   side="buy", order_type="limit", price="85.80", quantity=offsets,
@@ -82,7 +82,7 @@ async def _event(client: ExchangeClient, event: str, timeout: float = 30.0) -> d
 
 
 async def _expect(client: ExchangeClient, cid: str, event: str) -> dict[str, Any]:
-    answer = await _answer(client, cid)
+    answer = await first_answer(client, cid)
     if answer.get("event") != event:
         raise RuntimeError(f"{cid} refused: {answer}")
     return answer
@@ -95,7 +95,7 @@ async def _surrender(client: ExchangeClient, stem: str, instrument: str, quantit
         cid = f"{stem}-{attempt}"
         await client.send("surrender", client_order_id=cid, scheme=SCHEME["scheme"], year=COMPLIANCE_YEAR,
                           instrument=instrument, quantity=quantity)  # fmt: skip
-        answer = await _answer(client, cid)
+        answer = await first_answer(client, cid)
         if answer.get("event") == "surrendered":
             return
         if answer.get("reason", {}).get("code") != "insufficient_credits":

@@ -192,7 +192,7 @@ async def test_the_demo_runs_a_compliance_year_that_adds_up(
     assert (energy.offset_cap, energy.headroom) == (5_200, 2_200)
     assert compliance_lines(state)[0] == (
         "compliance SZ 2025 cementco: obligation 110,000 t; surrendered 99,000 t allowances + 11,000 t "
-        "offsets (cap 11,000 t); remaining 0 t; offset headroom 0 t; open"
+        "offsets (cap 11,000 t); remaining 0 t; offset headroom 0 t; due by 2026-12-31; open"
     )
     assert conservation_problems(state) == []
     rows_now = registry_rows(state)
