@@ -1,5 +1,6 @@
 """`greenex compliance` (each entity's obligation, surrendered allowances and offsets, what remains and
-the offset cap's headroom) and the operator's compliance commands under `greenex op`."""
+the offset cap's headroom), a covered entity's `greenex surrender`, and the operator's compliance commands
+under `greenex op`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from rich.table import Table
 from services.cli.compliance_view import compliance_rows
 from services.cli.fastview import view_state
 from services.cli.operator import _run, op_app
+from services.cli.participant_request import ParticipantRequest, login_from_env, send_and_wait
 from services.cli.readmodel import ExchangeState
 from services.cli.venue import cli_user
 from shared.config import connect, load_settings
@@ -71,6 +73,29 @@ def register_compliance(app: typer.Typer) -> None:
             where = f"{entity or 'any entity'} in {scheme or 'any scheme'}"
             typer.echo(f"error: no compliance account for {where}", err=True)
             raise typer.Exit(1)
+
+    @app.command()
+    def surrender(
+        scheme: str,
+        year: int,
+        instrument: str,
+        quantity: int,
+        participant: str = typer.Option(..., help="your participant id (the covered entity)"),
+        client_order_id: str | None = typer.Option(
+            None, "--client-order-id", help="this surrender's id (default: made and printed); a retry with "
+            "the same id prints the first one's certificate and surrenders nothing twice",
+        ),
+        timeout: float = 10.0,
+    ) -> None:
+        """Surrender allowances or offsets against your obligation under SCHEME for compliance YEAR, as your
+        own Redis user and signed with your key (from GREENEX_REDIS_PASSWORD and GREENEX_SIGNING_KEY, or
+        asked for: never arguments); prints the SC- certificate (exit 0) or the refusal (exit 3)."""
+        login = login_from_env()
+        fields = {"scheme": scheme, "year": year, "instrument": instrument, "quantity": quantity}
+        request = ParticipantRequest(
+            participant, "surrender", fields, client_order_id, id_stem="surrender", done="surrendered"
+        )
+        raise typer.Exit(asyncio.run(send_and_wait(request, login, timeout)))
 
 
 @op_app.command("define-scheme")

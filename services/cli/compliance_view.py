@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from services.cli.readmodel import ExchangeState
 from shared.domain.compliance import CapBasis, offset_cap
 
-__all__ = ["ComplianceRow", "compliance_rows", "surrendered_by_scheme"]
+__all__ = ["ComplianceRow", "compliance_lines", "compliance_rows", "surrendered_by_scheme"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class ComplianceRow:
     headroom: int  # offsets it may still surrender (within the cap and what is still due)
     status: str  # open, or closed with its shortfall
     penalty_fen: int
+    deadline: str = ""  # the last day to surrender (ISO, China Standard Time)
 
 
 def compliance_rows(
@@ -40,8 +41,9 @@ def compliance_rows(
             continue
         a = c.accounts[key]
         defined = c.schemes.get(scheme_id)
-        cap = 0
+        cap, deadline = 0, ""
         if defined is not None:
+            deadline = f"{int(year) + 1}-{defined.deadline}"
             basis = a.emissions if defined.cap_basis is CapBasis.EMISSIONS else a.obligation
             cap = offset_cap(basis, defined.offset_cap_bps)
         status = f"closed, short {a.shortfall} t" if a.closed else "open"
@@ -49,7 +51,7 @@ def compliance_rows(
             scheme=scheme_id, year=int(year), entity=who, emissions=a.emissions, carried_in=a.carried_in,
             obligation=a.obligation, allocated=a.allocated, allowances=a.allowances, offsets=a.offsets,
             remaining=a.remaining, offset_cap=cap, headroom=max(0, min(cap - a.offsets, a.remaining)),
-            status=status, penalty_fen=a.penalty_fen,
+            status=status, penalty_fen=a.penalty_fen, deadline=deadline,
         ))  # fmt: skip
     return rows
 
@@ -61,3 +63,13 @@ def surrendered_by_scheme(state: ExchangeState) -> dict[tuple[str, str, int], in
         key = (cert.scheme, cert.instrument, cert.year)
         out[key] = out.get(key, 0) + cert.tonnes
     return out
+
+
+def compliance_lines(state: ExchangeState) -> list[str]:
+    """One line per account for the demo summary: obligation, surrendered, remaining, cap headroom."""
+    return [
+        f"compliance {r.scheme} {r.year} {r.entity}: obligation {r.obligation:,} t; surrendered "
+        f"{r.allowances:,} t allowances + {r.offsets:,} t offsets (cap {r.offset_cap:,} t); remaining "
+        f"{r.remaining:,} t; offset headroom {r.headroom:,} t; due by {r.deadline or '?'}; {r.status}"
+        for r in compliance_rows(state)
+    ]

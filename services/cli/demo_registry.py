@@ -12,7 +12,17 @@ from shared.client import ExchangeClient
 from shared.domain.footprint import CURRENT_TABLE, load_table_file
 from shared.domain.labels import table_sha256
 
-__all__ = ["DRONE", "DRONE_UNITS", "PROJECT", "VERIFIER", "run_registry_chain", "seed_registry"]
+__all__ = [
+    "DRONE",
+    "DRONE_UNITS",
+    "PROJECT",
+    "VERIFIER",
+    "all_answered",
+    "first_answer",
+    "from_now",
+    "run_registry_chain",
+    "seed_registry",
+]
 
 VERIFIER = ("cqc-verify", "Pearl Delta Verification Centre")  # an accredited verifier (fictional)
 PROJECT = "SF001"  # Sunforest's afforestation project in Guangdong
@@ -36,7 +46,7 @@ DRONE_ACTIVITIES = (
 )
 
 
-async def _answer(client: ExchangeClient, cid: str, timeout: float = 30.0) -> dict[str, Any]:
+async def first_answer(client: ExchangeClient, cid: str, timeout: float = 30.0) -> dict[str, Any]:
     """The first report about `cid` (registry answers and edge rejections both carry it)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -47,7 +57,7 @@ async def _answer(client: ExchangeClient, cid: str, timeout: float = 30.0) -> di
     raise TimeoutError(f"no answer to {cid}")
 
 
-async def _all_answered(client: ExchangeClient, cids: set[str], timeout: float = 30.0) -> None:
+async def all_answered(client: ExchangeClient, cids: set[str], timeout: float = 30.0) -> None:
     """Read reports until every one of `cids` has been answered."""
     waiting = set(cids)
     loop = asyncio.get_running_loop()
@@ -84,9 +94,12 @@ async def seed_registry(venue: Venue) -> None:
     await op.operator(
         "publish_factor_table", f"op-factors-{CURRENT_TABLE}", version=CURRENT_TABLE, sha256=sha
     )
+    # Forestry reports (CCER), product footprints (ISO 14067) and organisations' verified emissions under
+    # any scheme (ISO 14064-3): the three things the demo's verifier does.
     await op.operator(
-        "accredit_verifier", f"op-acc-{verifier}", verifier=verifier, scopes=["forestry"],
-        expires="2030-12-31", public_key=public_key, accreditor="CNAS (illustrative)",
+        "accredit_verifier", f"op-acc-{verifier}", verifier=verifier,
+        scopes=["forestry", "product_footprint", "emissions"], expires="2030-12-31", public_key=public_key,
+        accreditor="CNAS (illustrative)",
     )  # fmt: skip
     await op.operator("register_project", f"op-proj-{PROJECT}", **PROJECT_ARGS)
     client = venue.client(verifier)
@@ -107,7 +120,7 @@ async def seed_registry(venue: Venue) -> None:
             "signature": sign_report(private_key, PROJECT, *period, 2024, VERIFIED_TONNES, report_hash),
         },
     )
-    accepted = await _answer(client, "vr-sf001-2024")
+    accepted = await first_answer(client, "vr-sf001-2024")
     if accepted.get("event") != "verification_accepted":
         raise RuntimeError(f"verification refused: {accepted}")
     await op.operator(
@@ -115,7 +128,7 @@ async def seed_registry(venue: Venue) -> None:
     )
 
 
-async def _from_now(client: ExchangeClient) -> ExchangeClient:
+async def from_now(client: ExchangeClient) -> ExchangeClient:
     """The client reading only reports that come after this moment."""
     tail: list[tuple[bytes, Any]] = await client.redis.xrevrange(client.out_key, count=1)  # type: ignore[assignment]
     client.last_report_id = tail[0][0] if tail else b"0"
@@ -125,7 +138,7 @@ async def _from_now(client: ExchangeClient) -> ExchangeClient:
 async def run_registry_chain(venue: Venue) -> None:
     """Skyward Drones buys CCER, gets its drone's footprint labelled, retires and claims neutrality."""
     maker, forest, verifier = [
-        await _from_now(venue.client(p)) for p in ("dronemaker", "sunforest", VERIFIER[0])
+        await from_now(venue.client(p)) for p in ("dronemaker", "sunforest", VERIFIER[0])
     ]
     await maker.send(
         "registry",
@@ -139,7 +152,7 @@ async def run_registry_chain(venue: Venue) -> None:
             "category": "drones",
         },
     )
-    await _answer(maker, "p-sky4")
+    await first_answer(maker, "p-sky4")
     for n, (stage, factor, amount) in enumerate(DRONE_ACTIVITIES):
         await maker.send(
             "registry",
@@ -149,9 +162,9 @@ async def run_registry_chain(venue: Venue) -> None:
         )
     # Each sender has its own stream, so nothing orders the verifier's request after the maker's
     # activities but waiting for them: the label covers what is recorded when it is asked for.
-    await _all_answered(maker, {f"a-sky4-{n}" for n in range(len(DRONE_ACTIVITIES))})
+    await all_answered(maker, {f"a-sky4-{n}" for n in range(len(DRONE_ACTIVITIES))})
     await verifier.send("registry", client_order_id="l-sky4", action="issue_label", args={"product": DRONE})
-    label = await _answer(verifier, "l-sky4")
+    label = await first_answer(verifier, "l-sky4")
     if label.get("event") != "label_issued":
         raise RuntimeError(f"label refused: {label}")
     needed = -(-label["total_grams"] * DRONE_UNITS // 1_000_000)
@@ -165,7 +178,7 @@ async def run_registry_chain(venue: Venue) -> None:
         price="78.00",
         quantity=needed,
     )
-    await _answer(forest, "primary-ccer")
+    await first_answer(forest, "primary-ccer")
     await maker.send(
         "new_order",
         client_order_id="buy-ccer",
@@ -188,7 +201,7 @@ async def run_registry_chain(venue: Venue) -> None:
             purpose=f"product_claim:{DRONE}",
             identifier=f"SKY4-{CLAIM_PERIOD}",
         )
-        retired = await _answer(maker, f"retire-sky4-{attempt}")
+        retired = await first_answer(maker, f"retire-sky4-{attempt}")
         if retired.get("event") == "retired":
             break
         await asyncio.sleep(0.25)
@@ -201,6 +214,6 @@ async def run_registry_chain(venue: Venue) -> None:
         args={"product": DRONE, "label": label["label_id"], "period": CLAIM_PERIOD, "units": DRONE_UNITS,
               "units_shipped": DRONE_UNITS, "certificates": [retired["certificate"]["id"]]},
     )
-    claim = await _answer(maker, "claim-sky4")
+    claim = await first_answer(maker, "claim-sky4")
     if claim.get("event") != "neutrality_claimed":
         raise RuntimeError(f"claim refused: {claim}")

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from services.cli.demo import run_session, seed_exchange, wait_quiet
+from services.cli.demo_compliance import run_compliance
 from services.cli.demo_registry import run_registry_chain
 from services.cli.fastview import view_state
 from services.cli.history import history
@@ -118,6 +119,9 @@ async def _demo(orders: int, seed: int, fresh: bool) -> int:
             # freeze any of its credits, whatever the session's size.
             with console.status("registry chain: label, purchase, retirement, neutrality claim"):
                 await run_registry_chain(venue)
+            # Compliance before the session too: the emitters surrender from holdings no order froze yet.
+            with console.status("compliance year 2025: allocation, verified emissions, surrenders"):
+                await run_compliance(venue)
             with Progress(console=console) as progress:
                 task = progress.add_task(f"trading session ({orders} signed commands)", total=orders)
                 await run_session(venue, orders, seed, lambda n: progress.advance(task, n))

@@ -334,7 +334,10 @@ def accredit_verifier(
     verifier: str,
     public_key: str = typer.Option(..., help="the verifier's Ed25519 public key, 64 hex digits"),
     expires: str = typer.Option(..., help="last day the accreditation is valid, YYYY-MM-DD"),
-    scopes: list[str] = typer.Option(..., "--scope", help="a sector (forestry, energy) or methodology id"),
+    scopes: list[str] = typer.Option(
+        ..., "--scope", help="a sector (forestry, energy) or methodology id (project reports), "
+        "product_footprint (labels), emissions or emissions:<scheme> (verified emissions); repeat for more",
+    ),
     accreditor: str = typer.Option("", help="the accreditation body"),
     client_order_id: str | None = _CID,
 ) -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
-import os
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import Any
 
 import typer
 from redis.asyncio import Redis
@@ -15,16 +13,16 @@ from rich.console import Console
 from rich.table import Table
 
 from services.cli.badge import label_document, label_png, label_svg
-from services.cli.errors import EXIT_FAILED, EXIT_REJECTED
 from services.cli.fastview import view_state
-from services.cli.newest import newest_first
+from services.cli.participant_request import ParticipantRequest, login_from_env, send_and_wait
 from services.cli.readmodel import ExchangeState
 from services.cli.registry_projects import print_projects
 from services.cli.registry_view import registry_rows
 from services.cli.venue import cli_user
-from shared.client import ExchangeClient
 from shared.config import connect, load_settings
 from shared.domain.certificates import certificate
+from shared.domain.codec import decode_event
+from shared.domain.compliance import CreditsSurrendered, surrender_certificate
 from shared.domain.ledger import BUFFER_ACCOUNT
 from shared.eventlog.redis_log import RedisEventLog
 
@@ -147,12 +145,25 @@ def print_chain(out: Console, state: ExchangeState) -> None:
 
 
 async def certificate_of(state: ExchangeState, event_log: RedisEventLog, cert_id: str) -> dict[str, Any]:
-    """The full certificate, hash included: the chain hash comes from the log entry itself."""
+    """The full certificate, hash included: the chain hash comes from the log entry itself. Retirement
+    and cancellation certificates (RC-) are the registry's; surrender certificates (SC-) compliance's."""
+    origins = state.registry.state.origins
     cert = state.registry.state.certificates.get(cert_id)
-    if cert is None:
+    if cert is not None:
+        (entry,) = await event_log.read(cert.seq - 1, 1)
+        return certificate(cert.retired, entry.seq, entry.hash, origins)
+    if cert_id not in state.verification.state.compliance.certificates:
         raise KeyError(cert_id)
-    (entry,) = await event_log.read(cert.seq - 1, 1)
-    return certificate(cert.retired, entry.seq, entry.hash, state.registry.state.origins)
+    # SC-<seq of the approval>: settlement's CreditsSurrendered answers that approval after it.
+    after = int(cert_id.removeprefix("SC-")) - 1
+    while page := await event_log.read(after, 1000):
+        for entry in page:
+            if entry.type == "CreditsSurrendered":
+                event = decode_event(entry.body)
+                if isinstance(event, CreditsSurrendered) and event.certificate_id == cert_id:
+                    return surrender_certificate(event, entry.seq, entry.hash, origins)
+        after = page[-1].seq
+    raise KeyError(cert_id)
 
 
 def label_json(state: ExchangeState, product: str) -> dict[str, Any]:
@@ -184,7 +195,8 @@ def registry(ctx: typer.Context) -> None:
 
 @registry_app.command("certificate")
 def certificate_cmd(cert_id: str) -> None:
-    """One retirement certificate as JSON (serial labels, seq, chain hash and its own sha256)."""
+    """One certificate as JSON (serial labels, seq, chain hash and its own sha256): a retirement or
+    cancellation (RC-...) or a compliance surrender (SC-...)."""
 
     async def show() -> dict[str, Any]:
         state, event_log, redis = await _state()
@@ -255,21 +267,15 @@ def register_registry(app: typer.Typer) -> None:
         """Retire credits from your holding, as your own Redis user and signed with your key (both read
         from GREENEX_REDIS_PASSWORD and GREENEX_SIGNING_KEY, or asked for: never arguments); prints the
         certificate (exit 0) or the refusal (exit 3)."""
-        secret = os.environ.get("GREENEX_SIGNING_KEY") or typer.prompt("signing key", hide_input=True)
-        password = os.environ.get("GREENEX_REDIS_PASSWORD") or typer.prompt("Redis password", hide_input=True)
         chosen = {"purpose": purpose, "identifier": identifier, "project": project, "vintage": vintage,
                   "serials": _ranges(serials)}  # fmt: skip
-        order = _Retirement(instrument, quantity, beneficiary, reason, client_order_id, chosen)
-        raise typer.Exit(asyncio.run(_retire(order, participant, (secret, password), timeout)))
-
-
-class _Retirement(NamedTuple):
-    instrument: str
-    quantity: int
-    beneficiary: str
-    reason: str
-    client_order_id: str | None
-    chosen: dict[str, Any]  # purpose, identifier and the blocks selected (empty ones are left out)
+        login = login_from_env()
+        fields = {"instrument": instrument, "quantity": quantity, "beneficiary": beneficiary,
+                  "reason": reason, **{k: v for k, v in chosen.items() if v}}  # fmt: skip
+        request = ParticipantRequest(
+            participant, "retire_credits", fields, client_order_id, id_stem="retire", done="retired"
+        )
+        raise typer.Exit(asyncio.run(send_and_wait(request, login, timeout)))
 
 
 def _ranges(text: str) -> list[list[int]]:
@@ -282,62 +288,3 @@ def _ranges(text: str) -> list[list[int]]:
         except ValueError:
             raise typer.BadParameter(f"serials: {part!r} is not START-END") from None
     return out
-
-
-async def _retire(order: _Retirement, participant: str, login: tuple[str, str], timeout: float) -> int:
-    settings = load_settings()
-    secret, password = login
-    redis = Redis.from_url(settings.redis_url, username=participant, password=password)
-    try:
-        client = ExchangeClient(redis, participant, secret, settings.keys, venue=settings.venue)
-        tail: list[tuple[bytes, Any]] = await redis.xrevrange(client.out_key, count=1)  # type: ignore[assignment]
-        client.last_report_id = tail[0][0] if tail else b"0"
-        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%f")
-        cid = order.client_order_id or f"retire-{stamp}"
-        if order.client_order_id is None:
-            console.print(f"client order id {cid} (retry safely: --client-order-id {cid})", highlight=False)
-        await client.send(
-            "retire_credits", client_order_id=cid, instrument=order.instrument, quantity=order.quantity,
-            beneficiary=order.beneficiary, reason=order.reason,
-            **{k: v for k, v in order.chosen.items() if v},
-        )  # fmt: skip
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            for report in await client.reports(block_ms=100):
-                if report.get("client_order_id") != cid:
-                    continue
-                if _code(report) != "duplicate_client_order_id":
-                    return _print_outcome(report)
-                earlier = await _earlier_outcome(redis, client.out_key, cid)
-                if earlier is None:
-                    break  # sent before, not decided yet: wait for that one's report
-                console.print(f"{cid} was sent before; its outcome:", highlight=False)
-                return _print_outcome(earlier)
-        console.print(f"[yellow]no answer within {timeout}s[/]: is `greenex up` running? It may still be "
-                      f"decided: retry with --client-order-id {cid}", highlight=False)  # fmt: skip
-        return EXIT_FAILED
-    finally:
-        await redis.aclose()
-
-
-def _code(report: dict[str, Any]) -> str:
-    reason = report.get("reason")
-    return str(reason.get("code", "")) if isinstance(reason, dict) else ""
-
-
-def _print_outcome(report: dict[str, Any]) -> int:
-    if report.get("event") == "retired":
-        console.print_json(json.dumps(report["certificate"]))
-        return 0
-    console.print(f"[red]rejected[/] {_code(report)}: {report['reason']['text']}", highlight=False)
-    return EXIT_REJECTED
-
-
-async def _earlier_outcome(redis: Redis, stream: str, cid: str, pages: int = 50) -> dict[str, Any] | None:
-    """The report that decided an earlier copy of this retirement, from the participant's own stream."""
-    async for _id, fields in newest_first(redis, stream, page=1000, pages=pages):
-        report = json.loads(fields.get(b"data", b"{}"))
-        if report.get("client_order_id") == cid and _code(report) != "duplicate_client_order_id":
-            return cast(dict[str, Any], report)
-    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,10 +14,11 @@ from redis.exceptions import RedisError
 from services.cli.provision import ACL_FILE, apply_acl, init_keys
 from services.runtime.acl import service_users
 from services.system import SYSTEM
+from shared.attestation import new_verifier_key
 from shared.config import load_settings
 from shared.keyring import KeyMissing
 
-__all__ = ["acl_app", "keys_app"]
+__all__ = ["acl_app", "keys_app", "write_private_key"]
 
 keys_app = typer.Typer(help="The exchange's key ring (secrets never enter Redis).", no_args_is_help=True)
 acl_app = typer.Typer(help="Redis users of every role, generated from the key schema.", no_args_is_help=True)
@@ -42,6 +44,44 @@ def keys_public() -> None:
     except KeyMissing as missing:
         typer.echo(f"error: {missing}", err=True)
         raise typer.Exit(1) from None
+
+
+@keys_app.command("verifier")
+def keys_verifier(
+    out: Annotated[
+        Path, typer.Option("--out", help="where to write the private key (made 0600; never overwritten)")
+    ],
+    show_private: Annotated[
+        bool, typer.Option("--show-private", help="also print the private key (a secret: only if asked)")
+    ] = False,
+) -> None:
+    """A verifier's report-signing key pair (Ed25519): the private key to a new file of mode 0600, the
+    public key printed for the operator's `greenex op accredit-verifier --public-key`. Made on the
+    verifier's machine: the exchange never sees the private key."""
+    private, public = new_verifier_key()
+    try:
+        write_private_key(out, private)
+    except OSError as failed:
+        typer.echo(f"error: cannot write {out}: {failed.strerror or failed} (an existing key is never "
+                   "overwritten)", err=True)  # fmt: skip
+        raise typer.Exit(1) from None
+    typer.echo(f"public key (Ed25519)  {public}")
+    typer.echo(f"private key written to {out} (mode 0600); sign reports with it (shared/attestation.py)")
+    typer.echo("give the public key to the operator: greenex op accredit-verifier VERIFIER "
+               f"--public-key {public} --expires YYYY-MM-DD --scope ...")  # fmt: skip
+    if show_private:
+        typer.echo(f"private key (secret)  {private}")
+
+
+def write_private_key(path: Path, private_hex: str) -> None:
+    """A new file readable by its owner only (created with that mode: never a moment world-readable);
+    FileExistsError rather than overwrite a key, and no following a planted symlink."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask
+        os.write(fd, f"{private_hex}\n".encode())
+    finally:
+        os.close(fd)
 
 
 @acl_app.command("show")

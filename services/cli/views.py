@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from services.cli.book_cli import print_depth
+from services.cli.compliance_view import compliance_lines
 from services.cli.readmodel import ExchangeState
 from services.cli.registry_cli import print_chain, print_registry
 from services.cli.registry_view import registry_rows
@@ -94,7 +95,7 @@ def conservation_problems(state: ExchangeState) -> list[str]:
     for account in state.settlement.balances():
         for symbol, blocks in state.settlement.holdings(account).items():
             held[symbol] = held.get(symbol, 0) + sum(b.tonnes for b in blocks)
-    for symbol in state.issued:  # retired and cancelled serials left the holdings but were issued
+    for symbol in state.issued:  # retired, cancelled, surrendered serials left the holdings, were issued
         out = sum(r.tonnes for r in state.settlement.retired(symbol))
         if out:
             held[symbol] = held.get(symbol, 0) + out
@@ -149,6 +150,8 @@ def print_summary(console: Console, state: ExchangeState) -> None:
     if state.registry.state.projects:
         print_registry(console, state)
         print_chain(console, state)
+    for line in compliance_lines(state):
+        console.print(line, highlight=False)
     problems = conservation_problems(state)
     if trades != settled:
         problems.append(f"{trades} trades but {settled} settlements")
@@ -160,6 +163,7 @@ def print_summary(console: Console, state: ExchangeState) -> None:
         cash = fen_for_people(state.deposited - state.withdrawn)
         console.print(
             f"[bold green]conservation OK[/]: cash {cash} CNY incl. fees = deposits; "
-            f"tonnes held + retired = issued {state.issued}; no negative balance; no serial held twice"
+            f"tonnes held + retired, cancelled or surrendered = issued {state.issued}; no negative balance; "
+            "no serial held twice"
         )
     console.print(f"state digest {state.digest()}")

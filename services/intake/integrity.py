@@ -15,9 +15,22 @@ from services.intake.fields import REGISTRY_ID
 from shared.crypto import open_ed25519_public
 from shared.domain.base import Refused
 from shared.domain.codec import Event
-from shared.domain.integrity import ProjectReviewed, ProjectStatus, ReversalReported, VerifierAccredited
+from shared.domain.integrity import (
+    EMISSIONS_SCOPE,
+    PRODUCT_FOOTPRINT_SCOPE,
+    ProjectReviewed,
+    ProjectStatus,
+    ReversalReported,
+    VerifierAccredited,
+)
 from shared.domain.ledger import BUFFER_ACCOUNT, EXCHANGE_ACCOUNT, OPERATOR
-from shared.domain.methodologies import Methodology, MethodologyStatus, Program, methodology_table
+from shared.domain.methodologies import (
+    Methodology,
+    MethodologyStatus,
+    MethodologyTable,
+    Program,
+    methodology_table,
+)
 from shared.domain.reasons import Reason
 from shared.domain.registry import ProjectRegistered, RetirementKind, RetirementRequested
 from shared.protocol import MAX_QUANTITY
@@ -163,9 +176,12 @@ def _review(args: dict[str, Any]) -> Event:
 def _accredit(args: dict[str, Any]) -> Event:
     a = msgspec.convert(args, _Accreditation)
     table = methodology_table()
-    unknown = [s for s in a.scopes if s not in table.sectors and s not in table.methodologies]
+    unknown = [s for s in a.scopes if not _known_scope(s, table)]
     if not a.scopes or unknown:
-        raise ValueError(f"scopes must be sectors ({', '.join(sorted(table.sectors))}) or methodology ids")
+        raise ValueError(
+            f"scopes must be sectors ({', '.join(sorted(table.sectors))}), methodology ids, "
+            f"{PRODUCT_FOOTPRINT_SCOPE}, {EMISSIONS_SCOPE} or {EMISSIONS_SCOPE}:<scheme>"
+        )
     if not _HEX_KEY.fullmatch(a.public_key):
         raise ValueError("public_key must be the hex raw Ed25519 public key (64 hex digits)")
     open_ed25519_public(bytes.fromhex(a.public_key))
@@ -173,6 +189,17 @@ def _accredit(args: dict[str, Any]) -> Event:
         verifier=a.verifier, scopes=tuple(sorted(set(a.scopes))), expires=_date(a.expires, "expires"),
         public_key=a.public_key, accreditor=_text(a.accreditor, "accreditor"),
     )  # fmt: skip
+
+
+def _known_scope(scope: str, table: MethodologyTable) -> bool:
+    """A sector or methodology id (project reports), product footprints, or verified emissions under
+    every scheme or one (the scheme need not exist yet: accreditations usually come first)."""
+    if scope in (PRODUCT_FOOTPRINT_SCOPE, EMISSIONS_SCOPE):
+        return True
+    scheme = scope.removeprefix(f"{EMISSIONS_SCOPE}:")
+    if scheme != scope:
+        return REGISTRY_ID.fullmatch(scheme) is not None  # as intake checks scheme ids
+    return scope in table.sectors or scope in table.methodologies
 
 
 def _reversal(args: dict[str, Any]) -> Event:

@@ -12,9 +12,16 @@ from shared.domain.base import Refused
 from shared.domain.codec import Event, tags
 from shared.domain.differences import first_key_difference
 from shared.domain.events import InstrumentListed
-from shared.domain.integrity import ProjectReviewed, ReversalReported, VerifierAccredited
+from shared.domain.integrity import (
+    PRODUCT_FOOTPRINT_SCOPE,
+    ProjectReviewed,
+    ReversalReported,
+    VerifierAccredited,
+    check_accreditation,
+)
 from shared.domain.labels import ClaimRulesSet, CutOffDeclared, FactorTablePublished, FootprintRecalculated
 from shared.domain.ledger import BUFFER_ACCOUNT, CreditsIssued, ParticipantRegistered, SerialRange
+from shared.domain.methodologies import day_of
 from shared.domain.reasons import Reason
 from shared.domain.registry import (
     ActivityRecorded,
@@ -243,6 +250,9 @@ class Registry:
             raise Refused(Reason.UNKNOWN_PRODUCT, f"no product {req.product!r}")
         if product.participant == req.participant:
             raise Refused(Reason.CONFLICT_OF_INTEREST, f"{req.participant} makes {req.product}")
+        # Product footprints are verified by bodies accredited for them (ISO 14067, under ISO 14065).
+        check_accreditation(req.participant, s.accreditations.get(req.participant), day_of(event_ns),
+                            (PRODUCT_FOOTPRINT_SCOPE,), "product footprints")  # fmt: skip
         return decide_label(s, seq, event_ns, req, product)
 
 

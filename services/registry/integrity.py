@@ -7,7 +7,13 @@ import msgspec
 
 from shared.attestation import verify_report
 from shared.domain.base import Refused
-from shared.domain.integrity import ProjectReviewed, ProjectStatus, ReversalReported, VerifierAccredited
+from shared.domain.integrity import (
+    ProjectReviewed,
+    ProjectStatus,
+    ReversalReported,
+    VerifierAccredited,
+    check_accreditation,
+)
 from shared.domain.ledger import BUFFER_ACCOUNT
 from shared.domain.methodologies import day_of
 from shared.domain.reasons import Reason
@@ -80,13 +86,8 @@ def check_submission(
 def _accredited(
     sub: VerificationSubmitted, project: ProjectRegistered, acc: VerifierAccredited | None, today: str
 ) -> None:
-    if acc is None:
-        raise Refused(Reason.NOT_ACCREDITED, f"{sub.participant} holds no accreditation")
-    if today > acc.expires:
-        raise Refused(Reason.ACCREDITATION_EXPIRED, f"{sub.participant}'s accreditation ended {acc.expires}")
-    if project.sector not in acc.scopes and project.methodology not in acc.scopes:
-        text = f"{sub.participant} is accredited for {', '.join(acc.scopes)}, not {project.sector or '?'}"
-        raise Refused(Reason.OUTSIDE_SCOPE, f"{text} ({project.methodology})")
+    what = f"{project.sector or '?'} ({project.methodology})"
+    acc = check_accreditation(sub.participant, acc, today, (project.sector, project.methodology), what)
     signed = verify_report(
         acc.public_key, sub.signature, sub.project, sub.period_start, sub.period_end, sub.vintage,
         sub.tonnes, sub.report_hash,

@@ -29,8 +29,10 @@ __all__ = ["KEEP", "Snapshot", "SnapshotStore", "decode_record", "encode_record"
 log = structlog.get_logger("greenex.runtime")
 
 KEEP = 2  # the newest is enough; the one before it covers a newest that turns out damaged
-_VERSION = 4  # 4: issue 15 (verification folds compliance and verifier facts; registry, claims); 3: the
-# follower's freshness marks; 2: serial origins in verification and settlement
+# 5: verifier accreditations in verification (who may record verified emissions); 4: issue 15
+# (verification folds compliance and verifier facts; registry, claims); 3: the follower's freshness marks;
+# 2: serial origins in verification and settlement
+_VERSION = 5
 
 
 class Snapshot(msgspec.Struct, frozen=True, array_like=True, kw_only=True):

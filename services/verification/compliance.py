@@ -34,7 +34,9 @@ from shared.domain.compliance import (
 )
 from shared.domain.eligibility import accepts
 from shared.domain.instruments import Instrument
+from shared.domain.integrity import VerifierAccredited, check_accreditation, emissions_scopes
 from shared.domain.ledger import CreditsIssued, ParticipantRegistered, TradeSettled
+from shared.domain.methodologies import day_of
 from shared.domain.reasons import Reason
 from shared.domain.registry import CreditsRetired, ProjectRegistered, VerificationAccepted
 
@@ -45,7 +47,7 @@ COMPLIANCE_REQUESTS = tags(EmissionsSubmitted, SurrenderRequested, ComplianceClo
 COMPLIANCE_FOLDED = tags(
     ParticipantRegistered, ProjectRegistered, VerificationAccepted, SchemeDefined, AllowancesAllocated,
     EmissionsVerified, SurrenderApproved, CreditsSurrendered, ComplianceShortfall, ComplianceYearClosed,
-    CreditsIssued, TradeSettled, CreditsRetired,
+    CreditsIssued, TradeSettled, CreditsRetired, VerifierAccredited,
 )  # fmt: skip
 
 
@@ -62,6 +64,8 @@ def evolve_compliance(state: State, event: Event) -> None:
             fact.started = min(fact.started or event.period_start, event.period_start)
         case SchemeDefined():
             c.schemes.setdefault(event.scheme, event)
+        case VerifierAccredited():
+            c.accreditations[event.verifier] = event  # a later one replaces it, as in the registry
         case AllowancesAllocated():
             c.account(event.scheme, event.year, event.participant).allocated += event.serials.tonnes
         case EmissionsVerified():
@@ -116,7 +120,7 @@ def decide_compliance(state: State, seq: int, event_ns: int, event: Event) -> li
         case EmissionsSubmitted() | ComplianceCloseRequested():
             try:
                 if isinstance(event, EmissionsSubmitted):
-                    return [_emissions(state.compliance, event)]
+                    return [_emissions(state.compliance, event_ns, event)]
                 return _close(state, event_ns, event)
             except Refused as refused:
                 action = "close_compliance_year"
@@ -138,9 +142,13 @@ def _scheme(c: ComplianceState, scheme: str, year: int) -> SchemeDefined:
     return found
 
 
-def _emissions(c: ComplianceState, sub: EmissionsSubmitted) -> EmissionsVerified:
+def _emissions(c: ComplianceState, event_ns: int, sub: EmissionsSubmitted) -> EmissionsVerified:
     if VERIFIER_ROLE not in c.roles.get(sub.participant, ()):
         raise Refused(Reason.NOT_A_VERIFIER, f"{sub.participant} is not an accredited verifier")
+    # ISO 14064-3 verification of an organisation's GHG statement, by a body accredited for it (ISO 14065)
+    acc = c.accreditations.get(sub.participant)
+    check_accreditation(sub.participant, acc, day_of(event_ns), emissions_scopes(sub.scheme),
+                        f"verified emissions under {sub.scheme}")  # fmt: skip
     _scheme(c, sub.scheme, sub.year)
     if sub.entity not in c.roles:
         raise Refused(Reason.UNKNOWN_PARTICIPANT, f"unknown participant {sub.entity!r}")

@@ -9,6 +9,7 @@ import msgspec
 
 from shared.domain.certificates import Origin, split_serials
 from shared.domain.compliance import CreditsSurrendered, SchemeDefined
+from shared.domain.integrity import VerifierAccredited
 from shared.domain.ledger import SerialRange
 
 __all__ = [
@@ -79,6 +80,8 @@ class ComplianceState(msgspec.Struct):
     held: dict[str, dict[str, list[Piece]]] = {}  # participant -> instrument -> pieces, sorted
     surrendering: list[Surrendering] = []  # in approval order, the order settlement answers in
     certificates: dict[str, CreditsSurrendered] = {}
+    # who may record verified emissions (the registry folds the same events for its own rules)
+    accreditations: dict[str, VerifierAccredited] = {}
 
     def account(self, scheme: str, year: int, entity: str) -> ComplianceAccount:
         key = account_key(scheme, year, entity)

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import enum
 
-from shared.domain.base import DomainEvent
+from shared.domain.base import DomainEvent, Refused
+from shared.domain.reasons import Reason
 
 __all__ = [
+    "EMISSIONS_SCOPE",
+    "PRODUCT_FOOTPRINT_SCOPE",
     "IntegrityEvent",
     "ProjectReviewed",
     "ProjectStatus",
     "ReversalReported",
     "VerifierAccredited",
+    "check_accreditation",
+    "emissions_scopes",
 ]
+
+# Scopes beside the methodology table's sectors and methodology ids (docs/registry.md): product carbon
+# footprints (ISO 14067, verifiers accredited under ISO 14065), and organisations' verified emissions
+# (ISO 14064-3 verification of a GHG statement) under every scheme, or `emissions:<scheme>` under one.
+PRODUCT_FOOTPRINT_SCOPE = "product_footprint"
+EMISSIONS_SCOPE = "emissions"
 
 
 class ProjectStatus(enum.StrEnum):
@@ -54,3 +65,24 @@ class ReversalReported(DomainEvent, frozen=True):
 
 
 IntegrityEvent = ProjectReviewed | VerifierAccredited | ReversalReported
+
+
+def emissions_scopes(scheme: str) -> tuple[str, ...]:
+    """The scopes that cover verified emissions under `scheme`: every scheme's, or that one's."""
+    return EMISSIONS_SCOPE, f"{EMISSIONS_SCOPE}:{scheme}"
+
+
+def check_accreditation(
+    verifier: str, accreditation: VerifierAccredited | None, today: str, covering: tuple[str, ...], what: str
+) -> VerifierAccredited:
+    """The verifier's accreditation; refused unless it is current on `today` (ISO day, expiry inclusive)
+    and has one of the scopes `covering` what it verifies (`what`, for the refusal's text)."""
+    if accreditation is None:
+        raise Refused(Reason.NOT_ACCREDITED, f"{verifier} holds no accreditation")
+    if today > accreditation.expires:
+        text = f"{verifier}'s accreditation ended {accreditation.expires}"
+        raise Refused(Reason.ACCREDITATION_EXPIRED, text)
+    if not set(covering) & set(accreditation.scopes):
+        text = f"{verifier} is accredited for {', '.join(accreditation.scopes)}, not {what}"
+        raise Refused(Reason.OUTSIDE_SCOPE, text)
+    return accreditation

@@ -45,8 +45,10 @@ class Registry:
         owner = await ex.participant("forest")
         verifier = await ex.participant("verifier", roles=("verifier",))
         reg = cls(ex, symbol, owner, verifier)
-        await ex.op("accredit_verifier", verifier=verifier.participant, scopes=["forestry"],
-                    expires="2030-12-31", public_key=reg.public_key)  # fmt: skip
+        # forestry reports and product footprints (labels): docs/registry.md, accreditation scopes
+        scopes = ["forestry", "product_footprint"]
+        await ex.op("accredit_verifier", verifier=verifier.participant, scopes=scopes, expires="2030-12-31",
+                    public_key=reg.public_key)  # fmt: skip
         return reg
 
     async def project(self, owner: ExchangeClient | None = None, **extra: Any) -> str:

@@ -113,6 +113,7 @@ class ComplianceSession(RegistrySession):
                 assert account.offsets == spent.get((who, year, True), 0)
                 assert account.offsets <= offset_cap(EMISSIONS, CAP_BPS)
                 assert account.remaining >= 0
+                assert account.verified  # the obligations exist (the verifier is accredited for them)
 
 
 TestComplianceSession = ComplianceSession.TestCase

@@ -138,7 +138,7 @@ class RegistrySession(RuleBasedStateMachine):
             self.op(ParticipantRegistered(participant=p, name=p, key=SEALED_KEY, roles=roles))
             self.op(CashDeposited(participant=p, amount=100_000_000))
         accreditation = VerifierAccredited(
-            verifier=VERIFIER, scopes=("forestry",), expires="2030-12-31", public_key=PUBLIC
+            verifier=VERIFIER, scopes=("emissions", "forestry"), expires="2030-12-31", public_key=PUBLIC
         )
         self.op(accreditation)
         for n, owner in enumerate(("p0", "p1")):

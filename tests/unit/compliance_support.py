@@ -98,7 +98,7 @@ async def market(*, emissions: int = 1000, offsets_bought: int = 150) -> Market:
     # The registry's integrity rules (docs/registry.md): an accredited verifier signs its reports, and
     # projects are complete and far apart (else the second is held for review as a duplicate).
     private, public = new_verifier_key()
-    await m.op("accredit_verifier", verifier="cqc", scopes=["forestry"], expires="2030-12-31",
+    await m.op("accredit_verifier", verifier="cqc", scopes=["forestry", "emissions"], expires="2030-12-31",
                public_key=public, accreditor="CNAS")  # fmt: skip
     for (project, owner), site in zip((("SF1", "forest"), ("OWN", "acme")), _SITES, strict=True):
         await m.op("register_project", project=project, owner=owner, instrument=CCER, standard="CCER",

@@ -168,8 +168,9 @@ async def world() -> World:
         await w.ex.submit([w.ex.register(p, key, roles=roles)])
     for p in ("forest", "drones", "other"):
         await w.op("deposit_cash", participant=p, amount="10000000.00")
-    await w.op("accredit_verifier", verifier="cqc", scopes=["forestry"], expires="2030-12-31",
-               public_key=w.public, accreditor="CNAS")  # fmt: skip
+    # cqc verifies forestry reports and product footprints (ISO 14065 scopes: docs/registry.md)
+    await w.op("accredit_verifier", verifier="cqc", scopes=["forestry", "product_footprint"],
+               expires="2030-12-31", public_key=w.public, accreditor="CNAS")  # fmt: skip
     for project, owner in (("SF1", "forest"), ("SF2", "forest"), ("SF3", "drones"), ("SF4", "drones")):
         admin_code, latitude, longitude = _SITES[project]
         vcs = project == "SF4"

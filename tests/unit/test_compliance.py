@@ -13,9 +13,10 @@ from services.cli.registry_view import registry_rows, serial_states
 from services.cli.views import conservation_problems
 from services.verification.compliance_state import ComplianceAccount, account_key
 from services.verification.core import Verification
+from shared.attestation import new_verifier_key
 from shared.domain.registry import UnitState
 from shared.reports import ComplianceEventKind, ComplianceReport, ExecutionReport, RejectReason
-from tests.unit.compliance_support import CCER, CEA, SZEA, Market, market
+from tests.unit.compliance_support import CCER, CEA, HASH, SZEA, Market, market
 
 
 async def _state(m: Market) -> ExchangeState:
@@ -115,6 +116,34 @@ async def test_emissions_refusals() -> None:
     assert _refusal(m, await m.emissions(10, entity="cqc"), "cqc") == "conflict_of_interest"
     assert _refusal(m, await m.emissions(10), "cqc") == "emissions_already_verified"
     assert _refusal(m, await m.emissions(10, entity="ghost"), "cqc") == "unknown_participant"
+
+
+async def test_emissions_need_a_current_accreditation_for_emissions() -> None:
+    """Recording verified emissions (ISO 14064-3) needs an accreditation current on the day that names
+    `emissions` (every scheme) or `emissions:<scheme>`; without one it is not_accredited, with one for
+    forestry or another scheme outside_scope, after its last day accreditation_expired."""
+    m = await market(emissions=0)
+    public = new_verifier_key()[1]
+
+    async def accredit(*scopes: str, expires: str = "2030-12-31") -> None:
+        await m.op("accredit_verifier", verifier="cqc", scopes=list(scopes), expires=expires,
+                   public_key=public)  # fmt: skip
+
+    await accredit("forestry")
+    assert _refusal(m, await m.emissions(1000), "cqc") == "outside_scope"
+    await accredit("forestry", "emissions:BJ")
+    assert _refusal(m, await m.emissions(1000), "cqc") == "outside_scope"
+    await accredit("emissions", expires="2023-11-13")  # the market's clock is at 2023-11-14
+    assert _refusal(m, await m.emissions(1000), "cqc") == "accreditation_expired"
+    await accredit("emissions:SZ", expires="2023-11-14")
+    assert m.compliance(await m.emissions(1000), "cqc").event is ComplianceEventKind.EMISSIONS_VERIFIED
+    # a verifier never accredited at all
+    await m.ex.submit([m.ex.register("gdv", "gdv-key-0123456789", roles=["verifier"])])
+    args = {"entity": "forest", "scheme": "SZ", "year": 2022, "tonnes": 10, "report_hash": HASH}
+    command = m.ex.command("gdv", "gdv-key-0123456789", client_order_id="gdv-1", type="registry",
+                           action="record_emissions", args=args)  # fmt: skip
+    await m.ex.submit([("gdv", command)])
+    assert _refusal(m, "gdv-1", "gdv") == "not_accredited"
 
 
 async def test_closing_a_year_records_shortfall_penalty_and_next_years_deduction() -> None:

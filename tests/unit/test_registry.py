@@ -50,7 +50,7 @@ NOW_NS = 1_780_000_000_000_000_000  # 2026-05-28: every period below is over
 
 def accredited(verifier: str) -> VerifierAccredited:
     return VerifierAccredited(
-        verifier=verifier, scopes=("forestry",), expires="2030-12-31", public_key=PUBLIC
+        verifier=verifier, scopes=("forestry", "product_footprint"), expires="2030-12-31", public_key=PUBLIC
     )
 
 
@@ -313,6 +313,29 @@ def test_label_rejections() -> None:
     assert reason(d.feed(LabelRequested(participant="cqc", client_order_id="l", product="EMPTY"))) is (
         Reason.NO_ACTIVITY_DATA
     )
+
+
+def test_labels_need_a_current_accreditation_for_product_footprints() -> None:
+    """A verifier labels only with an accreditation that is current and names `product_footprint` (ISO
+    14067 verification, accredited under ISO 14065): none, one for forestry only, or one that ended is
+    refused with its own code; a re-accreditation that covers footprints labels."""
+    d = labelled()
+    d.feed(ParticipantRegistered(participant="v2", name="v2", key=SEALED_KEY, roles=("verifier",)))
+
+    def label() -> list[Event]:
+        return d.feed(LabelRequested(participant="v2", client_order_id="l", product="SKY"))
+
+    assert reason(label()) is Reason.NOT_ACCREDITED
+    d.feed(VerifierAccredited(verifier="v2", scopes=("forestry",), expires="2030-12-31", public_key=PUBLIC))
+    assert reason(label()) is Reason.OUTSIDE_SCOPE
+    ended = VerifierAccredited(verifier="v2", scopes=("product_footprint",), expires="2026-05-27",
+                               public_key=PUBLIC)  # fmt: skip
+    d.feed(ended)  # NOW_NS is 2026-05-28
+    assert reason(label()) is Reason.ACCREDITATION_EXPIRED
+    d.feed(msgspec.structs.replace(ended, expires="2026-05-28"))  # the last day still counts
+    (issued,) = label()
+    assert isinstance(issued, LabelIssued)
+    assert issued.verifier == "v2"
 
 
 def test_neutrality_claim_needs_enough_unused_own_retirements() -> None:

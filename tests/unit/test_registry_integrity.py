@@ -280,6 +280,21 @@ async def test_accreditation_scope_expiry_and_report_signatures() -> None:
     assert refused(last(bad_key)) == "malformed"
 
 
+async def test_footprint_and_emissions_scopes_do_not_cover_project_reports() -> None:
+    """`product_footprint` (ISO 14067) and `emissions` / `emissions:<scheme>` (ISO 14064-3 GHG statements)
+    are scopes of their own: a verifier holding only those verifies no project's reductions. Intake
+    refuses scopes it does not know."""
+    d = await Desk.make()
+    await d.project("SF1")
+    await d.op("accredit_verifier", verifier="gdv", scopes=["product_footprint", "emissions", "emissions:SZ"],
+               expires="2030-12-31", public_key=d.public)  # fmt: skip
+    assert refused(await d.verify("SF1", "2024-01-01", "2024-12-31", 2024, who="gdv")) == "outside_scope"
+    for bad in ("footprints", "emissions:", "emissions:S-Z", "emissions:SZ:x"):
+        made = await d.op("accredit_verifier", verifier="gdv", scopes=[bad], expires="2030-12-31",
+                          public_key=d.public)  # fmt: skip
+        assert refused(last(made)) == "malformed", bad
+
+
 async def test_a_reversal_cancels_buffer_tonnes_linked_to_the_loss_event() -> None:
     """A reported loss cancels as many BUFFER tonnes (the instrument's pooled buffer), under the report's
     client order id; the project's record shows the reversal and its certificate. A reversal beyond the
