@@ -31,8 +31,11 @@ GRAMS_PER_TONNE = 1_000_000
 
 
 def active_claims(s: RegistryState, product: str) -> list[NeutralityClaimed]:
-    """The product's claims no relabel has superseded, in the order they were made."""
-    return [c for c in s.claims.values() if c.product == product and c.claim_id not in s.superseded]
+    """The product's claims no relabel has superseded, in the order they were made (by the seq in their
+    id, `NC-<seq>`: a restored snapshot's maps come back in key order, not in the order they were
+    filled, and a decision must not depend on which)."""
+    mine = [c for c in s.claims.values() if c.product == product and c.claim_id not in s.superseded]
+    return sorted(mine, key=lambda c: int(c.claim_id.rpartition("-")[2]))
 
 
 def decide_label(

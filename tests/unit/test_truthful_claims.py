@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from services.registry.claims import decide_label
 from services.registry.core import Registry
 from shared.domain import footprint
 from shared.domain.footprint import grams_co2e, load_table_file
 from shared.domain.labels import table_sha256
-from shared.domain.registry import ActivityRecorded
+from shared.domain.registry import ActivityRecorded, LabelRequested
 from shared.reports import RegistryEventKind, RegistryReport
-from tests.unit.registry_world import CCER, CEA, DRONE, DRONE_ACTIVITIES, World, world
+from tests.unit.registry_world import CCER, CEA, DRONE, DRONE_ACTIVITIES, START_NS, World, world
 
 PER_DRONE = 313_583  # g CO2e: the demo drone's bill of activities under table v1
 NEEDED_5000 = 1568  # ceil(313_583 g x 5000 / 10^6)
@@ -231,3 +233,25 @@ async def test_activities_need_a_published_table() -> None:
                           amount="1", factor_table="v3")  # fmt: skip
     assert w.refused("drones", refused) == "unpublished_factor_table"
     assert DRONE_ACTIVITIES
+
+
+async def test_a_relabel_names_the_claims_it_supersedes_in_the_same_order_after_a_restore() -> None:
+    """A restored registry decides a relabel exactly as the live one did (security review F2): the claims
+    it supersedes are named in the order they were made, not in the order a snapshot's map came back in
+    (NC-9 before NC-10, though "NC-10" sorts first)."""
+    w, label = await labelled()
+    certificates = [await w.retire_for(10) for _ in range(2)]
+    for cert in certificates:
+        made = await w.claim(label, 10, [cert], shipped=10, period="2025")
+        assert made.claim_id
+    core = registry(w)
+    first, second = list(core.state.claims.values())
+    core.state.claims = {"NC-9": msgspec.structs.replace(first, claim_id="NC-9"),
+                         "NC-10": msgspec.structs.replace(second, claim_id="NC-10")}  # fmt: skip
+    request = LabelRequested(participant="cqc", client_order_id="L2", product=DRONE)
+    product = core.state.products[DRONE]
+    live = decide_label(core.state, 11, START_NS, request, product)
+    again = Registry()
+    again.restore(core.snapshot())
+    assert decide_label(again.state, 11, START_NS, request, product) == live
+    assert live.superseded_claims == ("NC-9", "NC-10")
