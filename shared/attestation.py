@@ -3,14 +3,34 @@
 
 from __future__ import annotations
 
+import re
+
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.crypto import verify_checkpoint
 
-__all__ = ["new_verifier_key", "public_key_of", "report_message", "sign_report", "verify_report"]
+__all__ = ["new_verifier_key", "public_key_of", "report_message", "sign_report", "verify_report", "weak_key"]
 
 _DOMAIN = "greenex-verification-v1"
+_KEY_HEX = re.compile(r"[0-9a-f]{64}")
+_SIGNATURE_HEX = re.compile(r"[0-9a-f]{128}")
+# The Ed25519 points of small order, sign bit cleared (libsodium's blocklist): under such a public key one
+# signature verifies for every message, so anyone could "sign" a report as that verifier.
+_SMALL_ORDER = frozenset(bytes.fromhex(h) for h in (
+    "0000000000000000000000000000000000000000000000000000000000000000",
+    "0100000000000000000000000000000000000000000000000000000000000000",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+))  # fmt: skip
+
+
+def weak_key(public_key: bytes) -> bool:
+    """An encoding of a small-order point (either sign), which proves nothing about who signed."""
+    return len(public_key) != 32 or public_key[:31] + bytes([public_key[31] & 0x7F]) in _SMALL_ORDER
 
 
 def report_message(
@@ -61,10 +81,10 @@ def verify_report(
     tonnes: int,
     report_hash: str,
 ) -> bool:
-    """Whether `signature` is the verifier's over this report; False for any malformed input."""
-    try:
-        key, sig = bytes.fromhex(public_key), bytes.fromhex(signature)
-    except ValueError:
+    """Whether `signature` is the verifier's over this report; False for any malformed input, a key of
+    small order, or hex that is not the one lower-case spelling (a logged signature has one form)."""
+    if not _KEY_HEX.fullmatch(public_key) or not _SIGNATURE_HEX.fullmatch(signature):
         return False
+    key, sig = bytes.fromhex(public_key), bytes.fromhex(signature)
     message = report_message(project, period_start, period_end, vintage, tonnes, report_hash)
-    return len(key) == 32 and len(sig) == 64 and verify_checkpoint(key, message, sig)
+    return not weak_key(key) and verify_checkpoint(key, message, sig)

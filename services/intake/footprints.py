@@ -125,6 +125,11 @@ def _activity(msg: RegistryMsg, products: Mapping[str, str], book: FootprintBook
     a = msgspec.convert(msg.args, _Activity)
     check_owned_product(a.product, msg.participant, products)
     _stage(a.stage)
+    # Bounded, so a recalculation (one entry holding every activity of the product) stays small.
+    if len(a.amount) > MAX_AMOUNT_CHARS:
+        raise ValueError(f"amount is at most {MAX_AMOUNT_CHARS} characters")
+    if len(book.activities.get(a.product, ())) >= MAX_ACTIVITIES:
+        raise ValueError(f"{a.product} has {MAX_ACTIVITIES} activities already, the most one product takes")
     current = book.product_table.get(a.product, "")
     version = a.factor_table or current or CURRENT_TABLE
     if current and version != current:
@@ -138,6 +143,10 @@ def _activity(msg: RegistryMsg, products: Mapping[str, str], book: FootprintBook
         factor_key=a.factor, factor_table=version, amount=a.amount, unit=factor.unit,
         factor=factor.kg_co2e, grams=grams_co2e(a.amount, factor.kg_co2e),
     )  # fmt: skip
+
+
+MAX_ACTIVITIES = 200  # activity lines per product: a bill of materials, not a ledger
+MAX_AMOUNT_CHARS = 32
 
 
 def _cut_off(msg: RegistryMsg, products: Mapping[str, str], book: FootprintBook) -> Event:

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from services.intake.fields import REGISTRY_ID
+from shared.attestation import weak_key
 from shared.crypto import open_ed25519_public
 from shared.domain.base import Refused
 from shared.domain.codec import Event
@@ -185,6 +186,8 @@ def _accredit(args: dict[str, Any]) -> Event:
     if not _HEX_KEY.fullmatch(a.public_key):
         raise ValueError("public_key must be the hex raw Ed25519 public key (64 hex digits)")
     open_ed25519_public(bytes.fromhex(a.public_key))
+    if weak_key(bytes.fromhex(a.public_key)):
+        raise ValueError("public_key is a point of small order: a signature under it proves nothing")
     return VerifierAccredited(
         verifier=a.verifier, scopes=tuple(sorted(set(a.scopes))), expires=_date(a.expires, "expires"),
         public_key=a.public_key, accreditor=_text(a.accreditor, "accreditor"),

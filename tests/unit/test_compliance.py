@@ -16,7 +16,7 @@ from services.verification.core import Verification
 from shared.attestation import new_verifier_key
 from shared.domain.registry import UnitState
 from shared.reports import ComplianceEventKind, ComplianceReport, ExecutionReport, RejectReason
-from tests.unit.compliance_support import CCER, CEA, HASH, SZEA, Market, market
+from tests.unit.compliance_support import CCER, CEA, HASH, SCHEME, SZEA, Market, market
 
 
 async def _state(m: Market) -> ExchangeState:
@@ -246,3 +246,13 @@ async def test_compliance_view_shows_obligation_surrendered_remaining_and_headro
     assert "660" in console.export_text()
     by_scheme = surrendered_by_scheme(state)
     assert by_scheme == {("SZ", SZEA, 2022): 300, ("SZ", CCER, 2022): 40}
+
+
+@pytest.mark.parametrize("field", [{"deadline": "W01-1"}, {"projects_started_from": "20250101"}])
+async def test_scheme_dates_take_one_spelling(field: dict[str, str]) -> None:
+    """ISO week dates and basic forms parse as dates but mean nothing to the rules that read them
+    (security review F6): a scheme names MM-DD and YYYY-MM-DD, or is refused at the edge."""
+    m = await market(emissions=0)
+    cid = f"op-bad-{next(iter(field))}"
+    await m.ex.submit([m.ex.operator_command(cid, "define_scheme", **{**SCHEME, "scheme": "SZ2", **field})])
+    assert m.refused_at_intake(cid) == "malformed"

@@ -384,3 +384,20 @@ async def test_greenex_registry_prints_the_projects_table() -> None:
     text = out.file.getvalue()  # type: ignore[attr-defined]
     assert "under_review (matches SF1)" in text
     assert "CN 441200 23.046900,112.465100" in text
+
+
+async def test_a_key_of_small_order_is_never_accredited_and_signs_nothing() -> None:
+    """Under a small-order public key one signature verifies for every report (security review F7): it
+    is refused at accreditation, and no signature under it verifies; nor does an upper-case spelling of a
+    genuine signature (a logged signature has one form)."""
+    identity = "01" + "00" * 31
+    forged = "01" + "00" * 63  # R = identity, S = 0: valid for any message under that key
+    assert not verify_report(identity, forged, "SF1", "2024-01-01", "2024-12-31", 2024, 1000, HASH)
+    d = await Desk.make()
+    refused_key = await d.op("accredit_verifier", verifier="gdv", scopes=["forestry"], expires="2030-12-31",
+                             public_key=identity)  # fmt: skip
+    assert refused(last(refused_key)) == "malformed"
+    genuine = sign_report(d.private, "SF1", "2024-01-01", "2024-12-31", 2024, 1000, HASH)
+    args = ("SF1", "2024-01-01", "2024-12-31", 2024, 1000, HASH)
+    assert verify_report(d.public, genuine, *args)
+    assert not verify_report(d.public, genuine.upper(), *args)

@@ -9,6 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from services.intake.footprints import MAX_ACTIVITIES
 from services.registry.claims import decide_label
 from services.registry.core import Registry
 from shared.domain import footprint
@@ -255,3 +256,21 @@ async def test_a_relabel_names_the_claims_it_supersedes_in_the_same_order_after_
     again.restore(core.snapshot())
     assert decide_label(again.state, 11, START_NS, request, product) == live
     assert live.superseded_claims == ("NC-9", "NC-10")
+
+
+async def test_activity_data_is_bounded_per_product_and_per_line() -> None:
+    """A recalculation logs every activity of a product in one entry (security review F4): a product
+    takes at most MAX_ACTIVITIES lines, each amount at most MAX_AMOUNT_CHARS characters."""
+    w = await world()
+    await w.act("drones", "register_product", product="P2", model="m", functional_unit="one unit",
+                boundary="cradle-to-gate")  # fmt: skip
+    long = await w.act("drones", "record_activity", product="P2", stage="materials",
+                       factor="aluminium_primary", amount="0" * 3500 + "1")  # fmt: skip
+    assert w.refused("drones", long) == "malformed"
+    for _ in range(MAX_ACTIVITIES):
+        ok = await w.act("drones", "record_activity", product="P2", stage="materials",
+                         factor="aluminium_primary", amount="0.1")  # fmt: skip
+        assert not w.refused("drones", ok)
+    one_more = await w.act("drones", "record_activity", product="P2", stage="materials",
+                           factor="aluminium_primary", amount="0.1")  # fmt: skip
+    assert w.refused("drones", one_more) == "malformed"
