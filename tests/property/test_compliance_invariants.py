@@ -1,4 +1,5 @@
-"""Random registry sessions with compliance surrenders in the mix, through the real cores: after every
+"""Random registry sessions with compliance surrenders and reversals in the mix, through the real cores:
+after every
 step issued = held + frozen + retired + cancelled + buffer + surrendered per project and vintage, no
 serial is in two states, surrendered serials never trade again, sells verified under the current window
 still deliver eligible serials only, each account's surrendered tonnes are its certificates' tonnes,
@@ -25,7 +26,9 @@ from shared.domain.compliance import (
 )
 from shared.domain.events import InstrumentListed
 from shared.domain.instruments import Instrument, InstrumentKind
-from shared.domain.ledger import CreditsIssued, SerialRange, TradeSettled
+from shared.domain.integrity import ReversalReported
+from shared.domain.ledger import BUFFER_ACCOUNT, OPERATOR, CreditsIssued, SerialRange, TradeSettled
+from shared.domain.registry import RetirementKind, RetirementRequested
 from shared.domain.values import Side
 from tests.property.test_registry_invariants import CCER, TRADERS, VERIFIER, RegistrySession
 
@@ -83,6 +86,19 @@ class ComplianceSession(RegistrySession):
                                    instrument=instrument, quantity=qty))  # fmt: skip
         outcome = self.log.entries[-1][1]  # verification's answer, or settlement's surrender after it
         hypothesis.event(f"{instrument}: {getattr(outcome, 'reason', type(outcome).__name__)}")
+
+    @rule(project=st.sampled_from(["P0", "P1"]), tonnes=st.integers(1, 80))
+    def reversal(self, project: str, tonnes: int) -> None:
+        """A loss on a project: intake logs it and, under the same id, the cancellation of as many tonnes
+        of the pooled BUFFER (refused when the pool is short), as services/intake/integrity.py does."""
+        cid = self.cid()
+        self.op(ReversalReported(participant=OPERATOR, client_order_id=cid, project=project, instrument=CCER,
+                                 tonnes=tonnes, description="fire"))  # fmt: skip
+        self.op(RetirementRequested(participant=BUFFER_ACCOUNT, client_order_id=cid, instrument=CCER,
+                                    quantity=tonnes, beneficiary="", reason=f"reversal of {project}: fire",
+                                    kind=RetirementKind.CANCEL))  # fmt: skip
+        outcome = self.log.entries[-1][1]
+        hypothesis.event(f"reversal: {getattr(outcome, 'reason', type(outcome).__name__)}")
 
     @invariant()
     def surrendered_serials_never_trade_again(self) -> None:
