@@ -150,6 +150,8 @@ def _emissions(c: ComplianceState, event_ns: int, sub: EmissionsSubmitted) -> Em
     check_accreditation(sub.participant, acc, day_of(event_ns), emissions_scopes(sub.scheme),
                         f"verified emissions under {sub.scheme}")  # fmt: skip
     _scheme(c, sub.scheme, sub.year)
+    if day_of(event_ns) <= f"{sub.year}-12-31":  # ISO dates compare as strings
+        raise Refused(Reason.EX_ANTE_PERIOD, f"{sub.year} is not over: its emissions are verified after it")
     if sub.entity not in c.roles:
         raise Refused(Reason.UNKNOWN_PARTICIPANT, f"unknown participant {sub.entity!r}")
     if sub.entity == sub.participant:
