@@ -149,7 +149,7 @@ async def test_the_operator_sees_how_far_intake_read_a_stream_never_what_is_in_i
     async def joined() -> bool:  # intake joined her stream: its group shows
         return bool(await operator.xinfo_groups(alice_in))
 
-    await eventually(joined)
+    await eventually(joined, timeout=30)  # the module's first test: the exchange may still be starting
     with pytest.raises(NoPermissionError):
         await operator.xrange(alice_in)
     with pytest.raises(NoPermissionError):
