@@ -9,8 +9,9 @@ services/web/process.py builds it) is served by uvicorn in its own process on a 
 Then K sequential GETs of each page are timed, first with no SSE client, then with `--sse` clients
 holding /api/stream open (side by side):
 
-- the market page (/market/<symbol>), the registry page with a search (/registry?q=<beneficiary>),
-  a certificate page (/certificates/<id>), and the JSON API's market (/api/market).
+- the overview (/), the market page (/market/<symbol>), the registry page with a search
+  (/registry?q=<beneficiary>), searches by serial number and by a word every beneficiary holds (the
+  newest 50 of all), a certificate page (/certificates/<id>), and the JSON API's market (/api/market).
 
     .venv/bin/python -m loadtests.web_bench                    # 20,000 orders: about a minute
     .venv/bin/python -m loadtests.web_bench --orders 282000    # the 1,000,000-entry log
@@ -226,9 +227,13 @@ async def _run(args: argparse.Namespace) -> None:
         web, base = await _start_web(url)
         symbol = sorted(proj.state.markets)[0]
         cert = proj.state.certificates[certs[len(certs) // 2]]
+        serial = cert.serials[0].start
         pages = {
+            "market overview /": "/",
             f"market page /market/{symbol}": f"/market/{symbol}",
             f"registry search /registry?q={cert.beneficiary[-10:]}": f"/registry?q={cert.beneficiary[-10:]}",
+            f"serial search /api/certificates?q={serial}": f"/api/certificates?q={serial}",
+            "broad search /api/certificates?q=ltd": "/api/certificates?q=ltd",
             f"certificate page /certificates/{cert.id}": f"/certificates/{cert.id}",
             "JSON API /api/market": "/api/market",
         }

@@ -120,6 +120,9 @@ SCHEMA: tuple[KeySpec, ...] = (
             scoped=_SET_PUBLIC),
     KeySpec("pub:certificates", "hash", (Role.PROJECTION,), _WEB_READS,
             "retirement, cancellation and surrender certificates by id, as JSON (no account ids)"),
+    KeySpec("pub:certificate-order", "zset", (Role.PROJECTION,), _WEB_READS,
+            "every certificate id scored by the seq that made it, added after its document: the web "
+            "app's search index follows it", scoped=((Role.PROJECTION, ("+zadd",)),)),
     KeySpec("pub:checkpoints", "string", (Role.PROJECTION,), _WEB_READS,
             "the exchange's public key and the newest signed checkpoints, as JSON", scoped=_SET_PUBLIC),
     KeySpec("pub:events", "stream", (Role.PROJECTION,), _WEB_READS,
@@ -146,6 +149,7 @@ class Keys:
         self.pub_market = f"{prefix}:pub:market"
         self.pub_registry = f"{prefix}:pub:registry"
         self.pub_certificates = f"{prefix}:pub:certificates"
+        self.pub_certificate_order = f"{prefix}:pub:certificate-order"
         self.pub_checkpoints = f"{prefix}:pub:checkpoints"
         self.pub_events = f"{prefix}:pub:events"
         self.public = f"{prefix}:pub:*"  # every key of the public read model

@@ -62,10 +62,13 @@ async def publish_once(proj: PublicProjection, redis: Redis, keys: Keys, event_l
     if registry:
         pipe.set(keys.pub_registry, _json.encode(views.registry_doc(s)))
         events.append({"type": "registry", "seq": s.seq, "certificates": sorted(certs)})
-    for cert_id in sorted(certs):
-        cert = s.certificates[cert_id]
+    # In seq order, each document before its place in the order: a reader that finds an id in
+    # `pub:certificate-order` finds its document, and every certificate of an earlier seq (a pipeline runs
+    # its commands in order, though others' commands may fall between them).
+    for cert in sorted((s.certificates[c] for c in certs), key=lambda c: (c.seq, c.id)):
         doc = views.certificate_doc(cert) | {"entry_link": links.get(cert.seq, "")}
-        pipe.hset(keys.pub_certificates, cert_id, _json.encode(doc))
+        pipe.hset(keys.pub_certificates, cert.id, _json.encode(doc))
+        pipe.zadd(keys.pub_certificate_order, {cert.id: cert.seq})
     if checkpoints:
         pipe.set(keys.pub_checkpoints, _json.encode(views.checkpoints_doc(s)))
         events.append({"type": "checkpoint", "seq": s.seq})

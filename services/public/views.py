@@ -7,6 +7,7 @@ VWAP is the traded value over the volume in fen, rounded half up. Pure functions
 from __future__ import annotations
 
 import datetime
+import itertools
 from typing import Any
 
 import msgspec
@@ -15,6 +16,7 @@ from services.public.state import INTERVALS, Candle, Market, PublicCertificate, 
 
 __all__ = [
     "BOOK_LEVELS",
+    "RECENT_CERTIFICATES",
     "book",
     "certificate_doc",
     "checkpoints_doc",
@@ -26,6 +28,7 @@ __all__ = [
 ]
 
 BOOK_LEVELS = 10
+RECENT_CERTIFICATES = 200  # the registry document lists the newest; the search and the export find every one
 
 
 def _date(ns: int) -> str:
@@ -112,8 +115,9 @@ def certificate_doc(c: PublicCertificate) -> dict[str, Any]:
 
 
 def registry_doc(s: PublicState) -> dict[str, Any]:
-    """Everything of the registry but the certificates (their own hash, `pub:certificates`), which the
-    list here names by id with their date, beneficiary and tonnes."""
+    """Everything of the registry but the certificates (their own hash, `pub:certificates`): the list here
+    names the newest RECENT_CERTIFICATES by id with their date, beneficiary and tonnes, so the document
+    stays small however many there are."""
     issued: dict[str, int] = {}
     for i in s.issuances:
         issued[i.project] = issued.get(i.project, 0) + i.end - i.start + 1
@@ -133,7 +137,8 @@ def registry_doc(s: PublicState) -> dict[str, Any]:
         "surrendered": [asdict(x) for x in s.surrendered.values()],
         "retirements": [{"id": c.id, "kind": c.kind, "beneficiary": c.beneficiary, "tonnes": c.tonnes,
                          "instrument": c.instrument, "date": _date(c.ns), "seq": c.seq}
-                        for c in reversed(s.certificates.values())],
+                        for c in itertools.islice(reversed(s.certificates.values()), RECENT_CERTIFICATES)],
+        "certificates_total": len(s.certificates),
         "labels": [asdict(label) | {"current": s.products.get(label.product) == label.label_id}
                    for label in s.labels.values()],
         "claims": [asdict(c) for c in s.claims.values()],

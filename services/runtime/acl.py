@@ -80,7 +80,8 @@ _COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.PROJECTION: ("+hset",),
     # The web app reads the public read model and nothing else (its keys are all it may name), but for
     # its own lease, which shared/eventlog/lease.py takes, renews and releases with EVAL.
-    Role.WEB: ("+get", "+hget", "+hgetall", "+hlen", "+hscan", "+xread", "+xrange", "+xrevrange", "+eval"),
+    Role.WEB: ("+get", "+hget", "+hmget", "+zcard", "+zrangebyscore", "+xread", "+xrange", "+xrevrange",
+               "+eval"),
 }
 
 

@@ -8,20 +8,19 @@ Content-Security-Policy allows scripts from this origin only, none inline.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import msgspec
 from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from services.web.reader import Broadcast, PublicReader
+from services.web.reader import RELOAD, Broadcast, PublicReader
+from services.web.search import SEARCH_LIMIT
 
-__all__ = ["CSP", "create_app", "search_certificates"]
+__all__ = ["CSP", "create_app"]
 
 HERE = Path(__file__).parent
 CSP = (
@@ -35,8 +34,6 @@ _HEADERS = {
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
-KEEPALIVE_S = 15.0
-_json = msgspec.json.Encoder()
 
 
 def _money(fen: int | None) -> str:
@@ -45,26 +42,6 @@ def _money(fen: int | None) -> str:
 
 def _kg(grams: int) -> str:
     return f"{grams / 1000:,.1f}"  # a display only: the footprint itself stays integer grams
-
-
-def search_certificates(certs: list[dict[str, Any]], q: str) -> list[dict[str, Any]]:
-    """Certificates whose id is `q`, whose beneficiary contains it, or whose serials hold it (a serial
-    number, or part of a serial label); newest first."""
-    q = q.strip()
-    if not q:
-        return []
-    low = q.lower()
-    serial = int(q) if q.isdigit() else None
-
-    def hit(c: dict[str, Any]) -> bool:
-        if c["id"].lower() == low or low in c["beneficiary"].lower():
-            return True
-        return any(
-            (serial is not None and p["start"] <= serial <= p["end"]) or low in p["label"].lower()
-            for p in c["serials"]
-        )
-
-    return sorted((c for c in certs if hit(c)), key=lambda c: -c["seq"])
 
 
 def _covering(checkpoints: list[dict[str, Any]], seq: int) -> dict[str, Any] | None:
@@ -137,7 +114,7 @@ def create_app(reader: PublicReader, broadcast: Broadcast) -> FastAPI:  # noqa: 
     @app.get("/api/certificates", tags=["registry"])
     async def api_search(q: str = Query("", max_length=200)) -> list[dict[str, Any]]:
         """Certificates by id, beneficiary (part of it) or serial (a number, or part of a label)."""
-        return search_certificates(await reader.certificates(), q)
+        return await reader.search(q)
 
     @app.get("/api/certificates/{cert_id}", tags=["registry"])
     async def api_certificate(cert_id: str) -> dict[str, Any]:
@@ -162,28 +139,19 @@ def create_app(reader: PublicReader, broadcast: Broadcast) -> FastAPI:  # noqa: 
         """Server-Sent Events: one `data:` JSON per change (market updates for `instrument`, or every
         instrument if empty; registry and checkpoint changes)."""
         no_buffering = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-        events = _events(request, instrument)
+        events = _events(instrument)
         return StreamingResponse(events, media_type="text/event-stream", headers=no_buffering)
 
-    async def _events(request: Request, instrument: str) -> AsyncIterator[bytes]:
-        queue = broadcast.subscribe()
-        wanted = f'"symbol":{_json.encode(instrument).decode()}'.encode() if instrument else b""
+    async def _events(instrument: str) -> AsyncIterator[bytes]:
+        # The server cancels this generator when the client goes (uvicorn's ASGI 2.3 disconnect message).
+        queue = broadcast.subscribe(instrument)
         try:
             yield b"retry: 2000\n\n"
             while True:
-                try:
-                    data = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
-                except TimeoutError:
-                    if await request.is_disconnected():
-                        return
-                    yield b": keepalive\n\n"
-                    continue
-                if data is None:
-                    yield b"event: reload\ndata: {}\n\n"
+                chunk = await queue.get()
+                yield chunk
+                if chunk == RELOAD:
                     return
-                if wanted and data.startswith(b'{"type":"market"') and wanted not in data:
-                    continue
-                yield b"data: " + data + b"\n\n"
         finally:
             broadcast.unsubscribe(queue)
 
@@ -201,8 +169,8 @@ def create_app(reader: PublicReader, broadcast: Broadcast) -> FastAPI:  # noqa: 
     @app.get("/registry", response_class=HTMLResponse, include_in_schema=False)
     async def registry_page(request: Request, q: str = Query("", max_length=200)) -> HTMLResponse:
         reg = await reader.registry()
-        found = search_certificates(await reader.certificates(), q) if q else None
-        return page(request, "registry.html", reg=reg, q=q, found=found)
+        found = await reader.search(q) if q else None
+        return page(request, "registry.html", reg=reg, q=q, found=found, limit=SEARCH_LIMIT)
 
     @app.get("/certificates/{cert_id}", response_class=HTMLResponse, include_in_schema=False)
     async def certificate_page(request: Request, cert_id: str) -> HTMLResponse:

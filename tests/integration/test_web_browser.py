@@ -114,9 +114,22 @@ async def test_the_public_pages_live_in_a_browser(
             await buyer.outcome(await buyer.buy("SZEA-2025", 7, price="51.23"))
             _wait(browser, lambda d: "51.23" in _text(d, "#tape"))
             _wait(browser, lambda d: "C 51.23" in _text(d, "#candle-info"))
+            _wait(browser, lambda d: "51.23" in _text(d, "#daily tr:first-child"))  # the day's row, live
             assert browser.execute_script("return window.notReloaded === true;")
             assert "51.23" in _text(browser, "#stats")
             browser.save_screenshot(str(SHOTS / "market.png"))
+
+            browser.get(f"{base}/")  # the overview: the day so far, then the next trade live
+            _wait(browser, lambda d: "connected" in _text(d, "#live-state"))
+            browser.execute_script("window.notReloaded = true;")
+            assert "51.23" in _text(browser, '#overview tr[data-symbol="SZEA-2025"] [data-f="last"]')
+            assert XSS in _text(browser, "main")  # the latest retirements, as text
+            await seller.outcome(await seller.sell("SZEA-2025", 2, price="51.50"))
+            await buyer.outcome(await buyer.buy("SZEA-2025", 2, price="51.50"))
+            row = '#overview tr[data-symbol="SZEA-2025"]'
+            _wait(browser, lambda d: "51.50" in _text(d, f'{row} [data-f="last"]'))
+            assert browser.execute_script("return window.notReloaded === true;")
+            browser.save_screenshot(str(SHOTS / "overview.png"))
 
         browser.get(f"{base}/registry")
         box = browser.find_element(By.ID, "q")
@@ -146,8 +159,8 @@ async def test_the_public_pages_live_in_a_browser(
         exported = run_greenex(ex.env, "public", "export", str(tmp_path / "csv"))
         assert exported.returncode == 0, exported.stderr
         assert XSS in (tmp_path / "csv" / "certificates.csv").read_text()
-        assert "51.23" not in (tmp_path / "csv" / "daily.csv").read_text()  # fen: 5123
-        assert ",5123," in (tmp_path / "csv" / "daily.csv").read_text()
+        assert "51.50" not in (tmp_path / "csv" / "daily.csv").read_text()  # fen: 5150, the day's close
+        assert ",5150," in (tmp_path / "csv" / "daily.csv").read_text()
     finally:
         await sup.stop()
         await ex.venue.aclose()
@@ -201,6 +214,8 @@ async def _nothing_private_is_published(ex: Provisioned, base: str, label_id: st
             texts.append((await redis.get(key)).decode())
         elif kind == "hash":
             texts.extend(v.decode() for v in (await redis.hgetall(key)).values())
+        elif kind == "zset":
+            texts.extend(m.decode() for m in await redis.zrange(key, 0, -1))
         else:
             texts.extend(str(fields) for _, fields in await redis.xrange(key))
     cert = reg["retirements"][0]["id"]
@@ -225,8 +240,11 @@ async def _web_user_reads_only_the_public_keys(ex: Provisioned) -> None:
         return bool(answer == b"OK")
 
     assert await allowed("GET", keys.pub_market)
-    assert await allowed("HGETALL", keys.pub_certificates)
+    assert await allowed("HMGET", keys.pub_certificates, "RC-1")
     assert await allowed("XREAD", "STREAMS", keys.pub_events, "0")
+    assert await allowed("ZRANGEBYSCORE", keys.pub_certificate_order, "0", "+inf")
+    assert not await allowed("ZADD", keys.pub_certificate_order, "1", "x")
+    assert not await allowed("HSET", keys.pub_certificates, "x", "y")
     assert not await allowed("SET", keys.pub_market, "x")
     assert not await allowed("XRANGE", keys.log, "-", "+")
     for spec in SCHEMA:

@@ -46,44 +46,68 @@ function renderStats(stats) {
   }
 }
 
-const chart = { candles: { "1m": [], "1h": [], "1d": [] }, interval: "1m" };
+const chart = { candles: { "1m": [], "1h": [], "1d": [] }, interval: "1m", tick: 1 };
 
+function svgNode(tag, attrs, text) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+const stamp = (ns, interval) => {
+  const iso = new Date(Number(BigInt(ns) / 1000000n)).toISOString();
+  return interval === "1d" ? iso.slice(0, 10) : interval === "1h" ? iso.slice(5, 13).replace("T", " ") + "h" : iso.slice(11, 16);
+};
+
+// Candles on the left 540 units, the price scale on the right; volume bars below. A flat range (one
+// trade, or every trade at one price) is widened by a tick either side so the candle sits mid-chart and
+// the scale's labels keep apart.
 function drawChart() {
   const svg = document.getElementById("chart");
   const data = chart.candles[chart.interval].slice(-60);
-  const W = 600, H = 260, priceH = 190, volTop = 200;
+  const W = 540, H = 260, top = 10, priceH = 180, volTop = 205, axis = 546;
   const nodes = [];
   if (data.length) {
-    const hi = Math.max(...data.map((c) => c.h)), lo = Math.min(...data.map((c) => c.l));
-    const span = Math.max(hi - lo, 1), vmax = Math.max(...data.map((c) => c.v), 1);
+    let hi = Math.max(...data.map((c) => c.h)), lo = Math.min(...data.map((c) => c.l));
+    if (hi === lo) { hi += chart.tick; lo = Math.max(lo - chart.tick, 0); }
+    const span = hi - lo, vmax = Math.max(...data.map((c) => c.v), 1);
     const step = W / Math.max(data.length, 20), body = Math.max(step * 0.6, 1);
-    const y = (p) => 10 + (hi - p) / span * (priceH - 20);
+    const y = (p) => top + (hi - p) / span * priceH;
+    for (const p of [hi, (hi + lo) / 2, lo]) {
+      nodes.push(svgNode("line", { x1: 0, x2: W, y1: y(p), y2: y(p), stroke: "#e3e7e4" }));
+      nodes.push(svgNode("text", { x: axis, y: y(p) + 4, "font-size": 11, fill: "#445" }, money(Math.round(p))));
+    }
     data.forEach((c, i) => {
-      const x = i * step + step / 2, up = c.c >= c.o, colour = up ? "#137333" : "#b3261e";
-      const wick = document.createElementNS(SVG, "line");
-      wick.setAttribute("x1", x); wick.setAttribute("x2", x); wick.setAttribute("y1", y(c.h)); wick.setAttribute("y2", y(c.l));
-      wick.setAttribute("stroke", colour);
-      const rect = document.createElementNS(SVG, "rect");
-      const top = y(Math.max(c.o, c.c));
-      rect.setAttribute("x", x - body / 2); rect.setAttribute("width", body);
-      rect.setAttribute("y", top); rect.setAttribute("height", Math.max(y(Math.min(c.o, c.c)) - top, 1));
-      rect.setAttribute("fill", colour); rect.setAttribute("class", "candle");
-      const vol = document.createElementNS(SVG, "rect");
-      const vh = c.v / vmax * (H - volTop - 2);
-      vol.setAttribute("x", x - body / 2); vol.setAttribute("width", body);
-      vol.setAttribute("y", H - vh); vol.setAttribute("height", vh); vol.setAttribute("fill", "#9bb5a3");
-      nodes.push(wick, rect, vol);
+      const x = i * step + step / 2, colour = c.c >= c.o ? "#137333" : "#b3261e";
+      const bodyTop = y(Math.max(c.o, c.c)), vh = c.v / vmax * (H - volTop - 14);
+      nodes.push(svgNode("line", { x1: x, x2: x, y1: y(c.h), y2: y(c.l), stroke: colour }));
+      nodes.push(svgNode("rect", { x: x - body / 2, width: body, y: bodyTop, height: Math.max(y(Math.min(c.o, c.c)) - bodyTop, 1),
+                                   fill: colour, class: "candle" }));
+      nodes.push(svgNode("rect", { x: x - body / 2, width: body, y: H - 14 - vh, height: vh, fill: "#9bb5a3" }));
     });
-    const label = document.createElementNS(SVG, "text");
-    label.setAttribute("x", 4); label.setAttribute("y", 12); label.setAttribute("font-size", "11");
-    label.textContent = `${money(hi)} / ${money(lo)}`;
-    nodes.push(label);
+    nodes.push(svgNode("text", { x: axis, y: volTop + 8, "font-size": 11, fill: "#445" }, `${vmax} t`));
+    nodes.push(svgNode("text", { x: 0, y: H - 2, "font-size": 11, fill: "#445" }, stamp(data[0].t, chart.interval)));
+    if (data.length > 1) {
+      const x = (data.length - 1) * step + step / 2;
+      nodes.push(svgNode("text", { x, y: H - 2, "font-size": 11, fill: "#445", "text-anchor": "end" }, stamp(data[data.length - 1].t, chart.interval)));
+    }
   }
   svg.replaceChildren(...nodes);
   const last = data[data.length - 1];
   document.getElementById("candle-info").textContent = last
-    ? `Last ${chart.interval} candle: O ${money(last.o)} H ${money(last.h)} L ${money(last.l)} C ${money(last.c)} V ${last.v} (${data.length} shown)`
+    ? `Last ${chart.interval} candle: O ${money(last.o)} H ${money(last.h)} L ${money(last.l)} C ${money(last.c)} V ${last.v} (${data.length} shown, times UTC)`
     : "No trades yet.";
+}
+
+// The daily-prices table, newest first: the day's row replaced, or a new day's put on top.
+function renderDaily(c) {
+  const body = document.getElementById("daily");
+  const cells = [[stamp(c.t, "1d")], [money(c.o)], [money(c.h)], [money(c.l)], [money(c.c)], [money(c.vwap)], [String(c.v)], [String(c.n)]];
+  const tr = row(cells);
+  tr.dataset.t = String(c.t);
+  const same = body.querySelector(`tr[data-t="${CSS.escape(String(c.t))}"]`);
+  if (same) body.replaceChild(tr, same); else body.insertBefore(tr, body.firstChild);
 }
 
 function mergeCandle(interval, c) {
@@ -105,6 +129,7 @@ async function marketPage(section) {
   for (const td of document.querySelectorAll("#tape [data-ns]")) td.textContent = utc(td.dataset.ns);
   const doc = await (await fetch(`/api/instruments/${encodeURIComponent(symbol)}`)).json();
   chart.candles = doc.candles;
+  chart.tick = doc.tick;
   drawChart();
   for (const b of document.querySelectorAll("#intervals button")) {
     b.addEventListener("click", () => {
@@ -120,6 +145,7 @@ async function marketPage(section) {
     addTrades(ev.trades);
     document.getElementById("halted").hidden = !ev.halted;
     for (const [interval, c] of Object.entries(ev.candles)) mergeCandle(interval, c);
+    if (ev.candles["1d"]) renderDaily(ev.candles["1d"]);
     drawChart();
   });
 }
@@ -129,8 +155,9 @@ function overviewPage(table) {
     if (ev.type !== "market") return;
     const tr = table.querySelector(`tr[data-symbol="${CSS.escape(ev.symbol)}"]`);
     if (!tr) return;
+    const best = { best_bid: ev.book.bids.length ? ev.book.bids[0][0] : 0, best_ask: ev.book.asks.length ? ev.book.asks[0][0] : 0 };
     for (const td of tr.querySelectorAll("[data-f]")) {
-      const v = ev.stats[td.dataset.f];
+      const v = td.dataset.f in best ? best[td.dataset.f] : ev.stats[td.dataset.f];
       td.textContent = td.dataset.f === "volume" || td.dataset.f === "trades" ? String(v) : money(v);
     }
   });
