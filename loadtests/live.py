@@ -24,8 +24,7 @@ from loadtests.stages import stage_histograms
 from services.cli.local import local_exchange, private_settings
 from services.cli.supervisor import ROOT, wipe_prefix
 from services.cli.venue import Venue
-from services.runtime.acl import ADMIN, OPERATOR_USER
-from shared.config import Settings, connect
+from shared.config import ADMIN, OPERATOR_USER, Settings, connect
 from shared.eventlog.entry import Entry
 from shared.eventlog.redis_log import RedisEventLog
 from shared.resp import RespClient

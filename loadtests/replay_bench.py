@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import platform
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from loadtests.order_stream import BENCH_INSTRUMENTS, generate_commands
+from loadtests.private_redis import run_line
 from services.cli.readmodel import replay_archive
 from services.harness import InProcessExchange
 from services.system import SYSTEM
@@ -150,9 +150,7 @@ def main() -> None:
         full_aside = _best(args.runs, lambda: replay_archive(path, verifier=_trusting_verifier(), aside=True))
         unverified = _best(args.runs, lambda: replay_archive(path, verify=False))
         state = replay_archive(path)
-    print(
-        f"python {platform.python_version()} on {platform.machine()}; orders={args.orders} seed={args.seed}"
-    )
+    print(run_line(orders=args.orders, seed=args.seed))
     print(f"log: {count:,} entries, {size / 1e6:.1f} MB archive, built in-process in {built:.1f} s")
     print(f"types: {dict(sorted(state.counts.items(), key=lambda kv: -kv[1]))}")
     for label, secs in (

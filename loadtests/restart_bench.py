@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -31,10 +29,11 @@ from dataclasses import dataclass, field
 import msgspec
 from redis.asyncio import Redis
 
+from loadtests.private_redis import private_redis, run_line
 from loadtests.replay_bench import _Clock, intake_events
 from services.cli.fastview import state_from_snapshots
 from services.cli.readmodel import ExchangeState, replay_entries, replay_log
-from services.cli.supervisor import ROOT, ensure_redis
+from services.cli.supervisor import ROOT
 from services.harness import InProcessExchange
 from services.intake.core import Intake
 from services.intake.gateway import Gateway
@@ -189,30 +188,21 @@ async def _run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     exchange, entries = await _build(args.orders, args.seed)
     built = time.perf_counter() - started
-    shutil.rmtree(HOME, ignore_errors=True)
-    url = f"unix://{HOME / 'redis.sock'}"
-    server = await ensure_redis(url, HOME / "redis", fresh=True)
-    redis = Redis.from_url(url)
-    resp = RespClient.like(redis)
-    log = RedisEventLog(redis, KEYS, resp=resp, producer_keys=IN_MEMORY_KEYS)
-    at = entries[-1].seq - args.behind
-    bench = _Bench(exchange, entries, redis, resp, log, SnapshotStore(redis, KEYS, IN_MEMORY_KEYS), at,
-                   f"snapshot {args.behind:,} behind")  # fmt: skip
-    try:
-        for start in range(0, len(entries), 20_000):
-            await log.import_entries(entries[start : start + 20_000])
-        memory = (await redis.info("memory"))["used_memory"]
-        for part in (_intake, _followers, _views, _publisher, _checkpoint):
-            await part(bench)
-    finally:
-        await resp.aclose()
-        await redis.aclose()
-        if server is not None:
-            server.terminate()
-            await server.wait()
-        shutil.rmtree(HOME, ignore_errors=True)
-    print(f"python {platform.python_version()} on {platform.machine()}; orders={args.orders} "
-          f"seed={args.seed}")  # fmt: skip
+    async with private_redis(HOME) as (redis, _):
+        resp = RespClient.like(redis)
+        log = RedisEventLog(redis, KEYS, resp=resp, producer_keys=IN_MEMORY_KEYS)
+        at = entries[-1].seq - args.behind
+        bench = _Bench(exchange, entries, redis, resp, log, SnapshotStore(redis, KEYS, IN_MEMORY_KEYS), at,
+                       f"snapshot {args.behind:,} behind")  # fmt: skip
+        try:
+            for start in range(0, len(entries), 20_000):
+                await log.import_entries(entries[start : start + 20_000])
+            memory = (await redis.info("memory"))["used_memory"]
+            for part in (_intake, _followers, _views, _publisher, _checkpoint):
+                await part(bench)
+        finally:
+            await resp.aclose()
+    print(run_line(orders=args.orders, seed=args.seed))
     print(f"log: {len(entries):,} entries (built in-process in {built:.1f} s), "
           f"Redis {memory / 2**20:,.0f} MiB")  # fmt: skip
     for label, secs in bench.rows:

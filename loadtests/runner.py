@@ -23,9 +23,8 @@ from loadtests.sweep_plot import sweep_plot
 from services.cli.local import private_settings
 from services.cli.provision import ACL_FILE, init_keys
 from services.cli.supervisor import ROOT, ensure_redis
-from services.runtime.acl import ADMIN
 from services.system import SYSTEM
-from shared.config import url_with_login
+from shared.config import ADMIN, url_with_login
 
 __all__ = ["OUT_DIR", "Options", "run_session"]
 

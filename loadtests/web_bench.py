@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import platform
-import shutil
 import socket
 import statistics
 import subprocess
@@ -35,9 +33,10 @@ import msgspec
 from redis.asyncio import Redis
 
 from loadtests.order_stream import BENCH_INSTRUMENTS
+from loadtests.private_redis import private_redis, run_line
 from loadtests.replay_bench import PARTICIPANTS
 from loadtests.restart_bench import _build
-from services.cli.supervisor import ROOT, ensure_redis
+from services.cli.supervisor import ROOT
 from services.harness import InProcessExchange
 from services.public import views
 from services.public.core import PublicProjection
@@ -214,41 +213,31 @@ async def _run(args: argparse.Namespace) -> None:
     certs = sorted(proj.state.certificates)
     if not certs:
         raise AssertionError("no certificate in the log: were the retirements rejected?")
-    shutil.rmtree(HOME, ignore_errors=True)
-    url = f"unix://{HOME / 'redis.sock'}"
-    server = await ensure_redis(url, HOME / "redis", fresh=True)
-    redis = Redis.from_url(url)
-    web: subprocess.Popen[bytes] | None = None
-    try:
+    async with private_redis(HOME) as (redis, url):
         started = time.perf_counter()
         await publish_once(proj, redis, KEYS, exchange.log)
         published = time.perf_counter() - started
         memory = (await redis.info("memory"))["used_memory"]
         web, base = await _start_web(url)
-        symbol = sorted(proj.state.markets)[0]
-        cert = proj.state.certificates[certs[len(certs) // 2]]
-        serial = cert.serials[0].start
-        pages = {
-            "market overview /": "/",
-            f"market page /market/{symbol}": f"/market/{symbol}",
-            f"registry search /registry?q={cert.beneficiary[-10:]}": f"/registry?q={cert.beneficiary[-10:]}",
-            f"serial search /api/certificates?q={serial}": f"/api/certificates?q={serial}",
-            "broad search /api/certificates?q=ltd": "/api/certificates?q=ltd",
-            f"certificate page /certificates/{cert.id}": f"/certificates/{cert.id}",
-            "JSON API /api/market": "/api/market",
-        }
-        results, received = await _measure(base, pages, args, redis, proj)
-    finally:
-        if web is not None:
+        try:
+            symbol = sorted(proj.state.markets)[0]
+            cert = proj.state.certificates[certs[len(certs) // 2]]
+            serial = cert.serials[0].start
+            word = cert.beneficiary[-10:]
+            pages = {
+                "market overview /": "/",
+                f"market page /market/{symbol}": f"/market/{symbol}",
+                f"registry search /registry?q={word}": f"/registry?q={word}",
+                f"serial search /api/certificates?q={serial}": f"/api/certificates?q={serial}",
+                "broad search /api/certificates?q=ltd": "/api/certificates?q=ltd",
+                f"certificate page /certificates/{cert.id}": f"/certificates/{cert.id}",
+                "JSON API /api/market": "/api/market",
+            }
+            results, received = await _measure(base, pages, args, redis, proj)
+        finally:
             web.terminate()
             web.wait()
-        await redis.aclose()
-        if server is not None:
-            server.terminate()
-            await server.wait()
-        shutil.rmtree(HOME, ignore_errors=True)
-    print(f"python {platform.python_version()} on {platform.machine()}; orders={args.orders} "
-          f"retirements={args.retirements} seed={args.seed}")  # fmt: skip
+    print(run_line(orders=args.orders, retirements=args.retirements, seed=args.seed))
     print(f"log: {len(entries):,} entries (built in {built:.1f} s), projection fold {folded:.1f} s, "
           f"read model published in {published:.2f} s, Redis {memory / 2**20:,.0f} MiB, "
           f"{len(proj.state.markets)} instruments, {len(certs):,} certificates")  # fmt: skip

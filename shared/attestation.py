@@ -10,10 +10,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.crypto import verify_checkpoint
 
-__all__ = ["new_verifier_key", "public_key_of", "report_message", "sign_report", "verify_report", "weak_key"]
+__all__ = [
+    "PUBLIC_KEY_HEX",
+    "new_verifier_key",
+    "public_key_of",
+    "report_message",
+    "sign_report",
+    "verify_report",
+    "weak_key",
+]
 
 _DOMAIN = "greenex-verification-v1"
-_KEY_HEX = re.compile(r"[0-9a-f]{64}")
+PUBLIC_KEY_HEX = re.compile(r"[0-9a-f]{64}")
 _SIGNATURE_HEX = re.compile(r"[0-9a-f]{128}")
 # The Ed25519 points of small order, sign bit cleared (libsodium's blocklist): under such a public key one
 # signature verifies for every message, so anyone could "sign" a report as that verifier.
@@ -83,7 +91,7 @@ def verify_report(
 ) -> bool:
     """Whether `signature` is the verifier's over this report; False for any malformed input, a key of
     small order, or hex that is not the one lower-case spelling (a logged signature has one form)."""
-    if not _KEY_HEX.fullmatch(public_key) or not _SIGNATURE_HEX.fullmatch(signature):
+    if not PUBLIC_KEY_HEX.fullmatch(public_key) or not _SIGNATURE_HEX.fullmatch(signature):
         return False
     key, sig = bytes.fromhex(public_key), bytes.fromhex(signature)
     message = report_message(project, period_start, period_end, vintage, tonnes, report_hash)

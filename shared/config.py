@@ -12,7 +12,21 @@ from redis.asyncio import Redis
 from shared.keyring import KeyRing
 from shared.keys import Keys
 
-__all__ = ["Settings", "connect", "greenex_home", "load_settings", "url_with_login"]
+__all__ = [
+    "ADMIN",
+    "OPERATOR_USER",
+    "PUBLIC_USER",
+    "Settings",
+    "cli_user",
+    "connect",
+    "greenex_home",
+    "load_settings",
+    "private_redis_url",
+    "url_with_login",
+]
+
+# The Redis users every deployment has beside one per process and participant (services/runtime/acl.py).
+ADMIN, OPERATOR_USER, PUBLIC_USER = "admin", "operator", "public"
 
 
 def greenex_home() -> Path:
@@ -22,14 +36,20 @@ def greenex_home() -> Path:
     return Path(os.environ.get("GREENEX_HOME") or Path.cwd() / "var").resolve()
 
 
-def _private_redis() -> str:
+def private_redis_url() -> str:
     """The exchange's own Redis by default: the Unix socket under its home (what `greenex up` starts),
     never a server someone else runs."""
     return f"unix://{greenex_home() / 'redis' / 'redis.sock'}"
 
 
+def cli_user() -> str:
+    """The Redis user the CLI's views and replays log in as: the operator, unless GREENEX_CLI_USER says
+    otherwise (admin, say, to replay a copy of the log kept under another prefix)."""
+    return os.environ.get("GREENEX_CLI_USER", OPERATOR_USER)
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    redis_url: str = msgspec.field(default_factory=_private_redis)
+    redis_url: str = msgspec.field(default_factory=private_redis_url)
     prefix: str = "greenex"  # every Redis key the exchange owns starts with this
     batch_size: int = 500  # entries per XREAD(GROUP) COUNT
     block_ms: int = 100

@@ -11,8 +11,7 @@ import typer
 
 from services.cli.history import history
 from services.cli.replay import format_ns
-from services.cli.venue import cli_user
-from shared.config import connect, load_settings
+from shared.config import cli_user, connect, load_settings
 from shared.domain.codec import Event, decode_event, tags
 from shared.domain.ledger import EXCHANGE_ACCOUNT, TradeSettled
 from shared.domain.values import fen_to_price

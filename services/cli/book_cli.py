@@ -4,14 +4,13 @@ depth view needs (about half of the whole CLI's start-up); the replay path loads
 from __future__ import annotations
 
 import asyncio
-import os
 
 import msgspec
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from shared.config import Settings, connect, load_settings
+from shared.config import Settings, cli_user, connect, load_settings
 from shared.reports import DEPTH_LEVELS, DepthView
 
 __all__ = ["print_depth", "register_book"]
@@ -56,8 +55,7 @@ def register_book(app: typer.Typer) -> None:
 
 async def _live_depth(settings: Settings, symbol: str) -> DepthView | None:
     """The depth view matching publishes, if it has published one for this instrument."""
-    # services.cli.venue.cli_user, without importing the venue (and everything it provisions with).
-    redis = connect(settings, os.environ.get("GREENEX_CLI_USER", "operator"))
+    redis = connect(settings, cli_user())
     try:
         raw = await redis.get(settings.keys.depth(symbol))
     finally:

@@ -18,8 +18,7 @@ from services.cli.fastview import view_state
 from services.cli.operator import _run, op_app
 from services.cli.participant_request import ParticipantRequest, login_from_env, send_and_wait
 from services.cli.readmodel import ExchangeState
-from services.cli.venue import cli_user
-from shared.config import connect, load_settings
+from shared.config import cli_user, connect, load_settings
 from shared.domain.values import fen_for_people
 
 __all__ = ["print_compliance", "register_compliance"]

@@ -15,10 +15,8 @@ import typer
 from redis.asyncio import Redis
 from redis.exceptions import NoPermissionError, RedisError, ResponseError
 
-from services.cli.venue import cli_user
 from services.intake.deadletters import DeadLetter, dead_letter_of
-from services.runtime.acl import ADMIN
-from shared.config import connect, load_settings
+from shared.config import ADMIN, cli_user, connect, load_settings
 from shared.keyring import KeyMissing
 from shared.keys import Keys
 

@@ -16,7 +16,7 @@ from redis.exceptions import AuthenticationError, NoPermissionError, ResponseErr
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared.config import greenex_home
+from shared.config import private_redis_url
 from shared.eventlog.port import LogCorrupt
 from shared.keyring import KeyMissing
 
@@ -26,7 +26,7 @@ EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 1, 2, 3
 
 
 def _where() -> str:
-    return os.environ.get("REDIS_URL") or f"the exchange's Redis ({greenex_home() / 'redis' / 'redis.sock'})"
+    return os.environ.get("REDIS_URL") or f"the exchange's Redis ({private_redis_url()})"
 
 
 def explain(exc: BaseException) -> str | None:

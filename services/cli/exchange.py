@@ -23,9 +23,9 @@ from services.cli.history import history
 from services.cli.local import AlreadyRunning, default_home, local_exchange, private_settings
 from services.cli.readmodel import ExchangeState, replay_log
 from services.cli.supervisor import ROOT, redis_answers
-from services.cli.venue import Venue, cli_user
+from services.cli.venue import Venue
 from services.cli.views import conservation_problems, print_balances, print_book, print_summary
-from shared.config import Settings, load_settings
+from shared.config import Settings, cli_user, load_settings
 from shared.logging import configure_logging
 
 __all__ = ["DemoKept", "clear_demo_home", "register", "replayed_book"]

@@ -16,9 +16,8 @@ from redis.exceptions import AuthenticationError as RedisAuthenticationError
 
 from services.cli.provision import ACL_FILE, apply_acl, init_keys
 from services.cli.supervisor import Supervisor, ensure_redis
-from services.runtime.acl import ADMIN, OPERATOR_USER
 from services.system import SYSTEM
-from shared.config import Settings, connect, greenex_home
+from shared.config import ADMIN, OPERATOR_USER, Settings, connect, greenex_home
 from shared.eventlog.lease import holder_of, lease_lapsed
 
 __all__ = ["AlreadyRunning", "live_copies", "local_exchange", "private_settings", "service_env"]

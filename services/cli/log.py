@@ -16,10 +16,8 @@ from services.cli.repair import HeadRepair, inspect_head, repair_head
 from services.cli.replay import parse_time
 from services.cli.retention import Archived, ArchiveRefused, archive_log
 from services.cli.trust import log_verifier
-from services.cli.venue import cli_user
-from services.runtime.acl import ADMIN, OPERATOR_USER
 from services.system import SYSTEM
-from shared.config import Settings, connect, load_settings
+from shared.config import ADMIN, OPERATOR_USER, Settings, cli_user, connect, load_settings
 from shared.eventlog.archive import export_log, import_archive, verify_archive
 from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.entry import Entry

@@ -39,12 +39,18 @@ _CID = typer.Option(None, "--client-order-id", help="this command's id (default:
 _SEARCH_PAGES = 500  # a retry's first copy is looked for in the newest 1,000,000 entries
 
 
-async def _refusal(client: ExchangeClient, entry_id: str) -> dict[str, Any]:
+async def _refusal(client: ExchangeClient, entry_id: str, stop: asyncio.Event) -> dict[str, Any]:
     """The report refusing the command before it was logged (a bad signature, a spent id...)."""
-    while True:
+    while not stop.is_set():
         for report in await client.reports(block_ms=200):
             if report.get("input_id") == entry_id:
                 return report
+    raise asyncio.CancelledError
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 async def _logged_seq(redis: Redis, keys: Keys, sender: str, client_order_id: str) -> int | None:
@@ -76,11 +82,18 @@ async def _send(action: str, args: dict[str, Any], client_order_id: str | None, 
                 f"client order id {cid} (to retry safely: --client-order-id {cid})", highlight=False
             )
         decided = asyncio.create_task(wait_for_decision(redis, keys, OPERATOR, cid, head, answers, timeout))
-        refused = asyncio.create_task(_refusal(client, entry_id))
+        stop = asyncio.Event()
+        refused = asyncio.create_task(_refusal(client, entry_id, stop))
         done, _ = await asyncio.wait({decided, refused}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
         for task in (decided, refused):
             if task not in done:
+                # redis-py can lose a cancel that lands on a blocked read (its read timeout turns it into
+                # a retried TimeoutError), so the report reader also stops at `stop`; whatever still
+                # runs when the venue closes ends in an error retrieved here, not printed at exit.
                 task.cancel()
+                task.add_done_callback(_retrieve)
+        await asyncio.wait([t for t in (decided, refused) if t not in done], timeout=0.5)
         if refused in done:
             report = refused.result()
             code, text = report["reason"]["code"], report["reason"]["text"]

@@ -25,9 +25,8 @@ from typing import cast
 import structlog
 from redis.exceptions import RedisError
 
-from services.runtime.acl import OPERATOR_USER
 from services.system import SYSTEM
-from shared.config import connect, load_settings
+from shared.config import OPERATOR_USER, connect, load_settings
 from shared.eventlog.lease import holder_of
 from shared.keyring import KeyMissing
 from shared.logging import configure_logging

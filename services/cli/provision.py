@@ -16,18 +16,9 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from services.intake.core import valid_participant_id
-from services.runtime.acl import (
-    ADMIN,
-    OPERATOR_USER,
-    PUBLIC_USER,
-    acl_file,
-    locked_default,
-    participant_rules,
-    service_users,
-    setuser_args,
-)
+from services.runtime.acl import acl_file, locked_default, participant_rules, service_users, setuser_args
 from services.runtime.system import System
-from shared.config import Settings, connect
+from shared.config import ADMIN, OPERATOR_USER, PUBLIC_USER, Settings, connect
 from shared.keyring import KeyRing, new_password
 from shared.keys import Keys
 

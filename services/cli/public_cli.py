@@ -11,8 +11,7 @@ from typing import Any
 
 import typer
 
-from services.runtime.acl import OPERATOR_USER
-from shared.config import connect, load_settings
+from shared.config import OPERATOR_USER, connect, load_settings
 
 __all__ = ["register_public"]
 

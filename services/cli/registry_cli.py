@@ -18,8 +18,7 @@ from services.cli.participant_request import ParticipantRequest, login_from_env,
 from services.cli.readmodel import ExchangeState
 from services.cli.registry_projects import print_projects
 from services.cli.registry_view import registry_rows
-from services.cli.venue import cli_user
-from shared.config import connect, load_settings
+from shared.config import cli_user, connect, load_settings
 from shared.domain.certificates import certificate
 from shared.domain.codec import decode_event
 from shared.domain.compliance import CreditsSurrendered, surrender_certificate

@@ -20,12 +20,11 @@ from services.cli.history import history
 from services.cli.local import live_copies
 from services.cli.readmodel import Checkpoint, ExchangeState, replay_archive, replay_log
 from services.cli.trust import log_verifier
-from services.cli.venue import cli_user
 from services.cli.views import print_book
 from services.runtime.digests import read_digests
 from services.runtime.snapshots import Snapshot, decode_record
 from services.system import SYSTEM
-from shared.config import Settings, connect, load_settings
+from shared.config import Settings, cli_user, connect, load_settings
 from shared.domain.values import fen_for_people
 from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.port import LogCorrupt

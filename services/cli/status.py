@@ -15,10 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from services.checkpoint.due import CHECKPOINT
-from services.cli.venue import cli_user
 from services.runtime.digests import read_digests
 from services.system import SYSTEM
-from shared.config import Settings, connect, load_settings
+from shared.config import Settings, cli_user, connect, load_settings
 from shared.eventlog.lease import holder_of, lease_lapsed
 from shared.eventlog.port import LogCorrupt
 from shared.eventlog.redis_log import RedisEventLog

@@ -4,24 +4,16 @@ Redis user (the operator, admin for provisioning, every participant as itself), 
 from __future__ import annotations
 
 import itertools
-import os
 from typing import Any
 
 from redis.asyncio import Redis
 
 from services.cli.provision import Credentials, create_participant_user, delete_participant_user, sealed_key
-from services.runtime.acl import ADMIN, OPERATOR_USER
 from shared.client import ExchangeClient
-from shared.config import Settings, connect
+from shared.config import ADMIN, OPERATOR_USER, Settings, connect
 from shared.domain.ledger import OPERATOR
 
-__all__ = ["Venue", "cli_user"]
-
-
-def cli_user() -> str:
-    """The Redis user the CLI's views and replays log in as: the operator, unless GREENEX_CLI_USER says
-    otherwise (admin, say, to replay a copy of the log kept under another prefix)."""
-    return os.environ.get("GREENEX_CLI_USER", OPERATOR_USER)
+__all__ = ["Venue"]
 
 
 class Venue:

@@ -3,14 +3,12 @@ emissions figure, an entity's surrender. Pure: what intake knows is passed in.""
 
 from __future__ import annotations
 
-import datetime
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
-from services.intake.fields import REGISTRY_ID, SHA256_HEX
+from services.intake.fields import MONTH_DAY, REGISTRY_ID, SHA256_HEX, iso_date
 from shared.domain.base import Refused
 from shared.domain.codec import Event
 from shared.domain.compliance import (
@@ -26,9 +24,6 @@ from shared.domain.instruments import Instrument, InstrumentKind
 from shared.domain.ledger import OPERATOR, CreditsIssued, SerialRange
 from shared.domain.reasons import Reason
 from shared.protocol import MAX_QUANTITY, OperatorMessage, RegistryMsg, SurrenderMsg
-
-_MONTH_DAY = re.compile(r"\d{2}-\d{2}")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 __all__ = ["COMPLIANCE_OPERATOR_ACTIONS", "COMPLIANCE_REGISTRY_ACTIONS", "compliance_events"]
 
@@ -102,15 +97,11 @@ def _scheme(args: dict[str, Any], instruments: Mapping[str, Instrument], schemes
         raise ValueError("a scheme needs an allowance instrument and an offset cap of 0..10000 bps")
     if min(s.penalty_fixed_fen, s.penalty_multiple_bps, s.offset_min_vintage, s.offset_max_vintage) < 0:
         raise ValueError("penalties and vintages must not be negative")
-    # Exactly MM-DD and YYYY-MM-DD: fromisoformat alone takes ISO week dates ("W01-1") and basic forms
-    # ("20250101") too, which the cores would then read as nonsense (security review F6).
-    if not _MONTH_DAY.fullmatch(s.deadline):
+    if not MONTH_DAY.fullmatch(s.deadline):
         raise ValueError(f"deadline {s.deadline!r} is not MM-DD")
-    datetime.date.fromisoformat(f"2001-{s.deadline}")  # ValueError unless a real MM-DD (not 02-29)
+    iso_date(f"2001-{s.deadline}", "deadline")  # a real MM-DD (not 02-29)
     if s.projects_started_from:
-        if not _DATE.fullmatch(s.projects_started_from):
-            raise ValueError(f"projects_started_from {s.projects_started_from!r} is not YYYY-MM-DD")
-        datetime.date.fromisoformat(s.projects_started_from)
+        iso_date(s.projects_started_from, "projects_started_from")
     return SchemeDefined(**msgspec.structs.asdict(s))
 
 

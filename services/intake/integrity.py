@@ -3,7 +3,6 @@ methodologies, duplicate screening, reviews, verifier accreditation and reversal
 
 from __future__ import annotations
 
-import datetime
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -11,8 +10,8 @@ from typing import Any
 
 import msgspec
 
-from services.intake.fields import REGISTRY_ID
-from shared.attestation import weak_key
+from services.intake.fields import REGISTRY_ID, iso_date
+from shared.attestation import PUBLIC_KEY_HEX, weak_key
 from shared.crypto import open_ed25519_public
 from shared.domain.base import Refused
 from shared.domain.codec import Event
@@ -40,7 +39,6 @@ __all__ = ["DUPLICATE_RADIUS_E6", "INTEGRITY_ACTIONS", "ProjectSites", "screened
 
 _CODE = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
 _COUNTRY = re.compile(r"[A-Z]{2}")  # ISO 3166-1 alpha-2
-_HEX_KEY = re.compile(r"[0-9a-f]{64}")
 _MAX_TEXT = 200
 # Two projects whose coordinates are within 0.01 degree (about 1.1 km) on both axes may be one site.
 DUPLICATE_RADIUS_E6 = 10_000
@@ -93,10 +91,7 @@ class _Reversal(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _date(value: str, what: str) -> str:
-    try:
-        return datetime.date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise ValueError(f"{what} must be an ISO date (YYYY-MM-DD)") from None
+    return iso_date(value, what).isoformat()
 
 
 def _micro_degrees(value: str, what: str, limit: int) -> int:
@@ -183,7 +178,7 @@ def _accredit(args: dict[str, Any]) -> Event:
             f"scopes must be sectors ({', '.join(sorted(table.sectors))}), methodology ids, "
             f"{PRODUCT_FOOTPRINT_SCOPE}, {EMISSIONS_SCOPE} or {EMISSIONS_SCOPE}:<scheme>"
         )
-    if not _HEX_KEY.fullmatch(a.public_key):
+    if not PUBLIC_KEY_HEX.fullmatch(a.public_key):
         raise ValueError("public_key must be the hex raw Ed25519 public key (64 hex digits)")
     open_ed25519_public(bytes.fromhex(a.public_key))
     if weak_key(bytes.fromhex(a.public_key)):

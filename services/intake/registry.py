@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime
 import itertools
 import re
 from collections.abc import Mapping
 
 import msgspec
 
-from services.intake.fields import REGISTRY_ID, SHA256_HEX, check_owned_product
+from services.intake.fields import REGISTRY_ID, SHA256_HEX, check_owned_product, iso_date
 from services.intake.footprints import FOOTPRINT_ACTIONS, FootprintBook
 from shared.domain.base import Refused
 from shared.domain.codec import Event
@@ -69,7 +68,7 @@ def _period(text: str) -> tuple[str, str]:
     if re.fullmatch(r"\d{4}", text):
         return f"{text}-01-01", f"{text}-12-31"
     start, sep, end = text.partition("/")
-    first, last = datetime.date.fromisoformat(start), datetime.date.fromisoformat(end)
+    first, last = iso_date(start, "period's first day"), iso_date(end, "period's last day")
     if not sep or first > last:
         raise ValueError("period must be a year (2025) or first/last ISO dates (2025-01-01/2025-06-30)")
     return first.isoformat(), last.isoformat()
@@ -133,7 +132,7 @@ def _selection(msg: RetireCreditsMsg) -> BlockSelection | None:
 
 def _verification(msg: RegistryMsg, products: Mapping[str, str]) -> Event:
     v = msgspec.convert(msg.args, _Verification)
-    start, end = datetime.date.fromisoformat(v.period_start), datetime.date.fromisoformat(v.period_end)
+    start, end = iso_date(v.period_start, "period_start"), iso_date(v.period_end, "period_end")
     if start > end:
         raise ValueError("period_start is after period_end")
     if not start.year <= v.vintage <= end.year:

@@ -25,12 +25,10 @@ import secrets
 from collections.abc import Iterable
 
 from services.runtime.system import Process, System
+from shared.config import ADMIN, OPERATOR_USER, PUBLIC_USER
 from shared.keys import SCHEMA, Keys, Role
 
 __all__ = [
-    "ADMIN",
-    "OPERATOR_USER",
-    "PUBLIC_USER",
     "acl_file",
     "locked_default",
     "participant_rules",
@@ -40,7 +38,6 @@ __all__ = [
     "setuser_args",
 ]
 
-ADMIN, OPERATOR_USER, PUBLIC_USER = "admin", "operator", "public"
 # What every client library sends on connect (redis-py: AUTH or HELLO; CLIENT SETINFO errors are ignored).
 _CONNECT = ("+ping", "+hello", "+auth")
 _LOG_WRITER = ("+evalsha", "+eval", "+xadd", "+xrange", "+xrevrange", "+xread", "+hget", "+hset")

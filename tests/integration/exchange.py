@@ -21,10 +21,9 @@ from services.cli.provision import ACL_FILE, apply_acl, init_keys
 from services.cli.readmodel import ExchangeState, replay_log
 from services.cli.supervisor import ROOT, Supervisor
 from services.cli.venue import Venue
-from services.runtime.acl import ADMIN, OPERATOR_USER
 from services.system import SYSTEM
 from shared.client import ExchangeClient
-from shared.config import Settings
+from shared.config import ADMIN, OPERATOR_USER, Settings
 from shared.eventlog.redis_log import RedisEventLog
 from tests.redis_server import RedisServer
 from tests.support import eventually

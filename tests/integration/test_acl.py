@@ -20,9 +20,9 @@ from redis.exceptions import NoPermissionError, RedisError, ResponseError
 from services.cli.local import local_exchange, service_env
 from services.cli.provision import ACL_FILE, init_keys
 from services.cli.supervisor import ROOT, Supervisor
-from services.runtime.acl import ADMIN
 from services.system import SYSTEM
 from shared.client import ExchangeClient
+from shared.config import ADMIN
 from shared.domain.codec import encode_event
 from shared.domain.ledger import CashDeposited
 from shared.eventlog.archive import export_log

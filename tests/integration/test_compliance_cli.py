@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from services.cli.compliance_view import compliance_lines, compliance_rows
 from services.cli.demo import seed_exchange
@@ -20,12 +21,17 @@ from services.cli.readmodel import replay_log
 from services.cli.registry_view import registry_rows
 from services.cli.venue import Venue
 from services.cli.views import conservation_problems
-from tests.integration.exchange import provisioned, run_greenex
+from tests.integration.exchange import Provisioned, provisioned, run_greenex
 from tests.integration.load_support import log_entries, settled_exchange
 from tests.redis_server import RedisServer
 from tests.support import eventually
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.timeout(120),
+    pytest.mark.asyncio(loop_scope="module"),
+]
 
 SCHEME = {
     "scheme": "SZ", "name": "Shenzhen pilot ETS", "allowance_instruments": ["SZEA-2025"],
@@ -34,48 +40,66 @@ SCHEME = {
 }  # fmt: skip
 
 
-async def test_compliance_operator_commands_wait_for_the_decision(
-    redis_server_factory: Callable[..., RedisServer], tmp_path: Path
-) -> None:
-    ex = provisioned(redis_server_factory, tmp_path, "cmp")
-    settings, venue, redis, env = ex.settings, ex.venue, ex.redis, ex.env
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def scheme_exchange(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Provisioned]:
+    """One exchange for the operator and surrender commands: seeded, with the scheme SZ defined."""
+    home = tmp_path_factory.mktemp("compliance")
+    servers: list[RedisServer] = []
+
+    def server(*, extra_args: tuple[str, ...] = ()) -> RedisServer:
+        servers.append(RedisServer(home / "redis", extra_args=extra_args))
+        (home / "redis").mkdir()
+        return servers[-1]
+
+    ex = provisioned(server, home, "cmp")
     sup = ex.supervisor()
-    scheme_file = tmp_path / "sz.json"
-    scheme_file.write_text(json.dumps(SCHEME))
+    (home / "sz.json").write_text(json.dumps(SCHEME))
     await sup.start()
     try:
-        await seed_exchange(venue)
-        await settled_exchange(redis, settings, timeout=60)
-
-        defined = run_greenex(env, "op", "define-scheme", str(scheme_file))
+        await seed_exchange(ex.venue)
+        await settled_exchange(ex.redis, ex.settings, timeout=60)
+        defined = run_greenex(ex.env, "op", "define-scheme", str(home / "sz.json"))
         assert defined.returncode == 0, defined.stdout + defined.stderr
         assert "accepted define_scheme: SchemeDefined seq" in defined.stdout
-        again = run_greenex(env, "op", "define-scheme", str(scheme_file))
-        assert again.returncode == 3
-        assert "rejected duplicate_scheme" in again.stdout
-
-        allocated = run_greenex(env, "op", "allocate", "szenergy", "SZ", "2024", "SZEA-2025", "900000001",
-                                "900000100")  # fmt: skip
-        assert allocated.returncode == 0, allocated.stdout + allocated.stderr
-        assert "AllowancesAllocated seq" in allocated.stdout
-        assert "CreditsIssued seq" in allocated.stdout
-
-        early = run_greenex(env, "op", "close-compliance-year", "SZ", "2099")  # verification refuses it
-        assert early.returncode == 3, early.stdout + early.stderr
-        assert "rejected before_deadline" in early.stdout
-        assert "ComplianceRejected seq" in early.stdout
-        closed = run_greenex(env, "op", "close-compliance-year", "SZ", "2020")
-        assert closed.returncode == 0, closed.stdout + closed.stderr
-        assert "ComplianceYearClosed seq" in closed.stdout
-
-        shown = run_greenex(env, "compliance", "--scheme", "SZ")
-        assert shown.returncode == 0, shown.stdout + shown.stderr
-        assert "szenergy" in shown.stdout
-        nobody = run_greenex(env, "compliance", "nobody")
-        assert nobody.returncode == 1
+        yield ex
     finally:
         await sup.stop()
-        await venue.aclose()
+        await ex.venue.aclose()
+        for running in servers:
+            running.kill()
+
+
+async def test_compliance_operator_commands_wait_for_the_decision(
+    scheme_exchange: Provisioned, tmp_path: Path
+) -> None:
+    """Accepted (0) and refused (3, with the reason code wherever it was decided) operator commands."""
+    env = scheme_exchange.env
+    (tmp_path / "sz.json").write_text(json.dumps(SCHEME))
+    again = run_greenex(env, "op", "define-scheme", str(tmp_path / "sz.json"))  # the fixture defined it
+    assert again.returncode == 3
+    assert "rejected duplicate_scheme" in again.stdout
+
+    allocated = run_greenex(env, "op", "allocate", "szenergy", "SZ", "2024", "SZEA-2025", "900000001",
+                            "900000100")  # fmt: skip
+    assert allocated.returncode == 0, allocated.stdout + allocated.stderr
+    assert "AllowancesAllocated seq" in allocated.stdout
+    assert "CreditsIssued seq" in allocated.stdout
+
+    early = run_greenex(env, "op", "close-compliance-year", "SZ", "2099")  # verification refuses it
+    assert early.returncode == 3, early.stdout + early.stderr
+    assert "rejected before_deadline" in early.stdout
+    assert "ComplianceRejected seq" in early.stdout
+    for finished in (again, allocated, early):  # the read left waiting is ended before the CLI closes
+        assert "Traceback" not in finished.stderr, finished.stderr
+    closed = run_greenex(env, "op", "close-compliance-year", "SZ", "2020")
+    assert closed.returncode == 0, closed.stdout + closed.stderr
+    assert "ComplianceYearClosed seq" in closed.stdout
+
+    shown = run_greenex(env, "compliance", "--scheme", "SZ")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "szenergy" in shown.stdout
+    nobody = run_greenex(env, "compliance", "nobody")
+    assert nobody.returncode == 1
 
 
 async def _emissions_verified(venue: Venue, entity: str, year: int, tonnes: int) -> None:
@@ -94,70 +118,57 @@ async def _emissions_verified(venue: Venue, entity: str, year: int, tonnes: int)
     await eventually(answered, timeout=30)
 
 
-async def test_greenex_surrender_prints_the_certificate_or_the_refusal(
-    redis_server_factory: Callable[..., RedisServer], tmp_path: Path
-) -> None:
+async def test_greenex_surrender_prints_the_certificate_or_the_refusal(scheme_exchange: Provisioned) -> None:
     """A covered entity surrenders as its own user (credentials from the environment): the SC- certificate
     (0), a retry with the same id prints the same one and surrenders nothing twice, refusals exit 3 with
     the reason code (more than is due, offsets it does not hold)."""
-    ex = provisioned(redis_server_factory, tmp_path, "sur")
+    ex = scheme_exchange
     settings, venue, redis, env = ex.settings, ex.venue, ex.redis, ex.env
-    sup = ex.supervisor()
-    scheme_file = tmp_path / "sz.json"
-    scheme_file.write_text(json.dumps(SCHEME))
-    await sup.start()
-    try:
-        await seed_exchange(venue)
-        await settled_exchange(redis, settings, timeout=60)
-        assert run_greenex(env, "op", "define-scheme", str(scheme_file)).returncode == 0
-        allocated = run_greenex(env, "op", "allocate", "cementco", "SZ", "2025", "SZEA-2025", "900000001",
-                                "900001000")  # fmt: skip
-        assert allocated.returncode == 0, allocated.stdout + allocated.stderr
-        await _emissions_verified(venue, "cementco", 2025, 1000)
+    allocated = run_greenex(env, "op", "allocate", "cementco", "SZ", "2025", "SZEA-2025", "900001001",
+                            "900002000")  # fmt: skip (above the first test's 900000001-900000100)
+    assert allocated.returncode == 0, allocated.stdout + allocated.stderr
+    await _emissions_verified(venue, "cementco", 2025, 1000)
 
-        creds = venue.credentials["cementco"]
-        as_cementco = {**env, "GREENEX_SIGNING_KEY": creds.signing_key,
-                       "GREENEX_REDIS_PASSWORD": creds.redis_password}  # fmt: skip
-        surrender = ["surrender", "SZ", "2025", "SZEA-2025", "600", "--participant", "cementco",
-                     "--client-order-id", "sur-retry-1"]  # fmt: skip
-        first = run_greenex(as_cementco, *surrender)
-        assert first.returncode == 0, first.stdout + first.stderr
-        certificate = json.loads(first.stdout[first.stdout.index("{"):])
-        assert certificate["kind"] == "surrender"
-        assert certificate["id"].startswith("SC-")
-        assert (certificate["participant"], certificate["tonnes"]) == ("cementco", 600)
-        assert certificate["offset"] is False
-        again = run_greenex(as_cementco, *surrender)
-        assert again.returncode == 0, again.stdout + again.stderr
-        assert "sur-retry-1 was sent before" in again.stdout
-        assert json.loads(again.stdout[again.stdout.index("{"):]) == certificate
-        entries = await log_entries(redis, settings)
-        assert len([e for e in entries if e.type == "CreditsSurrendered"]) == 1
-        looked_up = run_greenex({**env, "COLUMNS": "200"}, "registry", "certificate", certificate["id"])
-        assert looked_up.returncode == 0, looked_up.stdout + looked_up.stderr
-        assert json.loads(looked_up.stdout) == certificate  # anyone can look it up, hash and all
-        unknown = run_greenex(env, "registry", "certificate", "SC-999999")
-        assert unknown.returncode == 2
-        assert "no certificate SC-999999" in unknown.stderr
+    creds = venue.credentials["cementco"]
+    as_cementco = {**env, "GREENEX_SIGNING_KEY": creds.signing_key,
+                   "GREENEX_REDIS_PASSWORD": creds.redis_password}  # fmt: skip
+    surrender = ["surrender", "SZ", "2025", "SZEA-2025", "600", "--participant", "cementco",
+                 "--client-order-id", "sur-retry-1"]  # fmt: skip
+    first = run_greenex(as_cementco, *surrender)
+    assert first.returncode == 0, first.stdout + first.stderr
+    certificate = json.loads(first.stdout[first.stdout.index("{"):])
+    assert certificate["kind"] == "surrender"
+    assert certificate["id"].startswith("SC-")
+    assert (certificate["participant"], certificate["tonnes"]) == ("cementco", 600)
+    assert certificate["offset"] is False
+    again = run_greenex(as_cementco, *surrender)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "sur-retry-1 was sent before" in again.stdout
+    assert json.loads(again.stdout[again.stdout.index("{"):]) == certificate
+    entries = await log_entries(redis, settings)
+    assert len([e for e in entries if e.type == "CreditsSurrendered"]) == 1
+    looked_up = run_greenex({**env, "COLUMNS": "200"}, "registry", "certificate", certificate["id"])
+    assert looked_up.returncode == 0, looked_up.stdout + looked_up.stderr
+    assert json.loads(looked_up.stdout) == certificate  # anyone can look it up, hash and all
+    unknown = run_greenex(env, "registry", "certificate", "SC-999999")
+    assert unknown.returncode == 2
+    assert "no certificate SC-999999" in unknown.stderr
 
-        over = run_greenex(as_cementco, "surrender", "SZ", "2025", "SZEA-2025", "401", "--participant",
-                           "cementco")  # fmt: skip
-        assert over.returncode == 3, over.stdout + over.stderr
-        assert "rejected over_surrender" in over.stdout
-        assert "client order id surrender-" in over.stdout  # made and printed, for a safe retry
-        no_offsets = run_greenex(as_cementco, "surrender", "SZ", "2025", "CCER-2024", "10", "--participant",
-                                 "cementco")  # fmt: skip
-        assert no_offsets.returncode == 3, no_offsets.stdout + no_offsets.stderr
-        assert "rejected insufficient_credits" in no_offsets.stdout
+    over = run_greenex(as_cementco, "surrender", "SZ", "2025", "SZEA-2025", "401", "--participant",
+                       "cementco")  # fmt: skip
+    assert over.returncode == 3, over.stdout + over.stderr
+    assert "rejected over_surrender" in over.stdout
+    assert "client order id surrender-" in over.stdout  # made and printed, for a safe retry
+    no_offsets = run_greenex(as_cementco, "surrender", "SZ", "2025", "CCER-2024", "10", "--participant",
+                             "cementco")  # fmt: skip
+    assert no_offsets.returncode == 3, no_offsets.stdout + no_offsets.stderr
+    assert "rejected insufficient_credits" in no_offsets.stdout
 
-        shown = run_greenex({**env, "COLUMNS": "200"}, "compliance", "cementco")
-        assert shown.returncode == 0, shown.stdout + shown.stderr
-        row = next(line for line in shown.stdout.splitlines() if "cementco" in line)
-        cells = [cell.strip() for cell in row.split("│")]
-        assert cells[4:12] == ["1,000", "0", "1,000", "1,000", "600", "0", "400", "100"], cells
-    finally:
-        await sup.stop()
-        await venue.aclose()
+    shown = run_greenex({**env, "COLUMNS": "200"}, "compliance", "cementco")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    row = next(line for line in shown.stdout.splitlines() if "cementco" in line)
+    cells = [cell.strip() for cell in row.split("│")]
+    assert cells[4:12] == ["1,000", "0", "1,000", "1,000", "600", "0", "400", "100"], cells
 
 
 async def test_the_demo_runs_a_compliance_year_that_adds_up(

@@ -15,8 +15,8 @@ from services.cli.local import service_env
 from services.cli.provision import ACL_FILE, init_keys
 from services.cli.supervisor import PROCESSES, Supervisor
 from services.cli.venue import Venue
-from services.runtime.acl import ADMIN
 from services.system import SYSTEM
+from shared.config import ADMIN
 from tests.integration.exchange import exchange_settings
 from tests.integration.load_support import OrderLoad, exchange_problems, settled_exchange
 from tests.redis_server import RedisServer

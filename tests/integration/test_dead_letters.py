@@ -20,10 +20,9 @@ from services.cli.provision import apply_acl, init_keys, sealed_key
 from services.intake.core import Intake
 from services.intake.deadletters import DEAD_AFTER
 from services.intake.gateway import CONSUMER, GROUP, Gateway
-from services.runtime.acl import OPERATOR_USER
 from services.system import SYSTEM
 from shared.client import ExchangeClient
-from shared.config import Settings, connect
+from shared.config import OPERATOR_USER, Settings, connect
 from shared.domain.ledger import OPERATOR
 from shared.eventlog.redis_log import RedisEventLog, decode_stream_entry
 from shared.keys import Keys

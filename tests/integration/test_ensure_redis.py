@@ -11,9 +11,8 @@ from redis.asyncio import Redis
 
 from services.cli.provision import ACL_FILE, init_keys
 from services.cli.supervisor import ensure_redis
-from services.runtime.acl import ADMIN
 from services.system import SYSTEM
-from shared.config import Settings
+from shared.config import ADMIN, Settings
 from tests.redis_server import free_port
 
 pytestmark = pytest.mark.integration

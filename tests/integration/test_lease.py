@@ -22,8 +22,8 @@ from services.cli.local import AlreadyRunning, live_copies, local_exchange, serv
 from services.cli.main import app
 from services.cli.provision import ACL_FILE, init_keys
 from services.cli.supervisor import ROOT
-from services.runtime.acl import ADMIN
 from services.system import SYSTEM
+from shared.config import ADMIN
 from shared.eventlog.auth import IN_MEMORY_KEYS
 from shared.eventlog.lease import LeaseHeld, LeaseLost, keep_lease, new_lease_value, take_lease
 from shared.eventlog.redis_log import RedisEventLog

@@ -47,10 +47,9 @@ from services.cli.local import service_env
 from services.cli.provision import ACL_FILE, Credentials, init_keys
 from services.cli.supervisor import Supervisor
 from services.cli.venue import Venue
-from services.runtime.acl import ADMIN
 from services.system import SYSTEM
 from shared.client import ExchangeClient
-from shared.config import Settings
+from shared.config import ADMIN, Settings
 from shared.domain.codec import decode_event
 from shared.domain.events import TradeExecuted
 from shared.domain.ledger import TradeSettled

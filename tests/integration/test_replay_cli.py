@@ -21,12 +21,11 @@ from typer.testing import CliRunner
 from services.cli.demo import seed_exchange
 from services.cli.main import app
 from services.matching.processor import MatchingProcessor
-from services.runtime.acl import ADMIN
 from services.runtime.processor import restored
 from services.runtime.snapshots import SnapshotStore, decode_record, encode_record
 from services.settlement.core import Settlement
 from services.system import SYSTEM
-from shared.config import Settings
+from shared.config import ADMIN, Settings
 from shared.eventlog.memory import InMemoryEventLog
 from shared.eventlog.redis_log import RedisEventLog, decode_stream_entry, encode_entry
 from shared.keys import Keys

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from services.cli.local import local_exchange, private_settings
 from services.cli.supervisor import RestartPolicy, Supervisor
-from services.runtime.acl import ADMIN
+from shared.config import ADMIN
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
