@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 import msgspec
 from hdrh.histogram import HdrHistogram
+from redis.asyncio import Redis
 
 from loadtests.cpu import cpu_per_order_us, cpu_seconds, cpu_shares
 from loadtests.flow import REFERENCE_FEN, build_flow, client_names, parse_mix, symbols
@@ -24,9 +25,12 @@ from loadtests.stages import stage_histograms
 from services.cli.local import local_exchange, private_settings
 from services.cli.supervisor import ROOT, wipe_prefix
 from services.cli.venue import Venue
+from services.runtime.digests import read_digests
+from services.system import SYSTEM
 from shared.config import ADMIN, OPERATOR_USER, Settings, connect
 from shared.eventlog.entry import Entry
 from shared.eventlog.redis_log import RedisEventLog
+from shared.keys import Keys
 from shared.resp import RespClient
 from shared.trading import NoAnswer, TradingClient
 
@@ -84,6 +88,21 @@ class RunResult:
             "exec_types": b.exec_types,
             **self.extra,
         }
+
+
+async def _caught_up(redis: Redis, keys: Keys, head: int, timeout: float) -> dict[str, float | None]:
+    """Seconds from the end of sending until each follower core's published digest covers the log as it
+    was then (None: not within `timeout`). A core publishes once it has been quiet for DIGEST_QUIET_S,
+    so a core that kept up shows about that; one that fell behind shows how long it took to catch up."""
+    started, cores = time.perf_counter(), [core.name for core in SYSTEM.cores]
+    at: dict[str, float] = {}
+    while time.perf_counter() - started < timeout and len(at) < len(cores):
+        digests = await read_digests(redis, keys)
+        for core in cores:
+            if core not in at and digests.get(core, (0, ""))[0] >= head:
+                at[core] = round(time.perf_counter() - started, 2)
+        await asyncio.sleep(0.05)
+    return {core: at.get(core) for core in cores}
 
 
 LOADTEST_HOME = ROOT / "var" / "loadtest"
@@ -266,6 +285,9 @@ async def _measure(
     payloads, targets = [o.payload for o in flow], [o.client for o in flow]
     send_s = await send_open_loop(senders, targets, payloads, offsets, clock, lag, tick)
     cpu1, wall = {**_pids_cpu(pids), "loadgen": time.process_time()}, time.perf_counter() - t0
+    operator = venue.redis(OPERATOR_USER)
+    head = (await RedisEventLog(operator, settings.keys).head())[0]
+    caught_up = asyncio.create_task(_caught_up(operator, settings.keys, head, cfg.drain_s + 10))
     deadline = time.monotonic() + cfg.drain_s
     while book.unanswered() and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
@@ -281,5 +303,6 @@ async def _measure(
         stage_histograms(entries, book.match_seqs), cpu_shares(cpu0, cpu1, wall),
     )  # fmt: skip
     result.extra["log_entries"] = len(entries)
+    result.extra["caught_up_s"] = await caught_up
     result.extra["load_average"] = os.getloadavg()
     return result

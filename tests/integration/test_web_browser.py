@@ -119,6 +119,13 @@ async def test_the_public_pages_live_in_a_browser(
             assert "51.23" in _text(browser, "#stats")
             browser.save_screenshot(str(SHOTS / "market.png"))
 
+            browser.set_window_size(390, 844)  # a phone: nothing wider than the screen but inside scrollers
+            browser.get(f"{base}/market/SZEA-2025")
+            _wait(browser, lambda d: "connected" in _text(d, "#live-state"))
+            assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth;")
+            browser.save_screenshot(str(SHOTS / "market-phone.png"))
+            browser.set_window_size(1200, 1400)
+
             browser.get(f"{base}/")  # the overview: the day so far, then the next trade live
             _wait(browser, lambda d: "connected" in _text(d, "#live-state"))
             browser.execute_script("window.notReloaded = true;")
