@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["SCHEMA", "SERVICES", "KeySpec", "Keys", "Role"]
+__all__ = ["SCHEMA", "SERVICES", "KeySpec", "Keys", "Role", "tag"]
 
 
 class Role(enum.StrEnum):
@@ -41,6 +41,11 @@ _SET_PUBLIC = ((Role.PROJECTION, ("+set",)),)  # SET on these keys only: on the 
 _LEASE_SCRIPTS = ("+get", "+set", "+pexpire", "+pttl", "+del")  # what shared/eventlog/lease.py runs
 
 
+def tag(prefix: str) -> str:
+    """The hash tag every key of the exchange `prefix` starts with (see `Keys`)."""
+    return f"{{{prefix}}}"
+
+
 @dataclass(frozen=True)
 class KeySpec:
     """One key (or family of keys): its name under the prefix, its Redis type, writers and readers.
@@ -64,7 +69,7 @@ class KeySpec:
     def pattern(self, prefix: str, member: str = "*") -> str:
         """A glob for this family (`{x}` becomes `member`, every member by default)."""
         head, brace, _ = self.name.partition("{")
-        return f"{prefix}:{head}{member}" if brace else f"{prefix}:{self.name}"
+        return f"{tag(prefix)}:{head}{member}" if brace else f"{tag(prefix)}:{self.name}"
 
 
 SCHEMA: tuple[KeySpec, ...] = (
@@ -131,7 +136,12 @@ SCHEMA: tuple[KeySpec, ...] = (
 
 
 class Keys:
-    """The names of one exchange's keys; `prefix` separates exchanges sharing a Redis."""
+    """The names of one exchange's keys; `prefix` separates exchanges sharing a Redis.
+
+    Every name starts with the prefix as a hash tag, `{greenex}:log`: on Redis Cluster all of an
+    exchange's keys then live in one slot, so the append script (which is given the log, its positions,
+    the bells and the report streams at once) and the MULTI blocks run there. One tag per exchange, so one
+    master does all its work: partitions (issue 17) are exchanges with tags of their own."""
 
     def __init__(self, prefix: str = "greenex") -> None:
         if not prefix or any(c in prefix for c in " *?[]{}:"):
@@ -139,46 +149,47 @@ class Keys:
                 f"a key prefix must be non-empty, without spaces, ':' or glob characters: {prefix!r}"
             )
         self.prefix = prefix
-        self.trades = f"{prefix}:md:trades"
-        self.log = f"{prefix}:log"
-        self.positions = f"{prefix}:log:positions"
-        self.report_cursor = f"{prefix}:reports:cursor"
-        self.digests = f"{prefix}:digests"
-        self.dead_letters = f"{prefix}:dead:intake"
-        self.everything = f"{prefix}:*"  # a SCAN pattern over every key of this exchange
-        self.pub_market = f"{prefix}:pub:market"
-        self.pub_registry = f"{prefix}:pub:registry"
-        self.pub_certificates = f"{prefix}:pub:certificates"
-        self.pub_certificate_order = f"{prefix}:pub:certificate-order"
-        self.pub_checkpoints = f"{prefix}:pub:checkpoints"
-        self.pub_events = f"{prefix}:pub:events"
-        self.public = f"{prefix}:pub:*"  # every key of the public read model
+        self.root = root = tag(prefix)
+        self.trades = f"{root}:md:trades"
+        self.log = f"{root}:log"
+        self.positions = f"{root}:log:positions"
+        self.report_cursor = f"{root}:reports:cursor"
+        self.digests = f"{root}:digests"
+        self.dead_letters = f"{root}:dead:intake"
+        self.everything = f"{root}:*"  # a SCAN pattern over every key of this exchange
+        self.pub_market = f"{root}:pub:market"
+        self.pub_registry = f"{root}:pub:registry"
+        self.pub_certificates = f"{root}:pub:certificates"
+        self.pub_certificate_order = f"{root}:pub:certificate-order"
+        self.pub_checkpoints = f"{root}:pub:checkpoints"
+        self.pub_events = f"{root}:pub:events"
+        self.public = f"{root}:pub:*"  # every key of the public read model
 
     def commands(self, sender: str) -> str:
         """The stream a participant (or the operator) writes its commands to."""
-        return f"{self.prefix}:in:{sender}"
+        return f"{self.root}:in:{sender}"
 
     def sender_of(self, commands_key: str) -> str:
         """The sender a command stream belongs to (the inverse of `commands`)."""
-        return commands_key.removeprefix(f"{self.prefix}:in:")
+        return commands_key.removeprefix(f"{self.root}:in:")
 
     def reports(self, participant: str) -> str:
-        return f"{self.prefix}:out:{participant}"
+        return f"{self.root}:out:{participant}"
 
     def depth(self, instrument: str) -> str:
-        return f"{self.prefix}:md:depth:{instrument}"
+        return f"{self.root}:md:depth:{instrument}"
 
     def pub_instrument(self, instrument: str) -> str:
-        return f"{self.prefix}:pub:instrument:{instrument}"
+        return f"{self.root}:pub:instrument:{instrument}"
 
     def bell(self, reader: str) -> str:
-        return f"{self.prefix}:log:bell:{reader}"
+        return f"{self.root}:log:bell:{reader}"
 
     def lease(self, process: str) -> str:
-        return f"{self.prefix}:lease:{process}"
+        return f"{self.root}:lease:{process}"
 
     def snapshots(self, core: str) -> str:
-        return f"{self.prefix}:snapshots:{core}"
+        return f"{self.root}:snapshots:{core}"
 
     def spec(self, name: str) -> KeySpec:
         return next(spec for spec in SCHEMA if spec.name == name)

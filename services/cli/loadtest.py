@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         baseline: bool = typer.Option(True, help="measure bare stream hop chains first"),
         out: Path | None = typer.Option(None, help="where JSON and plots go (default loadtests/out)"),
     ) -> None:
-        """Many signed clients at a fixed rate, each as its own Redis user on its own greenex:in:<client>
+        """Many signed clients at a fixed rate, each as its own Redis user on its own {greenex}:in:<client>
         stream; latency percentiles, stages, CPU."""
         from loadtests.live import RunConfig  # noqa: PLC0415 - needs the bench extras: only here
         from loadtests.runner import OUT_DIR, Options, run_session  # noqa: PLC0415

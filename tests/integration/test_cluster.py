@@ -1,0 +1,121 @@
+"""The log on a real Redis Cluster (issue 17, first step): 3 masters with a replica each, on loopback,
+every node with the key ring's users. One exchange's keys share one slot, so its append script runs on
+the master serving it; every node refuses a participant the log (NOPERM); kill -9 that master and its
+replica takes over with every entry a WAIT had seen replicated, found again through the slot map."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import MovedError, NoPermissionError, ResponseError
+
+from services.cli.cluster_local import LocalCluster, free_cluster_ports
+from services.cli.provision import ACL_FILE, init_keys
+from services.system import SYSTEM
+from shared.cluster import node_url, slot_of, slot_owner
+from shared.config import ADMIN, Settings
+from shared.eventlog.auth import IN_MEMORY_KEYS
+from shared.eventlog.redis_log import RedisEventLog
+from shared.eventlog.verify import verify_log
+from shared.keys import SCHEMA, Keys
+from tests.support import FakeClock, eventually, new_entries
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
+
+PREFIX = "clu"
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[tuple[LocalCluster, Settings]]:
+    settings = Settings(redis_url="redis://127.0.0.1:1", prefix=PREFIX, keys_dir=str(tmp_path / "keys"))
+    init_keys(settings, SYSTEM)
+    admin = (ADMIN, settings.keyring.redis_password(ADMIN))
+    ports = free_cluster_ports(6)
+    nodes = LocalCluster(tmp_path / "cluster", ports, 1, Path(settings.keys_dir) / ACL_FILE, admin)
+    try:
+        nodes.start()
+        yield nodes, settings
+    finally:
+        nodes.stop()
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    yield
+    while _opened:
+        await _opened.pop().aclose()
+
+
+_opened: list[Redis] = []
+
+
+def _as(settings: Settings, port: int, user: str) -> Redis:
+    client = Redis(port=port, username=user, password=settings.keyring.redis_password(user))
+    _opened.append(client)
+    return client
+
+
+def test_every_key_of_an_exchange_is_in_one_slot() -> None:
+    keys = Keys(PREFIX)
+    slots = {slot_of(spec.pattern(PREFIX, member)) for spec in SCHEMA for member in ("alice", "matching")}
+    assert slots == {slot_of(keys.log)}
+    assert slot_of(Keys("other").log) != slot_of(keys.log)  # another exchange (a partition): its own slot
+
+
+async def test_the_log_on_a_cluster_survives_the_loss_of_its_master(
+    cluster: tuple[LocalCluster, Settings],
+) -> None:
+    nodes, settings = cluster
+    keys = Keys(PREFIX)
+    host, port = await slot_owner(_as(settings, nodes.ports[0], ADMIN), keys.log)
+    others = [p for p in nodes.ports if p != port]
+    some_node = _as(settings, others[-1], ADMIN)  # asked for the slot map before and after the failover
+    url = f"redis://admin:pw@127.0.0.1:{nodes.ports[0]}/0"
+    assert node_url(url, host, port) == f"redis://admin:pw@{host}:{port}/0"
+
+    # A node that does not serve the slot refuses the append with MOVED: clients need the owner.
+    elsewhere = _as(settings, others[0], ADMIN)
+    wrong = RedisEventLog(elsewhere, keys, clock=FakeClock(), producer_keys=IN_MEMORY_KEYS)
+    with pytest.raises(MovedError) as moved:
+        await wrong.append("p", new_entries(1))
+    assert (moved.value.slot_id, moved.value.node_addr) == (slot_of(keys.log), (host, port))
+
+    owner = _as(settings, port, ADMIN)
+    log = RedisEventLog(owner, keys, clock=FakeClock(), producer_keys=IN_MEMORY_KEYS)
+    await log.append("p", new_entries(5))
+    await log.append("p", new_entries(5, start=6))
+    replicated = await cast(Any, owner).execute_command("WAIT", 1, 5000)
+    assert replicated == 1  # the strict profile: the append counts once a replica has it
+
+    # The key ring's users are on every node: the public user may not read the log on any of them (ACLs
+    # are checked before the slot: NOPERM, not MOVED, even where the slot is not served), and the
+    # intake service's user may.
+    for node in nodes.ports:
+        public = _as(settings, node, "public")
+        with pytest.raises(NoPermissionError):
+            await public.xrange(keys.log)
+    intake = _as(settings, port, "intake")
+    assert len(cast(list[Any], await intake.xrange(keys.log))) == 10
+
+    nodes.kill(port)  # the master serving the exchange, kill -9
+
+    async def promoted() -> bool:
+        try:
+            _, serving = await slot_owner(some_node, keys.log)
+        except (LookupError, OSError, ResponseError):
+            return False
+        return serving != port and nodes.info(serving).get("cluster_state") == "ok"
+
+    await eventually(promoted, timeout=30, interval=0.2)
+    _, new_port = await slot_owner(some_node, keys.log)
+    survivor = _as(settings, new_port, ADMIN)
+    after = RedisEventLog(survivor, keys, clock=FakeClock(), producer_keys=IN_MEMORY_KEYS)
+    entries = await after.read(0, 100)
+    assert [e.seq for e in entries] == list(range(1, 11))
+    assert (await verify_log(after)).ok  # the same chain, link by link
+    await after.append("p", new_entries(1, start=11))  # the new master takes appends on the same chain
+    assert (await after.head())[0] == 11
