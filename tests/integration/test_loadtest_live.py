@@ -6,6 +6,7 @@ import pytest
 from redis.asyncio import Redis
 
 from loadtests.live import RunConfig, run_load
+from shared.keys import Keys
 
 pytestmark = pytest.mark.integration
 
@@ -16,13 +17,13 @@ async def test_a_short_run_answers_every_order_and_leaves_no_keys(redis_server: 
     digest as they stop) not one key of the run's prefix is left in Redis."""
     redis = Redis.from_url(redis_server)
     try:
-        before = {k async for k in redis.scan_iter("greenex-lt-*")}
+        before = {k async for k in redis.scan_iter("{greenex-lt-*")}
         result = await run_load(RunConfig(rate=200, duration_s=None, count=200, redis_url=redis_server))
         summary = result.summary()
         assert (summary["sent"], summary["unanswered"]) == (200, 0)
         assert summary["match_ms"]["count"] > 0
         assert set(summary["cpu_us_per_order"]) >= {"intake", "verification", "matching", "settlement"}
-        assert {k async for k in redis.scan_iter(f"{result.prefix}:*")} == set()
-        assert {k async for k in redis.scan_iter("greenex-lt-*")} == before
+        assert {k async for k in redis.scan_iter(Keys(result.prefix).everything)} == set()
+        assert {k async for k in redis.scan_iter("{greenex-lt-*")} == before
     finally:
         await redis.aclose()
