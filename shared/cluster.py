@@ -9,13 +9,29 @@ the exchange may run: services/runtime/acl.py).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
+import msgspec
 from redis.asyncio import Redis
 from redis.crc import key_slot
+from redis.exceptions import RedisError, ResponseError
 
-__all__ = ["in_cluster_mode", "node_url", "slot_of", "slot_owner"]
+from shared.config import Settings
+
+__all__ = [
+    "ClusterPlace",
+    "in_cluster_mode",
+    "node_url",
+    "place_on_cluster",
+    "serving",
+    "slot_of",
+    "slot_owner",
+    "watch_slot",
+]
 
 
 def slot_of(key: str) -> int:
@@ -28,16 +44,81 @@ async def in_cluster_mode(redis: Redis) -> bool:
     return bool(info.get("cluster_enabled"))
 
 
+@dataclass(frozen=True)
+class ClusterPlace:
+    """Where an exchange's slot is served, and every node that knew it (to ask again after a failover)."""
+
+    master: tuple[str, int]
+    nodes: tuple[tuple[str, int], ...]
+
+
+async def place_on_cluster(settings: Settings, user: str) -> tuple[Settings, ClusterPlace | None]:
+    """`settings` with `redis_url` pointed at the master serving the exchange's slot, when the server at
+    `redis_url` is a cluster node (None: a plain Redis, nothing to do). Logged in as `user`, who may run
+    CLUSTER SLOTS (every Redis user of the exchange may)."""
+    redis = Redis.from_url(settings.redis_url, username=user, password=settings.keyring.redis_password(user))
+    try:
+        try:
+            ranges: Any = await redis.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
+        except ResponseError as exc:
+            if "cluster support disabled" in str(exc):
+                return settings, None
+            raise
+        master = _owner(ranges, slot_of(settings.keys.log))
+    finally:
+        await redis.aclose()
+    place = ClusterPlace(master, _nodes(ranges))
+    return msgspec.structs.replace(settings, redis_url=node_url(settings.redis_url, *master)), place
+
+
+async def serving(place: ClusterPlace, settings: Settings, user: str) -> tuple[str, int] | None:
+    """The master serving the exchange's slot now, asked of the nodes known at start in turn (the one
+    we used may be the one that died); None if none of them answers."""
+    password = settings.keyring.redis_password(user)
+    for host, port in place.nodes:
+        redis = Redis(host=host, port=port, username=user, password=password, socket_timeout=1,
+                      socket_connect_timeout=1)  # fmt: skip
+        try:
+            ranges: Any = await redis.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
+            return _owner(ranges, slot_of(settings.keys.log))
+        except (RedisError, OSError, LookupError):
+            continue
+        finally:
+            await redis.aclose()
+    return None
+
+
+async def watch_slot(place: ClusterPlace, settings: Settings, user: str, interval_s: float = 0.5) -> str:
+    """Return (a reason) once another master serves the exchange's slot: the process must reconnect,
+    which it does by exiting for its supervisor to start it again (its state is rebuilt from the log)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        now = await serving(place, settings, user)
+        if now is not None and now != place.master:
+            return f"the slot moved from {place.master[0]}:{place.master[1]} to {now[0]}:{now[1]}"
+
+
+def _owner(ranges: Sequence[Any], slot: int) -> tuple[str, int]:
+    for first, last, master, *_replicas in ranges:
+        if int(first) <= slot <= int(last):
+            return _address(master)
+    raise LookupError(f"no master serves slot {slot}")
+
+
+def _nodes(ranges: Sequence[Any]) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted({_address(node) for _first, _last, *nodes in ranges for node in nodes}))
+
+
+def _address(node: Sequence[Any]) -> tuple[str, int]:
+    host = node[0].decode() if isinstance(node[0], bytes) else str(node[0])
+    return host, int(node[1])
+
+
 async def slot_owner(redis: Redis, key: str) -> tuple[str, int]:
     """(host, port) of the master serving `key`'s slot, as the node `redis` talks to sees the cluster;
     LookupError if no master serves it (the cluster is down or being resharded)."""
-    slot = slot_of(key)
     ranges: Any = await redis.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
-    for first, last, master, *_replicas in ranges:
-        if int(first) <= slot <= int(last):
-            host = master[0].decode() if isinstance(master[0], bytes) else str(master[0])
-            return host, int(master[1])
-    raise LookupError(f"no master serves slot {slot} (of {key})")
+    return _owner(ranges, slot_of(key))
 
 
 def node_url(url: str, host: str, port: int) -> str:

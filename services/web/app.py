@@ -8,6 +8,7 @@ Content-Security-Policy allows scripts from this origin only, none inline.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,8 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from services.web.reader import RELOAD, Broadcast, PublicReader
-from services.web.search import SEARCH_LIMIT
+from services.web.reader import RELOAD, Broadcast, PublicReader, SearchBusyError
+from services.web.search import MAX_QUERY, SEARCH_LIMIT
 
 __all__ = ["CSP", "create_app"]
 
@@ -83,6 +84,12 @@ def create_app(reader: PublicReader, broadcast: Broadcast) -> FastAPI:  # noqa: 
             raise HTTPException(404, f"no certificate {cert_id}")
         return doc
 
+    async def search_or_429(q: str) -> list[dict[str, Any]]:
+        try:
+            return await reader.search(q)
+        except SearchBusyError as busy:
+            raise HTTPException(429, str(busy), {"Retry-After": "1"}) from None
+
     async def label_or_404(label_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         reg = await reader.registry()
         labels = [x for x in reg["labels"] if x["label_id"] == label_id]
@@ -112,9 +119,10 @@ def create_app(reader: PublicReader, broadcast: Broadcast) -> FastAPI:  # noqa: 
         return await reader.registry()
 
     @app.get("/api/certificates", tags=["registry"])
-    async def api_search(q: str = Query("", max_length=200)) -> list[dict[str, Any]]:
-        """Certificates by id, beneficiary (part of it) or serial (a number, or part of a label)."""
-        return await reader.search(q)
+    async def api_search(q: str = Query("", max_length=MAX_QUERY)) -> list[dict[str, Any]]:
+        """Certificates by id, beneficiary (part of it) or serial (a number, or part of a label): the
+        newest 50. 429 when searches are busy (try again in a second)."""
+        return await search_or_429(q)
 
     @app.get("/api/certificates/{cert_id}", tags=["registry"])
     async def api_certificate(cert_id: str) -> dict[str, Any]:
@@ -135,16 +143,21 @@ def create_app(reader: PublicReader, broadcast: Broadcast) -> FastAPI:  # noqa: 
         return await reader.checkpoints()
 
     @app.get("/api/stream", tags=["market"])
-    async def api_stream(request: Request, instrument: str = "") -> StreamingResponse:
-        """Server-Sent Events: one `data:` JSON per change (market updates for `instrument`, or every
-        instrument if empty; registry and checkpoint changes)."""
-        no_buffering = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-        events = _events(instrument)
-        return StreamingResponse(events, media_type="text/event-stream", headers=no_buffering)
-
-    async def _events(instrument: str) -> AsyncIterator[bytes]:
-        # The server cancels this generator when the client goes (uvicorn's ASGI 2.3 disconnect message).
+    async def api_stream(instrument: str = Query("", max_length=64)) -> StreamingResponse:
+        """Server-Sent Events, batched every 250 ms: one `data:` JSON per change (market updates for
+        `instrument`, a listed symbol, or every instrument if empty; registry and checkpoint changes).
+        404 for an instrument that is not listed, 503 when the server holds as many live pages as it
+        serves."""
+        if instrument and await reader.instrument(instrument) is None:
+            raise HTTPException(404, f"no instrument {instrument}")
         queue = broadcast.subscribe(instrument)
+        if queue is None:
+            raise HTTPException(503, "too many live pages open: try again later", {"Retry-After": "30"})
+        no_buffering = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        return StreamingResponse(_events(queue), media_type="text/event-stream", headers=no_buffering)
+
+    async def _events(queue: asyncio.Queue[bytes]) -> AsyncIterator[bytes]:
+        # The server cancels this generator when the client goes (uvicorn's ASGI 2.3 disconnect message).
         try:
             yield b"retry: 2000\n\n"
             while True:
@@ -167,9 +180,9 @@ def create_app(reader: PublicReader, broadcast: Broadcast) -> FastAPI:  # noqa: 
         return page(request, "market.html", doc=await instrument_or_404(symbol))
 
     @app.get("/registry", response_class=HTMLResponse, include_in_schema=False)
-    async def registry_page(request: Request, q: str = Query("", max_length=200)) -> HTMLResponse:
+    async def registry_page(request: Request, q: str = Query("", max_length=MAX_QUERY)) -> HTMLResponse:
         reg = await reader.registry()
-        found = await reader.search(q) if q else None
+        found = await search_or_429(q) if q else None
         return page(request, "registry.html", reg=reg, q=q, found=found, limit=SEARCH_LIMIT)
 
     @app.get("/certificates/{cert_id}", response_class=HTMLResponse, include_in_schema=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 import msgspec
@@ -14,11 +15,17 @@ from redis.asyncio import Redis
 from services.web.search import SEARCH_LIMIT, CertificateIndex
 from shared.keys import Keys
 
-__all__ = ["Broadcast", "PublicReader"]
+__all__ = ["KEEPALIVE", "RELOAD", "Broadcast", "PublicReader", "SearchBusyError"]
 
 log = structlog.get_logger("greenex.web")
 _json = msgspec.json.Decoder()
 _PAGE = 1000  # certificates per read while indexing
+SEARCH_CPU_S = 0.25  # of each second, at most this long spent searching
+_ANSWERS = 1000  # answers remembered (until the index grows)
+
+
+class SearchBusyError(Exception):
+    """The search's share of this second is spent."""
 
 
 class PublicReader:
@@ -28,6 +35,8 @@ class PublicReader:
         self.redis, self.keys = redis, keys
         self._index = CertificateIndex()
         self._refreshing = asyncio.Lock()
+        self._answers: dict[tuple[str, int, int], list[str]] = {}  # (query, limit, index size) -> ids
+        self._window = [0.0, 0.0]  # (start of the current second, search time spent in it)
 
     async def _doc(self, key: str) -> Any:
         raw = await self.redis.get(key)
@@ -55,21 +64,36 @@ class PublicReader:
         return None if raw is None else _json.decode(raw)
 
     async def search(self, query: str, limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
-        """Certificates matching `query` (services/web/search.py), newest first."""
+        """Certificates matching `query` (services/web/search.py), newest first. SearchBusyError when the
+        searches of the last second took SEARCH_CPU_S of this process's time already: a crafted query
+        can cost far more than an ordinary one, and every page shares this event loop."""
         async with self._refreshing:
             await self._refresh()
-        ids = self._index.search(query, limit)
+        key = (query.strip().lower(), limit, len(self._index))
+        ids = self._answers.get(key)
+        if ids is None:
+            now = time.monotonic()
+            if now - self._window[0] >= 1.0:
+                self._window = [now, 0.0]
+            if self._window[1] >= SEARCH_CPU_S:
+                raise SearchBusyError("the registry search is busy: try again in a second")
+            ids = self._index.search(query, limit)
+            self._window[1] += time.monotonic() - now
+            if len(self._answers) >= _ANSWERS:
+                self._answers.clear()
+            self._answers[key] = ids
         rows: list[Any] = await self.redis.hmget(self.keys.pub_certificates, ids) if ids else []
         return [_json.decode(raw) for raw in rows if raw is not None]
 
     async def _refresh(self) -> None:
         """Add to the index the certificates published since the last look: `pub:certificate-order`
         scores each id by its seq, and the projection adds them in seq order after their documents, so
-        one range by score from the newest seq indexed finds exactly the new ones. A read model that
-        shrank was rebuilt: index it again."""
+        one range by score from the newest seq indexed finds exactly the new ones. An id whose document
+        is not there yet (a read model being rebuilt) stops the round before it, so that it is not
+        skipped for good. A read model that shrank was rebuilt: index it again."""
         order = self.keys.pub_certificate_order
         if await self.redis.zcard(order) < len(self._index):
-            self._index = CertificateIndex()
+            self._index, self._answers = CertificateIndex(), {}
         since = self._index.newest_seq
         while True:
             fresh: list[Any] = await self.redis.zrangebyscore(order, since, "+inf", start=0, num=_PAGE)
@@ -77,12 +101,10 @@ class PublicReader:
             if not fresh:
                 return
             docs: list[Any] = await self.redis.hmget(self.keys.pub_certificates, fresh)
-            before = len(self._index)
             for raw in docs:
-                if raw is not None:
-                    self._index.add(_json.decode(raw))
-            if len(self._index) == before:
-                return  # named but not written (a read model being rebuilt): the next search looks again
+                if raw is None:
+                    return  # the next search looks again from here
+                self._index.add(_json.decode(raw))
             since = self._index.newest_seq
 
 
@@ -110,20 +132,27 @@ class Broadcast:
     FLUSH_S = 0.25
     QUEUE = 64
     KEEPALIVE_S = 15.0
+    MAX_PAGES = 1000  # live pages per web process; more are refused (503) rather than slowing all
 
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis, self.keys = redis, keys
         self.pages: dict[asyncio.Queue[bytes], str] = {}  # page -> its instrument ("" for all)
+        self._sent: dict[asyncio.Queue[bytes], float] = {}  # page -> when it was last sent anything
         self._pending: list[tuple[str, bytes]] = []  # (instrument or "" for everyone's, frame)
         self._tasks: list[asyncio.Task[None]] = []
 
-    def subscribe(self, instrument: str = "") -> asyncio.Queue[bytes]:
+    def subscribe(self, instrument: str = "") -> asyncio.Queue[bytes] | None:
+        """A queue of chunks for a new page; None when MAX_PAGES are open already."""
+        if len(self.pages) >= self.MAX_PAGES:
+            return None
         queue: asyncio.Queue[bytes] = asyncio.Queue(self.QUEUE)
         self.pages[queue] = instrument
+        self._sent[queue] = time.monotonic()
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[bytes]) -> None:
         self.pages.pop(queue, None)
+        self._sent.pop(queue, None)
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._flush())]
@@ -161,9 +190,12 @@ class Broadcast:
                 sent += self._offer(queue, chunks[wanted])
         return sent
 
-    def keepalive(self) -> None:
-        for queue in list(self.pages):
-            self._offer(queue, KEEPALIVE)
+    def keepalive(self, now: float | None = None) -> int:
+        """A comment line to every page sent nothing for KEEPALIVE_S (a quiet instrument's page, while
+        other pages are busy, too); return how many got one."""
+        now = time.monotonic() if now is None else now
+        quiet = [queue for queue in self.pages if now - self._sent.get(queue, now) >= self.KEEPALIVE_S]
+        return sum(self._offer(queue, KEEPALIVE) for queue in quiet)
 
     def _offer(self, queue: asyncio.Queue[bytes], chunk: bytes) -> bool:
         try:
@@ -171,23 +203,21 @@ class Broadcast:
         except asyncio.QueueFull:
             self._drop(queue)
             return False
+        self._sent[queue] = time.monotonic()
         return True
 
     def _drop(self, queue: asyncio.Queue[bytes]) -> None:
         """No more events for this page: its stream ends with a reload (its own JSON then is current)."""
-        self.pages.pop(queue, None)
+        self.unsubscribe(queue)
         with contextlib.suppress(asyncio.QueueEmpty):
             queue.get_nowait()  # room for the last word
         queue.put_nowait(RELOAD)
 
     async def _flush(self) -> None:
-        quiet = 0.0
         while True:
             await asyncio.sleep(self.FLUSH_S)
-            quiet = 0.0 if self.flush() else quiet + self.FLUSH_S
-            if quiet >= self.KEEPALIVE_S:
-                self.keepalive()
-                quiet = 0.0
+            self.flush()
+            self.keepalive()
 
     async def _read(self) -> None:
         last = "$"

@@ -46,6 +46,8 @@ def test_id_beneficiary_serial_and_label() -> None:
     assert index.search("ccer-24-p12-1") == ["RC-12"]
     assert index.search("") == []
     assert index.search("acme", limit=1) == ["RC-15"]
+    assert index.search("²") == []  # a digit to str.isdigit, not to int()
+    assert index.search("a" * 65) == []  # longer than any id or name: not searched
 
 
 def test_a_query_cannot_match_across_two_certificates_or_fields() -> None:
@@ -67,7 +69,7 @@ def test_adding_a_certificate_again_changes_nothing() -> None:
     assert index.search("7") == ["RC-3"]
 
 
-_names = st.text(alphabet="abcAB 1-", min_size=0, max_size=6)
+_names = st.text(alphabet="abcAB 1-İ😀", min_size=0, max_size=6)
 
 
 @settings(max_examples=200, deadline=None)
@@ -78,13 +80,16 @@ _names = st.text(alphabet="abcAB 1-", min_size=0, max_size=6)
     queries=st.lists(st.one_of(_names, st.integers(0, 1000).map(str), st.just("rc-3")), min_size=1,
                      max_size=8),
     limit=st.integers(1, 30),
+    sizes=st.sampled_from([(1 << 20, 1024), (12, 2), (1, 1)]),
 )
 def test_the_index_agrees_with_a_scan(
-    rows: list[tuple[str, str, int, int]], blocks: list[int], queries: list[str], limit: int
+    rows: list[tuple[str, str, int, int]], blocks: list[int], queries: list[str], limit: int,
+    sizes: tuple[int, int],
 ) -> None:
     """Certificates added in seq order, searches between additions: the index returns the scan's answer
-    (its first `limit`). Serials are retired in any order, never twice within an instrument."""
-    index, certs, free = CertificateIndex(), [], {"X": list(blocks), "Y": list(reversed(blocks))}
+    (its first `limit`). Serials are retired in any order, never twice within an instrument; the text in
+    one segment or many, ranges sorted at once or merged from small tails."""
+    index, certs, free = CertificateIndex(*sizes), [], {"X": list(blocks), "Y": list(reversed(blocks))}
     for n, (beneficiary, instrument, width, pieces) in enumerate(rows, start=1):
         taken = [free[instrument].pop() for _ in range(pieces)]
         cert = _cert(n, beneficiary, instrument, [(10 * k + 1, 10 * k + width) for k in taken])
