@@ -18,12 +18,13 @@ from urllib.parse import urlparse, urlunparse
 import msgspec
 from redis.asyncio import Redis
 from redis.crc import key_slot
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoPermissionError, RedisError, ResponseError
 
 from shared.config import Settings
 
 __all__ = [
     "ClusterPlace",
+    "cluster_nodes",
     "in_cluster_mode",
     "node_url",
     "place_on_cluster",
@@ -54,21 +55,42 @@ class ClusterPlace:
 
 async def place_on_cluster(settings: Settings, user: str) -> tuple[Settings, ClusterPlace | None]:
     """`settings` with `redis_url` pointed at the master serving the exchange's slot, when the server at
-    `redis_url` is a cluster node (None: a plain Redis, nothing to do). Logged in as `user`, who may run
-    CLUSTER SLOTS (every Redis user of the exchange may)."""
-    redis = Redis.from_url(settings.redis_url, username=user, password=settings.keyring.redis_password(user))
-    try:
+    `redis_url` is a cluster node (None: a plain Redis, nothing to do). Asks `redis_url`'s node, then
+    those of `cluster_nodes` (GREENEX_CLUSTER_NODES, "host:port,...": the node named by REDIS_URL may be
+    the one that died). Logged in as `user`, who may run CLUSTER SLOTS (every Redis user of the
+    exchange may). LookupError if no node answers or none serves the slot."""
+    password = settings.keyring.redis_password(user)
+    seeds = [settings.redis_url] + [node_url(settings.redis_url, *_parse(n)) for n in _listed(settings)]
+    failure: Exception | None = None
+    for url in seeds:
+        redis = Redis.from_url(url, username=user, password=password, socket_connect_timeout=1)
         try:
             ranges: Any = await redis.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
         except ResponseError as exc:
-            if "cluster support disabled" in str(exc):
+            # A plain Redis; or users from before CLUSTER SLOTS was granted, who cannot be on a cluster
+            # (their ACL file was made for one server).
+            if "cluster support disabled" in str(exc) or isinstance(exc, NoPermissionError):
                 return settings, None
-            raise
+            failure = exc
+            continue
+        except (RedisError, OSError) as exc:
+            failure = exc
+            continue
+        finally:
+            await redis.aclose()
         master = _owner(ranges, slot_of(settings.keys.log))
-    finally:
-        await redis.aclose()
-    place = ClusterPlace(master, _nodes(ranges))
-    return msgspec.structs.replace(settings, redis_url=node_url(settings.redis_url, *master)), place
+        place = ClusterPlace(master, _nodes(ranges))
+        return msgspec.structs.replace(settings, redis_url=node_url(settings.redis_url, *master)), place
+    raise LookupError(f"no cluster node answered ({failure})")
+
+
+def _listed(settings: Settings) -> list[str]:
+    return [n.strip() for n in settings.cluster_nodes.split(",") if n.strip()]
+
+
+def _parse(node: str) -> tuple[str, int]:
+    host, _, port = node.rpartition(":")
+    return host, int(port)
 
 
 async def serving(place: ClusterPlace, settings: Settings, user: str) -> tuple[str, int] | None:
@@ -112,6 +134,28 @@ def _nodes(ranges: Sequence[Any]) -> tuple[tuple[str, int], ...]:
 def _address(node: Sequence[Any]) -> tuple[str, int]:
     host = node[0].decode() if isinstance(node[0], bytes) else str(node[0])
     return host, int(node[1])
+
+
+async def cluster_nodes(redis: Redis) -> tuple[tuple[str, int], ...]:
+    """Every node of the cluster the node `redis` talks to knows (masters, and replicas still syncing,
+    which CLUSTER SLOTS leaves out), but those it marks failed; () for a plain Redis."""
+    try:
+        raw: Any = await redis.execute_command("CLUSTER", "NODES")  # type: ignore[no-untyped-call]
+    except ResponseError as exc:
+        if "cluster support disabled" in str(exc):
+            return ()
+        raise
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    found: set[tuple[str, int]] = set()
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 3 or {"fail", "noaddr", "handshake"} & set(fields[2].split(",")):
+            continue
+        address = fields[1].split("@", 1)[0]  # ip:port@cport[,hostname]
+        host, _, port = address.rpartition(":")
+        if host and port.isdigit():
+            found.add((host, int(port)))
+    return tuple(sorted(found))
 
 
 async def slot_owner(redis: Redis, key: str) -> tuple[str, int]:

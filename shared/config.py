@@ -65,6 +65,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     lease: str = ""  # the value of the lease this process holds (set at start, shared/eventlog/lease.py)
     web_host: str = "127.0.0.1"  # where `greenex web` serves the public pages (GREENEX_WEB_HOST)
     web_port: int = 8080  # GREENEX_WEB_PORT; 0: any free port (the tests' exchanges)
+    cluster_nodes: str = ""  # GREENEX_CLUSTER_NODES: more cluster nodes than REDIS_URL's, "host:port,..."
 
     def __post_init__(self) -> None:
         if self.appendfsync not in ("everysec", "always"):
@@ -111,7 +112,8 @@ def load_settings(**overrides: object) -> Settings:
     for name, variable in (("prefix", "GREENEX_PREFIX"), ("keys_dir", "GREENEX_KEYS_DIR"),
                            ("venue", "GREENEX_VENUE"), ("appendfsync", "GREENEX_APPENDFSYNC"),
                            ("archive_dir", "GREENEX_ARCHIVE_DIR"),
-                           ("web_host", "GREENEX_WEB_HOST")):  # fmt: skip
+                           ("web_host", "GREENEX_WEB_HOST"),
+                           ("cluster_nodes", "GREENEX_CLUSTER_NODES")):  # fmt: skip
         if value := os.environ.get(variable):
             env[name] = value
     for name, variable in (("snapshot_every", "GREENEX_SNAPSHOT_EVERY"),

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import structlog
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from services.intake.core import valid_participant_id
 from services.runtime.acl import acl_file, locked_default, participant_rules, service_users, setuser_args
 from services.runtime.system import System
+from shared.cluster import cluster_nodes
 from shared.config import ADMIN, OPERATOR_USER, PUBLIC_USER, Settings, connect
 from shared.keyring import KeyRing, new_password
 from shared.keys import Keys
@@ -37,6 +39,7 @@ __all__ = [
 # deployment can give Redis that directory (ACL SAVE writes a new file there and renames it) and
 # none of the ring's secrets.
 ACL_FILE = "redis/users.acl"
+log = structlog.get_logger("greenex.provision")
 
 
 class ProvisioningError(Exception):
@@ -125,14 +128,36 @@ async def create_participant_user(admin: Redis, keys: Keys, participant: str) ->
     if await _acl(admin, "GETUSER", participant) is not None:
         raise ProvisioningError(f"a Redis user {participant!r} already exists")
     password = new_password()
-    await _acl(admin, "SETUSER", *setuser_args(participant, password, participant_rules(keys, participant)))
-    await _save(admin)
+    rules = participant_rules(keys, participant)
+    await _on_every_node(admin, "SETUSER", *setuser_args(participant, password, rules))
     return password
 
 
 async def delete_participant_user(admin: Redis, participant: str) -> None:
-    await _acl(admin, "DELUSER", participant)
+    await _on_every_node(admin, "DELUSER", participant)
+
+
+async def _on_every_node(admin: Redis, *args: str) -> None:
+    """An ACL change on `admin`'s server and, on a cluster, on every other node too: Redis keeps users
+    per node and does not replicate ACL commands, and after a failover the replica serves the clients."""
+    await _acl(admin, *args)
     await _save(admin)
+    login = admin.connection_pool.connection_kwargs
+    here = (login.get("host"), login.get("port"))
+    for host, port in await cluster_nodes(admin):
+        if (host, port) == here:
+            continue
+        node = Redis(host=host, port=port, username=login.get("username"), password=login.get("password"),
+                     socket_connect_timeout=2)  # fmt: skip
+        try:
+            await _acl(node, *args)
+            await _save(node)
+        except (RedisError, OSError) as exc:
+            # A node that is down misses it: on restart it has what its ACL file has (deploy/cluster.sh
+            # gives every node the key ring's one file, which the others' ACL SAVE just wrote).
+            log.warning("acl_not_applied_on_node", node=f"{host}:{port}", error=repr(exc))
+        finally:
+            await node.aclose()
 
 
 def sealed_key(

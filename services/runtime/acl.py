@@ -38,8 +38,9 @@ __all__ = [
     "setuser_args",
 ]
 
-# What every client library sends on connect (redis-py: AUTH or HELLO; CLIENT SETINFO errors are ignored).
-_CONNECT = ("+ping", "+hello", "+auth")
+# What every client library sends on connect (redis-py: AUTH or HELLO; CLIENT SETINFO errors are ignored);
+# CLUSTER SLOTS: which node serves the exchange's slot (shared/cluster.py); it names no key.
+_CONNECT = ("+ping", "+hello", "+auth", "+cluster|slots")
 _LOG_WRITER = ("+evalsha", "+eval", "+xadd", "+xrange", "+xrevrange", "+xread", "+hget", "+hset")
 _SNAPSHOTS = ("+lpush", "+ltrim", "+lrange")  # services/runtime/snapshots.py
 _COMMANDS: dict[Role, tuple[str, ...]] = {

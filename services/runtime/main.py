@@ -15,6 +15,7 @@ from services.runtime.app import cancel_tasks, fail_fast
 from services.runtime.gcpolicy import collect_periodically, freeze_startup_objects
 from services.runtime.startwait import NotReady, wait_until_ready
 from services.runtime.system import System
+from shared.cluster import ClusterPlace, place_on_cluster, watch_slot
 from shared.config import Settings, connect, load_settings
 from shared.eventlog.lease import LeaseHeld, LeaseLost, keep_lease, new_lease_value, take_lease
 from shared.keyring import KeyMissing
@@ -37,10 +38,15 @@ def run_process(system: System, argv: Sequence[str]) -> None:
     try:
         if wait_s > 0:
             asyncio.run(wait_until_ready(settings, process.name, wait_s))
-        app = process.build(settings, system, process)
+        app = process.build(settings, system, process)  # first: it checks the secrets the process needs
+        # On Redis Cluster: talk to the master serving the exchange's slot (shared/cluster.py). Building
+        # connects nothing yet, so the app is built again for that node.
+        settings, place = asyncio.run(place_on_cluster(settings, process.name))
+        if place is not None:
+            app = process.build(settings, system, process)
         asyncio.run(_take_lease(settings, process.name))
     # A secret missing or well known; another live copy; what `--wait` waited for never came.
-    except (KeyMissing, LeaseHeld, NotReady) as refused:
+    except (KeyMissing, LeaseHeld, NotReady, LookupError) as refused:
         sys.exit(f"{process.name}: refusing to start: {refused}")
     collector: list[asyncio.Task[None]] = []
 
@@ -49,6 +55,11 @@ def run_process(system: System, argv: Sequence[str]) -> None:
         collector.append(asyncio.create_task(_keep_lease(settings, process.name)))
         if os.environ.get("GREENEX_EXIT_WITH_PARENT") == "1":
             collector.append(asyncio.create_task(_exit_with_parent(process.name, parent)))
+
+    @app.after_startup
+    async def follow_the_slot() -> None:
+        if place is not None:
+            collector.append(asyncio.create_task(_follow_slot(settings, process.name, place)))
 
     @app.after_startup
     async def calm_the_collector() -> None:
@@ -83,6 +94,17 @@ async def _exit_with_parent(process: str, parent: int) -> None:
             os.kill(os.getpid(), signal.SIGTERM)  # the clean way out: snapshot, release the lease
             return
         await asyncio.sleep(0.5)
+
+
+async def _follow_slot(settings: Settings, process: str, place: ClusterPlace) -> None:
+    """After a failover another master serves the slot: exit, to be started again on it (the state is
+    rebuilt from the log there, which is all the new master has)."""
+    moved = await watch_slot(place, settings, process)
+    fail_fast(process, SlotMoved(moved))
+
+
+class SlotMoved(Exception):  # noqa: N818 - an event, not an error of ours
+    """The exchange's slot is served by another master now."""
 
 
 async def _take_lease(settings: Settings, process: str) -> None:

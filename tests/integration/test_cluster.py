@@ -5,6 +5,7 @@ replica takes over with every entry a WAIT had seen replicated, found again thro
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -14,17 +15,25 @@ from redis.asyncio import Redis
 from redis.exceptions import MovedError, NoPermissionError, ResponseError
 
 from services.cli.cluster_local import LocalCluster, free_cluster_ports
+from services.cli.demo import seed_exchange
+from services.cli.local import service_env
 from services.cli.provision import ACL_FILE, init_keys
+from services.cli.readmodel import replay_log
+from services.cli.supervisor import Supervisor
+from services.cli.venue import Venue
+from services.cli.views import conservation_problems
 from services.system import SYSTEM
-from shared.cluster import node_url, slot_of, slot_owner
+from shared.cluster import node_url, place_on_cluster, slot_of, slot_owner
 from shared.config import ADMIN, Settings
 from shared.eventlog.auth import IN_MEMORY_KEYS
 from shared.eventlog.redis_log import RedisEventLog
 from shared.eventlog.verify import verify_log
 from shared.keys import SCHEMA, Keys
+from shared.trading import TradingClient
+from tests.integration.load_support import settled_exchange
 from tests.support import FakeClock, eventually, new_entries
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]
 
 PREFIX = "clu"
 
@@ -119,3 +128,76 @@ async def test_the_log_on_a_cluster_survives_the_loss_of_its_master(
     assert (await verify_log(after)).ok  # the same chain, link by link
     await after.append("p", new_entries(1, start=11))  # the new master takes appends on the same chain
     assert (await after.head())[0] == 11
+
+
+async def _trade(url: str, venue: Venue, price: str) -> None:
+    """cementco sells 5 t of SZEA-2025 to greenfund at `price`, through the client library."""
+    s = venue.settings
+
+    async def session(name: str) -> TradingClient:
+        creds = venue.credentials[name]
+        return await TradingClient.connect(url, name, creds.redis_password, creds.signing_key,
+                                           venue=s.venue, prefix=s.prefix)  # fmt: skip
+
+    async with await session("cementco") as seller, await session("greenfund") as buyer:
+        await seller.outcome(await seller.sell("SZEA-2025", 5, price=price), timeout=30)
+        await buyer.outcome(await buyer.buy("SZEA-2025", 5, price=price), timeout=30)
+
+
+async def test_an_exchange_on_the_cluster_resumes_on_the_replica_of_its_dead_master(
+    cluster: tuple[LocalCluster, Settings], tmp_path: Path
+) -> None:
+    """The service processes are given any node (and the others to ask if it is down): each finds the
+    master serving the exchange's slot. The demo seed trades there; kill -9 that master (after a WAIT:
+    nothing in flight); every process notices the slot moved, exits, is started again on the promoted
+    replica, rebuilds from the log there; the next trade settles and every tonne and fen adds up."""
+    nodes, ring = cluster
+    keys = Keys(PREFIX)
+    _, owner = await slot_owner(_as(ring, nodes.ports[0], ADMIN), keys.log)
+    others = [p for p in nodes.ports if p != owner]
+    seed = Settings(redis_url=f"redis://127.0.0.1:{others[0]}/0", prefix=PREFIX, keys_dir=ring.keys_dir,
+                    venue="greenex-test")  # fmt: skip
+    env = service_env(seed, GREENEX_LOG_LEVEL="WARNING", GREENEX_WEB_PORT="0",
+                      GREENEX_CLUSTER_NODES=",".join(f"127.0.0.1:{p}" for p in nodes.ports))  # fmt: skip
+    placed, place = await place_on_cluster(seed, ADMIN)
+    assert place is not None
+    assert place.master[1] == owner
+    sup = Supervisor(env=env, log_dir=tmp_path / "logs")
+    venue = Venue(placed)
+    await sup.start()
+    watcher = asyncio.create_task(sup.watch())  # restarts what exits, as `greenex up` does
+    try:
+        await seed_exchange(venue)
+        await _trade(placed.redis_url, venue, "50.00")
+        before = await settled_exchange(venue.redis(ADMIN), placed, timeout=60)
+        assert any(e.type == "TradeSettled" for e in before)
+        assert await cast(Any, venue.redis(ADMIN)).execute_command("WAIT", 1, 5000) == 1
+
+        nodes.kill(owner)
+
+        async def moved() -> bool:
+            try:
+                now = (await place_on_cluster(seed, ADMIN))[1]
+            except LookupError:
+                return False
+            return now is not None and now.master != place.master
+
+        await eventually(moved, timeout=30, interval=0.2)
+        after_failover, _ = await place_on_cluster(seed, ADMIN)
+        survivor = Venue(after_failover)
+        survivor.credentials = venue.credentials  # the participants' users are on every node
+        try:
+            await _trade(after_failover.redis_url, survivor, "50.50")
+            entries = await settled_exchange(survivor.redis(ADMIN), after_failover, timeout=60)
+            state = await replay_log(RedisEventLog(survivor.redis(ADMIN), keys))
+        finally:
+            await survivor.aclose()
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        await sup.stop()
+        await venue.aclose()
+    assert [e.seq for e in entries[: len(before)]] == [e.seq for e in before]  # nothing lost
+    settled = [e for e in entries if e.type == "TradeSettled"]
+    assert len(settled) > len([e for e in before if e.type == "TradeSettled"])
+    assert conservation_problems(state) == []
