@@ -66,6 +66,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     web_host: str = "127.0.0.1"  # where `greenex web` serves the public pages (GREENEX_WEB_HOST)
     web_port: int = 8080  # GREENEX_WEB_PORT; 0: any free port (the tests' exchanges)
     cluster_nodes: str = ""  # GREENEX_CLUSTER_NODES: more cluster nodes than REDIS_URL's, "host:port,..."
+    # GREENEX_WAIT_REPLICAS: reports go out only once this many replicas have the entries they report
+    wait_replicas: int = 0
 
     def __post_init__(self) -> None:
         if self.appendfsync not in ("everysec", "always"):
@@ -119,7 +121,8 @@ def load_settings(**overrides: object) -> Settings:
     for name, variable in (("snapshot_every", "GREENEX_SNAPSHOT_EVERY"),
                            ("command_window_ms", "GREENEX_COMMAND_WINDOW_MS"),
                            ("checkpoint_every", "GREENEX_CHECKPOINT_EVERY"),
-                           ("web_port", "GREENEX_WEB_PORT")):  # fmt: skip
+                           ("web_port", "GREENEX_WEB_PORT"),
+                           ("wait_replicas", "GREENEX_WAIT_REPLICAS")):  # fmt: skip
         if value := os.environ.get(variable):
             env[name] = int(value)
     env.update({k: v for k, v in overrides.items() if v is not None})

@@ -127,6 +127,31 @@ class LocalCluster:
             time.sleep(0.1)
         raise TimeoutError("the cluster did not reach cluster_state:ok")
 
+    def replicas_of(self, master: int) -> list[int]:
+        """The ports of the replicas serving `master`'s slots."""
+        client = self._client(master)
+        if client is None:
+            return []
+        try:
+            ranges: Any = client.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
+        finally:
+            client.close()
+        return sorted({int(node[1]) for _first, _last, lead, *rest in ranges if int(lead[1]) == master
+                       for node in rest})  # fmt: skip
+
+    def pause(self, port: int) -> None:
+        """SIGSTOP one node: alive to the kernel, silent to the cluster (a stalled replica)."""
+        self.processes[port].send_signal(signal.SIGSTOP)
+
+    def resume(self, port: int) -> None:
+        self.processes[port].send_signal(signal.SIGCONT)
+
+    def restart(self, port: int) -> None:
+        """Start a stopped node again on its own data: it rejoins, as a replica if its slots moved."""
+        server = shutil.which("redis-server")
+        assert server is not None
+        self._start_node(server, port)
+
     def kill(self, port: int) -> None:
         """kill -9 one node (a crashed machine, as far as the cluster can tell)."""
         self.processes[port].send_signal(signal.SIGKILL)
@@ -135,6 +160,7 @@ class LocalCluster:
     def stop(self) -> None:
         for proc in self.processes.values():
             if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)  # a paused node cannot act on its SIGTERM
                 proc.terminate()
         for proc in self.processes.values():
             try:

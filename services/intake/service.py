@@ -29,6 +29,7 @@ __all__ = ["PENDING_RECHECK_S", "build_app"]
 
 PENDING_RECHECK_S = 2.0
 log = structlog.get_logger("greenex.intake")
+_WAIT_MS = 1000  # a replica slower than this: say so, and wait again
 
 
 def build_app(settings: Settings, system: System, process: Process) -> FastStream:
@@ -68,7 +69,7 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
     @app.after_startup
     async def start_loops() -> None:
         tasks.append(asyncio.create_task(_command_loop(gateway, resp, settings, stop)))
-        tasks.append(asyncio.create_task(_report_loop(publisher, reports_log, settings, stop)))
+        tasks.append(asyncio.create_task(_report_loop(publisher, reports_log, resp, settings, stop)))
 
     @app.on_shutdown
     async def close() -> None:
@@ -143,17 +144,36 @@ async def _command_loop(gateway: Gateway, resp: RespClient, settings: Settings, 
 
 
 async def _report_loop(
-    publisher: ReportPublisher, event_log: RedisEventLog, settings: Settings, stop: asyncio.Event
-) -> None:
+    publisher: ReportPublisher, event_log: RedisEventLog, resp: RespClient, settings: Settings,
+    stop: asyncio.Event,
+) -> None:  # fmt: skip
     """The report publisher's own loop over the log, woken only by entries that make reports (the
-    process's bell); a batch's reports go out in the same write as the next read."""
+    process's bell); a batch's reports go out in the same write as the next read. With
+    `wait_replicas`, only once that many replicas have the entries they report (the strict profile on a
+    replicated Redis: a report a client read survives a failover)."""
     after = publisher.folded
     writes: list[Command] = []
     try:
         while not stop.is_set():
             entries = await event_log.follow(after, settings.batch_size, settings.block_ms, first=writes)
+            cursor = publisher.cursor
             writes = publisher.prepare(entries)
+            if writes and settings.wait_replicas:
+                await _replicated(resp, settings, cursor)
             if entries:
                 after = entries[-1].seq
     except Exception as exc:  # noqa: BLE001 - reports must not silently stop: crash, restart, resume
         fail_fast("intake", exc)
+
+
+async def _replicated(resp: RespClient, settings: Settings, cursor: int) -> None:
+    """Until `settings.wait_replicas` replicas have everything written so far, the entries just read
+    included. WAIT counts the writes of its own connection, so it follows a write of the cursor's
+    current value (a no-op, but later in the replication stream than those entries)."""
+    while True:
+        replies = await resp.execute(
+            [("SET", settings.keys.report_cursor, cursor), ("WAIT", settings.wait_replicas, _WAIT_MS)]
+        )
+        if int(replies[-1]) >= settings.wait_replicas:
+            return
+        log.warning("reports_held_for_replication", replicas=int(replies[-1]), wanted=settings.wait_replicas)

@@ -47,6 +47,7 @@ _COMMANDS: dict[Role, tuple[str, ...]] = {
     # XPENDING: how often each pending command was delivered, to dead-letter one that keeps failing.
     Role.INTAKE: (
         *_LOG_WRITER,
+        "+wait",  # the strict profile on a replicated Redis: reports only after their entries replicate
         "+xreadgroup",
         "+xack",
         "+xpending",

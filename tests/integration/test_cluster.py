@@ -29,7 +29,7 @@ from shared.eventlog.auth import IN_MEMORY_KEYS
 from shared.eventlog.redis_log import RedisEventLog
 from shared.eventlog.verify import verify_log
 from shared.keys import SCHEMA, Keys
-from shared.trading import TradingClient
+from shared.trading import NoAnswer, TradingClient
 from tests.integration.load_support import settled_exchange
 from tests.support import FakeClock, eventually, new_entries
 
@@ -130,7 +130,7 @@ async def test_the_log_on_a_cluster_survives_the_loss_of_its_master(
     assert (await after.head())[0] == 11
 
 
-async def _trade(url: str, venue: Venue, price: str) -> None:
+async def _trade(url: str, venue: Venue, price: str, timeout: float = 30) -> None:
     """cementco sells 5 t of SZEA-2025 to greenfund at `price`, through the client library."""
     s = venue.settings
 
@@ -140,24 +140,26 @@ async def _trade(url: str, venue: Venue, price: str) -> None:
                                            venue=s.venue, prefix=s.prefix)  # fmt: skip
 
     async with await session("cementco") as seller, await session("greenfund") as buyer:
-        await seller.outcome(await seller.sell("SZEA-2025", 5, price=price), timeout=30)
-        await buyer.outcome(await buyer.buy("SZEA-2025", 5, price=price), timeout=30)
+        await seller.outcome(await seller.sell("SZEA-2025", 5, price=price), timeout=timeout)
+        await buyer.outcome(await buyer.buy("SZEA-2025", 5, price=price), timeout=timeout)
 
 
 async def test_an_exchange_on_the_cluster_resumes_on_the_replica_of_its_dead_master(
     cluster: tuple[LocalCluster, Settings], tmp_path: Path
 ) -> None:
     """The service processes are given any node (and the others to ask if it is down): each finds the
-    master serving the exchange's slot. The demo seed trades there; kill -9 that master (after a WAIT:
-    nothing in flight); every process notices the slot moved, exits, is started again on the promoted
-    replica, rebuilds from the log there; the next trade settles and every tonne and fen adds up."""
+    master serving the exchange's slot. The demo seed trades there. Under the strict profile
+    (GREENEX_WAIT_REPLICAS=1) a stalled replica holds every report back: a client sees nothing its
+    entries' replica does not have. kill -9 the master (after a WAIT: nothing in flight); every process
+    notices the slot moved, exits, is started again on the promoted replica, rebuilds from the log
+    there; the next trade settles and every tonne and fen adds up."""
     nodes, ring = cluster
     keys = Keys(PREFIX)
     _, owner = await slot_owner(_as(ring, nodes.ports[0], ADMIN), keys.log)
     others = [p for p in nodes.ports if p != owner]
     seed = Settings(redis_url=f"redis://127.0.0.1:{others[0]}/0", prefix=PREFIX, keys_dir=ring.keys_dir,
                     venue="greenex-test")  # fmt: skip
-    env = service_env(seed, GREENEX_LOG_LEVEL="WARNING", GREENEX_WEB_PORT="0",
+    env = service_env(seed, GREENEX_LOG_LEVEL="WARNING", GREENEX_WEB_PORT="0", GREENEX_WAIT_REPLICAS="1",
                       GREENEX_CLUSTER_NODES=",".join(f"127.0.0.1:{p}" for p in nodes.ports))  # fmt: skip
     placed, place = await place_on_cluster(seed, ADMIN)
     assert place is not None
@@ -173,6 +175,16 @@ async def test_an_exchange_on_the_cluster_resumes_on_the_replica_of_its_dead_mas
         assert any(e.type == "TradeSettled" for e in before)
         assert await cast(Any, venue.redis(ADMIN)).execute_command("WAIT", 1, 5000) == 1
 
+        (replica,) = nodes.replicas_of(owner)
+        nodes.pause(replica)
+        try:
+            with pytest.raises(NoAnswer):  # logged on the master, but its reports wait for the replica
+                await _trade(placed.redis_url, venue, "49.90", timeout=3)
+        finally:
+            nodes.resume(replica)
+        await settled_exchange(venue.redis(ADMIN), placed, timeout=60)  # ... and go out once it is back
+        assert await cast(Any, venue.redis(ADMIN)).execute_command("WAIT", 1, 5000) == 1
+
         nodes.kill(owner)
 
         async def moved() -> bool:
@@ -183,6 +195,9 @@ async def test_an_exchange_on_the_cluster_resumes_on_the_replica_of_its_dead_mas
             return now is not None and now.master != place.master
 
         await eventually(moved, timeout=30, interval=0.2)
+        # The promoted replica has no replica of its own: under the strict profile no report goes out
+        # until one is back. The dead master's machine returns as one.
+        nodes.restart(owner)
         after_failover, _ = await place_on_cluster(seed, ADMIN)
         survivor = Venue(after_failover)
         survivor.credentials = venue.credentials  # the participants' users are on every node
