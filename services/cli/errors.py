@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 
 import typer
-from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
+from redis.exceptions import AuthenticationError, MovedError, NoPermissionError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -36,6 +36,10 @@ def explain(exc: BaseException) -> str | None:
     if isinstance(exc, RedisConnectionError | RedisTimeoutError):
         hint = "start the exchange with `greenex up`, or set REDIS_URL"
         return f"no Redis answers at {_where()} ({exc}); {hint}"
+    if isinstance(exc, MovedError):  # a ResponseError: first
+        host, port = exc.node_addr
+        return (f"this Redis is a cluster node that does not serve the exchange's keys; they are on "
+                f"{host}:{port}: point REDIS_URL there")  # fmt: skip
     if isinstance(exc, NoPermissionError) or (isinstance(exc, ResponseError) and "NOPERM" in str(exc)):
         return f"Redis refused ({exc}): this user may not do that (GREENEX_CLI_USER picks another)"
     if isinstance(exc, KeyMissing):

@@ -30,6 +30,7 @@ from shared.eventlog.redis_log import RedisEventLog
 from shared.eventlog.verify import verify_log
 from shared.keys import SCHEMA, Keys
 from shared.trading import NoAnswer, TradingClient
+from tests.integration.exchange import run_greenex
 from tests.integration.load_support import settled_exchange
 from tests.support import FakeClock, eventually, new_entries
 
@@ -92,6 +93,14 @@ async def test_the_log_on_a_cluster_survives_the_loss_of_its_master(
     with pytest.raises(MovedError) as moved:
         await wrong.append("p", new_entries(1))
     assert (moved.value.slot_id, moved.value.node_addr) == (slot_of(keys.log), (host, port))
+
+    # The CLI says so in one line, with the node to use.
+    cli_env = {"REDIS_URL": f"redis://127.0.0.1:{others[0]}/0", "GREENEX_PREFIX": PREFIX,
+               "GREENEX_KEYS_DIR": settings.keys_dir}  # fmt: skip
+    lost = run_greenex(cli_env, "book", "CEA-2025")
+    assert lost.returncode == 1, lost.stdout + lost.stderr
+    assert f"they are on {host}:{port}: point REDIS_URL there" in lost.stderr
+    assert "Traceback" not in lost.stderr
 
     owner = _as(settings, port, ADMIN)
     log = RedisEventLog(owner, keys, clock=FakeClock(), producer_keys=IN_MEMORY_KEYS)
