@@ -9,6 +9,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -105,7 +106,9 @@ async def _caught_up(redis: Redis, keys: Keys, head: int, timeout: float) -> dic
     return {core: at.get(core) for core in cores}
 
 
-LOADTEST_HOME = ROOT / "var" / "loadtest"
+# GREENEX_LOADTEST_HOME: another home, for a second run beside the first (each with its own Redis, as two
+# partitions on two cluster masters would be).
+LOADTEST_HOME = Path(os.environ.get("GREENEX_LOADTEST_HOME") or ROOT / "var" / "loadtest").resolve()
 
 
 @contextlib.asynccontextmanager

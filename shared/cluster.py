@@ -25,7 +25,6 @@ from shared.config import Settings
 __all__ = [
     "ClusterPlace",
     "cluster_nodes",
-    "in_cluster_mode",
     "node_url",
     "place_on_cluster",
     "serving",
@@ -38,11 +37,6 @@ __all__ = [
 def slot_of(key: str) -> int:
     """The cluster slot of `key` (CRC16 of its hash tag, modulo 16384)."""
     return int(key_slot(key.encode()))
-
-
-async def in_cluster_mode(redis: Redis) -> bool:
-    info: dict[str, Any] = await redis.info("cluster")
-    return bool(info.get("cluster_enabled"))
 
 
 @dataclass(frozen=True)
