@@ -49,17 +49,25 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
         if not server.should_exit:  # uvicorn returns when it cannot bind
             fail_fast(process.name, RuntimeError(f"cannot serve on {settings.web_host}:{settings.web_port}"))
 
+    async def index() -> None:
+        """The search index before the first search needs it (a large registry takes seconds to read)."""
+        try:
+            await reader.refresh()
+        except Exception as exc:  # noqa: BLE001 - a search builds it then
+            log.warning("search_index_not_built", error=repr(exc))
+
     @app.after_startup
     async def start_serving() -> None:
         broadcast.start()
         tasks.append(asyncio.create_task(serve()))
+        tasks.append(asyncio.create_task(index()))
 
     @app.on_shutdown
     async def stop_serving() -> None:
         server.should_exit = True
         await broadcast.stop()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(tasks[0]), 3.0) if tasks else None
+            await asyncio.wait_for(asyncio.shield(tasks[0]), 3.0) if tasks else None  # serve()
         await cancel_tasks(tasks)
         await redis.aclose()
 

@@ -67,8 +67,7 @@ class PublicReader:
         """Certificates matching `query` (services/web/search.py), newest first. SearchBusyError when the
         searches of the last second took SEARCH_CPU_S of this process's time already: a crafted query
         can cost far more than an ordinary one, and every page shares this event loop."""
-        async with self._refreshing:
-            await self._refresh()
+        await self.refresh()
         key = (query.strip().lower(), limit, len(self._index))
         ids = self._answers.get(key)
         if ids is None:
@@ -84,6 +83,10 @@ class PublicReader:
             self._answers[key] = ids
         rows: list[Any] = await self.redis.hmget(self.keys.pub_certificates, ids) if ids else []
         return [_json.decode(raw) for raw in rows if raw is not None]
+
+    async def refresh(self) -> None:
+        async with self._refreshing:
+            await self._refresh()
 
     async def _refresh(self) -> None:
         """Add to the index the certificates published since the last look: `pub:certificate-order`
