@@ -102,16 +102,19 @@ def deployed(tmp_path: Path) -> Iterator[Deployed]:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(site.runner.pid, signal.SIGKILL)
             site.runner.wait(timeout=10)
-        _kill_redis_of(tmp_path)
+        _kill_left_in(tmp_path)
 
 
-def _kill_redis_of(home: Path) -> None:
-    """A Redis left behind by a failed test: it runs in a session of its own, out of honcho's reach."""
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+def _kill_left_in(home: Path) -> None:
+    """What a failed test leaves behind, out of honcho's reach: the Redis (a session of its own) and any
+    service honcho started that still waits for it (`--wait 120`), found by its working directory."""
+    for proc in Path("/proc").glob("[0-9]*"):
         with contextlib.suppress(OSError, ValueError):
-            args = cmdline.read_bytes()
-            if b"redis-server" in args and str(home).encode() in args:
-                os.kill(int(cmdline.parent.name), signal.SIGKILL)
+            args = (proc / "cmdline").read_bytes()
+            started_here = (proc / "cwd").resolve().is_relative_to(home)
+            ours = b"redis-server" in args and str(home).encode() in args
+            if ours or (started_here and b"services" in args):
+                os.kill(int(proc.name), signal.SIGKILL)
 
 
 def _wait_for(what: str, predicate: Callable[[], bool], timeout_s: float = 30.0) -> None:
