@@ -79,7 +79,10 @@ class LocalCluster:
         conf = workdir / "node.conf"
         lines = ["bind 127.0.0.1", f"port {port}", "cluster-enabled yes", "cluster-config-file nodes.conf",
                  f"cluster-node-timeout {NODE_TIMEOUT_MS}", "appendonly yes", 'save ""', f"dir {workdir}",
-                 "logfile redis.log"]  # fmt: skip
+                 "logfile redis.log",
+                 # A replica's first sync starts at once (by default a master waits 5 s for more
+                 # replicas): until it is done the replica cannot take over.
+                 "repl-diskless-sync-delay 0"]  # fmt: skip
         if self.aclfile is not None:
             lines.append(f"aclfile {self.aclfile}")
         if self.admin is not None:
@@ -118,14 +121,25 @@ class LocalCluster:
         return dict(line.split(":", 1) for line in text.split() if ":" in line)
 
     def wait_ok(self, timeout_s: float = 30.0) -> None:
-        """Until every running node says the cluster is ok (every slot served)."""
+        """Until every running node says the cluster is ok (every slot served) and every replica has
+        finished its sync with its master (before that it could not take over)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             running = [p for p, proc in self.processes.items() if proc.poll() is None]
-            if all(self.info(port).get("cluster_state") == "ok" for port in running):
+            if all(self.info(port).get("cluster_state") == "ok" and self._synced(port) for port in running):
                 return
             time.sleep(0.1)
-        raise TimeoutError("the cluster did not reach cluster_state:ok")
+        raise TimeoutError("the cluster did not reach cluster_state:ok with every replica in sync")
+
+    def _synced(self, port: int) -> bool:
+        client = self._client(port)
+        if client is None:
+            return False
+        try:
+            replication: dict[str, Any] = client.info("replication")
+        finally:
+            client.close()
+        return replication.get("role") != "slave" or replication.get("master_link_status") == "up"
 
     def replicas_of(self, master: int) -> list[int]:
         """The ports of the replicas serving `master`'s slots."""
