@@ -7,6 +7,7 @@ commands and participants never do.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ __all__ = [
 # none of the ring's secrets.
 ACL_FILE = "redis/users.acl"
 log = structlog.get_logger("greenex.provision")
+_LOCAL = {"localhost": "127.0.0.1"}  # one loopback, two spellings (redis-py's default and the cluster's)
 
 
 class ProvisioningError(Exception):
@@ -69,15 +71,19 @@ def init_keys(settings: Settings, system: System) -> KeyRing:
 async def apply_acl(redis: Redis, settings: Settings, system: System, *, lock_default: bool = True) -> None:
     """Create (or reset) every role's user on a running Redis from the key ring, then lock the default
     user (services/runtime/acl.py says why locked and not off): `redis` must be a connection with ACL
-    rights (admin, or a fresh server's default)."""
+    rights (admin, or a fresh server's default). On a cluster, on every node (with the same login)."""
     ring = settings.keyring
-    for user, rules in service_users(system, settings.keys).items():
-        await _acl(redis, "SETUSER", *setuser_args(user, ring.redis_password(user), rules))
-    admin_password = ring.redis_password(ADMIN)
-    await _acl(redis, "SETUSER", *setuser_args(ADMIN, admin_password, ["~*", "&*", "+@all"]))
-    if lock_default:
-        await _acl(redis, "SETUSER", *locked_default())
-    await _save(redis)
+
+    async def apply(node: Redis) -> None:
+        for user, rules in service_users(system, settings.keys).items():
+            await _acl(node, "SETUSER", *setuser_args(user, ring.redis_password(user), rules))
+        admin_password = ring.redis_password(ADMIN)
+        await _acl(node, "SETUSER", *setuser_args(ADMIN, admin_password, ["~*", "&*", "+@all"]))
+        if lock_default:
+            await _acl(node, "SETUSER", *locked_default())
+        await _save(node)
+
+    await _each_node(redis, apply)
 
 
 async def _acl(redis: Redis, *args: str) -> Any:
@@ -138,20 +144,29 @@ async def delete_participant_user(admin: Redis, participant: str) -> None:
 
 
 async def _on_every_node(admin: Redis, *args: str) -> None:
-    """An ACL change on `admin`'s server and, on a cluster, on every other node too: Redis keeps users
-    per node and does not replicate ACL commands, and after a failover the replica serves the clients."""
-    await _acl(admin, *args)
-    await _save(admin)
-    login = admin.connection_pool.connection_kwargs
-    here = (login.get("host"), login.get("port"))
-    for host, port in await cluster_nodes(admin):
-        if (host, port) == here:
+    """One ACL change, on every node of a cluster: Redis keeps users per node and does not replicate ACL
+    commands, and after a failover a replica serves the clients."""
+
+    async def change(node: Redis) -> None:
+        await _acl(node, *args)
+        await _save(node)
+
+    await _each_node(admin, change)
+
+
+async def _each_node(redis: Redis, change: Callable[[Redis], Awaitable[None]]) -> None:
+    """`change` on `redis`'s server and, on a cluster, on every other node, logged in as `redis` is."""
+    nodes = await cluster_nodes(redis)  # first: `change` may lock the login used to ask
+    await change(redis)
+    login = redis.connection_pool.connection_kwargs
+    here = (_LOCAL.get(login.get("host", ""), login.get("host")), login.get("port"))
+    for host, port in nodes:
+        if (_LOCAL.get(host, host), port) == here:
             continue
         node = Redis(host=host, port=port, username=login.get("username"), password=login.get("password"),
                      socket_connect_timeout=2)  # fmt: skip
         try:
-            await _acl(node, *args)
-            await _save(node)
+            await change(node)
         except (RedisError, OSError) as exc:
             # A node that is down misses it: on restart it has what its ACL file has (deploy/cluster.sh
             # gives every node the key ring's one file, which the others' ACL SAVE just wrote).

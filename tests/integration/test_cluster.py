@@ -14,12 +14,14 @@ from typing import Any, cast
 
 import pytest
 from redis.asyncio import Redis
-from redis.exceptions import MovedError, NoPermissionError, ResponseError
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import AuthenticationError, MovedError, NoPermissionError, ResponseError
 
 from services.cli.cluster_local import LocalCluster, free_cluster_ports
 from services.cli.demo import seed_exchange
 from services.cli.local import service_env
-from services.cli.provision import ACL_FILE, init_keys
+from services.cli.provision import ACL_FILE, apply_acl, init_keys
 from services.cli.readmodel import replay_log
 from services.cli.supervisor import Supervisor
 from services.cli.venue import Venue
@@ -315,3 +317,26 @@ async def test_under_the_strict_profile_a_failover_under_load_loses_no_report_a_
         await asyncio.gather(watcher, return_exceptions=True)
         await sup.stop()
         await venue.aclose()
+
+
+async def test_acl_apply_on_one_node_gives_every_node_the_exchanges_users(tmp_path: Path) -> None:
+    """`greenex acl apply` against a cluster whose nodes started without users: every node gets every
+    role's user and a locked default user, not only the node it was pointed at."""
+    settings = Settings(redis_url="redis://127.0.0.1:1", prefix=PREFIX, keys_dir=str(tmp_path / "keys"))
+    init_keys(settings, SYSTEM)
+    nodes = LocalCluster(tmp_path / "cluster", free_cluster_ports(6), 1)
+    try:
+        nodes.start()
+        first = Redis(port=nodes.ports[0])
+        _opened.append(first)
+        await apply_acl(first, settings, SYSTEM, lock_default=True)
+        for port in nodes.ports:
+            anonymous = Redis(port=port, retry=Retry(NoBackoff(), 0))  # refused is the answer: no retries
+            _opened.append(anonymous)
+            with pytest.raises((AuthenticationError, ResponseError), match=r"NOAUTH|authenticat"):
+                await anonymous.ping()
+            assert await _as(settings, port, "intake").ping()
+            with pytest.raises(NoPermissionError):
+                await _as(settings, port, "public").xrange(Keys(PREFIX).log)
+    finally:
+        nodes.stop()
