@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,7 +28,7 @@ from services.cli.supervisor import Supervisor
 from services.cli.venue import Venue
 from services.cli.views import conservation_problems
 from services.system import SYSTEM
-from shared.cluster import node_url, place_on_cluster, slot_of, slot_owner
+from shared.cluster import ClusterPlace, node_url, place_on_cluster, slot_of, slot_owner
 from shared.config import ADMIN, Settings
 from shared.eventlog.auth import IN_MEMORY_KEYS
 from shared.eventlog.redis_log import RedisEventLog
@@ -163,20 +164,25 @@ async def _trade(url: str, venue: Venue, price: str, timeout: float = 30) -> Non
         await buyer.outcome(await buyer.buy("SZEA-2025", 5, price=price), timeout=timeout)
 
 
-async def test_an_exchange_on_the_cluster_resumes_on_the_replica_of_its_dead_master(
-    cluster: tuple[LocalCluster, Settings], tmp_path: Path
-) -> None:
-    """The service processes are given any node (and the others to ask if it is down): each finds the
-    master serving the exchange's slot. The demo seed trades there. Under the strict profile
-    (GREENEX_WAIT_REPLICAS=1) a stalled replica holds every report back: a client sees nothing its
-    entries' replica does not have. kill -9 the master (after a WAIT: nothing in flight); every process
-    notices the slot moved, exits, is started again on the promoted replica, rebuilds from the log
-    there; the next trade settles and every tonne and fen adds up."""
+@dataclass
+class _Running:
+    """An exchange's processes on the cluster, given a node other than the master serving its slot."""
+
+    seed: Settings  # what the processes are given: that node, the others to ask as well
+    placed: Settings  # pointed at the master serving the slot
+    place: ClusterPlace
+    venue: Venue
+    owner: int  # that master's port
+
+
+@contextlib.asynccontextmanager
+async def _exchange_on(cluster: tuple[LocalCluster, Settings], tmp_path: Path) -> AsyncIterator[_Running]:
+    """The strict profile (GREENEX_WAIT_REPLICAS=1), every process restarted when it exits (as `greenex
+    up` does), the demo seed in place."""
     nodes, ring = cluster
-    keys = Keys(PREFIX)
-    _, owner = await slot_owner(_as(ring, nodes.ports[0], ADMIN), keys.log)
-    others = [p for p in nodes.ports if p != owner]
-    seed = Settings(redis_url=f"redis://127.0.0.1:{others[0]}/0", prefix=PREFIX, keys_dir=ring.keys_dir,
+    _, owner = await slot_owner(_as(ring, nodes.ports[0], ADMIN), Keys(PREFIX).log)
+    given = next(p for p in nodes.ports if p != owner)
+    seed = Settings(redis_url=f"redis://127.0.0.1:{given}/0", prefix=PREFIX, keys_dir=ring.keys_dir,
                     venue="greenex-test")  # fmt: skip
     env = service_env(seed, GREENEX_LOG_LEVEL="WARNING", GREENEX_WEB_PORT="0", GREENEX_WAIT_REPLICAS="1",
                       GREENEX_CLUSTER_NODES=",".join(f"127.0.0.1:{p}" for p in nodes.ports))  # fmt: skip
@@ -186,51 +192,72 @@ async def test_an_exchange_on_the_cluster_resumes_on_the_replica_of_its_dead_mas
     sup = Supervisor(env=env, log_dir=tmp_path / "logs")
     venue = Venue(placed)
     await sup.start()
-    watcher = asyncio.create_task(sup.watch())  # restarts what exits, as `greenex up` does
+    watcher = asyncio.create_task(sup.watch())
     try:
         await seed_exchange(venue)
-        await _trade(placed.redis_url, venue, "50.00")
-        before = await settled_exchange(venue.redis(ADMIN), placed, timeout=60)
-        assert any(e.type == "TradeSettled" for e in before)
-        assert await cast(Any, venue.redis(ADMIN)).execute_command("WAIT", 1, 5000) == 1
-
-        (replica,) = nodes.replicas_of(owner)
-        nodes.pause(replica)
-        try:
-            with pytest.raises(NoAnswer):  # logged on the master, but its reports wait for the replica
-                await _trade(placed.redis_url, venue, "49.90", timeout=3)
-        finally:
-            nodes.resume(replica)
-        await settled_exchange(venue.redis(ADMIN), placed, timeout=60)  # ... and go out once it is back
-        assert await cast(Any, venue.redis(ADMIN)).execute_command("WAIT", 1, 5000) == 1
-
-        nodes.kill(owner)
-
-        async def moved() -> bool:
-            try:
-                now = (await place_on_cluster(seed, ADMIN))[1]
-            except LookupError:
-                return False
-            return now is not None and now.master != place.master
-
-        await eventually(moved, timeout=30, interval=0.2)
-        # The promoted replica has no replica of its own: under the strict profile no report goes out
-        # until one is back. The dead master's machine returns as one.
-        nodes.restart(owner)
-        after_failover, _ = await place_on_cluster(seed, ADMIN)
-        survivor = Venue(after_failover)
-        survivor.credentials = venue.credentials  # the participants' users are on every node
-        try:
-            await _trade(after_failover.redis_url, survivor, "50.50")
-            entries = await settled_exchange(survivor.redis(ADMIN), after_failover, timeout=60)
-            state = await replay_log(RedisEventLog(survivor.redis(ADMIN), keys))
-        finally:
-            await survivor.aclose()
+        await settled_exchange(venue.redis(ADMIN), placed, timeout=60)
+        yield _Running(seed, placed, place, venue, owner)
     finally:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
         await sup.stop()
         await venue.aclose()
+
+
+async def _failed_over(run: _Running) -> Settings:
+    """Once another master serves the slot: settings pointed at it."""
+
+    async def moved() -> bool:
+        try:
+            now = (await place_on_cluster(run.seed, ADMIN))[1]
+        except LookupError:
+            return False
+        return now is not None and now.master != run.place.master
+
+    await eventually(moved, timeout=30, interval=0.2)
+    return (await place_on_cluster(run.seed, ADMIN))[0]
+
+
+async def test_an_exchange_on_the_cluster_resumes_on_the_replica_of_its_dead_master(
+    cluster: tuple[LocalCluster, Settings], tmp_path: Path
+) -> None:
+    """The service processes are given any node (and the others to ask if it is down): each finds the
+    master serving the exchange's slot. The demo seed trades there. Under the strict profile
+    (GREENEX_WAIT_REPLICAS=1) a stalled replica holds every report back: a client sees nothing its
+    entries' replica does not have. kill -9 the master (after a WAIT: nothing in flight); every process
+    notices the slot moved, exits, is started again on the promoted replica, rebuilds from the log
+    there; the next trade settles and every tonne and fen adds up."""
+    nodes = cluster[0]
+    async with _exchange_on(cluster, tmp_path) as run:
+        venue, admin = run.venue, run.venue.redis(ADMIN)
+        await _trade(run.placed.redis_url, venue, "50.00")
+        before = await settled_exchange(admin, run.placed, timeout=60)
+        assert any(e.type == "TradeSettled" for e in before)
+        assert await cast(Any, admin).execute_command("WAIT", 1, 5000) == 1
+
+        (replica,) = nodes.replicas_of(run.owner)
+        nodes.pause(replica)
+        try:
+            with pytest.raises(NoAnswer):  # logged on the master, but its reports wait for the replica
+                await _trade(run.placed.redis_url, venue, "49.90", timeout=3)
+        finally:
+            nodes.resume(replica)
+        await settled_exchange(admin, run.placed, timeout=60)  # ... and go out once it is back
+        assert await cast(Any, admin).execute_command("WAIT", 1, 5000) == 1
+
+        nodes.kill(run.owner)
+        after_failover = await _failed_over(run)
+        # The promoted replica has no replica of its own: under the strict profile no report goes out
+        # until one is back. The dead master's machine returns as one.
+        nodes.restart(run.owner)
+        survivor = Venue(after_failover)
+        survivor.credentials = venue.credentials  # the participants' users are on every node
+        try:
+            await _trade(after_failover.redis_url, survivor, "50.50")
+            entries = await settled_exchange(survivor.redis(ADMIN), after_failover, timeout=60)
+            state = await replay_log(RedisEventLog(survivor.redis(ADMIN), Keys(PREFIX)))
+        finally:
+            await survivor.aclose()
     assert [e.seq for e in entries[: len(before)]] == [e.seq for e in before]  # nothing lost
     settled = [e for e in entries if e.type == "TradeSettled"]
     assert len(settled) > len([e for e in before if e.type == "TradeSettled"])
@@ -245,36 +272,20 @@ async def test_under_the_strict_profile_a_failover_under_load_loses_no_report_a_
     `new` report read before the kill names an entry the promoted replica has, for that very order.
     (On loopback a replica is rarely behind, so without the setting this run usually passes too: the
     stalled-replica test above is the one that shows reports waiting for the replica.)"""
-    nodes, ring = cluster
-    keys = Keys(PREFIX)
-    _, owner = await slot_owner(_as(ring, nodes.ports[0], ADMIN), keys.log)
-    others = [p for p in nodes.ports if p != owner]
-    seed = Settings(redis_url=f"redis://127.0.0.1:{others[0]}/0", prefix=PREFIX, keys_dir=ring.keys_dir,
-                    venue="greenex-test")  # fmt: skip
-    env = service_env(seed, GREENEX_LOG_LEVEL="WARNING", GREENEX_WEB_PORT="0", GREENEX_WAIT_REPLICAS="1",
-                      GREENEX_CLUSTER_NODES=",".join(f"127.0.0.1:{p}" for p in nodes.ports))  # fmt: skip
-    placed, place = await place_on_cluster(seed, ADMIN)
-    assert place is not None
-    sup = Supervisor(env=env, log_dir=tmp_path / "logs")
-    venue = Venue(placed)
-    await sup.start()
-    watcher = asyncio.create_task(sup.watch())
+    nodes = cluster[0]
     seen: dict[int, str] = {}  # seq -> client order id, of every `new` report read
-    try:
-        await seed_exchange(venue)
-        await settled_exchange(venue.redis(ADMIN), placed, timeout=60)
-        creds = venue.credentials["greenfund"]
+    async with _exchange_on(cluster, tmp_path) as run:
+        creds = run.venue.credentials["greenfund"]
         client = await TradingClient.connect(
-            placed.redis_url, "greenfund", creds.redis_password, creds.signing_key, venue=placed.venue,
-            prefix=PREFIX,
-        )
+            run.placed.redis_url, "greenfund", creds.redis_password, creds.signing_key,
+            venue=run.placed.venue, prefix=PREFIX,
+        )  # fmt: skip
 
         def note(report: Any) -> None:
             if getattr(report, "exec_type", None) is ExecType.NEW and report.seq:
                 seen[report.seq] = report.client_order_id
 
         client.listener = note
-
         # The flow stops on an event, not on a cancel: redis-py can lose a cancel that lands on a blocked
         # read (services/cli/operator.py has the same).
         stop = asyncio.Event()
@@ -285,26 +296,17 @@ async def test_under_the_strict_profile_a_failover_under_load_loses_no_report_a_
                     return
                 with contextlib.suppress(Exception):  # NoAnswer, or the master gone
                     await client.outcome(await client.buy("SZEA-2025", 1, price=f"43.{50 + n % 50:02d}"), 2)
+
         flow = [asyncio.create_task(send())]
         await eventually(lambda: len(seen) >= 50, timeout=30, interval=0.05)
-        nodes.kill(owner)  # mid-flow: whatever the master had not sent its replica dies with it
+        nodes.kill(run.owner)  # mid-flow: whatever the master had not sent its replica dies with it
         read_before_kill = dict(seen)
         stop.set()
         await asyncio.wait(flow, timeout=15)
         with contextlib.suppress(Exception):
             await client.aclose()
-
-        async def moved() -> bool:
-            try:
-                now = (await place_on_cluster(seed, ADMIN))[1]
-            except LookupError:
-                return False
-            return now is not None and now.master != place.master
-
-        await eventually(moved, timeout=30, interval=0.2)
-        after, _ = await place_on_cluster(seed, ADMIN)
-        survivor = _as(after, after_port(after), ADMIN)
-        log = RedisEventLog(survivor, keys)
+        after = await _failed_over(run)
+        log = RedisEventLog(_as(after, after_port(after), ADMIN), Keys(PREFIX))
         head = (await log.head())[0]
         assert read_before_kill
         for seq, cid in sorted(read_before_kill.items()):
@@ -312,11 +314,6 @@ async def test_under_the_strict_profile_a_failover_under_load_loses_no_report_a_
             (entry,) = await log.read(seq - 1, 1)
             assert entry.seq == seq
             assert cid.encode() in entry.body, (seq, cid, entry.type)
-    finally:
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
-        await sup.stop()
-        await venue.aclose()
 
 
 async def test_acl_apply_on_one_node_gives_every_node_the_exchanges_users(tmp_path: Path) -> None:
