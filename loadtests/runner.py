@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,24 @@ async def _baselines(url: str, rate: float, console: Console) -> dict[str, HopRe
     return out
 
 
+async def _bare_sweep(admin_url: str, opts: Options, console: Console) -> dict[str, Any]:
+    """The bare 5-hop relay chain's own sustained rate, by the same search and p99 limit as greenex's
+    sweep (every message delivered, median p99 of the runs in bounds): the floor greenex is a fraction of."""
+    search, rows = RateSearch(start=1000.0), []
+    while (rate := search.next_rate()) is not None:
+        runs = [await run_chain(admin_url, GREENEX_HOPS, rate, opts.sweep_seconds)
+                for _ in range(max(1, opts.sweep_runs))]  # fmt: skip
+        p99s = [summary_ms(r.latency)["p99"] for r in runs]
+        ok = all(r.lost == 0 for r in runs) and statistics.median(p99s) <= opts.p99_limit_ms
+        search.record(rate, ok)
+        median = statistics.median(p99s)
+        console.print(f"  bare {GREENEX_HOPS}-hop chain {rate:>8,.0f}/s  p99 {median:.2f} ms  "
+                      f"lost {sum(r.lost for r in runs)}  {'ok' if ok else 'FAIL'}")  # fmt: skip
+        rows.append({"rate": rate, "sustained": ok, "p99_ms": p99s, "lost": [r.lost for r in runs]})
+    console.print(f"bare chain: highest sustained rate with p99 <= {opts.p99_limit_ms} ms: {search.passed}")
+    return {"rows": rows, "sustained": search.passed}
+
+
 async def _sweep(opts: Options, console: Console) -> list[dict[str, Any]]:
     search, rows = RateSearch(start=1000.0), []
     while (rate := search.next_rate()) is not None:
@@ -121,7 +140,16 @@ async def run_session(opts: Options, console: Console) -> dict[str, Any]:
             report["baseline"] = {k: {**summary_ms(v.latency), "lost": v.lost} for k, v in hops.items()}
             console.print(_latency_table("bare stream hops at 1,000 msg/s", report["baseline"]))
         if opts.sweep:
+            admin_url = url_with_login(settings.redis_url, ADMIN, ring.redis_password(ADMIN))
+            report["bare_sweep"] = await _bare_sweep(admin_url, opts, console)
             report["sweep"] = await _sweep(opts, console)
+            passed = [row["rate"] for row in report["sweep"] if row["sustained"]]
+            bare = report["bare_sweep"]["sustained"]
+            if passed and bare:
+                report["sustained_fraction"] = round(max(passed) / bare, 3)
+                fraction = report["sustained_fraction"]
+                console.print(f"greenex's sustained rate / the bare chain's: {max(passed):,.0f} / "
+                              f"{bare:,.0f} = {fraction:.0%} (issue 17's target: >= 60 %)")  # fmt: skip
             title = f"greenex rate sweep ({opts.run.redis_url.partition(':')[0]})"
             plot = sweep_plot(report["sweep"], opts.p99_limit_ms, title, opts.out_dir / stamp / "sweep.png")
             report["plots"] = [str(plot)]
