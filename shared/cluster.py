@@ -26,6 +26,7 @@ __all__ = [
     "ClusterPlace",
     "cluster_nodes",
     "node_url",
+    "on_cluster",
     "place_on_cluster",
     "serving",
     "slot_of",
@@ -128,6 +129,17 @@ def _nodes(ranges: Sequence[Any]) -> tuple[tuple[str, int], ...]:
 def _address(node: Sequence[Any]) -> tuple[str, int]:
     host = node[0].decode() if isinstance(node[0], bytes) else str(node[0])
     return host, int(node[1])
+
+
+async def on_cluster(redis: Redis) -> bool:
+    """Whether `redis` talks to a cluster node (asked with CLUSTER SLOTS, which every user may run)."""
+    try:
+        await redis.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
+    except ResponseError as exc:
+        if "cluster support disabled" in str(exc):
+            return False
+        raise
+    return True
 
 
 async def cluster_nodes(redis: Redis) -> tuple[tuple[str, int], ...]:

@@ -17,6 +17,7 @@ from rich.table import Table
 from services.checkpoint.due import CHECKPOINT
 from services.runtime.digests import read_digests
 from services.system import SYSTEM
+from shared.cluster import on_cluster
 from shared.config import Settings, cli_user, connect, load_settings
 from shared.eventlog.lease import holder_of, lease_lapsed
 from shared.eventlog.port import LogCorrupt
@@ -44,6 +45,10 @@ class Facts:
     dead_letters: int  # commands intake gave up on: each waits for the operator to drop or re-drive it
     stream_first: int = 1  # the first seq still in Redis (later after `greenex log archive`)
     archived_last: int = 0  # the last seq in the archive segments (GREENEX_ARCHIVE_DIR)
+    # On Redis Cluster: the replicas in sync with the master serving the exchange's slot (None: not a
+    # cluster), and how many the reports wait for (GREENEX_WAIT_REPLICAS).
+    cluster_replicas: int | None = None
+    wait_replicas: int = 0
 
 
 def problems(facts: Facts) -> list[str]:
@@ -71,6 +76,16 @@ def problems(facts: Facts) -> list[str]:
     unsigned = facts.head_seq - facts.last_checkpoint
     if unsigned > 2 * facts.checkpoint_every:
         out.append(f"{unsigned:,} entries after the last signed checkpoint (seq {facts.last_checkpoint:,})")
+    if facts.cluster_replicas == 0:
+        out.append(
+            "the master serving the exchange's slot has no replica in sync: losing it loses the exchange "
+            "(docs/architecture.md, 'Beyond one Redis')"
+        )
+    if facts.cluster_replicas is not None and facts.cluster_replicas < facts.wait_replicas:
+        out.append(
+            f"reports are held: they wait for {facts.wait_replicas} replica(s) (GREENEX_WAIT_REPLICAS), "
+            f"{facts.cluster_replicas} in sync"
+        )
     if facts.dead_letters:
         out.append(
             f"{facts.dead_letters:,} dead letter(s): commands intake could not process; "
@@ -101,7 +116,19 @@ async def gather(redis: Redis, settings: Settings) -> Facts:
         dead_letters=int(await redis.xlen(settings.keys.dead_letters)),
         stream_first=first[0].seq if first else 1,
         archived_last=_archived(settings),
+        cluster_replicas=await _replicas_in_sync(redis),
+        wait_replicas=settings.wait_replicas,
     )
+
+
+async def _replicas_in_sync(redis: Redis) -> int | None:
+    """On a cluster node (the master serving the exchange's slot, as `redis` is placed): its replicas
+    online; None on a plain Redis."""
+    if not await on_cluster(redis):
+        return None
+    replication: dict[str, Any] = await redis.info("replication")
+    return sum(1 for key, value in replication.items()
+               if key.startswith("slave") and isinstance(value, dict) and value.get("state") == "online")
 
 
 def _archived(settings: Settings) -> int:
@@ -131,6 +158,8 @@ def _table(facts: Facts) -> Table:
         table.add_row(f"core {core}", f"at seq {seq:,} ({facts.head_seq - seq:,} behind, as last published)")
     table.add_row("last signed checkpoint", f"seq {facts.last_checkpoint:,}")
     table.add_row("dead letters", f"{facts.dead_letters:,}")
+    if facts.cluster_replicas is not None:
+        table.add_row("Redis Cluster", f"the slot's master has {facts.cluster_replicas} replica(s) in sync")
     return table
 
 

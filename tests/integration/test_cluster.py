@@ -253,8 +253,11 @@ async def test_an_exchange_on_the_cluster_resumes_on_the_replica_of_its_dead_mas
         survivor = Venue(after_failover)
         survivor.credentials = venue.credentials  # the participants' users are on every node
         try:
-            await _trade(after_failover.redis_url, survivor, "50.50")
+            await _trade(after_failover.redis_url, survivor, "50.50")  # reports flow: a replica is back
             entries = await settled_exchange(survivor.redis(ADMIN), after_failover, timeout=60)
+            status = run_greenex({"REDIS_URL": after_failover.redis_url, "GREENEX_PREFIX": PREFIX,
+                                  "GREENEX_KEYS_DIR": after_failover.keys_dir}, "status")  # fmt: skip
+            assert "the slot's master has 1 replica(s) in sync" in status.stdout, status.stderr
             state = await replay_log(RedisEventLog(survivor.redis(ADMIN), Keys(PREFIX)))
         finally:
             await survivor.aclose()

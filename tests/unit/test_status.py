@@ -50,3 +50,13 @@ def test_a_log_trimmed_past_its_archives_needs_an_operator_and_an_archived_one_d
         "(docs/operations.md, 'A trimmed log')"
     ]
 
+
+
+def test_on_a_cluster_a_master_without_replicas_or_held_reports_need_an_operator() -> None:
+    assert problems(facts(cluster_replicas=None, wait_replicas=1)) == []  # a plain Redis: nothing to say
+    assert problems(facts(cluster_replicas=1, wait_replicas=1)) == []
+    assert problems(facts(cluster_replicas=0, wait_replicas=1)) == [
+        "the master serving the exchange's slot has no replica in sync: losing it loses the exchange "
+        "(docs/architecture.md, 'Beyond one Redis')",
+        "reports are held: they wait for 1 replica(s) (GREENEX_WAIT_REPLICAS), 0 in sync",
+    ]
