@@ -83,6 +83,12 @@ class ExchangeClient:
         )
         return new_secret
 
+    async def from_now(self) -> ExchangeClient:
+        """Read only the reports that come after this moment (the stream's newest entry is skipped)."""
+        newest = cast(list[tuple[bytes, Any]], await self.redis.xrevrange(self.out_key, count=1))
+        self.last_report_id = newest[0][0] if newest else b"0"
+        return self
+
     async def reports(self, count: int = 1000, block_ms: int | None = None) -> list[dict[str, Any]]:
         """New reports since the last call (blocking up to block_ms when there are none)."""
         return [_json.decode(data) for data in await self.report_data(count, block_ms)]

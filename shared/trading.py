@@ -111,9 +111,7 @@ class TradingClient:
         client = cls(Redis.from_url(url, username=participant, password=password), participant, signing_key,
                      venue=venue, prefix=prefix)  # fmt: skip
         if not from_start:
-            newest = await client.redis.xrevrange(client._client.out_key, count=1)
-            tail = cast(list[tuple[bytes, Any]], newest)
-            client.resume_from(tail[0][0] if tail else b"0")
+            await client._client.from_now()
         return client
 
     @property

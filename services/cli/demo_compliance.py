@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 from typing import Any
 
-from services.cli.demo_registry import OFFSET, VERIFIER, first_answer, from_now
+from services.cli.demo_registry import OFFSET, VERIFIER, first_answer
 from services.cli.venue import Venue
 from shared.client import ExchangeClient
 
@@ -41,9 +41,9 @@ async def run_compliance(venue: Venue) -> None:
     """Define the scheme, allocate, verify the emissions, buy CCER and surrender, each step decided
     before the next (each sender has its own stream: only waiting orders them)."""
     op, scheme = venue.operator, SCHEME["scheme"]
-    entities = {name: await from_now(venue.client(name)) for name, *_ in ENTITIES}
-    verifier = await from_now(venue.client(VERIFIER[0]))
-    forest = await from_now(venue.client("sunforest"))
+    entities = {name: await venue.client(name).from_now() for name, *_ in ENTITIES}
+    verifier = await venue.client(VERIFIER[0]).from_now()
+    forest = await venue.client("sunforest").from_now()
     await op.operator("define_scheme", "op-scheme-sz", **SCHEME)
     for name, (start, end), *_ in ENTITIES:
         await op.operator("allocate_allowances", f"op-alloc-{name}-{COMPLIANCE_YEAR}", participant=name,

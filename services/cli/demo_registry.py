@@ -19,7 +19,6 @@ __all__ = [
     "VERIFIER",
     "all_answered",
     "first_answer",
-    "from_now",
     "run_registry_chain",
     "seed_registry",
 ]
@@ -128,17 +127,10 @@ async def seed_registry(venue: Venue) -> None:
     )
 
 
-async def from_now(client: ExchangeClient) -> ExchangeClient:
-    """The client reading only reports that come after this moment."""
-    tail: list[tuple[bytes, Any]] = await client.redis.xrevrange(client.out_key, count=1)  # type: ignore[assignment]
-    client.last_report_id = tail[0][0] if tail else b"0"
-    return client
-
-
 async def run_registry_chain(venue: Venue) -> None:
     """Skyward Drones buys CCER, gets its drone's footprint labelled, retires and claims neutrality."""
     maker, forest, verifier = [
-        await from_now(venue.client(p)) for p in ("dronemaker", "sunforest", VERIFIER[0])
+        await venue.client(p).from_now() for p in ("dronemaker", "sunforest", VERIFIER[0])
     ]
     await maker.send(
         "registry",

@@ -74,8 +74,7 @@ async def _send(action: str, args: dict[str, Any], client_order_id: str | None, 
         redis, keys = client.redis, settings.keys
         cid = client_order_id or f"op-{action}-{time.time_ns()}"
         head, _ = await RedisEventLog(redis, keys).head()
-        tail: list[tuple[bytes, Any]] = await redis.xrevrange(client.out_key, count=1)  # type: ignore[assignment]
-        client.last_report_id = tail[0][0] if tail else b"0"
+        await client.from_now()
         entry_id = (await client.operator(action, cid, **args)).decode()
         if client_order_id is None:
             console.print(

@@ -54,8 +54,7 @@ async def send_and_wait(request: ParticipantRequest, login: tuple[str, str], tim
     redis = Redis.from_url(settings.redis_url, username=request.participant, password=password)
     try:
         client = ExchangeClient(redis, request.participant, secret, settings.keys, venue=settings.venue)
-        tail: list[tuple[bytes, Any]] = await redis.xrevrange(client.out_key, count=1)  # type: ignore[assignment]
-        client.last_report_id = tail[0][0] if tail else b"0"
+        await client.from_now()
         stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%f")
         cid = request.client_order_id or f"{request.id_stem}-{stamp}"
         if request.client_order_id is None:
