@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 from typing import Any
 
-from services.cli.demo_registry import OFFSET, VERIFIER, first_answer
+from services.cli.demo_registry import OFFSET, VERIFIER, first_answer, first_report
 from services.cli.venue import Venue
 from shared.client import ExchangeClient
 
@@ -72,13 +72,8 @@ async def run_compliance(venue: Venue) -> None:
 
 
 async def _event(client: ExchangeClient, event: str, timeout: float = 30.0) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        for report in await client.reports(block_ms=100):
-            if report.get("event") == event:
-                return report
-    raise TimeoutError(f"no {event} report for {client.participant}")
+    missing = f"no {event} report for {client.participant}"
+    return await first_report(client, lambda r: r.get("event") == event, missing, timeout)
 
 
 async def _expect(client: ExchangeClient, cid: str, event: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from services.cli.venue import Venue
@@ -19,6 +20,7 @@ __all__ = [
     "VERIFIER",
     "all_answered",
     "first_answer",
+    "first_report",
     "run_registry_chain",
     "seed_registry",
 ]
@@ -45,15 +47,23 @@ DRONE_ACTIVITIES = (
 )
 
 
-async def first_answer(client: ExchangeClient, cid: str, timeout: float = 30.0) -> dict[str, Any]:
-    """The first report about `cid` (registry answers and edge rejections both carry it)."""
+async def first_report(
+    client: ExchangeClient, wanted: Callable[[dict[str, Any]], bool], missing: str, timeout: float = 30.0
+) -> dict[str, Any]:
+    """The first new report `wanted` accepts; TimeoutError naming what was `missing` after `timeout`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
         for report in await client.reports(block_ms=100):
-            if report.get("client_order_id") == cid:
+            if wanted(report):
                 return report
-    raise TimeoutError(f"no answer to {cid}")
+    raise TimeoutError(missing)
+
+
+async def first_answer(client: ExchangeClient, cid: str, timeout: float = 30.0) -> dict[str, Any]:
+    """The first report about `cid` (registry answers and edge rejections both carry it)."""
+    about = f"no answer to {cid}"
+    return await first_report(client, lambda r: r.get("client_order_id") == cid, about, timeout)
 
 
 async def all_answered(client: ExchangeClient, cids: set[str], timeout: float = 30.0) -> None:
