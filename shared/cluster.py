@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlparse, urlunparse
 
 import msgspec
@@ -33,6 +33,19 @@ __all__ = [
     "slot_owner",
     "watch_slot",
 ]
+
+
+_NOT_A_CLUSTER = "cluster support disabled"  # what a plain Redis answers to CLUSTER commands
+
+
+async def _slots(redis: Redis) -> list[Any] | None:
+    """The slot map as the node `redis` talks to sees it (CLUSTER SLOTS); None from a plain Redis."""
+    try:
+        return cast(list[Any], await redis.execute_command("CLUSTER", "SLOTS"))  # type: ignore[no-untyped-call]
+    except ResponseError as exc:
+        if _NOT_A_CLUSTER in str(exc):
+            return None
+        raise
 
 
 def slot_of(key: str) -> int:
@@ -60,19 +73,18 @@ async def place_on_cluster(settings: Settings, user: str) -> tuple[Settings, Clu
     for url in seeds:
         redis = Redis.from_url(url, username=user, password=password, socket_connect_timeout=1)
         try:
-            ranges: Any = await redis.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
-        except ResponseError as exc:
-            # A plain Redis; or users from before CLUSTER SLOTS was granted, who cannot be on a cluster
-            # (their ACL file was made for one server).
-            if "cluster support disabled" in str(exc) or isinstance(exc, NoPermissionError):
-                return settings, None
-            failure = exc
-            continue
+            ranges = await _slots(redis)
+        except NoPermissionError:
+            # Users from before CLUSTER SLOTS was granted, who cannot be on a cluster (their ACL file was
+            # made for one server).
+            return settings, None
         except (RedisError, OSError) as exc:
             failure = exc
             continue
         finally:
             await redis.aclose()
+        if ranges is None:
+            return settings, None
         master = _owner(ranges, slot_of(settings.keys.log))
         place = ClusterPlace(master, _nodes(ranges))
         return msgspec.structs.replace(settings, redis_url=node_url(settings.redis_url, *master)), place
@@ -96,8 +108,9 @@ async def serving(place: ClusterPlace, settings: Settings, user: str) -> tuple[s
         redis = Redis(host=host, port=port, username=user, password=password, socket_timeout=1,
                       socket_connect_timeout=1)  # fmt: skip
         try:
-            ranges: Any = await redis.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
-            return _owner(ranges, slot_of(settings.keys.log))
+            ranges = await _slots(redis)
+            if ranges is not None:
+                return _owner(ranges, slot_of(settings.keys.log))
         except (RedisError, OSError, LookupError):
             continue
         finally:
@@ -133,13 +146,7 @@ def _address(node: Sequence[Any]) -> tuple[str, int]:
 
 async def on_cluster(redis: Redis) -> bool:
     """Whether `redis` talks to a cluster node (asked with CLUSTER SLOTS, which every user may run)."""
-    try:
-        await redis.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
-    except ResponseError as exc:
-        if "cluster support disabled" in str(exc):
-            return False
-        raise
-    return True
+    return await _slots(redis) is not None
 
 
 async def cluster_nodes(redis: Redis) -> tuple[tuple[str, int], ...]:
@@ -148,7 +155,7 @@ async def cluster_nodes(redis: Redis) -> tuple[tuple[str, int], ...]:
     try:
         raw: Any = await redis.execute_command("CLUSTER", "NODES")  # type: ignore[no-untyped-call]
     except ResponseError as exc:
-        if "cluster support disabled" in str(exc):
+        if _NOT_A_CLUSTER in str(exc):
             return ()
         raise
     text = raw.decode() if isinstance(raw, bytes) else str(raw)
@@ -157,8 +164,7 @@ async def cluster_nodes(redis: Redis) -> tuple[tuple[str, int], ...]:
         fields = line.split()
         if len(fields) < 3 or {"fail", "noaddr", "handshake"} & set(fields[2].split(",")):
             continue
-        address = fields[1].split("@", 1)[0]  # ip:port@cport[,hostname]
-        host, _, port = address.rpartition(":")
+        host, _, port = fields[1].split("@", 1)[0].rpartition(":")  # ip:port@cport[,hostname]
         if host and port.isdigit():
             found.add((host, int(port)))
     return tuple(sorted(found))
@@ -166,8 +172,10 @@ async def cluster_nodes(redis: Redis) -> tuple[tuple[str, int], ...]:
 
 async def slot_owner(redis: Redis, key: str) -> tuple[str, int]:
     """(host, port) of the master serving `key`'s slot, as the node `redis` talks to sees the cluster;
-    LookupError if no master serves it (the cluster is down or being resharded)."""
-    ranges: Any = await redis.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
+    LookupError if no master serves it (the cluster is down or being resharded) or it is no cluster."""
+    ranges = await _slots(redis)
+    if ranges is None:
+        raise LookupError("not a cluster node")
     return _owner(ranges, slot_of(key))
 
 
