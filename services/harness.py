@@ -44,6 +44,8 @@ class InProcessExchange:
         clock: Callable[[], int] = time.time_ns,
         batch: int = 10_000,
         venue: str = "greenex-harness",
+        partition: int = 1,
+        partitions: int = 1,
     ) -> None:
         self.log = InMemoryEventLog(clock=clock)
         self.clock, self.venue = clock, venue
@@ -51,7 +53,10 @@ class InProcessExchange:
         self.operator_secret = secrets.token_hex(32)
         self.sealer = Sealer(new_key())
         self.box = ExchangeBox(X25519PrivateKey.generate().private_bytes_raw())
-        self.intake = Intake(self.operator_secret, sealer=self.sealer, box=self.box, venue=venue)
+        self.intake = Intake(
+            self.operator_secret, sealer=self.sealer, box=self.box, venue=venue, partition=partition,
+            partitions=partitions,
+        )  # fmt: skip
         self.followers = [
             LogFollower(core.make(), self.log, batch=batch, producer_keys=self.log.producer_keys)
             for core in system.cores

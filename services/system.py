@@ -19,6 +19,7 @@ from services.public.core import PublicProjection
 from services.registry.core import Registry
 from services.runtime.system import Core, Process, ProcessBuilder, System
 from services.settlement.core import Settlement
+from services.transfers.credits import OUT as TRANSFER_OUT
 from services.verification.core import Verification
 from shared.keys import Role
 
@@ -87,5 +88,8 @@ SYSTEM = System(
             roles=(Role.FOLLOWER, Role.PROJECTION),
         ),
         Process("web", _built_by("services.web.process"), roles=(Role.WEB,)),
+        # Credits the cash other partitions transfer to this one (shared/partitions.py); with one
+        # partition it follows nothing. Woken by the source's bell, which its CashTransferredOut rings.
+        Process("transfers", _built_by("services.transfers.service"), wakes_on=frozenset({TRANSFER_OUT})),
     )
 )

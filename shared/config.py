@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from shared.keyring import KeyRing
 from shared.keys import Keys
+from shared.partitions import check_partitions, partition_prefix
 
 __all__ = [
     "ADMIN",
@@ -68,19 +69,45 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cluster_nodes: str = ""  # GREENEX_CLUSTER_NODES: more cluster nodes than REDIS_URL's, "host:port,..."
     # GREENEX_WAIT_REPLICAS: reports go out only once this many replicas have the entries they report
     wait_replicas: int = 0
+    # GREENEX_PARTITIONS: how many partitions the exchange runs (shared/partitions.py); GREENEX_PARTITION:
+    # the one this process (or CLI command) works in, 1 unless told
+    partitions: int = 1
+    partition: int = 1
 
     def __post_init__(self) -> None:
         if self.appendfsync not in ("everysec", "always"):
             raise ValueError(f"GREENEX_APPENDFSYNC is everysec or always, not {self.appendfsync!r}")
+        check_partitions(self.partition, self.partitions)
 
     @property
     def keys(self) -> Keys:
-        """The names of every key of this exchange (shared/keys.py)."""
-        return Keys(self.prefix)
+        """The names of every key of this exchange's partition (shared/keys.py, shared/partitions.py)."""
+        return Keys(partition_prefix(self.prefix, self.partition))
+
+    @property
+    def partition_keys(self) -> tuple[Keys, ...]:
+        """The keys of every partition, partition 1 first (the users' ACL rules cover them all)."""
+        return tuple(Keys(partition_prefix(self.prefix, p)) for p in range(1, self.partitions + 1))
+
+    def in_partition(self, partition: int) -> Settings:
+        """These settings, working in another partition."""
+        return msgspec.structs.replace(self, partition=partition)
 
     @property
     def keyring(self) -> KeyRing:
         return KeyRing(self.keys_dir)
+
+    @property
+    def partition_archive_dir(self) -> str:
+        """Where this partition's archived log segments go: `archive_dir`, or its `p<i>/` for partition
+        i >= 2 (segments are named by seq, which every partition's log counts from 1)."""
+        return self.archive_dir if self.partition == 1 else str(Path(self.archive_dir) / f"p{self.partition}")
+
+    @property
+    def partition_web_port(self) -> int:
+        """Where this partition's public pages listen: GREENEX_WEB_PORT for partition 1, the ports after
+        it for the others (0 stays 0: any free port)."""
+        return self.web_port + self.partition - 1 if self.web_port else 0
 
     def writer_lease(self, process: str) -> tuple[str, str] | None:
         """(key, value) of the lease a process's appends carry; None outside a service process."""
@@ -122,7 +149,9 @@ def load_settings(**overrides: object) -> Settings:
                            ("command_window_ms", "GREENEX_COMMAND_WINDOW_MS"),
                            ("checkpoint_every", "GREENEX_CHECKPOINT_EVERY"),
                            ("web_port", "GREENEX_WEB_PORT"),
-                           ("wait_replicas", "GREENEX_WAIT_REPLICAS")):  # fmt: skip
+                           ("wait_replicas", "GREENEX_WAIT_REPLICAS"),
+                           ("partitions", "GREENEX_PARTITIONS"),
+                           ("partition", "GREENEX_PARTITION")):  # fmt: skip
         if value := os.environ.get(variable):
             env[name] = int(value)
     env.update({k: v for k, v in overrides.items() if v is not None})

@@ -29,6 +29,7 @@ __all__ = [
     "RetireCreditsMsg",
     "RotateKeyMsg",
     "SurrenderMsg",
+    "TransferCashMsg",
     "rotate_key_context",
     "canonical_bytes",
     "sign",
@@ -150,6 +151,15 @@ class SurrenderMsg(_Msg, frozen=True, tag="surrender"):
     quantity: int
 
 
+class TransferCashMsg(_Msg, frozen=True, tag="transfer_cash"):
+    """Move `amount` CNY of your available cash to partition `to_partition` of the exchange (see
+    docs/protocol.md, "Partitions"): answered by cash reports here, then in the destination partition."""
+
+    client_order_id: str
+    amount: str
+    to_partition: int
+
+
 ClientMessage = (
     NewOrderMsg
     | CancelOrderMsg
@@ -161,6 +171,7 @@ ClientMessage = (
     | RegistryMsg
     | RotateKeyMsg
     | SurrenderMsg
+    | TransferCashMsg
 )
 
 

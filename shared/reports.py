@@ -66,6 +66,8 @@ class CashStatus(enum.StrEnum):
     DEPOSITED = "deposited"
     WITHDRAWN = "withdrawn"
     REJECTED = "rejected"
+    TRANSFERRED_OUT = "transferred_out"  # to another partition (`partition` names it); in flight until...
+    TRANSFERRED_IN = "transferred_in"  # ...it arrives there: the same transfer (`transfer`), once
 
 
 class RegistryEventKind(enum.StrEnum):
@@ -150,6 +152,10 @@ class CashReport(_Report, frozen=True, tag="cash"):
     status: CashStatus
     amount: str
     reason: RejectReason | UnsetType = UNSET
+    # A transfer's other partition, and the seq of its request in the source partition's log: together
+    # with the source they name the transfer, in both partitions' reports (docs/protocol.md, "Partitions").
+    partition: int | UnsetType = UNSET
+    transfer_seq: int | UnsetType = UNSET
 
 
 class RegistryReport(_Report, frozen=True, tag="registry"):

@@ -61,6 +61,12 @@ async def _up(settings: Settings) -> None:
             f"greenex up against {settings.redis_url} (keys in {settings.keys_dir}); "
             f"service logs in {home / 'log'}; Ctrl-C stops"
         )
+        if settings.partitions > 1:
+            console.print(
+                f"{settings.partitions} partitions: set GREENEX_PARTITIONS={settings.partitions} for other "
+                "commands and GREENEX_PARTITION=<n> to work in partition n; `greenex partitions` checks "
+                "them all", highlight=False,
+            )  # fmt: skip
         stopped, gave_up = asyncio.create_task(stop.wait()), asyncio.create_task(supervisor.given_up.wait())
         await asyncio.wait([stopped, gave_up], return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
@@ -141,12 +147,23 @@ async def _demo(orders: int, seed: int, fresh: bool) -> int:
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def up() -> None:
+    def up(
+        partitions: int = typer.Option(
+            0, help="run the exchange as this many partitions (default: GREENEX_PARTITIONS, else 1); "
+            "docs/operations.md, 'Partitions'", show_default=False,
+        ),
+    ) -> None:
         """Start every process of the system map: on its own private Redis (ACLs on, a Unix socket under
-        var/redis) unless REDIS_URL names a provisioned one (`greenex acl apply`)."""
+        var/redis) unless REDIS_URL names a provisioned one (`greenex acl apply`); with partitions, every
+        process once per partition."""
         configure_logging()
         try:
-            asyncio.run(_up(load_settings()))
+            settings = load_settings(partitions=partitions or None)
+        except ValueError as bad:
+            typer.echo(f"error: {bad}", err=True)
+            raise typer.Exit(1) from None
+        try:
+            asyncio.run(_up(settings))
         except AlreadyRunning as running:
             typer.echo(f"error: {running}", err=True)
             raise typer.Exit(1) from None

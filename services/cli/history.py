@@ -14,4 +14,4 @@ __all__ = ["history"]
 def history(settings: Settings, redis: Redis) -> HistoryLog:
     """Segments from GREENEX_ARCHIVE_DIR (`greenex log archive` moved them there), then the stream: a
     replay, an audit or a view over a trimmed log still starts at seq 1."""
-    return HistoryLog(ArchiveDir(settings.archive_dir), RedisEventLog(redis, settings.keys))
+    return HistoryLog(ArchiveDir(settings.partition_archive_dir), RedisEventLog(redis, settings.keys))

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import AuthenticationError as RedisAuthenticationError
 
 from services.cli.provision import ACL_FILE, apply_acl, init_keys
-from services.cli.supervisor import Supervisor, ensure_redis
+from services.cli.supervisor import Supervisor, ensure_redis, partitioned
 from services.system import SYSTEM
 from shared.config import ADMIN, OPERATOR_USER, Settings, connect, greenex_home
 from shared.eventlog.lease import holder_of, lease_lapsed
@@ -46,6 +46,7 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
         "GREENEX_COMMAND_WINDOW_MS": str(settings.command_window_ms),
         "GREENEX_CHECKPOINT_EVERY": str(settings.checkpoint_every),
         "GREENEX_SNAPSHOT_EVERY": str(settings.snapshot_every),
+        "GREENEX_PARTITIONS": str(settings.partitions),
         **extra,
     }
 
@@ -76,6 +77,10 @@ async def local_exchange(
     redis_proc = await start_redis(fresh=fresh)
     if redis_proc is None and provision:
         await _provision(settings)
+    elif redis_proc is not None and settings.partitions > 1:
+        # The ring's ACL file was written for the partitions of its first start: give every service user
+        # the rights over every partition now (participants onboarded before keep theirs: docs/operations.md).
+        await _provision(settings)
     # A Redis that was running already may have the exchange's services on it (one we just started
     # cannot): two copies of a process must never run side by side.
     if start and redis_proc is None and (running := await live_copies(settings)):
@@ -84,8 +89,9 @@ async def local_exchange(
             f"{where} is running already: {', '.join(running)}; stop it first (or use another GREENEX_PREFIX)"
         )
     supervisor = Supervisor(
-        env=service_env(settings, **(env or {})), log_dir=log_dir or greenex_home() / "log", notify=notify
-    )
+        env=service_env(settings, **(env or {})), services=partitioned(settings.partitions),
+        log_dir=log_dir or greenex_home() / "log", notify=notify,
+    )  # fmt: skip
     supervisor.redis_pid = None if redis_proc is None else redis_proc.pid
     watchers: list[asyncio.Task[None]] = []
     stopping = False
@@ -126,19 +132,21 @@ async def live_copies(settings: Settings, redis: Redis | None = None) -> list[st
     """`<process> (pid P on H)` for each process of the map whose lease a live process holds (read as
     the operator, or through `redis`)."""
     client = redis or connect(settings, OPERATOR_USER)
+    leases = [(keys, process.name) for keys in settings.partition_keys for process in SYSTEM.processes]
     try:
         pipe = client.pipeline(transaction=False)
-        for process in SYSTEM.processes:
-            pipe.get(settings.keys.lease(process.name))
+        for keys, name in leases:
+            pipe.get(keys.lease(name))
         held = cast(list[bytes | None], await pipe.execute())
     finally:
         if redis is None:
             await client.aclose()
     running = []
-    for process, value in zip(SYSTEM.processes, held, strict=True):
+    for (keys, name), value in zip(leases, held, strict=True):
         if value is not None and not lease_lapsed(value.decode()):
             host, pid = holder_of(value.decode())
-            running.append(f"{process.name} (pid {pid} on {host})")
+            where = "" if keys.prefix == settings.prefix else f" in {keys.prefix}"
+            running.append(f"{name}{where} (pid {pid} on {host})")
     return running
 
 

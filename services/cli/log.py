@@ -101,7 +101,7 @@ def verify(
         return
 
     settings = load_settings(redis_url=redis_url, prefix=prefix)
-    archives = ArchiveDir(settings.archive_dir)
+    archives = ArchiveDir(settings.partition_archive_dir)
 
     async def run() -> VerifyReport:
         async with _open_log(redis_url, prefix) as log:
@@ -189,7 +189,7 @@ def archive(
         typer.echo(f"error: --before {before!r} is neither a seq nor a date; {hint}", err=True)
         raise typer.Exit(2) from None
     settings = load_settings(redis_url=redis_url, prefix=prefix)
-    archives = ArchiveDir(archive_dir or settings.archive_dir)
+    archives = ArchiveDir(archive_dir or settings.partition_archive_dir)
     seen = {"verified": 0, "archived": 0}
 
     def progress(what: str, n: int) -> None:

@@ -64,7 +64,7 @@ def light_app() -> typer.Typer:
 def full_app() -> typer.Typer:
     """Every command."""
     # The whole CLI, imported only when a command needs it (see the module docstring).
-    from services.cli import audit, replay, status  # noqa: PLC0415
+    from services.cli import audit, partitions, replay, status  # noqa: PLC0415
     from services.cli.compliance_cli import register_compliance  # noqa: PLC0415
     from services.cli.deadletters import dead_letters_app  # noqa: PLC0415
     from services.cli.exchange import register  # noqa: PLC0415
@@ -89,6 +89,7 @@ def full_app() -> typer.Typer:
     replay.register(app)
     audit.register(app)
     status.register(app)
+    partitions.register(app)
     register_public(app)
     return app
 

@@ -234,6 +234,18 @@ def withdraw(participant: str, amount: str = _AMOUNT, client_order_id: str | Non
 
 
 @op_app.command()
+def transfer(
+    participant: str,
+    amount: str = _AMOUNT,
+    to: int = typer.Option(..., "--to", help="the partition the cash goes to"),
+    client_order_id: str | None = _CID,
+) -> None:
+    """Move a participant's cash from this partition (GREENEX_PARTITION) to another: a withdrawal here,
+    a deposit there once the destination's transfers process credits it, exactly once."""
+    _run(client_order_id, "transfer_cash", participant=participant, amount=amount, to_partition=to)
+
+
+@op_app.command()
 def issue(
     participant: str, instrument: str, serial_start: int, serial_end: int, client_order_id: str | None = _CID
 ) -> None:

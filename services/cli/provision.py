@@ -7,7 +7,7 @@ commands and participants never do.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,7 @@ def init_keys(settings: Settings, system: System) -> KeyRing:
     if not acl.exists():
         users = {
             user: (ring.redis_password(user), rules)
-            for user, rules in service_users(system, settings.keys).items()
+            for user, rules in service_users(system, settings.partition_keys).items()
         }
         users[ADMIN] = (ring.redis_password(ADMIN), [])
         ring.write_private(ACL_FILE, acl_file(users))
@@ -75,7 +75,7 @@ async def apply_acl(redis: Redis, settings: Settings, system: System, *, lock_de
     ring = settings.keyring
 
     async def apply(node: Redis) -> None:
-        for user, rules in service_users(system, settings.keys).items():
+        for user, rules in service_users(system, settings.partition_keys).items():
             await _acl(node, "SETUSER", *setuser_args(user, ring.redis_password(user), rules))
         admin_password = ring.redis_password(ADMIN)
         await _acl(node, "SETUSER", *setuser_args(ADMIN, admin_password, ["~*", "&*", "+@all"]))
@@ -124,7 +124,7 @@ class Credentials:
         )
 
 
-async def create_participant_user(admin: Redis, keys: Keys, participant: str) -> str:
+async def create_participant_user(admin: Redis, keys: Keys | Sequence[Keys], participant: str) -> str:
     """A new Redis user for the participant with a fresh password (returned): refused if one exists,
     so provisioning never resets a live participant's password."""
     if not valid_participant_id(participant):

@@ -17,8 +17,14 @@ from services.runtime.system import System
 from services.settlement.core import Settlement
 from services.system import SYSTEM
 from services.verification.core import Verification
-from shared.domain.codec import Event, decode_event
-from shared.domain.ledger import CashDeposited, CashWithdrawn, CreditsIssued
+from shared.domain.codec import Event, decode_event, tags
+from shared.domain.ledger import (
+    CashDeposited,
+    CashTransferredIn,
+    CashTransferredOut,
+    CashWithdrawn,
+    CreditsIssued,
+)
 from shared.eventlog.archive import iter_archive
 from shared.eventlog.entry import GENESIS_HASH, Entry
 from shared.eventlog.port import LogReader
@@ -26,7 +32,7 @@ from shared.eventlog.verify import ChainVerifier
 
 __all__ = ["Checkpoint", "ExchangeState", "Stop", "replay_archive", "replay_entries", "replay_log"]
 
-_TOTALS = frozenset({"CashDeposited", "CashWithdrawn", "CreditsIssued"})
+_TOTALS = tags(CashDeposited, CashWithdrawn, CreditsIssued, CashTransferredIn, CashTransferredOut)
 _REFUSALS = frozenset({"OrderRejected", "CommandRejected"})
 
 Checkpoint = Callable[["ExchangeState"], None]
@@ -53,8 +59,15 @@ class ExchangeState:
     counts: dict[str, int] = field(default_factory=dict)
     # Refusals (OrderRejected, CommandRejected) by (who refused, the command refused).
     refusals: dict[tuple[str, str], int] = field(default_factory=dict)
-    deposited: int = 0
-    withdrawn: int = 0
+    deposited: int = 0  # transfers from other partitions included: a deposit here
+    withdrawn: int = 0  # transfers to other partitions included: a withdrawal here
+    # Transfers between partitions (shared/partitions.py), by their request's seq in the source's log:
+    # (participant, fen, destination) sent from here; (source, request seq) -> (participant, fen) credited
+    # here, and how many times each was debited or credited (once, unless the log is wrong).
+    transfers_out: dict[int, tuple[str, int, int]] = field(default_factory=dict)
+    transfers_in: dict[tuple[int, int], tuple[str, int]] = field(default_factory=dict)
+    debited: dict[int, int] = field(default_factory=dict)
+    credited: dict[tuple[int, int], int] = field(default_factory=dict)
     issued: dict[str, int] = field(default_factory=dict)
     # True when the cores came from snapshots (services/cli/fastview.py): the totals above and `counts`
     # then cover only the tail, so nothing may read them.
@@ -117,6 +130,13 @@ class ExchangeState:
         self.seq, self.head_hash, self.logged_ns = entry.seq, entry.hash, entry.logged_ns
 
     def _total(self, fact: Event) -> None:
+        if isinstance(fact, CashTransferredIn):
+            transfer = (fact.from_partition, fact.from_seq)
+            self.transfers_in[transfer] = (fact.participant, fact.amount)
+            self.credited[transfer] = self.credited.get(transfer, 0) + 1
+        elif isinstance(fact, CashTransferredOut):
+            self.transfers_out[fact.request_seq] = (fact.participant, fact.amount, fact.to_partition)
+            self.debited[fact.request_seq] = self.debited.get(fact.request_seq, 0) + 1
         if isinstance(fact, CashDeposited):
             self.deposited += fact.amount
         elif isinstance(fact, CashWithdrawn):

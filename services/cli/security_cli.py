@@ -87,7 +87,7 @@ def write_private_key(path: Path, private_hex: str) -> None:
 @acl_app.command("show")
 def acl_show() -> None:
     """Every role's rules (keys, commands) as `ACL SETUSER` would take them, passwords left out."""
-    for user, rules in service_users(SYSTEM, load_settings().keys).items():
+    for user, rules in service_users(SYSTEM, load_settings().partition_keys).items():
         typer.echo(f"{user}: {' '.join(rules)}")
 
 
@@ -126,4 +126,4 @@ def acl_apply(
     except (KeyMissing, RedisError, OSError) as failed:
         typer.echo(f"error: {failed}", err=True)
         raise typer.Exit(1) from None
-    typer.echo("users created: " + ", ".join(service_users(SYSTEM, settings.keys)) + ", admin")
+    typer.echo("users created: " + ", ".join(service_users(SYSTEM, settings.partition_keys)) + ", admin")

@@ -133,7 +133,7 @@ async def _replicas_in_sync(redis: Redis) -> int | None:
 
 def _archived(settings: Settings) -> int:
     try:
-        return ArchiveDir(settings.archive_dir).last_seq
+        return ArchiveDir(settings.partition_archive_dir).last_seq
     except LogCorrupt:
         return 0  # segments with a gap: as if none, which the trimmed-log check then names
 

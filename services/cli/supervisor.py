@@ -25,6 +25,18 @@ from shared.keys import Keys
 __all__ = ["PROCESSES", "RestartPolicy", "Supervisor", "ensure_redis", "redis_answers", "wipe_prefix"]
 
 PROCESSES = tuple(process.name for process in SYSTEM.processes)
+
+
+def partitioned(partitions: int) -> tuple[str, ...]:
+    """The services of an exchange run as `partitions` partitions: the map's processes for partition 1,
+    then `<process>@p<i>` for each other partition (shared/partitions.py)."""
+    return (*PROCESSES, *(f"{name}@p{p}" for p in range(2, partitions + 1) for name in PROCESSES))
+
+
+def _process_and_env(service: str) -> tuple[str, dict[str, str]]:
+    """What `python -m services` runs for a supervised service, and the partition it works in."""
+    process, _, partition = service.partition("@p")
+    return process, {"GREENEX_PARTITION": partition or "1"}
 log = structlog.get_logger("greenex.supervisor")
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -179,6 +191,7 @@ class Supervisor:
             await self._spawn(name)
 
     async def _spawn(self, name: str) -> None:
+        process, partition_env = _process_and_env(name)
         out = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -187,11 +200,11 @@ class Supervisor:
             sys.executable,
             "-m",
             "services",
-            name,
+            process,
             cwd=ROOT,
             # A supervisor killed with -9 must not leave its services running as orphans beside the
             # next `greenex up` (services/runtime/main.py watches for it).
-            env={**os.environ, **self.env, "GREENEX_EXIT_WITH_PARENT": "1"},
+            env={**os.environ, **self.env, **partition_env, "GREENEX_EXIT_WITH_PARENT": "1"},
             stdout=out,
             stderr=out if out is not None else None,
             start_new_session=True,  # Ctrl-C is the supervisor's: it stops the services, then Redis

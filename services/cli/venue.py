@@ -24,7 +24,7 @@ class Venue:
         self.ring = settings.keyring
         self.credentials: dict[str, Credentials] = {}
         self._opened: list[Redis] = []
-        self._operator: ExchangeClient | None = None
+        self._operators: dict[int, ExchangeClient] = {}
         self._ids = itertools.count(1)
 
     def redis(self, user: str | None) -> Redis:
@@ -42,18 +42,24 @@ class Venue:
     @property
     def operator(self) -> ExchangeClient:
         """The operator's client: its own Redis user, commands signed with the operator's key."""
-        if self._operator is None:
-            self._operator = ExchangeClient(
-                self.redis(OPERATOR_USER), OPERATOR, self.ring.operator_secret(), self.settings.keys,
-                venue=self.settings.venue,
-            )  # fmt: skip
-        return self._operator
+        return self.operator_in(self.settings.partition)
 
-    def client(self, participant: str) -> ExchangeClient:
-        """A participant's client, logged in as its own Redis user (from credentials made here)."""
+    def operator_in(self, partition: int) -> ExchangeClient:
+        """The operator's client for one partition of the exchange (shared/partitions.py)."""
+        if partition not in self._operators:
+            self._operators[partition] = ExchangeClient(
+                self.redis(OPERATOR_USER), OPERATOR, self.ring.operator_secret(),
+                self.settings.in_partition(partition).keys, venue=self.settings.venue,
+            )  # fmt: skip
+        return self._operators[partition]
+
+    def client(self, participant: str, partition: int | None = None) -> ExchangeClient:
+        """A participant's client, logged in as its own Redis user (from credentials made here), in this
+        venue's partition or the one named."""
         credentials = self.credentials[participant]
+        keys = self.settings.in_partition(partition or self.settings.partition).keys
         return ExchangeClient(
-            self.participant_redis(credentials), participant, credentials.signing_key, self.settings.keys,
+            self.participant_redis(credentials), participant, credentials.signing_key, keys,
             venue=self.settings.venue,
         )  # fmt: skip
 
@@ -70,7 +76,7 @@ class Venue:
         """Create the participant's Redis user and register it with a sealed signing key (generated
         unless given); returns its credentials, which exist nowhere else in the clear."""
         admin = self.redis(ADMIN)
-        password = await create_participant_user(admin, self.settings.keys, participant)
+        password = await create_participant_user(admin, self.settings.partition_keys, participant)
         try:
             key, sealed = sealed_key(self.ring, participant, "k1", signing_key)
             args: dict[str, Any] = {
@@ -82,7 +88,9 @@ class Venue:
             if instruments:
                 args["instruments"] = list(instruments)
             cid = client_order_id or f"op-reg-{participant}-{next(self._ids)}"
-            await self.operator.operator("register_participant", cid, **args)
+            # Registered in every partition: one participant, one key, trading wherever it is let.
+            for partition in range(1, self.settings.partitions + 1):
+                await self.operator_in(partition).operator("register_participant", cid, **args)
         except BaseException:
             await delete_participant_user(admin, participant)
             raise
@@ -109,4 +117,4 @@ class Venue:
         for client in self._opened:
             await client.aclose()
         self._opened.clear()
-        self._operator = None
+        self._operators.clear()

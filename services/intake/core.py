@@ -45,6 +45,7 @@ from shared.domain.ledger import (
     OrderSubmitted,
     ParticipantRegistered,
     ReplaceSubmitted,
+    TransferRequested,
 )
 from shared.domain.reasons import Reason
 from shared.domain.registry import (
@@ -80,7 +81,7 @@ _PARTICIPANT_ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 # Participant ids are Redis user names and key parts too: the names of the exchange's own users are taken.
 RESERVED_IDS = frozenset({"admin", "default", "public", OPERATOR, "intake", "verification", "matching",
                           "settlement", "checkpoint", "registry", "exchange", "buffer", "projection",
-                          "web"})  # fmt: skip
+                          "web", "transfers"})  # fmt: skip
 _any_json = msgspec.json.Decoder()
 # Intake's events that are not orders: few, and together they set up everything intake checks against.
 CONFIG_EVENTS = (ParticipantRegistered, KeyRotated, LimitsSet, InstrumentListed, CreditsIssued,
@@ -128,8 +129,11 @@ class Intake:
         box: ExchangeBox | None = None,
         venue: str = "greenex-dev",
         window_ms: int = 30_000,
+        partition: int = 1,
+        partitions: int = 1,
     ) -> None:
         self.sealer, self.box, self.venue, self.window_ms = sealer, box, venue, window_ms
+        self.partition, self.partitions = partition, partitions
         self.keys = SigningKeys(sealer, OPERATOR, operator_secret)
         self.limits = RateLimits()
         self.query_limits = RateLimits(QUERIES_PER_S, QUERY_BURST)
@@ -296,7 +300,19 @@ class Intake:
         events = validate(self.state, msg)
         for event in events:
             self._check_sealed(event)
+            if isinstance(event, TransferRequested):
+                self._check_destination(event.to_partition)
         return events
+
+    def _check_destination(self, to: int) -> None:
+        """A transfer goes to another partition this exchange runs: cash sent anywhere else would be in
+        flight for good."""
+        if to == self.partition or not 1 <= to <= self.partitions:
+            runs = f"partitions 1-{self.partitions}" if self.partitions > 1 else "one partition"
+            raise Refused(
+                Reason.UNKNOWN_PARTITION, f"cannot transfer to partition {to}: this is partition "
+                f"{self.partition} of an exchange that runs {runs}",
+            )
 
     def _check_sealed(self, event: Event) -> None:
         """A participant's sealed key must open here before it enters the log (else every rebuild fails)."""

@@ -22,6 +22,7 @@ from shared.domain.ledger import (
     ResumeRequested,
     SerialRange,
     TradingDayClosed,
+    TransferRequested,
     WithdrawalRequested,
 )
 from shared.domain.registry import (
@@ -33,7 +34,7 @@ from shared.domain.registry import (
 from shared.domain.values import price_to_fen
 from shared.protocol import MAX_QUANTITY
 
-__all__ = ["ACTIONS", "operator_event"]
+__all__ = ["ACTIONS", "operator_event", "transfer_event"]
 
 
 class _Participant(msgspec.Struct, forbid_unknown_fields=True):
@@ -115,6 +116,22 @@ def _deposit(args: dict[str, Any]) -> Event:
 def _withdraw(args: dict[str, Any]) -> Event:
     a = msgspec.convert(args, _Amount)
     return WithdrawalRequested(participant=a.participant, amount=_positive_fen(a.amount))
+
+
+class _Transfer(msgspec.Struct, forbid_unknown_fields=True):
+    participant: str
+    amount: str  # CNY decimal string
+    to_partition: int
+
+
+def _transfer(args: dict[str, Any]) -> Event:
+    t = msgspec.convert(args, _Transfer)
+    return transfer_event(t.participant, t.amount, t.to_partition)
+
+
+def transfer_event(participant: str, amount: str, to_partition: int) -> TransferRequested:
+    """A participant's cash to another partition; intake checks the partition exists (core.py)."""
+    return TransferRequested(participant=participant, amount=_positive_fen(amount), to_partition=to_partition)
 
 
 def _issue(args: dict[str, Any]) -> Event:
@@ -216,6 +233,7 @@ ACTIONS = {
     "register_participant": _register,
     "deposit_cash": _deposit,
     "withdraw_cash": _withdraw,
+    "transfer_cash": _transfer,
     "issue_credits": _issue,
     "issue_verified": _issue_verified,
     "set_eligibility": _eligibility,

@@ -38,7 +38,7 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
     ring = settings.keyring
     core = Intake(
         ring.operator_secret(), sealer=ring.sealer(), box=ring.box(), venue=settings.venue,
-        window_ms=settings.command_window_ms,
+        window_ms=settings.command_window_ms, partition=settings.partition, partitions=settings.partitions,
     )  # fmt: skip
     redis = connect(settings, process.name)
     resp = RespClient.like(redis)

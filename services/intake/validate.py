@@ -14,7 +14,7 @@ from services.intake.compliance import (
 )
 from services.intake.footprints import FootprintBook
 from services.intake.integrity import ProjectSites, screened
-from services.intake.operator import operator_event
+from services.intake.operator import operator_event, transfer_event
 from services.intake.registry import registry_event, retirement_event
 from shared.domain.base import Refused
 from shared.domain.codec import Event
@@ -59,6 +59,7 @@ from shared.protocol import (
     ReplaceOrderMsg,
     RetireCreditsMsg,
     SurrenderMsg,
+    TransferCashMsg,
 )
 
 __all__ = ["IntakeState", "validate"]
@@ -102,6 +103,8 @@ def validate(state: IntakeState, msg: ClientMessage) -> list[Event]:
             event = msgspec.structs.replace(event, client_order_id=msg.client_order_id)
         _check_operator(state, event)
         return screened(state.sites, state.participants, event)
+    if isinstance(msg, TransferCashMsg):
+        return [transfer_event(msg.participant, msg.amount, msg.to_partition)]
     if isinstance(msg, RetireCreditsMsg):
         _instrument(state, msg.instrument, msg.participant)
         return [retirement_event(msg)]

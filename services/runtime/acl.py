@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from services.runtime.system import Process, System
 from shared.config import ADMIN, OPERATOR_USER, PUBLIC_USER
@@ -120,13 +120,15 @@ def _selectors(keys: Keys, roles: frozenset[Role], own: Iterable[str]) -> list[s
     return out
 
 
-def role_rules(keys: Keys, roles: Iterable[Role], own: Iterable[str] = ()) -> list[str]:
-    """Every rule of one user with these roles but its password: keys, no channels, only its commands."""
-    held = frozenset(roles)
+def role_rules(keys: Keys | Sequence[Keys], roles: Iterable[Role], own: Iterable[str] = ()) -> list[str]:
+    """Every rule of one user with these roles but its password: keys, no channels, only its commands.
+    With the keys of several partitions (shared/partitions.py), the same rights in each: a participant
+    trades in every partition, and a partition's transfers process reads the others' logs."""
+    held, every = frozenset(roles), (keys,) if isinstance(keys, Keys) else tuple(keys)
     commands = sorted({command for role in held for command in _COMMANDS[role]})
     return [
-        "resetkeys", *_key_rules(keys, held, own), "resetchannels", "-@all", *_CONNECT, *commands,
-        *_selectors(keys, held, own),
+        "resetkeys", *(rule for k in every for rule in _key_rules(k, held, own)), "resetchannels", "-@all",
+        *_CONNECT, *commands, *(rule for k in every for rule in _selectors(k, held, own)),
     ]  # fmt: skip
 
 
@@ -140,7 +142,7 @@ def process_roles(process: Process) -> frozenset[Role]:
     return frozenset({Role.FOLLOWER, *([Role.MATCHING] if process.name == Role.MATCHING else [])})
 
 
-def service_users(system: System, keys: Keys) -> dict[str, list[str]]:
+def service_users(system: System, keys: Keys | Sequence[Keys]) -> dict[str, list[str]]:
     """user -> rules for each process of the map, the operator and the public reader."""
     users = {
         p.name: role_rules(keys, process_roles(p), own=[p.name, *(core.name for core in p.cores), *p.keeps])
@@ -151,7 +153,7 @@ def service_users(system: System, keys: Keys) -> dict[str, list[str]]:
     return users
 
 
-def participant_rules(keys: Keys, participant: str) -> list[str]:
+def participant_rules(keys: Keys | Sequence[Keys], participant: str) -> list[str]:
     return role_rules(keys, [Role.PARTICIPANT], own=[participant])
 
 

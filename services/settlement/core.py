@@ -31,6 +31,8 @@ from shared.domain.ledger import (
     BUFFER_ACCOUNT,
     EXCHANGE_ACCOUNT,
     CashDeposited,
+    CashTransferredIn,
+    CashTransferredOut,
     CashWithdrawn,
     CreditsIssued,
     ParticipantRegistered,
@@ -80,6 +82,8 @@ class Settlement:
         ParticipantRegistered,
         CashDeposited,
         CashWithdrawn,
+        CashTransferredIn,  # a deposit and a withdrawal here, across partitions (shared/partitions.py)
+        CashTransferredOut,
         CreditsIssued,
         TradeExecuted,
         RetirementApproved,

@@ -29,6 +29,8 @@ from shared.domain.events import (
 )
 from shared.domain.ledger import (
     CashDeposited,
+    CashTransferredIn,
+    CashTransferredOut,
     CashWithdrawn,
     CreditsIssued,
     LimitsSet,
@@ -38,6 +40,7 @@ from shared.domain.ledger import (
     ReplaceSubmitted,
     ReplaceVerified,
     TradeSettled,
+    TransferRequested,
     WithdrawalRejected,
     WithdrawalRequested,
 )
@@ -78,6 +81,8 @@ class Verification:
         OrderSubmitted,
         ReplaceSubmitted,
         WithdrawalRequested,
+        TransferRequested,
+        CashTransferredIn,
         OrderAccepted,
         OrderRejected,
         TradeExecuted,
@@ -95,7 +100,8 @@ class Verification:
     )
 
     answers_to = COMPLIANCE_REQUESTS | tags(
-        OrderSubmitted, ReplaceSubmitted, WithdrawalRequested, RetirementRequested, QuerySubmitted
+        OrderSubmitted, ReplaceSubmitted, WithdrawalRequested, TransferRequested, RetirementRequested,
+        QuerySubmitted,
     )
 
     def __init__(self, state: State | None = None) -> None:
@@ -111,7 +117,7 @@ class Verification:
             case ReplaceSubmitted():
                 verdict = self._decide_replace(event)
             case WithdrawalRequested():
-                verdict = self._decide_withdrawal(event)
+                verdict = self._decide_withdrawal(seq, event)
             case RetirementRequested():
                 verdict = self._decide_retirement(seq, event)
             case QuerySubmitted():
@@ -249,7 +255,8 @@ class Verification:
             extra_qty=0 if buy else extra,
         )
 
-    def _decide_withdrawal(self, req: WithdrawalRequested) -> CashWithdrawn | WithdrawalRejected:
+    def _decide_withdrawal(self, seq: int, req: WithdrawalRequested) -> CashWithdrawn | WithdrawalRejected:
+        """A withdrawal, or a transfer to another partition (a withdrawal from this one)."""
         available = self._available_cash(req.participant)
         problem: _Problem | None = None
         if req.amount <= 0:
@@ -259,6 +266,11 @@ class Verification:
         if problem is not None:
             return WithdrawalRejected(
                 participant=req.participant, amount=req.amount, reason=problem[0], text=problem[1]
+            )
+        if isinstance(req, TransferRequested):
+            return CashTransferredOut(
+                participant=req.participant, amount=req.amount, to_partition=req.to_partition,
+                request_seq=seq,
             )
         return CashWithdrawn(participant=req.participant, amount=req.amount)
 

@@ -33,8 +33,9 @@ class _Server(uvicorn.Server):
 def build_app(settings: Settings, system: System, process: Process) -> FastStream:
     redis = connect(settings, process.name)
     reader, broadcast = PublicReader(redis, settings.keys), Broadcast(redis, settings.keys)
-    config = uvicorn.Config(create_app(reader, broadcast), host=settings.web_host, port=settings.web_port,
-                            log_level="warning", access_log=False, lifespan="off")  # fmt: skip
+    host, port = settings.web_host, settings.partition_web_port
+    config = uvicorn.Config(create_app(reader, broadcast), host=host, port=port, log_level="warning",
+                            access_log=False, lifespan="off")  # fmt: skip
     server = _Server(config)
     app = lifecycle_app(settings, process.name)
     tasks: list[asyncio.Task[None]] = []
@@ -47,7 +48,7 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
                 fail_fast(process.name, exc)
             raise
         if not server.should_exit:  # uvicorn returns when it cannot bind
-            fail_fast(process.name, RuntimeError(f"cannot serve on {settings.web_host}:{settings.web_port}"))
+            fail_fast(process.name, RuntimeError(f"cannot serve on {host}:{port}"))
 
     async def index() -> None:
         """The search index before the first search needs it (a large registry takes seconds to read)."""

@@ -12,6 +12,8 @@ from shared.domain.values import OrderType, Side, TimeInForce
 __all__ = [
     "CancelSubmitted",
     "CashDeposited",
+    "CashTransferredIn",
+    "CashTransferredOut",
     "CommandRejected",
     "KeyRotated",
     "LimitsSet",
@@ -31,6 +33,7 @@ __all__ = [
     "TradeSettled",
     "TradingDayClosed",
     "WithdrawalRejected",
+    "TransferRequested",
     "WithdrawalRequested",
     "BUFFER_ACCOUNT",
     "EXCHANGE_ACCOUNT",
@@ -115,6 +118,13 @@ class CashDeposited(DomainEvent, frozen=True):
 class WithdrawalRequested(DomainEvent, frozen=True):
     participant: str
     amount: int  # fen
+
+
+class TransferRequested(WithdrawalRequested, frozen=True):
+    """Cash to move to another partition of the exchange (shared/partitions.py): decided like a
+    withdrawal from this partition, by verification."""
+
+    to_partition: int
 
 
 class CreditsIssued(DomainEvent, frozen=True):
@@ -222,6 +232,23 @@ class CashWithdrawn(DomainEvent, frozen=True):
     amount: int
 
 
+class CashTransferredOut(CashWithdrawn, frozen=True):
+    """A transfer granted: the cash leaves this partition (a withdrawal here) and is in flight until the
+    destination's `transfers` process logs the CashTransferredIn naming its request. `request_seq`: the
+    TransferRequested's seq (this entry's causation too); with this partition, the transfer's id."""
+
+    to_partition: int
+    request_seq: int
+
+
+class CashTransferredIn(CashDeposited, frozen=True):
+    """The other half of a transfer: the cash arrives here (a deposit here). `from_partition` and
+    `from_seq` (the request's seq there) name the transfer; its causation says so too."""
+
+    from_partition: int
+    from_seq: int
+
+
 class WithdrawalRejected(DomainEvent, frozen=True):
     participant: str
     amount: int
@@ -253,6 +280,7 @@ LedgerEvent = (
     ParticipantRegistered
     | CashDeposited
     | WithdrawalRequested
+    | TransferRequested
     | CreditsIssued
     | HaltRequested
     | ResumeRequested
@@ -264,6 +292,8 @@ LedgerEvent = (
     | OrderVerified
     | ReplaceVerified
     | CashWithdrawn
+    | CashTransferredOut
+    | CashTransferredIn
     | WithdrawalRejected
     | TradeSettled
     | KeyRotated

@@ -40,6 +40,7 @@ class Reason(enum.StrEnum):
     OUTSIDE_WINDOW = "outside_window"  # sent_ms too far from the exchange's clock
     RATE_LIMITED = "rate_limited"
     TOO_MANY_OPEN_ORDERS = "too_many_open_orders"
+    UNKNOWN_PARTITION = "unknown_partition"  # a transfer to a partition the exchange does not run
     # the registry: verified issuance, retirement, product labels and claims
     UNVERIFIED_ISSUANCE = "unverified_issuance"
     OVERLAPPING_PERIOD = "overlapping_period"

@@ -10,6 +10,7 @@ it answers and its place among that input's answers:
 |---|---|---|---|
 | a core (and the checkpoint process) | `log:<n>` | `<producer>:<n>:<i>` | (n, i) rises, per producer |
 | intake | `in:<sender>:<stream id>` | `<sender>/<client order id>/<i>` | (stream id, i) rises, per sender |
+| transfers | `xfer:<partition>:<n>` | `<producer>:p<partition>:<n>` | n rises, per source partition |
 
 A core answers log entries in log order and appends all the answers to one entry at once; intake
 decides each sender's stream in stream-id order (a lost read is re-drained before the next one). So a
@@ -25,6 +26,7 @@ import msgspec
 
 from shared.eventlog.entry import Entry
 from shared.eventlog.port import LogCorrupt
+from shared.partitions import transfer_event_id, transfer_of_causation
 
 __all__ = ["Freshness", "FreshnessState"]
 
@@ -54,6 +56,9 @@ class Freshness:
         if kind == "log":
             key, last = entry.producer, self._answers
             mark = self._answer_mark(entry, ref)
+        elif kind == "xfer":  # one source partition's transfers, credited in its log order
+            key, last = f"{entry.producer}<-{ref.partition(':')[0]}", self._answers
+            mark = self._transfer_mark(entry, ref)
         elif kind == "in":
             sender, _, stream_id = ref.rpartition(":")
             key, last = sender, self._inputs
@@ -76,6 +81,13 @@ class Freshness:
         if match is None or match[1] != entry.producer or match[2] != cause:
             raise LogCorrupt(entry.seq, f"event id {entry.event_id!r} is not {entry.producer}:{cause}:<i>")
         return int(match[2]), 0, int(match[3])
+
+    @staticmethod
+    def _transfer_mark(entry: Entry, ref: str) -> Mark:
+        transfer = transfer_of_causation(ref)
+        if transfer is None or entry.event_id != transfer_event_id(entry.producer, transfer):
+            raise LogCorrupt(entry.seq, f"event id {entry.event_id!r} does not answer transfer {ref!r}")
+        return transfer.seq, 0, 0
 
     @staticmethod
     def _input_mark(entry: Entry, sender: str, stream_id: str) -> Mark:

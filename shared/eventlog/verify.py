@@ -17,6 +17,7 @@ from shared.eventlog.checkpoints import checkpoint_in, checkpoint_problem
 from shared.eventlog.entry import GENESIS_HASH, Entry, content_digest, encode_content, link_hash
 from shared.eventlog.freshness import Freshness
 from shared.eventlog.port import LogCorrupt
+from shared.partitions import transfer_of_causation
 
 CHECKPOINT_LOOKBACK = 1_000_000  # a checkpoint is appended within this many entries of the seq it signs
 _HEX_LINK = re.compile(r"[0-9a-f]{40}")
@@ -163,6 +164,9 @@ class ChainVerifier:
                     raise LogCorrupt(
                         entry.seq, f"{entry.producer} does not answer {cause_type} (entry {cause})"
                     )
+        elif kind == "xfer":  # a transfer from another partition's log (shared/partitions.py)
+            if transfer_of_causation(ref) is None:
+                raise LogCorrupt(entry.seq, f"names no transfer it answers (causation {entry.causation!r})")
         elif kind != "in" or not ref:
             raise LogCorrupt(entry.seq, f"names no input it answers (causation {entry.causation!r})")
         code = self._type_codes.get(entry.type)

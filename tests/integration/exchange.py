@@ -19,7 +19,7 @@ from services.cli.demo import wait_quiet
 from services.cli.local import service_env
 from services.cli.provision import ACL_FILE, apply_acl, init_keys
 from services.cli.readmodel import ExchangeState, replay_log
-from services.cli.supervisor import ROOT, Supervisor
+from services.cli.supervisor import ROOT, Supervisor, partitioned
 from services.cli.venue import Venue
 from services.system import SYSTEM
 from shared.client import ExchangeClient
@@ -101,7 +101,10 @@ class Exchange:
 
     async def start(self) -> None:
         await self.provision()
-        self.supervisor = Supervisor(env=service_env(self.settings, GREENEX_LOG_LEVEL="WARNING", **self.env))
+        self.supervisor = Supervisor(
+            env=service_env(self.settings, GREENEX_LOG_LEVEL="WARNING", **self.env),
+            services=partitioned(self.settings.partitions),
+        )
         await self.supervisor.start()
 
     async def stop(self) -> None:

@@ -35,6 +35,7 @@ def test_command_names_clients_depend_on_are_present() -> None:
         "registry",
         "rotate_key",
         "surrender",
+        "transfer_cash",
     }
     addresses = {c["address"] for c in document["channels"].values()}
     assert Keys().commands("{participant}") in addresses

@@ -72,11 +72,12 @@ def ranges(*pairs: tuple[int, int]) -> list[SerialRange]:
 
 
 def test_settlement_is_a_processor_that_reads_only_what_it_needs() -> None:
-    """It names itself, subscribes to nine tags and answers nothing to events outside them."""
+    """It names itself, subscribes to eleven tags and answers nothing to events outside them."""
     processor: Processor = Settlement()
     assert processor.name == "settlement"
     assert processor.inputs == {
-        "ParticipantRegistered", "CashDeposited", "CashWithdrawn", "CreditsIssued", "TradeExecuted",
+        "ParticipantRegistered", "CashDeposited", "CashWithdrawn", "CashTransferredIn", "CashTransferredOut",
+        "CreditsIssued", "TradeExecuted",
         "RetirementApproved", "InstrumentListed", "EligibilityChanged", "SurrenderApproved",
     }  # fmt: skip
     accepted = OrderAccepted(

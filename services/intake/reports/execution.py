@@ -21,6 +21,8 @@ from shared.domain.events import (
 )
 from shared.domain.ledger import (
     CashDeposited,
+    CashTransferredIn,
+    CashTransferredOut,
     CashWithdrawn,
     CommandRejected,
     KeyRotated,
@@ -54,6 +56,8 @@ REPORTED_TYPES = (
         TradeSettled,
         CashDeposited,
         CashWithdrawn,
+        CashTransferredIn,
+        CashTransferredOut,
         WithdrawalRejected,
         CommandRejected,
         KeyRotated,
@@ -149,6 +153,16 @@ class Reporter:
                 ))]  # fmt: skip
             case TradeSettled():
                 return self._settled(seq, event)
+            case CashTransferredIn():
+                return [Delivery(event.participant, CashReport(
+                    seq=seq, status=CashStatus.TRANSFERRED_IN, amount=fen_to_price(event.amount),
+                    partition=event.from_partition, transfer_seq=event.from_seq,
+                ))]  # fmt: skip
+            case CashTransferredOut():
+                return [Delivery(event.participant, CashReport(
+                    seq=seq, status=CashStatus.TRANSFERRED_OUT, amount=fen_to_price(event.amount),
+                    partition=event.to_partition, transfer_seq=event.request_seq,
+                ))]  # fmt: skip
             case CashDeposited():
                 return [Delivery(event.participant, CashReport(
                     seq=seq, status=CashStatus.DEPOSITED, amount=fen_to_price(event.amount)
