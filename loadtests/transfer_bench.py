@@ -43,6 +43,17 @@ async def _collect(
                 into.record_value(time.perf_counter_ns() - sent.popleft())
 
 
+async def _warm_up(senders: list[ExchangeClient], ins: list[ExchangeClient]) -> None:
+    """One transfer per participant, credited, before the clock starts: sixteen processes have just
+    started on the machine, and the first transfers would time their start-up."""
+    for k, sender in enumerate(senders):
+        await sender.send("transfer_cash", client_order_id=f"w{k}", amount="0.01", to_partition=2)
+    for client in ins:
+        while not any(r.get("status") == "transferred_in" for r in await client.reports(block_ms=1000)):
+            pass
+    await asyncio.sleep(2.0)
+
+
 async def run(rate: float, seconds: float, participants: int) -> None:
     shutil.rmtree(HOME, ignore_errors=True)
     settings = private_settings(HOME, partitions=2, web_port=0)
@@ -58,6 +69,7 @@ async def run(rate: float, seconds: float, participants: int) -> None:
                 await op.operator("set_limits", f"l-{name}", participant=name, commands_per_s=100_000,
                                   burst=100_000)  # fmt: skip
             senders = [await venue.client(name, 1).from_now() for name in names]
+            await _warm_up(senders, [await venue.client(name, 2).from_now() for name in names])
             outs = [await venue.client(name, 1).from_now() for name in names]
             ins = [await venue.client(name, 2).from_now() for name in names]
             stop = asyncio.Event()

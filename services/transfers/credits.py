@@ -9,20 +9,22 @@ verifies) names a request already credited, and is skipped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
 import structlog
 
 from shared.domain.codec import decode_event, encode_event, event_type
-from shared.domain.ledger import CashTransferredIn, CashTransferredOut
+from shared.domain.ledger import CashTransferredIn, CashTransferredOut, ParticipantRegistered
 from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.entry import Entry, NewEntry
 from shared.partitions import TRANSFERS, TransferRef, transfer_causation, transfer_event_id
 
-__all__ = ["DECIDED_BY", "OUT", "Credits", "producer_for"]
+__all__ = ["DECIDED_BY", "OUT", "Credits", "Registered", "producer_for"]
 
 log = structlog.get_logger("greenex.transfers")
 
+_REGISTERED = ParticipantRegistered.__name__
+INTAKE = "intake"  # the producer of registrations
 OUT = CashTransferredOut.__name__  # the entry type the source writes (an event's tag is its class name)
 DECIDED_BY = "verification"  # the only producer that grants a transfer
 
@@ -41,9 +43,14 @@ class Credits:
         self.producer = producer_for(source)
         self.credited_up_to = credited_up_to  # the highest request seq of `source` credited here
 
-    def due(self, entries: Iterable[Entry]) -> list[tuple[TransferRef, NewEntry]]:
+    def due(
+        self, entries: Iterable[Entry], registered: Container[str]
+    ) -> tuple[list[tuple[TransferRef, NewEntry]], int | None]:
         """The credits these source entries call for, in order, advancing `credited_up_to` past them (a
-        failed append stops the process: it starts again from what the log holds)."""
+        failed append stops the process: it starts again from what the log holds), and the seq of the
+        first debit held back, if any: its participant is not `registered` here yet (onboarding registers
+        in every partition, but partition by partition). A credit for a participant this partition does
+        not know would stop its settlement; the transfer stays in flight until the registration is in."""
         due: list[tuple[TransferRef, NewEntry]] = []
         for entry in entries:
             if entry.type != OUT:
@@ -62,6 +69,8 @@ class Credits:
                 continue
             if out.to_partition != self.own:
                 continue
+            if out.participant not in registered:
+                return due, entry.seq
             ref = TransferRef(self.source, request)
             credit = CashTransferredIn(
                 participant=out.participant, amount=out.amount, from_partition=self.source, from_seq=request
@@ -71,4 +80,19 @@ class Credits:
                 type=event_type(credit), event_ns=entry.event_ns, body=encode_event(credit),
             )))  # fmt: skip
             self.credited_up_to = request
-        return due
+        return due, None
+
+
+class Registered:
+    """The participants registered in this partition's log, as far as it has been read (`after`)."""
+
+    def __init__(self, keys: ProducerKeys) -> None:
+        self.keys, self.after, self.participants = keys, 0, set[str]()
+
+    def fold(self, entries: Iterable[Entry]) -> None:
+        for entry in entries:
+            self.after = entry.seq
+            if entry.type == _REGISTERED and entry.producer == INTAKE and self.keys.authentic(entry):
+                registration = decode_event(entry.body)
+                assert isinstance(registration, ParticipantRegistered), type(registration)
+                self.participants.add(registration.participant)
