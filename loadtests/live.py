@@ -8,7 +8,7 @@ import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -57,6 +57,7 @@ class RunConfig:
     prefix: str = ""  # empty: a fresh one per run
     start_services: bool = True
     drain_s: float = 5.0
+    partitions: int = 1  # > 1: run_partitioned, the rate split evenly over the partitions
 
 
 @dataclass
@@ -176,7 +177,7 @@ async def _warm_up(venue: Venue, names: list[str], syms: list[str], timeout: flo
         creds = venue.credentials[who]
         async with await TradingClient.connect(
             settings.redis_url, who, creds.redis_password, creds.signing_key, venue=settings.venue,
-            prefix=settings.prefix,
+            prefix=settings.keys.prefix,
         ) as client:  # fmt: skip
             far = f"{REFERENCE_FEN * 0.95 / 100:.2f}"
             cid = await client.buy(syms[0], 1, price=far, client_order_id="warm")
@@ -202,7 +203,8 @@ async def _read_log(venue: Venue, after: int) -> list[Entry]:
 async def _cleanup(settings: Settings) -> None:
     venue = Venue(settings)
     try:
-        await wipe_prefix(venue.redis(ADMIN), settings.keys)
+        for keys in settings.partition_keys:
+            await wipe_prefix(venue.redis(ADMIN), keys)
     finally:
         await venue.aclose()
 
@@ -246,6 +248,47 @@ async def run_load(cfg: RunConfig, progress: Callable[[int, int], None] | None =
         finally:
             await venue.offboard()
             await venue.aclose()
+
+
+async def run_partitioned(cfg: RunConfig) -> list[RunResult]:
+    """The exchange as `cfg.partitions` partitions, every process once per partition, all loaded at once:
+    each partition gets its own clients, its own instruments and `cfg.rate / partitions` orders/s of the
+    same kind of flow, measured as one run measures its venue (issue 17: the aggregate rate, and what a
+    partition costs). Rates that leave a partition idle: `cfg.partitions` beside a one-partition run."""
+    n = cfg.partitions
+    prefix = cfg.prefix or fresh_prefix()
+    settings = private_settings(
+        LOADTEST_HOME, prefix=prefix, partitions=n, **({"redis_url": cfg.redis_url} if cfg.redis_url else {})
+    )
+    share = replace(cfg, rate=cfg.rate / n, clients=max(1, cfg.clients // n))
+    count = None if cfg.count is None else cfg.count // n
+    plan = schedule(share.rate, duration_s=cfg.duration_s, count=count)
+    tag = prefix.rpartition("-")[2]
+    groups = [[f"{name}p{p}" for name in client_names(share.clients, tag=tag)] for p in range(1, n + 1)]
+    async with services_on(settings, cfg.start_services, clean_up=not cfg.prefix) as pids:
+        venues = [Venue(settings.in_partition(p)) for p in range(1, n + 1)]
+        try:
+            for venue, names in zip(venues, groups, strict=True):
+                await seed(venue, names, cfg.instruments)
+                await _warm_up(venue, names, symbols(cfg.instruments), timeout=60)
+            start_ms = time.time_ns() // 1_000_000 + 2_000
+            flows = [
+                build_flow(
+                    len(plan), share.clients, cfg.instruments, parse_mix(cfg.mix), cfg.seed + p,
+                    signing_keys=[venue.credentials[w].signing_key for w in names], venue=settings.venue,
+                    sent_ms=[start_ms + offset // 1_000_000 for offset in plan.offsets_ns], names=names,
+                )
+                for p, (venue, names) in enumerate(zip(venues, groups, strict=True))
+            ]  # fmt: skip
+            with no_gc_pauses():
+                return list(await asyncio.gather(*(
+                    _measure(venue, share, names, plan.offsets_ns, flow, pids, None)
+                    for venue, names, flow in zip(venues, groups, flows, strict=True)
+                )))  # fmt: skip
+        finally:
+            for venue in venues:
+                await venue.offboard()
+                await venue.aclose()
 
 
 async def _measure(

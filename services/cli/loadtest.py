@@ -44,6 +44,9 @@ def register(app: typer.Typer) -> None:
         ),
         baseline: bool = typer.Option(True, help="measure bare stream hop chains first"),
         out: Path | None = typer.Option(None, help="where JSON and plots go (default loadtests/out)"),
+        partitions: int = typer.Option(
+            1, min=1, help="run the exchange as this many partitions, the rate split over them (no sweep)"
+        ),
     ) -> None:
         """Many signed clients at a fixed rate, each as its own Redis user on its own {greenex}:in:<client>
         stream; latency percentiles, stages, CPU."""
@@ -57,8 +60,13 @@ def register(app: typer.Typer) -> None:
         cfg = RunConfig(
             rate=rate, duration_s=None if count else duration, count=count, instruments=instruments,
             clients=clients, mix=mix, seed=seed, redis_url=redis_url or settings.redis_url,
-            prefix=prefix or "", start_services=start,
+            prefix=prefix or "", start_services=start, partitions=partitions,
         )  # fmt: skip
+        if partitions > 1:
+            from loadtests.partitioned import report_partitioned  # noqa: PLC0415 - bench extras
+
+            report_partitioned(cfg, out or OUT_DIR, Console())
+            return
         opts = Options(
             run=cfg, sweep=sweep, sweep_runs=sweep_runs, p99_limit_ms=p99_limit_ms, baseline=baseline,
             out_dir=out or OUT_DIR,

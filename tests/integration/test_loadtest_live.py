@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from redis.asyncio import Redis
 
-from loadtests.live import RunConfig, run_load
+from loadtests.live import RunConfig, run_load, run_partitioned
 from shared.keys import Keys
 
 pytestmark = pytest.mark.integration
@@ -24,6 +24,24 @@ async def test_a_short_run_answers_every_order_and_leaves_no_keys(redis_server: 
         assert summary["match_ms"]["count"] > 0
         assert set(summary["cpu_us_per_order"]) >= {"intake", "verification", "matching", "settlement"}
         assert {k async for k in redis.scan_iter(Keys(result.prefix).everything)} == set()
+        assert {k async for k in redis.scan_iter("{greenex-lt-*")} == before
+    finally:
+        await redis.aclose()
+
+
+async def test_a_partitioned_run_loads_every_partition_and_leaves_no_keys(redis_server: str) -> None:
+    """`--partitions 2`: each partition's processes answer their share, each partition's keys are gone
+    after."""
+    redis = Redis.from_url(redis_server)
+    try:
+        before = {k async for k in redis.scan_iter("{greenex-lt-*")}
+        results = await run_partitioned(
+            RunConfig(rate=200, duration_s=None, count=200, redis_url=redis_server, partitions=2)
+        )
+        assert [(r.summary()["sent"], r.summary()["unanswered"]) for r in results] == [(100, 0), (100, 0)]
+        assert {r.prefix for r in results} == {results[0].prefix}
+        assert results[1].book.match.get_total_count() > 0
+        assert {"intake@p2", "matching@p2", "transfers@p2"} <= set(results[0].summary()["cpu_cores"])
         assert {k async for k in redis.scan_iter("{greenex-lt-*")} == before
     finally:
         await redis.aclose()
