@@ -22,7 +22,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from services.system import SYSTEM
 from shared.keys import Keys
 
-__all__ = ["PROCESSES", "RestartPolicy", "Supervisor", "ensure_redis", "redis_answers", "wipe_prefix"]
+__all__ = [
+    "PROCESSES", "RestartPolicy", "Supervisor", "ensure_redis", "partitioned", "redis_answers", "wipe_prefix"
+]
 
 PROCESSES = tuple(process.name for process in SYSTEM.processes)
 
@@ -37,6 +39,8 @@ def _process_and_env(service: str) -> tuple[str, dict[str, str]]:
     """What `python -m services` runs for a supervised service, and the partition it works in."""
     process, _, partition = service.partition("@p")
     return process, {"GREENEX_PARTITION": partition or "1"}
+
+
 log = structlog.get_logger("greenex.supervisor")
 ROOT = Path(__file__).resolve().parents[2]
 
