@@ -9,6 +9,7 @@ from urllib.parse import quote, urlparse, urlunparse
 import msgspec
 from redis.asyncio import Redis
 
+from shared.eventlog.auth import ProducerKeys
 from shared.keyring import KeyRing
 from shared.keys import Keys
 from shared.partitions import check_partitions, partition_prefix
@@ -96,6 +97,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def keyring(self) -> KeyRing:
         return KeyRing(self.keys_dir)
+
+    def producer_keys(self) -> ProducerKeys:
+        """The producer keys of this partition's log (KeyRing.producer_keys): KeyMissing without the ring."""
+        return self.keyring.producer_keys(self.partition)
 
     @property
     def partition_archive_dir(self) -> str:

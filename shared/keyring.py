@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from shared.crypto import KEY_BYTES, CheckpointKey, ExchangeBox, Sealer, new_key
+from shared.crypto import KEY_BYTES, CheckpointKey, ExchangeBox, Sealer, derive_key, new_key
 from shared.eventlog.auth import ProducerKeys
 
 __all__ = ["KEY_FILES", "WELL_KNOWN_SECRETS", "KeyMissing", "KeyRing", "files_of", "new_password"]
@@ -152,8 +152,15 @@ class KeyRing:
     def has(self, name: str) -> bool:
         return (self.path / name).exists()
 
-    def producer_keys(self) -> ProducerKeys:
-        return ProducerKeys(bytes.fromhex(self.read("log-master.key")))
+    def producer_keys(self, partition: int = 1) -> ProducerKeys:
+        """The producer keys of one partition's log (shared/partitions.py): partition 1's come from the
+        log master key itself, each other partition's from a key derived from it for that partition. So a
+        tagged entry copied into another partition's log, by someone holding a service's Redis password,
+        does not verify there (a deposit copied across would otherwise be cash from nothing)."""
+        master = bytes.fromhex(self.read("log-master.key"))
+        if partition != 1:
+            master = derive_key(master, f"greenex partition {partition}")
+        return ProducerKeys(master)
 
     def sealer(self) -> Sealer:
         return Sealer(bytes.fromhex(self.read("kek.key")))

@@ -26,6 +26,7 @@ __all__ = [
     "transfer_causation",
     "transfer_event_id",
     "transfer_of_causation",
+    "transfer_producer",
 ]
 
 MAX_PARTITIONS = 64
@@ -54,6 +55,12 @@ class TransferRef(NamedTuple):
 
     def __str__(self) -> str:
         return f"p{self.source}:{self.seq}"
+
+
+def transfer_producer(source: int) -> str:
+    """The producer crediting one source partition's transfers: its position is that source's request
+    seq, kept by the append script with each credit (one position per producer)."""
+    return f"{TRANSFERS}.p{source}"
 
 
 def transfer_event_id(producer: str, ref: TransferRef) -> str:

@@ -103,7 +103,7 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
     resp = RespClient.like(redis)
     event_log = RedisEventLog(
         redis, settings.keys, resp=resp, bells=system.bells(settings.keys), reader=process.name,
-        producer_keys=ring.producer_keys(), lease=settings.writer_lease(process.name),
+        producer_keys=settings.producer_keys(), lease=settings.writer_lease(process.name),
     )  # fmt: skip
     app = lifecycle_app(settings, process.name)
     stop = asyncio.Event()
@@ -113,7 +113,7 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
 
     def verifier(start_seq: int, prev_hash: bytes) -> ChainVerifier:
         return ChainVerifier(
-            start_seq=start_seq, prev_hash=prev_hash, producer_keys=ring.producer_keys(), answers=answers,
+            start_seq=start_seq, prev_hash=prev_hash, producer_keys=settings.producer_keys(), answers=answers,
             checkpoint_key=key.public_key,
         )  # fmt: skip
 

@@ -34,7 +34,7 @@ async def view_state(settings: Settings, redis: Redis) -> ExchangeState:
     """The state for an operator view: from snapshots when this machine holds the key that seals them
     (the operator's key ring), else by replaying the whole log."""
     try:
-        sealer = settings.keyring.producer_keys()
+        sealer = settings.producer_keys()
     except KeyMissing:
         return await replay_log(history(settings, redis))
     store = SnapshotStore(redis, settings.keys, sealer)

@@ -222,7 +222,7 @@ def archive(
 
 def _sealer(settings: Settings) -> ProducerKeys | None:
     try:
-        return settings.keyring.producer_keys()
+        return settings.producer_keys()
     except KeyMissing:
         return None
 

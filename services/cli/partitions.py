@@ -18,6 +18,7 @@ from rich.table import Table
 
 from services.cli.history import history
 from services.cli.readmodel import ExchangeState, replay_log
+from services.cli.trust import log_verifier
 from services.cli.views import conservation_problems
 from shared.config import Settings, cli_user, connect, load_settings
 from shared.domain.codec import decode_event
@@ -125,15 +126,21 @@ def _listed_twice(states: Mapping[int, ExchangeState]) -> list[str]:
 async def read_partitions(settings: Settings, redis: Redis) -> Partitions:
     """Every partition replayed in turn, then the transfers granted since in each (see Partitions)."""
     each = [settings.in_partition(p) for p in range(1, settings.partitions + 1)]
-    parts = Partitions({s.partition: await replay_log(history(s, redis)) for s in each})
+    # Checked as `greenex replay` checks a log: chain, producer tags (each partition's own), causations.
+    parts = Partitions({s.partition: await replay_log(history(s, redis), verifier=log_verifier(s))
+                        for s in each})  # fmt: skip
     for s in each:
         after = parts.states[s.partition].seq
         log = RedisEventLog(redis, s.keys)
+        keys = log_verifier(s).producer_keys
         while entries := await log.read(after, 5000):
             for entry in entries:
-                if entry.type == _OUT and entry.producer == "verification":
-                    out = decode_event(entry.body)
-                    assert isinstance(out, CashTransferredOut)
+                if entry.type != _OUT or entry.producer != "verification":
+                    continue
+                if keys is not None and not keys.authentic(entry):
+                    continue  # not the exchange's: the next replay names it
+                out = decode_event(entry.body)
+                if isinstance(out, CashTransferredOut):
                     ref = TransferRef(s.partition, out.request_seq)
                     parts.later_outs[ref] = Transfer(ref, out.participant, out.amount, out.to_partition)
             after = entries[-1].seq

@@ -117,7 +117,7 @@ async def compare_live(redis: Redis, settings: Settings) -> LiveCheck:
     cores = set(SYSTEM.core_names) - stopped
     live = {k: v for k, v in (await read_digests(redis, settings.keys)).items() if k in cores}
     try:
-        sealer: ProducerKeys | None = settings.keyring.producer_keys()
+        sealer: ProducerKeys | None = settings.producer_keys()
     except KeyMissing:
         sealer = None  # only to name a difference: an unsealed look is still useful
     snapshots: dict[str, Snapshot] = {}

@@ -34,7 +34,7 @@ def log_verifier(
     answers (causations), the checkpoint public key (given, or the key ring's checkpoint.pub)."""
     ring = settings.keyring
     try:
-        producer_keys = ring.producer_keys()
+        producer_keys = settings.producer_keys()
     except KeyMissing:
         producer_keys = None  # a regulator holds no service key: the chain and checkpoints still check
     if public_key is not None:

@@ -42,7 +42,7 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
     )  # fmt: skip
     redis = connect(settings, process.name)
     resp = RespClient.like(redis)
-    keys, bells, producer_keys = settings.keys, system.bells(settings.keys), ring.producer_keys()
+    keys, bells, producer_keys = settings.keys, system.bells(settings.keys), settings.producer_keys()
     appender = RedisEventLog(
         redis, keys, resp=resp, bells=bells, producer_keys=producer_keys,
         lease=settings.writer_lease(process.name),

@@ -85,7 +85,7 @@ def follower_app(settings: Settings, system: System, process: Process) -> Follow
     Each core keeps its own producer position, snapshots and digest."""
     redis = connect(settings, process.name)
     resp = RespClient.like(redis)
-    keys, producer_keys = settings.keys, settings.keyring.producer_keys()
+    keys, producer_keys = settings.keys, settings.producer_keys()
     event_log = RedisEventLog(
         redis, keys, resp=resp, bells=system.bells(keys), reader=process.name, producer_keys=producer_keys,
         lease=settings.writer_lease(process.name),

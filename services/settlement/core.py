@@ -118,6 +118,11 @@ class Settlement:
             case ParticipantRegistered():
                 # Intake refuses a second registration; should one slip through, keep the money.
                 self._cash.setdefault(event.participant, 0)
+            case CashTransferredIn():
+                # Cash from another partition may come before onboarding registers its participant here
+                # (partition by partition): it waits in the participant's account, opened by it.
+                self._cash.setdefault(event.participant, 0)
+                self._deposit(event)
             case CashDeposited():
                 self._deposit(event)
             case CashWithdrawn():

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from services.runtime.app import cancel_tasks, fail_fast, lifecycle_app
 from services.runtime.system import Process, System
-from services.transfers.credits import Credits, Registered
+from services.transfers.credits import Credits
 from shared.cluster import place_on_cluster
 from shared.config import Settings, connect
 from shared.eventlog.auth import ProducerKeys
@@ -26,7 +26,7 @@ from shared.eventlog.redis_log import RedisEventLog
 from shared.partitions import transfer_of_causation
 from shared.resp import RespClient
 
-__all__ = ["build_app", "credited_up_to", "read_registrations"]
+__all__ = ["build_app", "credited_up_to"]
 
 log = structlog.get_logger("greenex.transfers")
 
@@ -49,43 +49,30 @@ async def credited_up_to(own_log: EventLog, credits: Credits, keys: ProducerKeys
     return up_to
 
 
-async def read_registrations(own_log: EventLog, registered: Registered) -> None:
-    """Fold the registrations appended to this partition's log since the last read."""
-    while entries := await own_log.read(registered.after, 5000):
-        registered.fold(entries)
-
-
 async def _credit_loop(
-    credits: Credits, source_log: RedisEventLog, own_log: RedisEventLog, registered: Registered,
-    stop: asyncio.Event,
+    credits: Credits, source_log: RedisEventLog, own_log: RedisEventLog, stop: asyncio.Event
 ) -> None:
     # A transfer's CashTransferredOut comes after its request: reading on from the last request credited
     # finds every transfer not credited yet.
-    after, held_at = credits.credited_up_to, None
+    after = credits.credited_up_to
     while not stop.is_set():
         entries = await source_log.follow(after, 1000, 1000)
         if not entries:
             continue
-        due, held = credits.due(entries, registered.participants)
-        after = entries[-1].seq if held is None else held - 1
-        if due:
-            position = position_of_seq(due[-1][0].seq)
-            await own_log.append(credits.producer, [new for _, new in due], position=position)
-            for ref, _ in due:
-                log.info("transfer_credited", transfer=str(ref), to_partition=credits.own)
-        if held is not None:  # its participant's registration here is still to come: look again soon
-            if held != held_at:
-                log.warning("transfer_held_until_registered", source=credits.source, seq=held)
-            held_at = held
-            await asyncio.sleep(0.2)
-            await read_registrations(own_log, registered)
+        after = entries[-1].seq
+        due = credits.due(entries)
+        if not due:
+            continue
+        position = position_of_seq(due[-1][0].seq)
+        await own_log.append(credits.producer, [new for _, new in due], position=position)
+        for ref, _ in due:
+            log.info("transfer_credited", transfer=str(ref), to_partition=credits.own)
 
 
 def build_app(settings: Settings, system: System, process: Process) -> FastStream:
     """Needs the log master key (to tag its credits and check the debits it answers); KeyMissing stops
     it before it starts. With one partition it has nothing to follow and waits."""
-    ring = settings.keyring
-    producer_keys = ring.producer_keys()
+    producer_keys = settings.producer_keys()  # this partition's: its credits, its log
     redis = connect(settings, process.name)
     resp = RespClient.like(redis)
     own_log = RedisEventLog(
@@ -96,7 +83,6 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     clients: list[Redis | RespClient] = [resp, redis]  # closed at shutdown
-    registered = Registered(producer_keys)  # shared by the loops: one partition, one set of participants
 
     async def run(source: int) -> None:
         try:
@@ -106,11 +92,10 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
             source_resp = RespClient.like(source_redis)
             clients.extend((source_resp, source_redis))
             source_log = RedisEventLog(source_redis, where.keys, resp=source_resp, reader=process.name)
-            await read_registrations(own_log, registered)
-            credits = Credits(settings.partition, source, producer_keys, 0)
+            credits = Credits(settings.partition, source, where.producer_keys(), 0)
             credits.credited_up_to = await credited_up_to(own_log, credits, producer_keys)
             log.info("transfers_following", source=source, credited_up_to=credits.credited_up_to)
-            await _credit_loop(credits, source_log, own_log, registered, stop)
+            await _credit_loop(credits, source_log, own_log, stop)
         except Exception as exc:  # noqa: BLE001 - a transfer must not silently stop: crash, restart
             fail_fast(process.name, exc)
 

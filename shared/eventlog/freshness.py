@@ -26,7 +26,7 @@ import msgspec
 
 from shared.eventlog.entry import Entry
 from shared.eventlog.port import LogCorrupt
-from shared.partitions import transfer_event_id, transfer_of_causation
+from shared.partitions import TransferRef, transfer_event_id, transfer_of_causation
 
 __all__ = ["Freshness", "FreshnessState"]
 
@@ -57,8 +57,9 @@ class Freshness:
             key, last = entry.producer, self._answers
             mark = self._answer_mark(entry, ref)
         elif kind == "xfer":  # one source partition's transfers, credited in its log order
-            key, last = f"{entry.producer}<-{ref.partition(':')[0]}", self._answers
-            mark = self._transfer_mark(entry, ref)
+            transfer = self._transfer(entry, ref)
+            key, last = f"{entry.producer}<-{transfer.source}", self._answers
+            mark = transfer.seq, 0, 0
         elif kind == "in":
             sender, _, stream_id = ref.rpartition(":")
             key, last = sender, self._inputs
@@ -83,11 +84,11 @@ class Freshness:
         return int(match[2]), 0, int(match[3])
 
     @staticmethod
-    def _transfer_mark(entry: Entry, ref: str) -> Mark:
+    def _transfer(entry: Entry, ref: str) -> TransferRef:
         transfer = transfer_of_causation(ref)
         if transfer is None or entry.event_id != transfer_event_id(entry.producer, transfer):
             raise LogCorrupt(entry.seq, f"event id {entry.event_id!r} does not answer transfer {ref!r}")
-        return transfer.seq, 0, 0
+        return transfer
 
     @staticmethod
     def _input_mark(entry: Entry, sender: str, stream_id: str) -> Mark:

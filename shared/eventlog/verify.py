@@ -17,7 +17,7 @@ from shared.eventlog.checkpoints import checkpoint_in, checkpoint_problem
 from shared.eventlog.entry import GENESIS_HASH, Entry, content_digest, encode_content, link_hash
 from shared.eventlog.freshness import Freshness
 from shared.eventlog.port import LogCorrupt
-from shared.partitions import transfer_of_causation
+from shared.partitions import transfer_of_causation, transfer_producer
 
 CHECKPOINT_LOOKBACK = 1_000_000  # a checkpoint is appended within this many entries of the seq it signs
 _HEX_LINK = re.compile(r"[0-9a-f]{40}")
@@ -165,7 +165,8 @@ class ChainVerifier:
                         entry.seq, f"{entry.producer} does not answer {cause_type} (entry {cause})"
                     )
         elif kind == "xfer":  # a transfer from another partition's log (shared/partitions.py)
-            if transfer_of_causation(ref) is None:
+            transfer = transfer_of_causation(ref)
+            if transfer is None or entry.producer != transfer_producer(transfer.source):
                 raise LogCorrupt(entry.seq, f"names no transfer it answers (causation {entry.causation!r})")
         elif kind != "in" or not ref:
             raise LogCorrupt(entry.seq, f"names no input it answers (causation {entry.causation!r})")

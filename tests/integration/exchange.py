@@ -3,11 +3,13 @@ logged in as its own ACL user, with operator and participant helpers that log in
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -28,13 +30,30 @@ from shared.eventlog.redis_log import RedisEventLog
 from tests.redis_server import RedisServer
 from tests.support import eventually
 
-__all__ = ["Exchange", "Provisioned", "exchange_settings", "provisioned", "run_greenex"]
+__all__ = ["Exchange", "Provisioned", "exchange_settings", "provisioned", "run_greenex", "running_exchange"]
 
 _json = msgspec.json.Decoder()
 
 
 def exchange_settings(redis_url: str, prefix: str, keys_dir: Path, **extra: Any) -> Settings:
     return Settings(redis_url=redis_url, prefix=prefix, keys_dir=str(keys_dir), venue="greenex-test", **extra)
+
+
+@contextlib.asynccontextmanager
+async def running_exchange(
+    redis_url: str, keys_dir: Path, stem: str, **extra: Any
+) -> AsyncIterator[Exchange]:
+    """An exchange on the test session's Redis under a fresh prefix `<stem><hex>`, its processes running,
+    stopped (and its participants' users deleted) on the way out."""
+    settings = exchange_settings(redis_url, f"{stem}{uuid.uuid4().hex[:8]}", keys_dir, **extra)
+    redis = Redis.from_url(redis_url)
+    ex = Exchange(redis, settings)
+    await ex.start()
+    try:
+        yield ex
+    finally:
+        await ex.stop()
+        await redis.aclose()
 
 
 @dataclass

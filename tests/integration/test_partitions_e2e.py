@@ -8,20 +8,18 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from redis.asyncio import Redis
 from redis.exceptions import NoPermissionError
 
 from services.cli.local import service_env
 from services.cli.partitions import Verdict, partition_problems, read_partitions
 from shared.client import ExchangeClient
 from shared.config import OPERATOR_USER
-from tests.integration.exchange import Exchange, exchange_settings, run_greenex
+from tests.integration.exchange import Exchange, run_greenex, running_exchange
 from tests.support import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -29,14 +27,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def two(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Exchange]:
-    keys_dir = tmp_path_factory.mktemp("keys")
-    settings = exchange_settings(redis_server, f"pt{uuid.uuid4().hex[:6]}", keys_dir, partitions=2)
-    redis = Redis.from_url(redis_server)
-    ex = Exchange(redis, settings)
-    await ex.start()
-    yield ex
-    await ex.stop()
-    await redis.aclose()
+    async with running_exchange(redis_server, tmp_path_factory.mktemp("keys"), "pt", partitions=2) as ex:
+        yield ex
 
 
 async def verdict(ex: Exchange) -> Verdict:
