@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from shared.eventlog.auth import ProducerKeys
 from shared.keyring import KeyRing
 from shared.keys import Keys
-from shared.partitions import check_partitions, partition_prefix
+from shared.partitions import check_partitions, partition_prefix, partition_user
 
 __all__ = [
     "ADMIN",
@@ -97,6 +97,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def keyring(self) -> KeyRing:
         return KeyRing(self.keys_dir)
+
+    def user(self, process: str) -> str:
+        """The Redis user a service process of this partition logs in as (shared/partitions.py)."""
+        return partition_user(process, self.partition)
 
     def producer_keys(self) -> ProducerKeys:
         """The producer keys of this partition's log (KeyRing.producer_keys): KeyMissing without the ring."""

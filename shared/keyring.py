@@ -44,9 +44,10 @@ NEEDS: dict[str, tuple[str, ...]] = {
 FOLLOWER_NEEDS = ("log-master.key",)
 
 
-def files_of(process: str) -> tuple[str, ...]:
-    """The ring's files a service process reads: its secrets and its own Redis password."""
-    return (*NEEDS.get(process, FOLLOWER_NEEDS), f"redis-{process}.pass")
+def files_of(process: str, user: str | None = None) -> tuple[str, ...]:
+    """The ring's files a service process reads: its secrets and its own Redis password (as `user`, its
+    partition's user: shared/partitions.partition_user)."""
+    return (*NEEDS.get(process, FOLLOWER_NEEDS), f"redis-{user or process}.pass")
 
 
 class KeyMissing(Exception):  # noqa: N818  -- named as the fact

@@ -23,6 +23,7 @@ __all__ = [
     "TransferRef",
     "check_partitions",
     "partition_prefix",
+    "partition_user",
     "transfer_causation",
     "transfer_event_id",
     "transfer_of_causation",
@@ -55,6 +56,13 @@ class TransferRef(NamedTuple):
 
     def __str__(self) -> str:
         return f"p{self.source}:{self.seq}"
+
+
+def partition_user(process: str, partition: int) -> str:
+    """The Redis user a service process of `partition` logs in as: its own name in partition 1, and
+    `<name>@p<n>` in partition n, whose rights cover partition n's keys only (services/runtime/acl.py;
+    participant ids cannot hold `@`, so no participant can take one of these names)."""
+    return process if partition == 1 else f"{process}@p{partition}"
 
 
 def transfer_producer(source: int) -> str:

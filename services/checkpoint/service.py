@@ -99,7 +99,7 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
     """Needs the checkpoint signing key and the log master key; KeyMissing stops it before it starts."""
     ring = settings.keyring
     key = ring.checkpoint()
-    redis = connect(settings, process.name)
+    redis = connect(settings, settings.user(process.name))
     resp = RespClient.like(redis)
     event_log = RedisEventLog(
         redis, settings.keys, resp=resp, bells=system.bells(settings.keys), reader=process.name,

@@ -151,23 +151,25 @@ async def live_copies(settings: Settings, redis: Redis | None = None) -> list[st
 
 
 async def _provision(settings: Settings) -> None:
-    """The ring's users on a running Redis: through the ring's admin where it already gets in (a Redis
-    started with the ring's ACL file, default user locked), else through a default user that still
-    gets in (a test's own server), which then stays on, since whoever runs that server uses it."""
-    admin = connect(settings, ADMIN)
-    try:
-        await admin.ping()
-        await apply_acl(admin, settings, SYSTEM, lock_default=True)
-        return
-    except RedisAuthenticationError:
-        pass  # no admin there yet
-    finally:
-        await admin.aclose()
+    """The ring's users on a running Redis: through a default user that still gets in (a test's own
+    server), which then stays on, since whoever runs that server uses it; else through the ring's admin
+    (a Redis started with the ring's ACL file, default user locked), keeping the default user locked.
+    The default user is asked first: a server it gets in to may also hold the ring's admin, made by an
+    earlier provisioning through it, and locking it then would lock out that server's owner."""
     default = connect(settings, None)
     try:
+        await default.ping()
         await apply_acl(default, settings, SYSTEM, lock_default=False)
+        return
+    except RedisAuthenticationError:
+        pass  # the default user is locked (or off): the ring's admin provisions
     finally:
         await default.aclose()
+    admin = connect(settings, ADMIN)
+    try:
+        await apply_acl(admin, settings, SYSTEM, lock_default=True)
+    finally:
+        await admin.aclose()
 
 
 def default_home() -> Path:

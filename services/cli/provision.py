@@ -24,6 +24,7 @@ from shared.cluster import cluster_nodes
 from shared.config import ADMIN, OPERATOR_USER, PUBLIC_USER, Settings, connect
 from shared.keyring import KeyRing, new_password
 from shared.keys import Keys
+from shared.partitions import partition_user
 
 __all__ = [
     "ACL_FILE",
@@ -48,15 +49,17 @@ class ProvisioningError(Exception):
     """Provisioning cannot go on (a user exists, Redis refuses): said in one line."""
 
 
-def role_users(system: System) -> tuple[str, ...]:
-    """Every Redis user but the participants': the map's processes, the operator, public, admin."""
-    return (*(p.name for p in system.processes), OPERATOR_USER, PUBLIC_USER, ADMIN)
+def role_users(system: System, partitions: int = 1) -> tuple[str, ...]:
+    """Every Redis user but the participants': the map's processes (once per partition), the operator,
+    public, admin."""
+    processes = [partition_user(p.name, n) for n in range(1, partitions + 1) for p in system.processes]
+    return (*processes, OPERATOR_USER, PUBLIC_USER, ADMIN)
 
 
 def init_keys(settings: Settings, system: System) -> KeyRing:
     """The key ring with every secret and role password (kept where they exist), and the ACL file a
     private Redis starts with (written once: participants added later are saved into it by Redis)."""
-    ring = KeyRing.create(settings.keys_dir, role_users(system))
+    ring = KeyRing.create(settings.keys_dir, role_users(system, settings.partitions))
     acl = ring.path / ACL_FILE
     if not acl.exists():
         users = {

@@ -40,7 +40,7 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
         ring.operator_secret(), sealer=ring.sealer(), box=ring.box(), venue=settings.venue,
         window_ms=settings.command_window_ms, partition=settings.partition, partitions=settings.partitions,
     )  # fmt: skip
-    redis = connect(settings, process.name)
+    redis = connect(settings, settings.user(process.name))
     resp = RespClient.like(redis)
     keys, bells, producer_keys = settings.keys, system.bells(settings.keys), settings.producer_keys()
     appender = RedisEventLog(

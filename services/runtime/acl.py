@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from services.runtime.system import Process, System
 from shared.config import ADMIN, OPERATOR_USER, PUBLIC_USER
 from shared.keys import SCHEMA, Keys, Role
+from shared.partitions import TRANSFERS, partition_user
 
 __all__ = [
     "acl_file",
@@ -143,13 +144,24 @@ def process_roles(process: Process) -> frozenset[Role]:
 
 
 def service_users(system: System, keys: Keys | Sequence[Keys]) -> dict[str, list[str]]:
-    """user -> rules for each process of the map, the operator and the public reader."""
-    users = {
-        p.name: role_rules(keys, process_roles(p), own=[p.name, *(core.name for core in p.cores), *p.keeps])
-        for p in system.processes
-    }
-    users[OPERATOR_USER] = role_rules(keys, [Role.OPERATOR], own=[OPERATOR_USER])
-    users[PUBLIC_USER] = role_rules(keys, [Role.PUBLIC])
+    """user -> rules for each process of the map in each partition, the operator and the public reader.
+
+    A process of partition n logs in as its own user (shared/partitions.partition_user) with rights on
+    partition n's keys only; a partition's transfers process may also read the other partitions' logs
+    and its bells there, which is how it learns of their debits. The operator and the public reader see
+    every partition."""
+    every = (keys,) if isinstance(keys, Keys) else tuple(keys)
+    users: dict[str, list[str]] = {}
+    for n, own_keys in enumerate(every, start=1):
+        for p in system.processes:
+            own = [p.name, *(core.name for core in p.cores), *p.keeps]
+            rules = role_rules(own_keys, process_roles(p), own=own)
+            if p.name == TRANSFERS:
+                rules += [f"%R~{k.log}" for k in every if k is not own_keys]
+                rules += [f"%R~{k.bell(p.name)}" for k in every if k is not own_keys]
+            users[partition_user(p.name, n)] = rules
+    users[OPERATOR_USER] = role_rules(every, [Role.OPERATOR], own=[OPERATOR_USER])
+    users[PUBLIC_USER] = role_rules(every, [Role.PUBLIC])
     return users
 
 

@@ -83,7 +83,7 @@ def follower_app(settings: Settings, system: System, process: Process) -> Follow
     """The process's cores behind one read of the log: the first core's follower reads (woken by the
     process's bell) and hands each batch to the others, so a second reader never doubles the wake-ups.
     Each core keeps its own producer position, snapshots and digest."""
-    redis = connect(settings, process.name)
+    redis = connect(settings, settings.user(process.name))
     resp = RespClient.like(redis)
     keys, producer_keys = settings.keys, settings.producer_keys()
     event_log = RedisEventLog(

@@ -41,7 +41,7 @@ def run_process(system: System, argv: Sequence[str]) -> None:
         app = process.build(settings, system, process)  # first: it checks the secrets the process needs
         # On Redis Cluster: talk to the master serving the exchange's slot (shared/cluster.py). Building
         # connects nothing yet, so the app is built again for that node.
-        settings, place = asyncio.run(place_on_cluster(settings, process.name))
+        settings, place = asyncio.run(place_on_cluster(settings, settings.user(process.name)))
         if place is not None:
             app = process.build(settings, system, process)
         asyncio.run(_take_lease(settings, process.name))
@@ -99,7 +99,7 @@ async def _exit_with_parent(process: str, parent: int) -> None:
 async def _follow_slot(settings: Settings, process: str, place: ClusterPlace) -> None:
     """After a failover another master serves the slot: exit, to be started again on it (the state is
     rebuilt from the log there, which is all the new master has)."""
-    moved = await watch_slot(place, settings, process)
+    moved = await watch_slot(place, settings, settings.user(process))
     fail_fast(process, SlotMoved(moved))
 
 
@@ -108,7 +108,7 @@ class SlotMoved(Exception):  # noqa: N818 - an event, not an error of ours
 
 
 async def _take_lease(settings: Settings, process: str) -> None:
-    redis = connect(settings, process)
+    redis = connect(settings, settings.user(process))
     try:
         await take_lease(redis, settings.keys.lease(process), settings.lease)
     finally:
@@ -116,7 +116,7 @@ async def _take_lease(settings: Settings, process: str) -> None:
 
 
 async def _keep_lease(settings: Settings, process: str) -> None:
-    redis = connect(settings, process)
+    redis = connect(settings, settings.user(process))
     try:
         await keep_lease(redis, settings.keys.lease(process), settings.lease)
     except LeaseLost as lost:

@@ -35,8 +35,9 @@ async def wait_until_ready(settings: Settings, process: str, timeout_s: float) -
     """Return once every key file of `process` exists and Redis answers a PING logged in as `process`;
     NotReady after `timeout_s` in all."""
     deadline = asyncio.get_running_loop().time() + timeout_s
-    await _wait_for_keys(Path(settings.keys_dir), files_of(process), deadline, timeout_s)
-    await _wait_for_redis(settings, process, deadline, timeout_s)
+    user = settings.user(process)
+    await _wait_for_keys(Path(settings.keys_dir), files_of(process, user), deadline, timeout_s)
+    await _wait_for_redis(settings, user, deadline, timeout_s)
 
 
 async def _wait_for_keys(folder: Path, names: tuple[str, ...], deadline: float, timeout_s: float) -> None:

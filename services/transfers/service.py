@@ -73,7 +73,8 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
     """Needs the log master key (to tag its credits and check the debits it answers); KeyMissing stops
     it before it starts. With one partition it has nothing to follow and waits."""
     producer_keys = settings.producer_keys()  # this partition's: its credits, its log
-    redis = connect(settings, process.name)
+    user = settings.user(process.name)
+    redis = connect(settings, user)
     resp = RespClient.like(redis)
     own_log = RedisEventLog(
         redis, settings.keys, resp=resp, bells=system.bells(settings.keys),
@@ -87,8 +88,8 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
     async def run(source: int) -> None:
         try:
             # On Redis Cluster the source partition's slot may be on another master.
-            where, _ = await place_on_cluster(settings.in_partition(source), process.name)
-            source_redis = connect(where, process.name)
+            where, _ = await place_on_cluster(settings.in_partition(source), user)
+            source_redis = connect(where, user)  # its rights there: the log and its bell, read only
             source_resp = RespClient.like(source_redis)
             clients.extend((source_resp, source_redis))
             source_log = RedisEventLog(source_redis, where.keys, resp=source_resp, reader=process.name)

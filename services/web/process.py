@@ -31,7 +31,7 @@ class _Server(uvicorn.Server):
 
 
 def build_app(settings: Settings, system: System, process: Process) -> FastStream:
-    redis = connect(settings, process.name)
+    redis = connect(settings, settings.user(process.name))
     reader, broadcast = PublicReader(redis, settings.keys), Broadcast(redis, settings.keys)
     host, port = settings.web_host, settings.partition_web_port
     config = uvicorn.Config(create_app(reader, broadcast), host=host, port=port, log_level="warning",
