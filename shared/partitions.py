@@ -8,8 +8,8 @@ data in the logs, never a setting.
 
 Cash moves between partitions by transfers: a `TransferRequested` in the source partition's log becomes a
 `CashTransferredOut` there (verification debits it like a withdrawal), and the destination's `transfers`
-process appends the matching `CashTransferredIn` to its own log, with the source's seq as its producer
-position in the same atomic append: exactly once, whatever dies when (services/transfers).
+process appends the matching `CashTransferredIn` to its own log, with the request's seq in the source as
+its producer position in the same atomic append: exactly once, whatever dies when (services/transfers).
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ def partition_prefix(base: str, partition: int) -> str:
 
 
 class TransferRef(NamedTuple):
-    """(source partition, seq of the CashTransferredOut there): a transfer's id, unique across the
-    exchange and read from the source log alone."""
+    """(source partition, seq of the TransferRequested there, which its CashTransferredOut answers): a
+    transfer's id, unique across the exchange and read from the source log alone."""
 
     source: int
     seq: int

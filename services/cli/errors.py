@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable
 
+import msgspec
 import typer
 from redis.exceptions import AuthenticationError, MovedError, NoPermissionError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -48,6 +49,8 @@ def explain(exc: BaseException) -> str | None:
         return f"BAD seq={exc.seq}: {exc.reason}"
     if isinstance(exc, FileNotFoundError | NotADirectoryError | IsADirectoryError | PermissionError):
         return f"{exc.strerror}: {exc.filename}"
+    if isinstance(exc, msgspec.ValidationError):  # a GREENEX_* setting out of its range
+        return f"a setting is wrong: {exc} (see the GREENEX_* environment variables)"
     return None
 
 

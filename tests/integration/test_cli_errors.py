@@ -15,9 +15,9 @@ from services.cli.supervisor import ROOT
 pytestmark = pytest.mark.integration
 
 
-def _greenex(home: Path, *args: str, keys: bool = True) -> subprocess.CompletedProcess[str]:
+def _greenex(home: Path, *args: str, keys: bool = True, **env_extra: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "REDIS_URL": f"unix://{home / 'nobody.sock'}", "GREENEX_HOME": str(home),
-           "GREENEX_KEYS_DIR": str(home / ("keys" if keys else "no-keys"))}  # fmt: skip
+           "GREENEX_KEYS_DIR": str(home / ("keys" if keys else "no-keys")), **env_extra}  # fmt: skip
     return subprocess.run(
         [sys.executable, "-m", "services.cli.main", *args], cwd=home, env=env, capture_output=True,
         text=True, timeout=60, check=False,
@@ -68,6 +68,13 @@ def test_a_missing_file_is_one_line(home: Path, command: list[str], says: str) -
     result = _greenex(home, *command)
     assert result.returncode == 1
     assert says in _one_line(result)
+
+
+def test_a_setting_out_of_range_is_one_line(home: Path) -> None:
+    """GREENEX_PARTITION names a partition the exchange does not run: one line naming the setting."""
+    result = _greenex(home, "partitions", GREENEX_PARTITIONS="2", GREENEX_PARTITION="3")
+    assert result.returncode == 1
+    assert "GREENEX_PARTITION is 1 to GREENEX_PARTITIONS (2), not 3" in _one_line(result)
 
 
 def test_a_bad_value_is_a_usage_error(home: Path) -> None:
