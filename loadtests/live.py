@@ -57,7 +57,8 @@ class RunConfig:
     prefix: str = ""  # empty: a fresh one per run
     start_services: bool = True
     drain_s: float = 5.0
-    partitions: int = 1  # > 1: run_partitioned, the rate split evenly over the partitions
+    partitions: int = 1  # > 1: run_partitioned, the rate split evenly over the loaded partitions
+    loaded: int = 0  # with partitions: how many get orders (the first ones); 0: all of them
 
 
 @dataclass
@@ -254,19 +255,20 @@ async def run_partitioned(cfg: RunConfig) -> list[RunResult]:
     """The exchange as `cfg.partitions` partitions, every process once per partition, all loaded at once:
     each partition gets its own clients, its own instruments and `cfg.rate / partitions` orders/s of the
     same kind of flow, measured as one run measures its venue (issue 17: the aggregate rate, and what a
-    partition costs). Rates that leave a partition idle: `cfg.partitions` beside a one-partition run."""
-    n = cfg.partitions
+    partition costs). With `cfg.loaded` < partitions, only the first `loaded` partitions get orders (at
+    `cfg.rate / loaded` each) while the others' processes run idle: what idle partitions cost."""
+    n, loaded = cfg.partitions, cfg.loaded or cfg.partitions
     prefix = cfg.prefix or fresh_prefix()
     settings = private_settings(
         LOADTEST_HOME, prefix=prefix, partitions=n, **({"redis_url": cfg.redis_url} if cfg.redis_url else {})
     )
-    share = replace(cfg, rate=cfg.rate / n, clients=max(1, cfg.clients // n))
-    count = None if cfg.count is None else cfg.count // n
+    share = replace(cfg, rate=cfg.rate / loaded, clients=max(1, cfg.clients // loaded))
+    count = None if cfg.count is None else cfg.count // loaded
     plan = schedule(share.rate, duration_s=cfg.duration_s, count=count)
     tag = prefix.rpartition("-")[2]
-    groups = [[f"{name}p{p}" for name in client_names(share.clients, tag=tag)] for p in range(1, n + 1)]
+    groups = [[f"{name}p{p}" for name in client_names(share.clients, tag=tag)] for p in range(1, loaded + 1)]
     async with services_on(settings, cfg.start_services, clean_up=not cfg.prefix) as pids:
-        venues = [Venue(settings.in_partition(p)) for p in range(1, n + 1)]
+        venues = [Venue(settings.in_partition(p)) for p in range(1, loaded + 1)]
         try:
             for venue, names in zip(venues, groups, strict=True):
                 await seed(venue, names, cfg.instruments)

@@ -19,7 +19,8 @@ __all__ = ["report_partitioned"]
 def report_partitioned(cfg: RunConfig, out_dir: Path, console: Console) -> None:
     results = asyncio.run(run_partitioned(cfg))
     summaries = [r.summary() for r in results]
-    table = Table(title=f"{cfg.partitions} partitions, {cfg.rate:,.0f} orders/s planned in all")
+    idle = f", {cfg.partitions - cfg.loaded} idle" if 0 < cfg.loaded < cfg.partitions else ""
+    table = Table(title=f"{cfg.partitions} partitions{idle}, {cfg.rate:,.0f} orders/s planned in all")
     for column in ("partition", "sent/s", "unanswered", "match p50 ms", "match p99 ms", "ack p99 ms"):
         table.add_column(column, justify="right")
     for p, s in enumerate(summaries, start=1):

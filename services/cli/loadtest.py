@@ -47,6 +47,9 @@ def register(app: typer.Typer) -> None:
         partitions: int = typer.Option(
             1, min=1, help="run the exchange as this many partitions, the rate split over them (no sweep)"
         ),
+        loaded: int = typer.Option(
+            0, min=0, help="with --partitions: load only the first N of them, the others idle (0: all)"
+        ),
     ) -> None:
         """Many signed clients at a fixed rate, each as its own Redis user on its own {greenex}:in:<client>
         stream; latency percentiles, stages, CPU."""
@@ -60,7 +63,7 @@ def register(app: typer.Typer) -> None:
         cfg = RunConfig(
             rate=rate, duration_s=None if count else duration, count=count, instruments=instruments,
             clients=clients, mix=mix, seed=seed, redis_url=redis_url or settings.redis_url,
-            prefix=prefix or "", start_services=start, partitions=partitions,
+            prefix=prefix or "", start_services=start, partitions=partitions, loaded=min(loaded, partitions),
         )  # fmt: skip
         if partitions > 1:
             from loadtests.partitioned import report_partitioned  # noqa: PLC0415 - bench extras

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import cast
 
 from redis.asyncio import Redis
-from redis.exceptions import AuthenticationError as RedisAuthenticationError
+from redis.exceptions import RedisError
 
 from services.cli.provision import ACL_FILE, apply_acl, init_keys
 from services.cli.supervisor import Supervisor, ensure_redis, partitioned
@@ -159,10 +159,11 @@ async def _provision(settings: Settings) -> None:
     default = connect(settings, None)
     try:
         await default.ping()
+    except RedisError:  # NOAUTH (redis-py reports it as an AuthenticationError or a ConnectionError)
+        pass  # the default user is locked (or off): the ring's admin provisions
+    else:
         await apply_acl(default, settings, SYSTEM, lock_default=False)
         return
-    except RedisAuthenticationError:
-        pass  # the default user is locked (or off): the ring's admin provisions
     finally:
         await default.aclose()
     admin = connect(settings, ADMIN)

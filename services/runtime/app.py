@@ -59,10 +59,11 @@ def fail_fast(service: str, exc: BaseException) -> NoReturn:
     os._exit(70)
 
 
-def lifecycle_app(settings: Settings, user: str) -> FastStream:
+def lifecycle_app(settings: Settings, process: str) -> FastStream:
     """A FastStream app used for its lifecycle only: FastStream requires a broker, which declares no
     subscribers here (the read loops are the runtime's own), logs nothing per message, and logs in as
-    the process's own Redis user like every other connection of the process."""
+    the process's own Redis user (its partition's) like every other connection of the process."""
+    user = settings.user(process)
     login = SASLPlaintext(username=user, password=settings.keyring.redis_password(user))
     broker = RedisBroker(settings.redis_url, logger=None, security=login)  # type: ignore[arg-type]  # no log
     return FastStream(broker, logger=None)

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import NoPermissionError, RedisError
 
 from services.cli.local import local_exchange, private_settings
 from services.cli.supervisor import RestartPolicy, Supervisor
-from shared.config import ADMIN
+from shared.config import ADMIN, connect
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
@@ -71,3 +72,25 @@ async def test_the_private_redis_is_restarted_from_its_aof(tmp_path: Path) -> No
             assert lines == [f"Redis (pid {first}) exited with code -9; restarting it"]
         finally:
             await admin.aclose()
+
+
+async def test_a_home_grown_to_two_partitions_gets_the_new_partitions_users(tmp_path: Path) -> None:
+    """`greenex up --partitions 2` on a home whose Redis and ACL file were made for one partition: the
+    new partition's users are made and provisioned through the ring's admin, and the default user stays
+    locked."""
+    home = tmp_path / "home"
+    async with local_exchange(private_settings(home), home / "redis", start=False):
+        pass  # made for one partition: key ring, ACL file, Redis data
+    settings = private_settings(home, partitions=2)
+    async with local_exchange(settings, home / "redis", start=False):
+        grown = connect(settings.in_partition(2), settings.in_partition(2).user("intake"))
+        default = Redis.from_url(settings.redis_url)
+        try:
+            assert await grown.xrange(settings.in_partition(2).keys.log, count=1) == []
+            with pytest.raises(NoPermissionError):
+                await grown.xrange(settings.keys.log, count=1)
+            with pytest.raises(RedisError, match=r"NOAUTH|authenticated"):
+                await default.ping()
+        finally:
+            await grown.aclose()
+            await default.aclose()
