@@ -75,12 +75,18 @@ async def local_exchange(
         appendfsync=settings.appendfsync,
     )  # fmt: skip
     redis_proc = await start_redis(fresh=fresh)
-    if redis_proc is None and provision:
-        await _provision(settings)
-    elif redis_proc is not None and settings.partitions > 1:
-        # The ring's ACL file was written for the partitions of its first start: give every service user
-        # the rights over every partition now (participants onboarded before keep theirs: docs/operations.md).
-        await _provision(settings)
+    try:
+        if redis_proc is None and provision:
+            await _provision(settings)
+        elif redis_proc is not None and settings.partitions > 1:
+            # The ring's ACL file was written for the partitions of its first start: every partition's
+            # service users now (participants onboarded before keep theirs: docs/operations.md).
+            await _provision(settings)
+    except BaseException:
+        if redis_proc is not None:  # ours: not left running behind a failed start
+            redis_proc.terminate()
+            await redis_proc.wait()
+        raise
     # A Redis that was running already may have the exchange's services on it (one we just started
     # cannot): two copies of a process must never run side by side.
     if start and redis_proc is None and (running := await live_copies(settings)):
