@@ -226,29 +226,7 @@ async def _local_redis_pid(settings: Settings) -> int | None:
 
 async def run_load(cfg: RunConfig, progress: Callable[[int, int], None] | None = None) -> RunResult:
     """Start (or use) the services on a fresh prefix, run the plan, drain, read the log, clean up."""
-    prefix = cfg.prefix or fresh_prefix()
-    settings = private_settings(
-        LOADTEST_HOME, prefix=prefix, **({"redis_url": cfg.redis_url} if cfg.redis_url else {})
-    )
-    plan = schedule(cfg.rate, duration_s=cfg.duration_s, count=cfg.count)
-    names = client_names(cfg.clients, tag=prefix.rpartition("-")[2])
-    async with services_on(settings, cfg.start_services, clean_up=not cfg.prefix) as pids:
-        venue = Venue(settings)
-        try:
-            await seed(venue, names, cfg.instruments)
-            await _warm_up(venue, names, symbols(cfg.instruments), timeout=60)
-            # Signed now, each stamped with its planned send time (the venue's window is around it).
-            start_ms = time.time_ns() // 1_000_000 + 1_000
-            flow = build_flow(
-                len(plan), cfg.clients, cfg.instruments, parse_mix(cfg.mix), cfg.seed,
-                signing_keys=[venue.credentials[n].signing_key for n in names], venue=settings.venue,
-                sent_ms=[start_ms + offset // 1_000_000 for offset in plan.offsets_ns], names=names,
-            )  # fmt: skip
-            with no_gc_pauses():
-                return await _measure(venue, cfg, names, plan.offsets_ns, flow, pids, progress)
-        finally:
-            await venue.offboard()
-            await venue.aclose()
+    return (await _run(replace(cfg, partitions=1, loaded=0), progress))[0]
 
 
 async def run_partitioned(cfg: RunConfig) -> list[RunResult]:
@@ -257,6 +235,12 @@ async def run_partitioned(cfg: RunConfig) -> list[RunResult]:
     same kind of flow, measured as one run measures its venue (issue 17: the aggregate rate, and what a
     partition costs). With `cfg.loaded` < partitions, only the first `loaded` partitions get orders (at
     `cfg.rate / loaded` each) while the others' processes run idle: what idle partitions cost."""
+    return await _run(cfg, None)
+
+
+async def _run(cfg: RunConfig, progress: Callable[[int, int], None] | None) -> list[RunResult]:
+    """One run: the services of every partition, then each loaded partition's flow at once, one result
+    each (`progress` follows a single partition's flow)."""
     n, loaded = cfg.partitions, cfg.loaded or cfg.partitions
     prefix = cfg.prefix or fresh_prefix()
     settings = private_settings(
@@ -265,27 +249,30 @@ async def run_partitioned(cfg: RunConfig) -> list[RunResult]:
     share = replace(cfg, rate=cfg.rate / loaded, clients=max(1, cfg.clients // loaded))
     count = None if cfg.count is None else cfg.count // loaded
     plan = schedule(share.rate, duration_s=cfg.duration_s, count=count)
-    tag = prefix.rpartition("-")[2]
-    groups = [[f"{name}p{p}" for name in client_names(share.clients, tag=tag)] for p in range(1, loaded + 1)]
+    names = client_names(share.clients, tag=prefix.rpartition("-")[2])
+    groups = [[f"{name}p{p}" for name in names] for p in range(1, loaded + 1)] if n > 1 else [names]
     async with services_on(settings, cfg.start_services, clean_up=not cfg.prefix) as pids:
         venues = [Venue(settings.in_partition(p)) for p in range(1, loaded + 1)]
         try:
-            for venue, names in zip(venues, groups, strict=True):
-                await seed(venue, names, cfg.instruments)
-                await _warm_up(venue, names, symbols(cfg.instruments), timeout=60)
-            start_ms = time.time_ns() // 1_000_000 + 2_000
+            for venue, group in zip(venues, groups, strict=True):
+                await seed(venue, group, cfg.instruments)
+                await _warm_up(venue, group, symbols(cfg.instruments), timeout=60)
+            # Signed now, each stamped with its planned send time (the venue's window is around it); a
+            # second each to sign them.
+            start_ms = time.time_ns() // 1_000_000 + 1_000 * loaded
             flows = [
                 build_flow(
                     len(plan), share.clients, cfg.instruments, parse_mix(cfg.mix), cfg.seed + p,
-                    signing_keys=[venue.credentials[w].signing_key for w in names], venue=settings.venue,
-                    sent_ms=[start_ms + offset // 1_000_000 for offset in plan.offsets_ns], names=names,
+                    signing_keys=[venue.credentials[w].signing_key for w in group], venue=settings.venue,
+                    sent_ms=[start_ms + offset // 1_000_000 for offset in plan.offsets_ns], names=group,
                 )
-                for p, (venue, names) in enumerate(zip(venues, groups, strict=True))
+                for p, (venue, group) in enumerate(zip(venues, groups, strict=True))
             ]  # fmt: skip
+            followed = progress if loaded == 1 else None
             with no_gc_pauses():
                 return list(await asyncio.gather(*(
-                    _measure(venue, share, names, plan.offsets_ns, flow, pids, None)
-                    for venue, names, flow in zip(venues, groups, flows, strict=True)
+                    _measure(venue, share, group, plan.offsets_ns, flow, pids, followed)
+                    for venue, group, flow in zip(venues, groups, flows, strict=True)
                 )))  # fmt: skip
         finally:
             for venue in venues:

@@ -23,6 +23,7 @@ from hdrh.histogram import HdrHistogram
 
 from loadtests.hdr import summary_ms
 from loadtests.private_redis import run_line
+from services.cli.demo_registry import first_report
 from services.cli.local import local_exchange, private_settings
 from services.cli.partitions import partition_problems, read_partitions
 from services.cli.supervisor import ROOT
@@ -49,8 +50,8 @@ async def _warm_up(senders: list[ExchangeClient], ins: list[ExchangeClient]) -> 
     for k, sender in enumerate(senders):
         await sender.send("transfer_cash", client_order_id=f"w{k}", amount="0.01", to_partition=2)
     for client in ins:
-        while not any(r.get("status") == "transferred_in" for r in await client.reports(block_ms=1000)):
-            pass
+        credited = f"no credit of {client.participant}'s warm-up transfer"
+        await first_report(client, lambda r: r.get("status") == "transferred_in", credited, timeout=60)
     await asyncio.sleep(2.0)
 
 

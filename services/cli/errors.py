@@ -7,27 +7,50 @@ value: click's own code), 3 the exchange refused the request.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import msgspec
 import typer
-from redis.exceptions import AuthenticationError, MovedError, NoPermissionError, ResponseError
+from redis.asyncio import Redis
+from redis.exceptions import AuthenticationError, MovedError, NoPermissionError, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared.config import private_redis_url
+from shared.config import Settings, cli_user, connect, private_redis_url
 from shared.eventlog.port import LogCorrupt
 from shared.keyring import KeyMissing
 
-__all__ = ["EXIT_FAILED", "EXIT_REJECTED", "EXIT_USAGE", "explain", "run_cli"]
+__all__ = ["EXIT_FAILED", "EXIT_REJECTED", "EXIT_USAGE", "explain", "read_exchange", "run_cli"]
+
+T = TypeVar("T")
 
 EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 1, 2, 3
 
 
 def _where() -> str:
     return os.environ.get("REDIS_URL") or f"the exchange's Redis ({private_redis_url()})"
+
+
+def read_exchange(settings: Settings, read: Callable[[Redis], Awaitable[T]]) -> T:
+    """`read` through a connection as the CLI's user, closed after it; Redis away or refusing: one line
+    naming the exchange, exit 1."""
+
+    async def run() -> T:
+        redis = connect(settings, cli_user())
+        try:
+            return await read(redis)
+        finally:
+            await redis.aclose()
+
+    try:
+        return asyncio.run(run())
+    except (RedisError, OSError) as failed:
+        typer.echo(f"error: cannot read the exchange at {settings.redis_url}: {failed}", err=True)
+        raise typer.Exit(1) from None
 
 
 def explain(exc: BaseException) -> str | None:

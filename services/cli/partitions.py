@@ -6,21 +6,20 @@ partitions."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import typer
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.errors import read_exchange
 from services.cli.history import history
 from services.cli.readmodel import ExchangeState, replay_log
 from services.cli.trust import log_verifier
 from services.cli.views import conservation_problems
-from shared.config import Settings, cli_user, connect, load_settings
+from shared.config import Settings, load_settings
 from shared.domain.codec import decode_event
 from shared.domain.ledger import CashTransferredOut
 from shared.domain.values import fen_for_people
@@ -127,12 +126,13 @@ async def read_partitions(settings: Settings, redis: Redis) -> Partitions:
     """Every partition replayed in turn, then the transfers granted since in each (see Partitions)."""
     each = [settings.in_partition(p) for p in range(1, settings.partitions + 1)]
     # Checked as `greenex replay` checks a log: chain, producer tags (each partition's own), causations.
-    parts = Partitions({s.partition: await replay_log(history(s, redis), verifier=log_verifier(s))
+    verifiers = {s.partition: log_verifier(s) for s in each}
+    parts = Partitions({s.partition: await replay_log(history(s, redis), verifier=verifiers[s.partition])
                         for s in each})  # fmt: skip
     for s in each:
         after = parts.states[s.partition].seq
         log = RedisEventLog(redis, s.keys)
-        keys = log_verifier(s).producer_keys
+        keys = verifiers[s.partition].producer_keys
         while entries := await log.read(after, 5000):
             for entry in entries:
                 if entry.type != _OUT or entry.producer != "verification":
@@ -184,19 +184,7 @@ def register(app: typer.Typer) -> None:
         """Every partition (GREENEX_PARTITIONS of them): instruments, cash, transfers between them, and
         conservation across the exchange; exit 1 on any problem (each on its own line)."""
         settings = load_settings()
-
-        async def run() -> Partitions:
-            redis = connect(settings, cli_user())
-            try:
-                return await read_partitions(settings, redis)
-            finally:
-                await redis.aclose()
-
-        try:
-            parts = asyncio.run(run())
-        except (RedisError, OSError) as failed:
-            typer.echo(f"error: cannot read the exchange at {settings.redis_url}: {failed}", err=True)
-            raise typer.Exit(1) from None
+        parts = read_exchange(settings, lambda redis: read_partitions(settings, redis))
         verdict = partition_problems(parts)
         console.print(_table(parts, settings))
         console.print(_cash_table(parts, verdict))

@@ -4,21 +4,20 @@ needs them."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any, cast
 
 import typer
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from rich.console import Console
 from rich.table import Table
 
 from services.checkpoint.due import CHECKPOINT
+from services.cli.errors import read_exchange
 from services.runtime.digests import read_digests
 from services.system import SYSTEM
 from shared.cluster import on_cluster
-from shared.config import Settings, cli_user, connect, load_settings
+from shared.config import Settings, load_settings
 from shared.eventlog.lease import holder_of, lease_lapsed
 from shared.eventlog.port import LogCorrupt
 from shared.eventlog.redis_log import RedisEventLog
@@ -169,19 +168,7 @@ def register(app: typer.Typer) -> None:
         """Redis memory, log length, each core's lag, who runs each process, the last checkpoint, dead
         letters; exit 1 when something needs an operator (each such thing on its own line)."""
         settings = load_settings()
-
-        async def run() -> Facts:
-            redis = connect(settings, cli_user())
-            try:
-                return await gather(redis, settings)
-            finally:
-                await redis.aclose()
-
-        try:
-            facts = asyncio.run(run())
-        except (RedisError, OSError) as failed:
-            typer.echo(f"error: cannot read the exchange at {settings.redis_url}: {failed}", err=True)
-            raise typer.Exit(1) from None
+        facts = read_exchange(settings, lambda redis: gather(redis, settings))
         console.print(_table(facts))
         found = problems(facts)
         for line in found:

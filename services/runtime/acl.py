@@ -125,12 +125,17 @@ def role_rules(keys: Keys | Sequence[Keys], roles: Iterable[Role], own: Iterable
     """Every rule of one user with these roles but its password: keys, no channels, only its commands.
     With the keys of several partitions (shared/partitions.py), the same rights in each: a participant
     trades in every partition, and a partition's transfers process reads the others' logs."""
-    held, every = frozenset(roles), (keys,) if isinstance(keys, Keys) else tuple(keys)
+    held, every = frozenset(roles), _partitions(keys)
     commands = sorted({command for role in held for command in _COMMANDS[role]})
     return [
         "resetkeys", *(rule for k in every for rule in _key_rules(k, held, own)), "resetchannels", "-@all",
         *_CONNECT, *commands, *(rule for k in every for rule in _selectors(k, held, own)),
     ]  # fmt: skip
+
+
+def _partitions(keys: Keys | Sequence[Keys]) -> tuple[Keys, ...]:
+    """One exchange's keys, or every partition's (partition 1 first)."""
+    return (keys,) if isinstance(keys, Keys) else tuple(keys)
 
 
 def process_roles(process: Process) -> frozenset[Role]:
@@ -150,7 +155,7 @@ def service_users(system: System, keys: Keys | Sequence[Keys]) -> dict[str, list
     partition n's keys only; a partition's transfers process may also read the other partitions' logs
     and its bells there, which is how it learns of their debits. The operator and the public reader see
     every partition."""
-    every = (keys,) if isinstance(keys, Keys) else tuple(keys)
+    every = _partitions(keys)
     users: dict[str, list[str]] = {}
     for n, own_keys in enumerate(every, start=1):
         for p in system.processes:
