@@ -21,6 +21,7 @@ from loadtests.cpu import cpu_per_order_us, cpu_seconds, cpu_shares
 from loadtests.flow import REFERENCE_FEN, build_flow, client_names, parse_mix, symbols
 from loadtests.hdr import summary_ms
 from loadtests.openloop import LatencyBook, new_histogram, schedule
+from loadtests.redis_stats import command_stats, per_order
 from loadtests.sender import Clock, no_gc_pauses, read_streams, send_open_loop
 from loadtests.stages import stage_histograms
 from services.cli.local import local_exchange, private_settings
@@ -307,6 +308,8 @@ async def _measure(
     clock = Clock()
     for i, order in enumerate(flow):
         book.expect(names[order.client], order.client_order_id, clock.wall_of(offsets[i]), order.cancels)
+    admin = venue.redis(ADMIN)
+    stats0 = await command_stats(admin)
     cpu0, t0 = {**_pids_cpu(pids), "loadgen": time.process_time()}, time.perf_counter()
     sent_done = 0
 
@@ -320,6 +323,7 @@ async def _measure(
     payloads, targets = [o.payload for o in flow], [o.client for o in flow]
     send_s = await send_open_loop(senders, targets, payloads, offsets, clock, lag, tick)
     cpu1, wall = {**_pids_cpu(pids), "loadgen": time.process_time()}, time.perf_counter() - t0
+    stats1 = await command_stats(admin)
     operator = venue.redis(OPERATOR_USER)
     head = (await RedisEventLog(operator, settings.keys).head())[0]
     caught_up = asyncio.create_task(_caught_up(operator, settings.keys, head, cfg.drain_s + 10))
@@ -338,6 +342,8 @@ async def _measure(
         stage_histograms(entries, book.match_seqs), cpu_shares(cpu0, cpu1, wall),
     )  # fmt: skip
     result.extra["log_entries"] = len(entries)
+    # Over the sending window, as the CPU figures (work trailing it is left out of both).
+    result.extra["redis_per_order"] = per_order(stats0, stats1, len(flow))
     result.extra["caught_up_s"] = await caught_up
     result.extra["load_average"] = os.getloadavg()
     return result

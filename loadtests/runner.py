@@ -189,6 +189,9 @@ def _print_run(console: Console, s: dict[str, Any]) -> None:
         f"{s['unanswered']}, reports {s['exec_types']}, CPU cores used {s['cpu_cores']}, "
         f"CPU us per order {s['cpu_us_per_order']}"
     )
+    if redis := s.get("redis_per_order"):
+        top = ", ".join(f"{cmd} {v['calls']:g}x {v['us']:g} us" for cmd, v in list(redis.items())[:6])
+        console.print(f"Redis per order: {top}")
     rows = {"order -> ack": s["ack_ms"], "order -> trade (match)": s["match_ms"]}
     rows |= {"trade -> settlement report": s["settle_ms"], "send lag (plan -> XADD done)": s["send_lag_ms"]}
     console.print(_latency_table("end to end, from the scheduled send time", rows))

@@ -89,7 +89,8 @@ SYSTEM = System(
         ),
         Process("web", _built_by("services.web.process"), roles=(Role.WEB,)),
         # Credits the cash other partitions transfer to this one (shared/partitions.py); with one
-        # partition it follows nothing. Woken by the source's bell, which its CashTransferredOut rings.
-        Process("transfers", _built_by("services.transfers.service"), wakes_on=frozenset({TRANSFER_OUT})),
+        # partition it follows nothing. It reads each other partition's CashTransferredOut index, not its
+        # log (a log's every entry would cost each partition N-1 reads).
+        Process("transfers", _built_by("services.transfers.service"), indexed=frozenset({TRANSFER_OUT})),
     )
 )

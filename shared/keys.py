@@ -95,6 +95,10 @@ SCHEMA: tuple[KeySpec, ...] = (
     # rights, as for every key a script is given).
     KeySpec("log:bell:{reader}", "stream", SERVICES, SERVICES,
             "a process's wake-up bell (MAXLEN 1), rung by the append script for the types it answers"),
+    # Kept by the append script, as bells are (hence full rights for every writer).
+    KeySpec("log:index:{type}", "stream", SERVICES, SERVICES,
+            "a copy of each log entry of one type under its seq, for readers that follow that type alone "
+            "(another partition's transfers process follows CashTransferredOut; never trimmed)"),
     KeySpec("lease:{process}", "string", _LEASED, (*_LEASED, Role.OPERATOR),
             "the live copy of a process: `<token> <host> <pid>`, renewed every second, checked by the "
             "append script (shared/eventlog/lease.py)", own_write=_LEASED, own_read=_LEASED,
@@ -184,6 +188,9 @@ class Keys:
 
     def bell(self, reader: str) -> str:
         return f"{self.root}:log:bell:{reader}"
+
+    def index(self, entry_type: str) -> str:
+        return f"{self.root}:log:index:{entry_type}"
 
     def lease(self, process: str) -> str:
         return f"{self.root}:lease:{process}"

@@ -51,8 +51,8 @@ async def _open_log(
 ) -> AsyncIterator[RedisEventLog]:
     settings = load_settings(redis_url=redis_url, prefix=prefix)
     client = connect(settings, user or cli_user())
-    try:
-        yield RedisEventLog(client, settings.keys)
+    try:  # with the system's routes, so an import fills the index streams as appends do
+        yield RedisEventLog(client, settings.keys, bells=SYSTEM.bells(settings.keys))
     finally:
         await client.aclose()
 

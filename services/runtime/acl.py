@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from services.runtime.system import Process, System
 from shared.config import ADMIN, OPERATOR_USER, PUBLIC_USER
 from shared.keys import SCHEMA, Keys, Role
-from shared.partitions import TRANSFERS, partition_user
+from shared.partitions import partition_user
 
 __all__ = [
     "acl_file",
@@ -124,7 +124,7 @@ def _selectors(keys: Keys, roles: frozenset[Role], own: Iterable[str]) -> list[s
 def role_rules(keys: Keys | Sequence[Keys], roles: Iterable[Role], own: Iterable[str] = ()) -> list[str]:
     """Every rule of one user with these roles but its password: keys, no channels, only its commands.
     With the keys of several partitions (shared/partitions.py), the same rights in each: a participant
-    trades in every partition, and a partition's transfers process reads the others' logs."""
+    trades in every partition."""
     held, every = frozenset(roles), _partitions(keys)
     commands = sorted({command for role in held for command in _COMMANDS[role]})
     return [
@@ -152,18 +152,16 @@ def service_users(system: System, keys: Keys | Sequence[Keys]) -> dict[str, list
     """user -> rules for each process of the map in each partition, the operator and the public reader.
 
     A process of partition n logs in as its own user (shared/partitions.partition_user) with rights on
-    partition n's keys only; a partition's transfers process may also read the other partitions' logs
-    and its bells there, which is how it learns of their debits. The operator and the public reader see
-    every partition."""
+    partition n's keys only; a partition's transfers process may also read the index streams it follows
+    in the other partitions (their debits), and nothing else there. The operator and the public reader
+    see every partition."""
     every = _partitions(keys)
     users: dict[str, list[str]] = {}
     for n, own_keys in enumerate(every, start=1):
         for p in system.processes:
             own = [p.name, *(core.name for core in p.cores), *p.keeps]
             rules = role_rules(own_keys, process_roles(p), own=own)
-            if p.name == TRANSFERS:
-                rules += [f"%R~{k.log}" for k in every if k is not own_keys]
-                rules += [f"%R~{k.bell(p.name)}" for k in every if k is not own_keys]
+            rules += [f"%R~{k.index(t)}" for k in every if k is not own_keys for t in sorted(p.indexed)]
             users[partition_user(p.name, n)] = rules
     users[OPERATOR_USER] = role_rules(every, [Role.OPERATOR], own=[OPERATOR_USER])
     users[PUBLIC_USER] = role_rules(every, [Role.PUBLIC])

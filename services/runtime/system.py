@@ -51,6 +51,8 @@ class Process:
     the others the same entries; each keeps its own position, snapshots and digest.
 
     `wakes_on`: entry types that wake this process besides its cores' answers (intake's reports).
+    `indexed`: entry types it follows in other partitions' logs, through the index stream of each type
+    that every writer's append keeps (`log:index:<type>`), not by reading the whole log.
     `keeps`: snapshots it keeps besides its cores' (intake's own and its report publisher's).
     `roles`: its Redis user's roles (shared/keys.Role values), when not the default of its kind.
     Every process holds its lease (one live copy; `greenex status` and the supervisors see who runs it),
@@ -60,6 +62,7 @@ class Process:
     build: ProcessBuilder
     cores: tuple[Core, ...] = ()
     wakes_on: frozenset[str] = frozenset()
+    indexed: frozenset[str] = frozenset()
     keeps: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
 
@@ -108,5 +111,7 @@ class System:
         return next(p for p in self.processes if any(c.name == core for c in p.cores))
 
     def bells(self, keys: Keys) -> Bells:
-        """The wake-up routes every writer uses: each process's bell rings for its bell types."""
-        return Bells(keys, {p.name: p.bell_types for p in self.processes if p.bell_types})
+        """The routes every writer's append takes: each process's bell rings for its bell types, and
+        the types some process follows from elsewhere go to their index streams."""
+        indexed = frozenset().union(*(p.indexed for p in self.processes))
+        return Bells(keys, {p.name: p.bell_types for p in self.processes if p.bell_types}, indexed)

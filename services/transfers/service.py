@@ -1,7 +1,8 @@
 """The transfers process of one partition: credits here what other partitions transferred out to it.
 
-One loop per source partition follows that partition's log (waking on its `transfers` bell, which
-verification rings with every CashTransferredOut) and appends the CashTransferredIn entries due here,
+One loop per source partition follows that partition's CashTransferredOut index (`log:index:<type>`: a
+copy of each debit under its log seq, which the append script keeps beside the log), blocking on it, and
+appends the CashTransferredIn entries due here,
 with the source's request seq as the producer position in the same atomic append: a crash before the
 append credits nothing, one after it finds the position moved, so each transfer is credited once.
 """
@@ -16,7 +17,7 @@ from redis.asyncio import Redis
 
 from services.runtime.app import cancel_tasks, fail_fast, lifecycle_app
 from services.runtime.system import Process, System
-from services.transfers.credits import Credits
+from services.transfers.credits import OUT, Credits
 from shared.cluster import place_on_cluster
 from shared.config import Settings, connect
 from shared.eventlog.auth import ProducerKeys
@@ -52,8 +53,8 @@ async def credited_up_to(own_log: EventLog, credits: Credits, keys: ProducerKeys
 async def _credit_loop(
     credits: Credits, source_log: RedisEventLog, own_log: RedisEventLog, stop: asyncio.Event
 ) -> None:
-    # A transfer's CashTransferredOut comes after its request: reading on from the last request credited
-    # finds every transfer not credited yet.
+    # A transfer's CashTransferredOut comes after its request, and its copy in the index has the debit's
+    # seq: reading on from the last request credited finds every transfer not credited yet.
     after = credits.credited_up_to
     while not stop.is_set():
         entries = await source_log.follow(after, 1000, 1000)
@@ -89,10 +90,11 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
         try:
             # On Redis Cluster the source partition's slot may be on another master.
             where, _ = await place_on_cluster(settings.in_partition(source), user)
-            source_redis = connect(where, user)  # its rights there: the log and its bell, read only
+            source_redis = connect(where, user)  # its rights there: the debits' index, read only
             source_resp = RespClient.like(source_redis)
             clients.extend((source_resp, source_redis))
-            source_log = RedisEventLog(source_redis, where.keys, resp=source_resp, reader=process.name)
+            debits = where.keys.index(OUT)
+            source_log = RedisEventLog(source_redis, where.keys, resp=source_resp, stream=debits)
             credits = Credits(settings.partition, source, where.producer_keys(), 0)
             credits.credited_up_to = await credited_up_to(own_log, credits, producer_keys)
             log.info("transfers_following", source=source, credited_up_to=credits.credited_up_to)

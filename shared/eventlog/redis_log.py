@@ -44,14 +44,16 @@ _decoder = msgspec.msgpack.Decoder(Content)
 # redis-py 8 gives every connection a 5 s socket timeout; a longer XREAD BLOCK would trip it.
 _MAX_BLOCK_MS = 1000
 # KEYS: the log, the positions hash, the writer's lease (the positions hash again for a writer without
-# one), then the bells to ring (ARGV[5] of them), then one key per effect.
+# one), then the bells to ring (ARGV[5] of them), then the index streams of the batch's indexed types
+# (ARGV[7] of them), then one key per effect.
 # ARGV: producer, position ("" for none), the head seq the writer expects ("" for any), the entry count
-# n, the bell count b, the writer's lease value ("" for none), then (type, encoded content, content
-# sha256 hex) per entry, then the effects to run once the batch has landed, each as (argument count,
-# command, arguments) on its own key. The script seals: it takes the head's seq and link and chains each
-# entry on (link_hash in entry.py), so writers never race for the head. Replies {'OK', first seq, link
-# before it, then each entry's link}, {'DUP', stored position}, {'FENCED', head seq}, {'LEASE', holder}
-# or {'BADHEAD', head id}.
+# n, the bell count b, the writer's lease value ("" for none), the index count x, then the x indexed
+# types (in the order of their keys), then (type, encoded content, content sha256 hex) per entry, then
+# the effects to run once the batch has landed, each as (argument count, command, arguments) on its own
+# key. The script seals: it takes the head's seq and link and chains each entry on (link_hash in
+# entry.py), so writers never race for the head. Replies {'OK', first seq, link before it, then each
+# entry's link}, {'DUP', stored position}, {'FENCED', head seq}, {'LEASE', holder}, {'BADHEAD', head id}
+# or {'BADINDEX', index key}.
 _APPEND_LUA = """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
 local seq, link = 0, string.rep('0', 40)
@@ -81,15 +83,30 @@ if ARGV[2] ~= '' then
   local stored = redis.call('HGET', KEYS[2], ARGV[1])
   if stored and not sorts_after(ARGV[2], stored) then return {'DUP', stored} end
 end
+local n, b, x = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7])
+-- An index stream holds a copy of each entry of its type under the same id (a reader in another
+-- partition follows it instead of the whole log). Checked before anything is written: Redis does not
+-- undo a script's writes when a later call fails, and a log entry without its copy must not happen.
+local index = {}
+for j = 1, x do
+  local newest = redis.call('XREVRANGE', KEYS[3 + b + j], '+', '-', 'COUNT', 1)[1]
+  if newest and tonumber(string.match(newest[1], '^(%d+)%-')) > seq then
+    return {'BADINDEX', KEYS[3 + b + j]}
+  end
+  index[ARGV[7 + j]] = 3 + b + j
+end
 local reply = {'OK', string.format('%d', seq + 1), link}
-local n, b, id = tonumber(ARGV[4]), tonumber(ARGV[5]), ''
-for i = 7, 6 + 3 * n, 3 do
+local id = ''
+for i = 8 + x, 7 + x + 3 * n, 3 do
   seq = seq + 1
   local text = string.format('%d', seq)
   local prev = link
   link = redis.sha1hex(prev .. ':' .. text .. ':' .. ARGV[i + 2])
   id = text .. '-0'
   redis.call('XADD', KEYS[1], id, 't', ARGV[i], 'e', ARGV[i + 1], 'p', prev, 'h', link)
+  if index[ARGV[i]] then
+    redis.call('XADD', KEYS[index[ARGV[i]]], id, 't', ARGV[i], 'e', ARGV[i + 1], 'p', prev, 'h', link)
+  end
   reply[#reply + 1] = link
 end
 -- Wake-up bells: a reader blocks on its bell stream, not on the log, so entries of types it only folds
@@ -99,7 +116,7 @@ for k = 4, 3 + b do
 end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
 -- The writer's own effects, atomic with its append (intake: the batch's reject reports and XACK).
-local i, k = 7 + 3 * n, 4 + b
+local i, k = 8 + x + 3 * n, 4 + b + x
 while i <= #ARGV do
   local count = tonumber(ARGV[i])
   redis.call(ARGV[i + 1], KEYS[k], unpack(ARGV, i + 2, i + 1 + count))
@@ -179,24 +196,29 @@ class _Batch:
     def script_call(
         self,
         keys: Keys,
-        bells: Sequence[str],
+        bells: Bells,
         position: str | None,
         expect_seq: int | None,
         effects: Sequence[Effect] = (),
         lease: tuple[str, str] | None = None,
     ) -> tuple[list[str], list[str | bytes | int]]:
-        """The script's KEYS and ARGV for this batch."""
+        """The script's KEYS and ARGV for this batch (`bells`: the routes its types take)."""
         expected = "" if expect_seq is None else str(expect_seq)
-        rung = bells if self.entries else ()
+        types = [new.type for new in self.entries]
+        rung, indexed = bells.rung_by(types), bells.indexes_for(types)
         lease_key, lease_value = lease or (keys.positions, "")
         args: list[str | bytes | int] = [
-            self.producer, position or "", expected, len(self.entries), len(rung), lease_value
+            self.producer, position or "", expected, len(self.entries), len(rung), lease_value, len(indexed),
+            *(entry_type for entry_type, _ in indexed),
         ]  # fmt: skip
         for new, encoded, digest in zip(self.entries, self.encoded, self.digests, strict=True):
             args += [new.type, encoded, digest]
         for effect in effects:
             args += [len(effect.args), effect.command, *effect.args]
-        return [keys.log, keys.positions, lease_key, *rung, *(effect.key for effect in effects)], args
+        return [
+            keys.log, keys.positions, lease_key, *rung, *(key for _, key in indexed),
+            *(effect.key for effect in effects),
+        ], args  # fmt: skip
 
     def sealed(self, reply: list[Any], expect_seq: int | None) -> list[Entry]:
         """The entries as the script sealed them, or the refusal raised."""
@@ -208,6 +230,9 @@ class _Batch:
         if status == b"LEASE":
             holder = reply[1].decode() or "nobody (it lapsed)"
             raise LeaseLost(f"{self.producer} may not append: its process's lease is held by {holder}")
+        if status == b"BADINDEX":
+            index = reply[1].decode()
+            raise LogCorrupt(0, f"the index stream {index} is ahead of the log: nothing was written")
         if status == b"BADHEAD":
             head_id = reply[1].decode()
             why = f"the head at {head_id} has no chain link: see `greenex log repair-head`"
@@ -222,22 +247,37 @@ class _Batch:
 
 
 class Bells:
-    """Which readers an append wakes: each reader's bell rings for the entry types it answers.
+    """Which readers an append wakes: each reader's bell rings for the entry types it answers. And which
+    entry types are also copied, under the same id, to an index stream of their type (`log:index:<type>`),
+    for a reader that wants that type alone (another partition's transfers process: it would otherwise
+    read every entry of this log to find its debits).
 
     The routes are static (the system map gives every reader's types, services/system.py), so no
     registration lives in Redis and a writer knows every key its script touches before it runs.
     """
 
-    def __init__(self, keys: Keys, readers: Mapping[str, Collection[str]]) -> None:
+    def __init__(
+        self, keys: Keys, readers: Mapping[str, Collection[str]], indexed: Collection[str] = ()
+    ) -> None:
         by_type: dict[str, list[str]] = {}
         for reader, types in sorted(readers.items()):
             for entry_type in types:
                 by_type.setdefault(entry_type, []).append(keys.bell(reader))
         self._by_type = {entry_type: tuple(bells) for entry_type, bells in by_type.items()}
+        self._indexes = {entry_type: keys.index(entry_type) for entry_type in indexed}
 
     def rung_by(self, types: Iterable[str]) -> list[str]:
         """The bells a batch of entries of these types rings, each once, in a stable order."""
         return sorted({bell for entry_type in set(types) for bell in self._by_type.get(entry_type, ())})
+
+    @property
+    def indexes(self) -> Mapping[str, str]:
+        """Indexed type -> its index stream."""
+        return self._indexes
+
+    def indexes_for(self, types: Iterable[str]) -> list[tuple[str, str]]:
+        """(type, index stream) for each indexed type among these, in a stable order."""
+        return sorted((t, self._indexes[t]) for t in set(types) if t in self._indexes)
 
 
 NO_BELLS = Bells(Keys(), {})
@@ -249,6 +289,7 @@ class RedisEventLog:
     `producer_keys`: tags what this writer appends (shared/eventlog/auth.py); a reader needs none.
     `bells`: the readers this writer wakes (none: readers find its entries within their block_ms).
     `reader`: the bell this instance's follow() waits on; without one it blocks on the log itself.
+    `stream`: read this stream instead of the log, an index of it (`Keys.index`): same ids, same entries.
     With `resp` the hot commands (append, read, follow) go through the lean client (shared/resp.py),
     whose connections the caller closes; without it everything goes through redis-py.
     """
@@ -264,11 +305,12 @@ class RedisEventLog:
         bells: Bells = NO_BELLS,
         reader: str | None = None,
         lease: tuple[str, str] | None = None,
+        stream: str | None = None,
     ) -> None:
         self.redis = redis
         self.lease = lease  # (key, value): every append carries it, and is refused once it is not ours
         self.keys = keys
-        self.key = keys.log
+        self.key = stream or keys.log
         self.producer_keys = producer_keys
         self._clock = clock
         self._wire: Wire = RedisPyWire(redis) if resp is None else RespWire(resp)
@@ -298,8 +340,7 @@ class RedisEventLog:
         if not entries and position is None and not effects:
             return []
         batch = _Batch(producer, entries, self._clock(), self._signer())
-        bells = self._bells.rung_by(new.type for new in entries)
-        keys, args = batch.script_call(self.keys, bells, position, expect_seq, effects, self.lease)
+        keys, args = batch.script_call(self.keys, self._bells, position, expect_seq, effects, self.lease)
         reply = await self._wire.run_script(_APPEND_LUA, keys, args)
         return batch.sealed(reply, expect_seq)
 
@@ -310,9 +351,7 @@ class RedisEventLog:
         restart it fails with NoScriptError, having done nothing, and append() is the way to retry),
         and the function that turns its reply into the sealed entries or raises the refusal."""
         batch = _Batch(producer, entries, self._clock(), self._signer())
-        keys, args = batch.script_call(
-            self.keys, self._bells.rung_by(new.type for new in entries), position, None, effects, self.lease
-        )
+        keys, args = batch.script_call(self.keys, self._bells, position, None, effects, self.lease)
         return script_command(_APPEND_LUA, keys, args), partial(batch.sealed, expect_seq=None)
 
     async def append_then_follow(
@@ -331,9 +370,7 @@ class RedisEventLog:
         if self._bell is None or self._behind or not entries:
             return await self._in_turn(producer, entries, position, after_seq, limit, block_ms)
         batch = _Batch(producer, entries, self._clock(), self._signer())
-        keys, args = batch.script_call(
-            self.keys, self._bells.rung_by(new.type for new in entries), position, None, (), self.lease
-        )
+        keys, args = batch.script_call(self.keys, self._bells, position, None, (), self.lease)
         try:
             reply, bell_id, rows = await self._wire.append_then_ring(
                 _APPEND_LUA,
@@ -439,18 +476,27 @@ class RedisEventLog:
         """Load sealed entries after the current head, all or nothing, or raise LogCorrupt/LogFenced.
 
         Producer positions are not rebuilt: a position names a producer's input, which entries do not
-        record, so producers resuming on an imported log must re-establish theirs.
+        record, so producers resuming on an imported log must re-establish theirs. The index streams of
+        this handle's routes (`bells`) get their copies in the same MULTI, as the append script gives them.
         """
+        indexes = self._bells.indexes
         async with self.redis.pipeline(transaction=True) as pipe:
-            await pipe.watch(self.key)  # a concurrent append voids the transaction instead of interleaving
+            await pipe.watch(self.key, *indexes.values())  # a concurrent append voids the transaction
             # Under WATCH, before MULTI, the pipeline runs commands at once and returns their replies.
             head_seq, head_hash = _head_of(cast(list[Row], await pipe.xrevrange(self.key, "+", "-", count=1)))
             verifier = ChainVerifier(start_seq=head_seq + 1, prev_hash=head_hash)
             for entry in entries:
                 verifier.check(entry)
+            for index in indexes.values():  # EXEC does not undo what ran before a failing command
+                newest = cast(list[Row], await pipe.xrevrange(index, "+", "-", count=1))
+                if newest and int(newest[0][0].partition(b"-")[0]) > head_seq:
+                    raise LogCorrupt(head_seq + 1, f"the index stream {index} is ahead of the log")
             pipe.multi()  # type: ignore[no-untyped-call]  # untyped in redis-py 8.1
             for entry in entries:
-                pipe.xadd(self.key, encode_entry(entry), id=f"{entry.seq}-0")  # type: ignore[arg-type]
+                fields, at = encode_entry(entry), f"{entry.seq}-0"
+                pipe.xadd(self.key, fields, id=at)  # type: ignore[arg-type]
+                if entry.type in indexes:
+                    pipe.xadd(indexes[entry.type], fields, id=at)  # type: ignore[arg-type]
             try:
                 await pipe.execute()
             except WatchError as exc:

@@ -139,17 +139,18 @@ async def test_a_participant_reaches_its_own_streams_in_both_partitions_only(two
 
 async def test_each_partitions_services_reach_their_own_partition_only(two: Exchange) -> None:
     """A process of partition 2 logs in as its own user (`intake@p2`): refused on partition 1's keys, as
-    partition 1's processes are on partition 2's; the transfers process may read the other log and its
-    bell there, and nothing else of it."""
+    partition 1's processes are on partition 2's; the transfers process may read the other partition's
+    index of debits, and nothing else of it: not its log (its order flow), not its reports."""
     p1, p2 = two.settings.keys, two.settings.in_partition(2).keys
 
     intake2, verification1, transfers2 = (two.venue.redis(user) for user in ("intake@p2", "verification",
                                                                                "transfers@p2"))
     await intake2.xrange(p2.log, count=1)  # its own partition's log: allowed
-    await transfers2.xrange(p1.log, count=1)  # the other partition's debits: allowed, read only
-    await transfers2.xrange(p1.bell("transfers"), count=1)
+    await transfers2.xrange(p1.index("CashTransferredOut"), count=1)  # the other's debits: read only
     for forbidden in (intake2.xrange(p1.log, count=1), intake2.xadd(p1.log, {"x": "1"}),
                       verification1.xrange(p2.log, count=1), transfers2.xadd(p1.log, {"x": "1"}),
+                      transfers2.xrange(p1.log, count=1), transfers2.xrange(p1.bell("transfers")),
+                      transfers2.xadd(p1.index("CashTransferredOut"), {"x": "1"}),
                       transfers2.xrange(p1.reports("nobody")), transfers2.get(p1.lease("transfers")),
                       intake2.hget(p1.positions, "intake")):  # fmt: skip
         with pytest.raises(NoPermissionError):
