@@ -75,6 +75,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     partitions: int = 1
     partition: int = 1
 
+    @property
+    def reports_in_append(self) -> bool:
+        """Whether matching writes its events' reports in the append that logs them (issue 17, item 4).
+        Not under the strict profile: a report must not be readable before a replica holds its entry,
+        so there the report publisher, which waits for the replicas, writes them all."""
+        return self.wait_replicas == 0
+
     def __post_init__(self) -> None:
         if self.appendfsync not in ("everysec", "always"):
             raise ValueError(f"GREENEX_APPENDFSYNC is everysec or always, not {self.appendfsync!r}")

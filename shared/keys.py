@@ -78,13 +78,17 @@ SCHEMA: tuple[KeySpec, ...] = (
     KeySpec("in:{participant}", "stream", (Role.PARTICIPANT, Role.OPERATOR, Role.INTAKE),
             (Role.INTAKE, Role.OPERATOR), "one sender's signed commands; only the sender's user writes it",
             own_write=(Role.PARTICIPANT, Role.OPERATOR), own_read=(Role.OPERATOR,)),
-    # Intake's rejection reports are XADDed by the append script, and Redis checks every key given to a
-    # script for reading and writing both: intake holds full rights on the report streams.
-    KeySpec("out:{participant}", "stream", (Role.INTAKE,), (Role.INTAKE, Role.PARTICIPANT, Role.OPERATOR),
+    # Intake's rejection reports and matching's reports of its events are XADDed by the append script,
+    # and Redis checks every key given to a script for reading and writing both: intake and matching hold
+    # full rights on the report streams.
+    KeySpec("out:{participant}", "stream", (Role.INTAKE, Role.MATCHING),
+            (Role.INTAKE, Role.MATCHING, Role.PARTICIPANT, Role.OPERATOR),
             "one participant's execution, settlement, cash and registry reports",
             own_read=(Role.PARTICIPANT, Role.OPERATOR)),
-    KeySpec("md:trades", "stream", (Role.INTAKE,), (*_EVERYONE_READS, Role.INTAKE),
-            "the public trade tape (intake reads its end back when its report cursor is lost)"),
+    KeySpec("md:trades", "stream", (Role.MATCHING, Role.INTAKE),
+            (*_EVERYONE_READS, Role.MATCHING, Role.INTAKE),
+            "the public trade tape, written by matching with its trades (by intake's report publisher under "
+            "the strict durability profile, which reads its end back when its report cursor is lost)"),
     KeySpec("md:depth:{instrument}", "string", (Role.MATCHING,), _EVERYONE_READS,
             "one book's L2 view as JSON, overwritten whole", scoped=((Role.MATCHING, ("+set",)),)),
     KeySpec("log", "stream", SERVICES, (*SERVICES, Role.OPERATOR),

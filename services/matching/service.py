@@ -9,6 +9,7 @@ from faststream import FastStream
 from redis.asyncio import Redis
 
 from services.matching.processor import MatchingProcessor
+from services.matching.reports import MatchingReports
 from services.runtime.app import cancel_tasks, follower_app
 from services.runtime.system import Process, System
 from shared.config import Settings
@@ -63,6 +64,8 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
     processor = hosted.followers[0].processor
     if not isinstance(processor, MatchingProcessor):
         raise TypeError(f"the matching process must host the matching core first, not {processor.name}")
+    if settings.reports_in_append:  # its events' reports go out in the append that logs them
+        hosted.followers[0].reports = MatchingReports(processor, hosted.keys)  # before startup: it restores
     depth: list[asyncio.Task[None]] = []
 
     @hosted.app.after_startup

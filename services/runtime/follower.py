@@ -5,23 +5,39 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 import structlog
 
 from services.runtime.agreement import LoggedAnswers
 from services.runtime.processor import Processor
 from services.runtime.snapshots import Snapshot, SnapshotStore, new_snapshot
-from shared.domain.codec import decode_event, encode_event, event_type
+from shared.domain.codec import Event, decode_event, encode_event, event_type
 from shared.eventlog.auth import ProducerKeys
+from shared.eventlog.effects import Effect
 from shared.eventlog.entry import GENESIS_HASH, Entry, NewEntry, position_of_seq
 from shared.eventlog.freshness import Freshness
 from shared.eventlog.port import EventLog, LogCorrupt
 
-__all__ = ["BatchHook", "LogFollower"]
+__all__ = ["AnswerReports", "BatchHook", "LogFollower"]
 
 log = structlog.get_logger("greenex.runtime")
 
 BatchHook = Callable[[Sequence[Entry], Sequence[Entry]], Awaitable[None]]
+
+
+class AnswerReports(Protocol):
+    """Reports a core writes in the append that logs its answers (matching's: services/matching/reports.py).
+
+    Called with every answer in log order, those the log already holds too (`write` False: fold it into
+    what the reports remember, report nothing: its reports went out with it). Each effect is completed
+    by the append script with the seq of the answer it reports."""
+
+    def __call__(self, event: Event, write: bool) -> list[Effect]: ...
+
+    def restored(self) -> None:
+        """The core's state was replaced by a snapshot's: rebuild what the reports remember from it."""
+        ...
 
 
 class LogFollower:
@@ -44,8 +60,10 @@ class LogFollower:
         snapshots: SnapshotStore | None = None,
         snapshot_every: int = 0,
         producer_keys: ProducerKeys | None = None,
+        reports: AnswerReports | None = None,
     ) -> None:
         self.processor = processor
+        self.reports = reports
         self.log = event_log
         self.batch = batch
         self.block_ms = block_ms
@@ -67,6 +85,8 @@ class LogFollower:
     def restore(self, snap: Snapshot, stored_position: str) -> None:
         """Continue from a snapshot: state, cursor and chain link from it, the logged position from both."""
         self.processor.restore(snap.state)
+        if self.reports is not None:
+            self.reports.restored()
         self.freshness = Freshness(snap.freshness)
         self.cursor = self.snapshot_seq = snap.seq
         self.head_hash = snap.head_hash
@@ -85,33 +105,39 @@ class LogFollower:
             if not entries:
                 entries = await self.log.follow(self.cursor, self.batch, self.block_ms)
                 continue
-            pending, position = self._decide(entries)
+            pending, position, effects = self._decide(entries)
             if not pending:
                 await self._settle(entries, [], position)
                 entries = []
                 continue
             appended, following = await self.log.append_then_follow(
                 self.processor.name, pending, position=position,
-                after_seq=self.cursor, limit=self.batch, block_ms=self.block_ms,
+                after_seq=self.cursor, limit=self.batch, block_ms=self.block_ms, effects=effects,
             )  # fmt: skip
             await self._settle(entries, appended, position)
             entries = following
 
     async def step(self, entries: Sequence[Entry]) -> list[Entry]:
         """Decide one batch and append its answers; return what was appended."""
-        pending, position = self._decide(entries)
-        appended = await self.log.append(self.processor.name, pending, position=position) if pending else []
+        pending, position, effects = self._decide(entries)
+        appended = (
+            await self.log.append(self.processor.name, pending, position=position, effects=effects)
+            if pending
+            else []
+        )
         await self._settle(entries, appended, position)
         return appended
 
-    def _decide(self, entries: Sequence[Entry]) -> tuple[list[NewEntry], str]:
-        """Fold a batch in; return the answers to append and the position they answer up to ("" if none).
-        The state is ahead of the log until they are appended (`settled` is False until then)."""
+    def _decide(self, entries: Sequence[Entry]) -> tuple[list[NewEntry], str, list[Effect]]:
+        """Fold a batch in; return the answers to append, the position they answer up to ("" if none)
+        and their reports. The state is ahead of the log until they are appended (`settled` is False
+        until then)."""
         proc = self.processor
         name, inputs, answers_to, logged = proc.name, proc.inputs, proc.answers_to, self.logged_position
         self._check_links(entries)
         self.settled = False
         pending: list[NewEntry] = []
+        effects: list[Effect] = []
         last_answered = 0
         for entry in entries:
             if entry.producer == name:
@@ -131,9 +157,15 @@ class LogFollower:
             if position_of_seq(entry.seq) <= logged:
                 if entry.type in answers_to:
                     self.replayed.expect(entry.seq, [(event_type(a), encode_event(a)) for a in answers])
+                if self.reports is not None:
+                    for answer in answers:
+                        self.reports(answer, False)
                 continue
             if not answers:
                 continue
+            if self.reports is not None:
+                for i, answer in enumerate(answers, start=len(pending) + 1):
+                    effects += [effect._replace(reports=i) for effect in self.reports(answer, True)]
             causation = f"log:{entry.seq}"
             pending.extend(
                 NewEntry(
@@ -148,7 +180,7 @@ class LogFollower:
             last_answered = entry.seq
         self.cursor, self.head_hash = entries[-1].seq, entries[-1].hash
         self.last_batch_at = time.monotonic()
-        return pending, position_of_seq(last_answered) if pending else ""
+        return pending, position_of_seq(last_answered) if pending else "", effects
 
     async def _settle(self, entries: Sequence[Entry], appended: list[Entry], position: str) -> None:
         """The batch's answers are in the log: move the logged position, then the extras that need a

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from shared.eventlog.auth import IN_MEMORY_KEYS, ProducerKeys
+from shared.eventlog.effects import Effect
 from shared.eventlog.entry import (
     GENESIS_HASH,
     Entry,
@@ -42,9 +43,12 @@ class InMemoryEventLog:
         *,
         position: str | None = None,
         expect_seq: int | None = None,
+        effects: Sequence[Effect] = (),
     ) -> list[Entry]:
         if position == "":
             raise ValueError("a position must be a non-empty string")
+        if effects:
+            raise ValueError("effects are Redis commands: an in-memory log cannot run them")
         # No await before the last write: the whole batch lands atomically within the event loop.
         head_seq, head_hash = self._head()
         if expect_seq is not None and expect_seq != head_seq:
@@ -89,8 +93,9 @@ class InMemoryEventLog:
         after_seq: int,
         limit: int,
         block_ms: int,
+        effects: Sequence[Effect] = (),
     ) -> tuple[list[Entry], list[Entry]]:
-        appended = await self.append(producer, entries, position=position)
+        appended = await self.append(producer, entries, position=position, effects=effects)
         return appended, await self.follow(after_seq, limit, block_ms)
 
     async def head(self) -> tuple[int, bytes]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from shared.eventlog.effects import Effect
 from shared.eventlog.entry import Entry, NewEntry
 
 __all__ = ["DuplicateAppend", "EventLog", "LogCorrupt", "LogFenced"]
@@ -43,8 +44,10 @@ class EventLog(Protocol):
         *,
         position: str | None = None,
         expect_seq: int | None = None,
+        effects: Sequence[Effect] = (),
     ) -> list[Entry]:
-        """Append atomically, all or nothing, after the current head.
+        """Append atomically, all or nothing, after the current head (with `effects`, where the log can
+        run them: shared/eventlog/effects.py).
 
         `position` (a sortable string) makes the append idempotent per producer: it must be greater
         than the producer's last position, else DuplicateAppend. `expect_seq` fences: if the head is
@@ -70,9 +73,11 @@ class EventLog(Protocol):
         after_seq: int,
         limit: int,
         block_ms: int,
+        effects: Sequence[Effect] = (),
     ) -> tuple[list[Entry], list[Entry]]:
         """append(producer, entries, position=position), then follow(after_seq, limit, block_ms): what a
-        follower does after every batch; an adapter may do both in one round trip. Returns both results."""
+        follower does after every batch; an adapter may do both in one round trip. Returns both results.
+        `effects`: run atomically with the append (shared/eventlog/effects.py), where the log can."""
         ...
 
     async def head(self) -> tuple[int, bytes]:

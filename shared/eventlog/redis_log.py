@@ -6,13 +6,14 @@ import asyncio
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from functools import partial
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, WatchError
 
 from shared.eventlog.auth import ProducerKeys
+from shared.eventlog.effects import Effect
 from shared.eventlog.entry import (
     GENESIS_HASH,
     Content,
@@ -49,11 +50,11 @@ _MAX_BLOCK_MS = 1000
 # ARGV: producer, position ("" for none), the head seq the writer expects ("" for any), the entry count
 # n, the bell count b, the writer's lease value ("" for none), the index count x, then the x indexed
 # types (in the order of their keys), then (type, encoded content, content sha256 hex) per entry, then
-# the effects to run once the batch has landed, each as (argument count, command, arguments) on its own
-# key. The script seals: it takes the head's seq and link and chains each entry on (link_hash in
-# entry.py), so writers never race for the head. Replies {'OK', first seq, link before it, then each
-# entry's link}, {'DUP', stored position}, {'FENCED', head seq}, {'LEASE', holder}, {'BADHEAD', head id}
-# or {'BADINDEX', index key}.
+# the effects to run once the batch has landed, each as (argument count, the batch's entry it reports,
+# 1-based, or 0, command, arguments) on its own key. The script seals: it takes the head's seq and link
+# and chains each entry on (link_hash in entry.py), so writers never race for the head. Replies {'OK',
+# first seq, link before it, then each entry's link}, {'DUP', stored position}, {'FENCED', head seq},
+# {'LEASE', holder}, {'BADHEAD', head id} or {'BADINDEX', index key}.
 _APPEND_LUA = """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
 local seq, link = 0, string.rep('0', 40)
@@ -115,27 +116,27 @@ for k = 4, 3 + b do
   redis.call('XADD', KEYS[k], 'MAXLEN', '1', '*', 's', id)
 end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
--- The writer's own effects, atomic with its append (intake: the batch's reject reports and XACK).
+-- The writer's own effects, atomic with its append (intake: the batch's reject reports and XACK;
+-- matching: the reports of its events). An effect that reports entry `at` of the batch is completed with
+-- that entry's seq, which only the script knows: the first NUL byte of each argument (JSON never holds
+-- one) becomes it.
+local first = tonumber(reply[2])
 local i, k = 8 + x + 3 * n, 4 + b + x
 while i <= #ARGV do
-  local count = tonumber(ARGV[i])
-  redis.call(ARGV[i + 1], KEYS[k], unpack(ARGV, i + 2, i + 1 + count))
-  i, k = i + 2 + count, k + 1
+  local count, at = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  if at == 0 then
+    redis.call(ARGV[i + 2], KEYS[k], unpack(ARGV, i + 3, i + 2 + count))
+  else
+    local text, args = string.format('%d', first + at - 1), {}
+    for a = i + 3, i + 2 + count do args[#args + 1] = (string.gsub(ARGV[a], '%z', text, 1)) end
+    redis.call(ARGV[i + 2], KEYS[k], unpack(args))
+  end
+  i, k = i + 3 + count, k + 1
 end
 return reply
 """
 
 
-class Effect(NamedTuple):
-    """A command on one key that a writer wants run atomically with its append, once the batch landed."""
-
-    command: str
-    key: str
-    args: tuple[str | bytes | int, ...]
-
-    def as_command(self) -> Command:
-        """The same command to send on its own (or in a MULTI)."""
-        return (self.command, self.key, *self.args)
 
 
 # The first byte of a format-2 entry's content: a msgpack array of 7 (format 3 has 8, the tag added).
@@ -214,7 +215,7 @@ class _Batch:
         for new, encoded, digest in zip(self.entries, self.encoded, self.digests, strict=True):
             args += [new.type, encoded, digest]
         for effect in effects:
-            args += [len(effect.args), effect.command, *effect.args]
+            args += [len(effect.args), effect.reports, effect.command, *effect.args]
         return [
             keys.log, keys.positions, lease_key, *rung, *(key for _, key in indexed),
             *(effect.key for effect in effects),
@@ -363,14 +364,15 @@ class RedisEventLog:
         after_seq: int,
         limit: int,
         block_ms: int,
+        effects: Sequence[Effect] = (),
     ) -> tuple[list[Entry], list[Entry]]:
         """append(), then follow(after_seq), in one write where it can: the append script, the wait on
         this reader's bell, the range. Without a bell (or with a backlog to read, or nothing to append)
         it is the two calls in turn."""
         if self._bell is None or self._behind or not entries:
-            return await self._in_turn(producer, entries, position, after_seq, limit, block_ms)
+            return await self._in_turn(producer, entries, position, after_seq, limit, block_ms, effects)
         batch = _Batch(producer, entries, self._clock(), self._signer())
-        keys, args = batch.script_call(self.keys, self._bells, position, None, (), self.lease)
+        keys, args = batch.script_call(self.keys, self._bells, position, None, effects, self.lease)
         try:
             reply, bell_id, rows = await self._wire.append_then_ring(
                 _APPEND_LUA,
@@ -381,7 +383,7 @@ class RedisEventLog:
             )
         except NoScriptError:
             # Redis lost its script cache (a restart): nothing was appended; load it the plain way.
-            return await self._in_turn(producer, entries, position, after_seq, limit, block_ms)
+            return await self._in_turn(producer, entries, position, after_seq, limit, block_ms, effects)
         self._note_read(bell_id, rows, limit)
         following = [decode_stream_entry(stream_id, fields) for stream_id, fields in rows]
         return batch.sealed(reply, None), following
@@ -394,9 +396,10 @@ class RedisEventLog:
         after_seq: int,
         limit: int,
         block_ms: int,
+        effects: Sequence[Effect],
     ) -> tuple[list[Entry], list[Entry]]:
         """append_then_follow as two calls in turn."""
-        appended = await self.append(producer, entries, position=position)
+        appended = await self.append(producer, entries, position=position, effects=effects)
         return appended, await self.follow(after_seq, limit, block_ms)
 
     async def read(self, after_seq: int = 0, limit: int = 1000) -> list[Entry]:

@@ -16,7 +16,7 @@ from services.cli.history import history
 from services.cli.readmodel import ExchangeState, replay_entries
 from services.cli.venue import Venue
 from services.cli.views import conservation_problems
-from services.intake.reports import REPORTED_TYPES, Reporter
+from services.intake.reports import PUBLISHED_TYPES, REPORTED_TYPES, Reporter
 from services.runtime.digests import read_digests
 from services.system import SYSTEM
 from shared.client import ExchangeClient
@@ -28,6 +28,7 @@ from shared.eventlog.entry import Entry
 from shared.eventlog.redis_log import RedisEventLog
 from shared.eventlog.verify import verify_log
 from shared.keys import Keys
+from shared.order_reports import written_by_matching
 from shared.reports import encode_report
 from tests.support import eventually
 
@@ -138,7 +139,7 @@ async def settled_exchange(
         entries = await log_entries(redis, settings)
         if not entries or entries[-1].seq != head:
             return False  # it moved while being read
-        reported = max((e.seq for e in entries if e.type in REPORTED_TYPES), default=0)
+        reported = max((e.seq for e in entries if e.type in PUBLISHED_TYPES), default=0)
         cursor = int(await redis.get(settings.keys.report_cursor) or 0)
         digests = await read_digests(redis, settings.keys)
         # The checkpoint process appends (and so moves the head) after the cores have settled.
@@ -227,7 +228,9 @@ def implied_reports(entries: list[Entry], exchange: Keys) -> dict[str, list[dict
 
 
 async def _report_problems(redis: Redis, settings: Settings, entries: list[Entry]) -> list[str]:
-    """Each participant's stream holds exactly the reports the log implies, once each, in log order."""
+    """Each participant's stream holds exactly the reports the log implies, once each. Matching's
+    reports are in log order among themselves, and so are the publisher's (docs/protocol.md, "Report
+    order"); between the two, each report's seq gives the log order."""
     wanted = implied_reports(entries, settings.keys)
     out: list[str] = []
     for stream, reports in wanted.items():
@@ -236,6 +239,11 @@ async def _report_problems(redis: Redis, settings: Settings, entries: list[Entry
         keys = Counter((r.get("seq"), r.get("client_order_id"), r.get("exec_type")) for r in got)
         if dupes := [k for k, n in keys.items() if n > 1 and k[2] is not None]:
             out.append(f"{stream}: duplicate reports {dupes[:3]}")
+        for family in (True, False):
+            seqs = [r["seq"] for r in got if written_by_matching(r) is family]
+            if seqs != sorted(seqs):
+                out.append(f"{stream}: {'matching' if family else 'publisher'} reports out of log order")
+        got = sorted(got, key=lambda r: int(r["seq"]))  # stable: one entry's reports keep their order
         if got != reports:
             missing = [r for r in reports if r not in got]
             extra = [r for r in got if r not in reports]

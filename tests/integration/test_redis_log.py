@@ -181,3 +181,25 @@ async def test_effects_run_only_when_the_append_lands(redis_client: Redis) -> No
         await log.append("p", new_entries(1, start=3), position="P1", effects=effects)
     assert (await redis_client.get("t:landed"), await redis_client.xlen("t:effects")) == (b"1", 1)
     assert await redis_client.xlen(Keys("t").log) == 2
+
+
+async def test_an_effect_reporting_an_entry_is_completed_with_its_seq(redis_client: Redis) -> None:
+    """Matching's reports name the seq of the entry they report, which only the script knows: the first
+    NUL byte of each argument becomes it; effects reporting nothing run as given (NUL bytes and all)."""
+    log = RedisEventLog(redis_client, Keys("q"), producer_keys=IN_MEMORY_KEYS)
+    await log.append("other", new_entries(4))  # the batch below starts at seq 5, unknown to its writer
+    effects = [
+        Effect("XADD", "q:out", ("*", "data", b'{"seq":\x00,"n":"second"}'), reports=2),
+        Effect("XADD", "q:out", ("*", "data", b'{"seq":\x00,"n":"first","x":"\x00"}'), reports=1),
+        Effect("XADD", "q:out", ("*", "data", b"raw\x00kept"), reports=0),
+    ]
+    appended = await log.append("p", new_entries(2, start=5, tag="m"), position="P1", effects=effects)
+    assert [e.seq for e in appended] == [5, 6]
+    rows = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis_client.xrange("q:out"))
+    assert [fields[b"data"] for _, fields in rows] == [
+        b'{"seq":6,"n":"second"}',
+        b'{"seq":5,"n":"first","x":"\x00"}',
+        b"raw\x00kept",
+    ]
+    with pytest.raises(ValueError, match="only inside the append"):
+        effects[0].as_command()

@@ -2,6 +2,14 @@
 
 from services.intake.reports.delivery import Delivery, rejection_report
 from services.intake.reports.execution import REPORTED_TYPES, Reporter
-from services.intake.reports.publisher import ReportPublisher, delivery_effect
+from services.intake.reports.publisher import PUBLISHED_TYPES, ReportPublisher, delivery_effect
 
-__all__ = ["REPORTED_TYPES", "Delivery", "ReportPublisher", "Reporter", "delivery_effect", "rejection_report"]
+__all__ = [
+    "PUBLISHED_TYPES",
+    "REPORTED_TYPES",
+    "Delivery",
+    "ReportPublisher",
+    "Reporter",
+    "delivery_effect",
+    "rejection_report",
+]

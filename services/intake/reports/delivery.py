@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from services.intake.core import Rejection
-from shared.reports import ExecType, ExecutionReport, OrdStatus, RejectReason, Report
+from shared.order_reports import Delivery
+from shared.reports import ExecType, ExecutionReport, OrdStatus, RejectReason
 
 __all__ = ["Delivery", "rejection_report"]
-
-
-class Delivery(NamedTuple):
-    participant: str | None  # None: the public trade tape
-    report: Report
 
 
 def rejection_report(input_id: str, rejection: Rejection) -> ExecutionReport:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import msgspec
-from msgspec import UNSET
 
 from services.intake.reports.answers import ANSWER_TYPES, answer_reports
 from services.intake.reports.compliance import COMPLIANCE_REPORTED_TYPES, compliance_reports
@@ -30,17 +29,16 @@ from shared.domain.ledger import (
     WithdrawalRejected,
 )
 from shared.domain.values import Side, fen_to_price
+from shared.order_reports import ORDER_REPORTED_TYPES, OrderReports
 from shared.reports import (
     CashReport,
     CashStatus,
     ExecType,
     ExecutionReport,
     KeyReport,
-    Liquidity,
     OrdStatus,
     RejectReason,
     SettlementReport,
-    TradeReport,
 )
 
 __all__ = ["REPORTED_TYPES", "Reporter"]
@@ -68,10 +66,6 @@ REPORTED_TYPES = (
 )
 
 
-def _price(fen: int) -> str | None:
-    return fen_to_price(fen) if fen else None
-
-
 class _Memory(msgspec.Struct, frozen=True, array_like=True):
     orders: dict[int, tuple[Side, int, int]]
     origins: dict[str, list[Origin]]
@@ -81,11 +75,12 @@ _memory_encoder = msgspec.msgpack.Encoder()
 _memory_decoder = msgspec.msgpack.Decoder(_Memory)
 
 
-class Reporter:
-    """Remembers each open order's side, price and size so fills can be reported in full."""
+class Reporter(OrderReports):
+    """Every report of the log: matching's kinds (OrderReports, which remembers open orders), the rest
+    here. Intake's publisher writes the rest; the harness all of them."""
 
     def __init__(self) -> None:
-        self.orders: dict[int, tuple[Side, int, int]] = {}  # order id -> side, limit price, total qty
+        super().__init__()
         self.registry = RegistryReporter()
 
     def snapshot(self) -> bytes:
@@ -111,29 +106,9 @@ class Reporter:
             return answer_reports(seq, event)
         if name in COMPLIANCE_REPORTED_TYPES:
             return compliance_reports(seq, event, entry_hash, self.registry.origins)
+        if name in ORDER_REPORTED_TYPES:
+            return self.order_reports(seq, event)
         match event:
-            case TradeExecuted():
-                return self._trade(seq, event)
-            case OrderAccepted():
-                self.orders[event.order_id] = (event.side, event.price, event.quantity)
-                return [Delivery(event.participant, ExecutionReport(
-                    seq=seq, client_order_id=event.client_order_id, order_id=event.order_id,
-                    exec_type=ExecType.NEW, ord_status=OrdStatus.NEW, instrument=event.instrument,
-                    side=event.side, price=_price(event.price), quantity=event.quantity, cum_qty=0,
-                    leaves_qty=event.quantity,
-                ))]  # fmt: skip
-            case OrderCancelled() | OrderExpired():
-                return [self._ended(seq, event)]
-            case OrderReplaced():
-                self.orders[event.order_id] = (event.side, event.price, event.quantity)
-                status = OrdStatus.PARTIALLY_FILLED if event.cum_qty else OrdStatus.NEW
-                return [Delivery(event.participant, ExecutionReport(
-                    seq=seq, client_order_id=event.client_order_id,
-                    orig_client_order_id=event.orig_client_order_id, order_id=event.order_id,
-                    exec_type=ExecType.REPLACED, ord_status=status, instrument=event.instrument,
-                    side=event.side, price=_price(event.price), quantity=event.quantity,
-                    cum_qty=event.cum_qty, leaves_qty=event.leaves,
-                ))]  # fmt: skip
             case OrderRejected():
                 return [Delivery(event.participant, ExecutionReport(
                     seq=seq, client_order_id=event.client_order_id, order_id=event.order_id or None,
@@ -177,48 +152,6 @@ class Reporter:
                     reason=RejectReason(event.reason, event.text),
                 ))]  # fmt: skip
         return []
-
-    def _ended(self, seq: int, event: OrderCancelled | OrderExpired) -> Delivery:
-        self.orders.pop(event.order_id, None)
-        cancelled = isinstance(event, OrderCancelled)
-        # A cancel request is answered under its own id, naming the order it cancelled (FIX ClOrdID and
-        # OrigClOrdID); an order cancelled by the exchange or expired, under the order's.
-        request = event.request_client_order_id if isinstance(event, OrderCancelled) else ""
-        return Delivery(event.participant, ExecutionReport(
-            seq=seq, client_order_id=request or event.client_order_id,
-            orig_client_order_id=event.client_order_id if request else UNSET, order_id=event.order_id,
-            exec_type=ExecType.CANCELLED if cancelled else ExecType.EXPIRED,
-            ord_status=OrdStatus.CANCELLED if cancelled else OrdStatus.EXPIRED,
-            instrument=event.instrument, side=event.side, price=_price(event.price),
-            last_qty=event.cancelled_qty if isinstance(event, OrderCancelled) else event.expired_qty,
-            cum_qty=event.cum_qty, leaves_qty=0,
-            reason=RejectReason(event.reason, event.reason.replace("_", " ")),
-        ))  # fmt: skip
-
-    def _trade(self, seq: int, t: TradeExecuted) -> list[Delivery]:
-        taker_side = Side.BUY if t.maker_side is Side.SELL else Side.SELL
-        out: list[Delivery] = []
-        for who, order_id, cid, side, leaves, cum, liquidity in (
-            (t.maker_participant, t.maker_order_id, t.maker_client_order_id, t.maker_side, t.maker_leaves,
-             t.maker_cum, Liquidity.MAKER),
-            (t.taker_participant, t.taker_order_id, t.taker_client_order_id, taker_side, t.taker_leaves,
-             t.taker_cum, Liquidity.TAKER),
-        ):  # fmt: skip
-            _, limit, _ = self.orders.get(order_id, (side, 0, 0))
-            if not leaves:
-                self.orders.pop(order_id, None)
-            out.append(Delivery(who, ExecutionReport(
-                seq=seq, client_order_id=cid, order_id=order_id, exec_type=ExecType.TRADE,
-                ord_status=OrdStatus.PARTIALLY_FILLED if leaves else OrdStatus.FILLED,
-                instrument=t.instrument, side=side, price=_price(limit), last_qty=t.quantity,
-                last_price=fen_to_price(t.price), cum_qty=cum, leaves_qty=leaves, trade_id=t.trade_id,
-                liquidity=liquidity,
-            )))  # fmt: skip
-        out.append(Delivery(None, TradeReport(
-            seq=seq, trade_id=t.trade_id, instrument=t.instrument, price=fen_to_price(t.price),
-            quantity=t.quantity, aggressor=taker_side,
-        )))  # fmt: skip
-        return out
 
     @staticmethod
     def _settled(seq: int, s: TradeSettled) -> list[Delivery]:

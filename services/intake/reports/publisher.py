@@ -18,23 +18,29 @@ from shared.eventlog.freshness import Freshness
 from shared.eventlog.port import LogCorrupt, LogReader
 from shared.eventlog.redis_log import Effect
 from shared.keys import Keys
-from shared.reports import encode_report
+from shared.order_reports import ORDER_REPORTED_TYPES, report_effect, written_by_matching
 from shared.resp import Command
 
-__all__ = ["SNAPSHOT_NAME", "ReportPublisher", "delivery_effect"]
+__all__ = ["PUBLISHED_TYPES", "SNAPSHOT_NAME", "ReportPublisher", "delivery_effect"]
 
 SNAPSHOT_NAME = "intake-reports"  # its snapshots' key member (intake's Redis user writes only its own)
 
+# Matching reports its own events (services/matching/reports.py); this publisher every other kind.
+PUBLISHED_TYPES = REPORTED_TYPES - ORDER_REPORTED_TYPES
 _LOOK_BACK = 50  # reports read back per stream for a lost cursor: past any seq-less rejections at the end
 _json = msgspec.json.Decoder()
 
 
-def _last_seq(rows: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
-    """The seq of the newest report (rows newest first) that answers a log entry; 0 if none."""
+def _last_seq(rows: list[tuple[bytes, dict[bytes, bytes]]], everything: bool) -> int:
+    """The seq of the newest report this publisher wrote (rows newest first) that answers a log entry;
+    0 if none."""
     for _, fields in rows:
         try:
-            seq = _json.decode(fields.get(b"data", b"{}")).get("seq")
+            report = _json.decode(fields.get(b"data", b"{}"))
+            seq = report.get("seq")
         except (msgspec.DecodeError, AttributeError):
+            continue
+        if not everything and written_by_matching(report):  # say nothing of how far this got
             continue
         if isinstance(seq, int):
             return seq
@@ -43,8 +49,7 @@ def _last_seq(rows: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
 
 def delivery_effect(keys: Keys, delivery: Delivery) -> Effect:
     """The XADD that puts one report on its stream."""
-    stream = keys.trades if delivery.participant is None else keys.reports(delivery.participant)
-    return Effect("XADD", stream, ("*", "data", encode_report(delivery.report)))
+    return report_effect(keys, delivery)
 
 
 class ReportPublisher:
@@ -62,8 +67,10 @@ class ReportPublisher:
         producer_keys: ProducerKeys,
         snapshots: SnapshotStore | None = None,
         snapshot_every: int = 0,
+        published: frozenset[str] = PUBLISHED_TYPES,
     ) -> None:
         self.redis, self.keys, self.producer_keys = redis, keys, producer_keys
+        self.published = published  # REPORTED_TYPES when matching writes no reports (the strict profile)
         self.snapshots, self.snapshot_every = snapshots, snapshot_every
         self.reporter = Reporter()
         self.freshness = Freshness()
@@ -90,11 +97,13 @@ class ReportPublisher:
         if stored is not None:
             self.cursor = int(stored)
             return
-        streams = [self.keys.trades, *(self.keys.reports(p) for p in sorted(participants))]
+        everything = self.published >= REPORTED_TYPES  # matching writes none: every report says how far
+        tape = [self.keys.trades] if everything else []  # otherwise the trade tape is matching's alone
+        streams = [*tape, *(self.keys.reports(p) for p in sorted(participants))]
         pipe = self.redis.pipeline(transaction=False)
         for stream in streams:
             pipe.xrevrange(stream, count=_LOOK_BACK)
-        self.cursor = max((_last_seq(rows) for rows in await pipe.execute()), default=0)
+        self.cursor = max((_last_seq(rows, everything) for rows in await pipe.execute()), default=0)
 
     def prepare(self, entries: Sequence[Entry]) -> list[Command]:
         """The MULTI that writes the batch's reports and moves the cursor ([] when nothing is new);
@@ -104,12 +113,12 @@ class ReportPublisher:
             why = f"the report publisher expected seq {expected}, the log gave {entries[0].seq} (trimmed?)"
             raise LogCorrupt(expected, why)
         for entry in entries:
-            if entry.type in REPORTED_TYPES:
+            if entry.type in self.published:
                 self.producer_keys.check_entry(entry)  # a forged entry never becomes a report,
                 self.freshness.check(entry)  # nor a copy of a genuine one
         writes: list[Command] = [("MULTI",)]
         for entry in entries:
-            if entry.type not in REPORTED_TYPES:
+            if entry.type not in self.published:
                 continue
             deliveries = self.reporter.reports(entry.seq, decode_event(entry.body), entry.hash)
             if entry.seq <= self.cursor:
