@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 import msgspec
@@ -85,6 +86,9 @@ def _parse(argv: Sequence[str], names: list[str]) -> tuple[str, float]:
     return argv[0], wait_s
 
 
+ORPHAN_EXIT_S = 10.0  # how long an orphan's clean stop may take before it simply exits
+
+
 async def _exit_with_parent(process: str, parent: int) -> None:
     """Exit once the process that started us is gone (we were re-parented): a supervisor killed with -9
     leaves no orphans. Polled (Linux's parent-death signal would need prctl through ctypes)."""
@@ -92,6 +96,11 @@ async def _exit_with_parent(process: str, parent: int) -> None:
         if os.getppid() != parent:
             structlog.get_logger("greenex.runtime").warning("supervisor_gone", service=process, parent=parent)
             os.kill(os.getpid(), signal.SIGTERM)  # the clean way out: snapshot, release the lease
+            # ... unless that hangs (seen: orphans of a killed load test idle for minutes after it): a
+            # thread the event loop cannot hold up ends the process anyway; the log is the state.
+            timer = threading.Timer(ORPHAN_EXIT_S, os._exit, args=(70,))
+            timer.daemon = True
+            timer.start()
             return
         await asyncio.sleep(0.5)
 

@@ -202,13 +202,12 @@ def test_cpu_per_order_divides_each_share_by_the_rate() -> None:
 
 
 def test_redis_work_per_order_is_the_difference_of_two_readings_over_the_orders() -> None:
-    """Commands not called in between are left out; the costliest first; `all` sums the rest."""
+    """Commands not called in between are left out; the costliest first."""
     before = {"evalsha": (100, 5_000), "xadd": (10, 100), "ping": (7, 7)}
     after = {"evalsha": (300, 25_000), "xadd": (410, 2_100), "ping": (7, 7), "xread": (50, 1_000)}
     assert per_order(before, after, 100) == {
         "evalsha": {"calls": 2.0, "us": 200.0},
         "xadd": {"calls": 4.0, "us": 20.0},
         "xread": {"calls": 0.5, "us": 10.0},
-        "all": {"calls": 6.5, "us": 230.0},
     }
     assert per_order(before, after, 0) == {}
