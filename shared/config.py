@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from shared.eventlog.auth import ProducerKeys
 from shared.keyring import KeyRing
 from shared.keys import Keys
-from shared.partitions import check_partitions, partition_prefix, partition_user
+from shared.partitions import check_partitions, partition_prefix, partition_user, partition_venue
 
 __all__ = [
     "ADMIN",
@@ -104,6 +104,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def keyring(self) -> KeyRing:
         return KeyRing(self.keys_dir)
+
+    @property
+    def signed_venue(self) -> str:
+        """What this partition's checkpoints sign as their venue (shared/partitions.partition_venue)."""
+        return partition_venue(self.venue, self.partition)
 
     def user(self, process: str) -> str:
         """The Redis user a service process of this partition logs in as (shared/partitions.py)."""

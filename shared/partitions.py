@@ -22,8 +22,10 @@ __all__ = [
     "TRANSFERS",
     "TransferRef",
     "check_partitions",
+    "partition_of_signed_venue",
     "partition_prefix",
     "partition_user",
+    "partition_venue",
     "transfer_causation",
     "transfer_event_id",
     "transfer_of_causation",
@@ -45,6 +47,22 @@ def check_partitions(partition: int, partitions: int) -> None:
 def partition_prefix(base: str, partition: int) -> str:
     """The key prefix of one partition: the base for partition 1, `<base>-p<i>` for the others."""
     return base if partition == 1 else f"{base}-p{partition}"
+
+
+def partition_venue(venue: str, partition: int) -> str:
+    """The venue a partition's signed checkpoints name: the venue for partition 1 (as before partitions),
+    `<venue>/p<i>` for the others, so a checkpoint (and the archive it vouches for) of one partition
+    cannot be passed off as another's, even to someone holding only the public key."""
+    return venue if partition == 1 else f"{venue}/p{partition}"
+
+
+_SIGNED_PARTITION = re.compile(r".*/p([0-9]{1,2})")
+
+
+def partition_of_signed_venue(signed: str) -> int:
+    """The partition a checkpoint's venue names (partition_venue's inverse): 1 without a `/p<i>`."""
+    match = _SIGNED_PARTITION.fullmatch(signed)
+    return int(match.group(1)) if match else 1
 
 
 class TransferRef(NamedTuple):

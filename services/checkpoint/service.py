@@ -49,9 +49,9 @@ async def _sign_loop(
     of, so the chain goes on from that signed link, and that checkpoint is the last one due before it."""
     first = await event_log.read(0, 1)
     start, link = (first[0].seq, first[0].prev_hash) if first else (1, GENESIS_HASH)
-    if start > 1:
-        await _vouch_for_start(event_log, start, link, key.public_key)
     verifier = new_verifier(start, link)
+    if start > 1:
+        await _vouch_for_start(event_log, start, link, key.public_key, verifier.partition)
     stored = await event_log.position(CHECKPOINT)
     # The log itself says which checkpoints are in it (the positions hash is only a shortcut).
     in_log = await last_cause_answered(event_log, CHECKPOINT, 0, verifier.producer_keys)
@@ -65,7 +65,7 @@ async def _sign_loop(
         for entry in entries:
             verifier.check(entry)
         after = entries[-1].seq
-        due = due_checkpoints(entries, settings.checkpoint_every, key, settings.venue, previous)
+        due = due_checkpoints(entries, settings.checkpoint_every, key, settings.signed_venue, previous)
         previous = due[-1].seq if due else previous
         for checkpoint in due:
             if checkpoint.seq <= signed_up_to:
@@ -79,7 +79,9 @@ async def _sign_loop(
             log.info("checkpoint_signed", seq=checkpoint.seq, reason=checkpoint.reason)
 
 
-async def _vouch_for_start(event_log: RedisEventLog, start: int, link: bytes, public_key: bytes) -> None:
+async def _vouch_for_start(
+    event_log: RedisEventLog, start: int, link: bytes, public_key: bytes, partition: int | None
+) -> None:
     """A trimmed stream must hold the exchange's signed checkpoint of the entry before its first, with
     that entry's link (`greenex log archive` cuts only there): else whoever trimmed it was not the
     operator's archive, and nothing is signed on top of it."""
@@ -89,7 +91,7 @@ async def _vouch_for_start(event_log: RedisEventLog, start: int, link: bytes, pu
             checkpoint = checkpoint_in(entry)
             if checkpoint is None or checkpoint.seq != start - 1:
                 continue
-            if checkpoint_problem(checkpoint, link, public_key) is None:
+            if checkpoint_problem(checkpoint, link, public_key, partition) is None:
                 return
         after = entries[-1].seq
     raise LogCorrupt(start, unvouched(start))

@@ -44,5 +44,5 @@ def log_verifier(
     answers = {core.name: core.answers_to for core in SYSTEM.cores}
     return ChainVerifier(
         start_seq=start_seq, prev_hash=prev_hash, producer_keys=producer_keys, answers=answers,
-        checkpoint_key=checkpoint_key,
+        checkpoint_key=checkpoint_key, partition=settings.partition,
     )  # fmt: skip

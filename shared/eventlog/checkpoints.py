@@ -10,6 +10,7 @@ from shared.domain.codec import tags
 from shared.domain.ledger import LogCheckpoint
 from shared.eventlog.entry import Entry
 from shared.eventlog.port import LogCorrupt
+from shared.partitions import partition_of_signed_venue
 
 __all__ = ["checkpoint_in", "checkpoint_message", "checkpoint_problem"]
 
@@ -34,8 +35,13 @@ def checkpoint_message(venue: str, seq: int, link: bytes, previous: int) -> byte
     return f"greenex checkpoint:{venue}:{seq}:{link.hex()}:{previous}".encode()
 
 
-def checkpoint_problem(checkpoint: LogCheckpoint, link_at_seq: bytes | None, public_key: bytes) -> str | None:
-    """Why a checkpoint does not hold against the log (None when it does)."""
+def checkpoint_problem(
+    checkpoint: LogCheckpoint, link_at_seq: bytes | None, public_key: bytes, partition: int | None = None
+) -> str | None:
+    """Why a checkpoint does not hold against the log (None when it does). `partition`: the partition
+    this log is meant to be; its checkpoints must say so (shared/partitions.partition_venue)."""
+    if partition is not None and (signed := partition_of_signed_venue(checkpoint.venue)) != partition:
+        return f"signed for partition {signed} ({checkpoint.venue!r}), not partition {partition}"
     if checkpoint.public_key != public_key.hex():
         return f"signed by key {checkpoint.public_key[:16]}..., not the exchange's {public_key.hex()[:16]}..."
     if link_at_seq is None:

@@ -77,12 +77,14 @@ class ChainVerifier:
         answers: Mapping[str, frozenset[str]] | None = None,
         checkpoint_key: bytes | None = None,
         expected: Mapping[int, bytes] | None = None,
+        partition: int | None = None,
     ) -> None:
         self.count = 0
         # Links published outside the log (seq -> link): the log must hold each, so one cut short
         # before a published checkpoint is named too.
         self.expected = dict(expected or {})
         self.checkpoint_key = checkpoint_key  # with it, every LogCheckpoint is checked against the log
+        self.partition = partition  # with it, every checkpoint must name this partition
         self.checkpoints = 0
         self.last_checkpoint_seq = 0
         # Recent entries' links, for the checkpoints that name them; a segment's starts with the link it
@@ -137,7 +139,7 @@ class ChainVerifier:
             # A segment (a trimmed log) holds checkpoints appended after its start of entries before it:
             # only their signature can be checked here (the archive before it holds what they sign).
             link = bytes.fromhex(checkpoint.link) if _HEX_LINK.fullmatch(checkpoint.link) else None
-        problem = checkpoint_problem(checkpoint, link, self.checkpoint_key)
+        problem = checkpoint_problem(checkpoint, link, self.checkpoint_key, self.partition)
         chained = self._first_seq == 1 or self.checkpoints > 0  # a segment: from its first checkpoint
         if problem is None and chained and checkpoint.previous != self.last_checkpoint_seq:
             problem = (

@@ -17,8 +17,14 @@ from redis.exceptions import NoPermissionError
 
 from services.cli.local import service_env
 from services.cli.partitions import Verdict, partition_problems, read_partitions
+from services.cli.trust import log_verifier
 from shared.client import ExchangeClient
 from shared.config import OPERATOR_USER
+from shared.eventlog.checkpoints import checkpoint_in
+from shared.eventlog.entry import Entry
+from shared.eventlog.port import LogCorrupt
+from shared.eventlog.redis_log import RedisEventLog
+from shared.eventlog.verify import ChainVerifier, VerifyReport
 from tests.integration.exchange import Exchange, run_greenex, running_exchange
 from tests.support import eventually
 
@@ -27,8 +33,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def two(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Exchange]:
-    async with running_exchange(redis_server, tmp_path_factory.mktemp("keys"), "pt", partitions=2) as ex:
+    # Checkpoints every 4 entries: each partition signs some while the tests run.
+    keys = tmp_path_factory.mktemp("keys")
+    async with running_exchange(redis_server, keys, "pt", partitions=2, checkpoint_every=4) as ex:
         yield ex
+
+
+def verify_entries_with(verifier: ChainVerifier, entries: list[Entry]) -> VerifyReport:
+    try:
+        for entry in entries:
+            verifier.check(entry)
+    except LogCorrupt as bad:
+        return verifier.report(bad)
+    return verifier.report()
 
 
 async def verdict(ex: Exchange) -> Verdict:
@@ -155,3 +172,33 @@ async def test_each_partitions_services_reach_their_own_partition_only(two: Exch
                       intake2.hget(p1.positions, "intake")):  # fmt: skip
         with pytest.raises(NoPermissionError):
             await forbidden
+
+
+async def test_each_partitions_checkpoints_name_it(two: Exchange) -> None:
+    """Partition 2's checkpoint process signs `<venue>/p2`: its log verifies, checkpoints and all, as
+    partition 2's, and is refused as partition 1's (same key, seqs from 1 in both: without the name an
+    archive of one would pass for the other's)."""
+    settings = two.settings.in_partition(2)
+    reader = two.venue.redis(OPERATOR_USER)
+    for _ in range(4):  # entries in partition 2: listings (every 4th entry is signed here)
+        await two.venue.operator_in(2).operator(
+            "list_instrument", two.unique("c-op-"), symbol=two.unique("P2-C"), reference_price="50.00",
+            kind="allowance", standard="P2", registry="SZ", vintage=2025,
+        )  # fmt: skip
+
+    entries: list[Entry] = []
+
+    async def signed() -> bool:
+        entries[:] = await RedisEventLog(reader, settings.keys).read(0, 10_000)
+        return any(checkpoint_in(e) is not None for e in entries)
+
+    await eventually(signed, timeout=30, interval=0.5)
+    venues = {c.venue for e in entries if (c := checkpoint_in(e)) is not None}
+    assert venues == {f"{two.settings.venue}/p2"}
+    as_itself = verify_entries_with(log_verifier(settings), entries)
+    assert (as_itself.ok, as_itself.checkpoints > 0) == (True, True)
+    wrong = log_verifier(settings)  # partition 2's producer keys, so only the partition can be wrong
+    wrong.partition = 1
+    as_partition_1 = verify_entries_with(wrong, entries)
+    assert not as_partition_1.ok
+    assert "signed for partition 2" in as_partition_1.reason

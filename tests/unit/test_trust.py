@@ -25,6 +25,7 @@ from shared.eventlog.memory import InMemoryEventLog
 from shared.eventlog.port import LogCorrupt
 from shared.eventlog.verify import ChainVerifier, verify_entries
 from shared.keyring import KeyMissing, KeyRing
+from shared.partitions import partition_of_signed_venue, partition_venue
 from shared.protocol import rotate_key_context
 from shared.reports import ExecutionReport, KeyReport
 from tests.support import FakeClock
@@ -356,3 +357,39 @@ def test_key_ids_never_repeat_after_old_keys_are_dropped() -> None:
         keys.rotate(KeyRotated(participant="ann", key=sealer.seal(f"key-{n}".encode(), "ann", key_id),
                                previous_valid_until_ns=0, requested_by="ann"))  # fmt: skip
     assert ids == ["k2", "k3", "k4", "k5", "k6"]
+
+
+@pytest.mark.parametrize(("signed_for", "checked_as"), [(2, 1), (1, 2), (3, 2)])
+def test_a_checkpoint_signed_for_another_partition_is_named(signed_for: int, checked_as: int) -> None:
+    """Each partition's log counts seqs from 1 under the same checkpoint key: a checkpoint (and the archive
+    it vouches for) of one partition must not pass as another's, even to someone holding only the
+    public key. The signed venue names the partition; the right partition verifies."""
+    raw = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    key = CheckpointKey(raw)
+    original = _chain(IN_MEMORY_KEYS, [(_new(i), "matching") for i in range(1, 5)])
+    venue = partition_venue("szgx", signed_for)
+    (checkpoint,) = due_checkpoints(original, every=4, key=key, venue=venue)
+    assert partition_of_signed_venue(checkpoint.venue) == signed_for
+    body = msgspec.msgpack.encode(checkpoint)
+    tail = (
+        NewEntry(event_id="cp", causation="log:4", type="LogCheckpoint", event_ns=9, body=body),
+        "checkpoint",
+    )
+    entries = _chain(IN_MEMORY_KEYS, [*((_new(i), "matching") for i in range(1, 5)), tail])
+    right = ChainVerifier(producer_keys=IN_MEMORY_KEYS, checkpoint_key=key.public_key, partition=signed_for)
+    _check_all(right, entries)
+    assert right.checkpoints == 1
+    wrong = ChainVerifier(producer_keys=IN_MEMORY_KEYS, checkpoint_key=key.public_key, partition=checked_as)
+    with pytest.raises(LogCorrupt, match=f"signed for partition {signed_for} .*, not partition {checked_as}"):
+        _check_all(wrong, entries)
+
+
+def test_a_partitions_signed_venue_names_it_and_partition_1_keeps_the_venue() -> None:
+    assert [partition_venue("szgx", n) for n in (1, 2, 12)] == ["szgx", "szgx/p2", "szgx/p12"]
+    assert [partition_of_signed_venue(v) for v in ("szgx", "szgx/p2", "szgx/p12", "a/b", "x/p")] == [
+        1,
+        2,
+        12,
+        1,
+        1,
+    ]
