@@ -86,6 +86,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if self.appendfsync not in ("everysec", "always"):
             raise ValueError(f"GREENEX_APPENDFSYNC is everysec or always, not {self.appendfsync!r}")
         check_partitions(self.partition, self.partitions)
+        # Checkpoints sign `<venue>/p<n>` for partition n and separate their fields with ':'.
+        if not self.venue.isprintable() or not self.venue.strip() or any(c in self.venue for c in "/: "):
+            why = "GREENEX_VENUE is printable text without '/', ':' or spaces"
+            raise ValueError(f"{why}, not {self.venue!r}")
 
     @property
     def keys(self) -> Keys:

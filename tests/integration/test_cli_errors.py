@@ -77,6 +77,15 @@ def test_a_setting_out_of_range_is_one_line(home: Path) -> None:
     assert "GREENEX_PARTITION is 1 to GREENEX_PARTITIONS (2), not 3" in _one_line(result)
 
 
+@pytest.mark.parametrize("venue", ["szgx/p2", "a:b", "two words", "line\nbreak"])
+def test_a_venue_checkpoints_could_not_name_unambiguously_is_refused(home: Path, venue: str) -> None:
+    """Partition n's checkpoints sign `<venue>/p<n>` with ':' between fields: a venue `szgx/p2` would read
+    as partition 2 in partition 1's checkpoints."""
+    result = _greenex(home, "partitions", GREENEX_VENUE=venue)
+    assert result.returncode == 1
+    assert "GREENEX_VENUE is printable text without '/', ':' or spaces" in _one_line(result)
+
+
 def test_a_bad_value_is_a_usage_error(home: Path) -> None:
     result = _greenex(home, "replay", "--until-time", "garbage")
     assert result.returncode == 2

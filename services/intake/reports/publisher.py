@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 import msgspec
 from redis.asyncio import Redis
@@ -27,11 +28,14 @@ SNAPSHOT_NAME = "intake-reports"  # its snapshots' key member (intake's Redis us
 
 # Matching reports its own events (services/matching/reports.py); this publisher every other kind.
 PUBLISHED_TYPES = REPORTED_TYPES - ORDER_REPORTED_TYPES
-_LOOK_BACK = 50  # reports read back per stream for a lost cursor: past any seq-less rejections at the end
+_LOOK_BACK = 200  # reports read back at a time per stream for a lost cursor
 _json = msgspec.json.Decoder()
 
 
-def _last_seq(rows: list[tuple[bytes, dict[bytes, bytes]]], everything: bool) -> int:
+_Rows = list[tuple[bytes, dict[bytes, bytes]]]
+
+
+def _last_seq(rows: _Rows, everything: bool) -> int:
     """The seq of the newest report this publisher wrote (rows newest first) that answers a log entry;
     0 if none."""
     for _, fields in rows:
@@ -100,10 +104,17 @@ class ReportPublisher:
         everything = self.published >= REPORTED_TYPES  # matching writes none: every report says how far
         tape = [self.keys.trades] if everything else []  # otherwise the trade tape is matching's alone
         streams = [*tape, *(self.keys.reports(p) for p in sorted(participants))]
-        pipe = self.redis.pipeline(transaction=False)
-        for stream in streams:
-            pipe.xrevrange(stream, count=_LOOK_BACK)
-        self.cursor = max((_last_seq(rows, everything) for rows in await pipe.execute()), default=0)
+        self.cursor = max([await self._newest_seq(stream, everything) for stream in streams], default=0)
+
+    async def _newest_seq(self, stream: str, everything: bool) -> int:
+        """The seq of the newest report of this publisher's on `stream`, reading back page by page: an
+        active participant's newest reports may all be matching's (or seq-less rejections)."""
+        newest = "+"
+        while rows := cast(_Rows, await self.redis.xrevrange(stream, max=newest, count=_LOOK_BACK)):
+            if seq := _last_seq(rows, everything):
+                return seq
+            newest = "(" + rows[-1][0].decode()
+        return 0
 
     def prepare(self, entries: Sequence[Entry]) -> list[Command]:
         """The MULTI that writes the batch's reports and moves the cursor ([] when nothing is new);
@@ -113,13 +124,15 @@ class ReportPublisher:
             why = f"the report publisher expected seq {expected}, the log gave {entries[0].seq} (trimmed?)"
             raise LogCorrupt(expected, why)
         for entry in entries:
-            if entry.type in self.published:
+            if entry.type in REPORTED_TYPES:  # published or only remembered
                 self.producer_keys.check_entry(entry)  # a forged entry never becomes a report,
                 self.freshness.check(entry)  # nor a copy of a genuine one
         writes: list[Command] = [("MULTI",)]
         for entry in entries:
             if entry.type not in self.published:
-                continue
+                if entry.type in ORDER_REPORTED_TYPES:  # matching reports it; remembered all the same, so
+                    self.reporter.order_reports(entry.seq, decode_event(entry.body))  # a switch to the
+                continue  # strict profile (the publisher writes them all then) knows each open order
             deliveries = self.reporter.reports(entry.seq, decode_event(entry.body), entry.hash)
             if entry.seq <= self.cursor:
                 continue
