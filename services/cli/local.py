@@ -156,6 +156,17 @@ async def live_copies(settings: Settings, redis: Redis | None = None) -> list[st
     return running
 
 
+async def running_here(settings: Settings, redis: Redis) -> set[str]:
+    """The processes of this partition (settings.partition) whose lease a live process holds."""
+    names = [process.name for process in SYSTEM.processes]
+    pipe = redis.pipeline(transaction=False)  # GETs: the operator's user runs no MGET
+    for name in names:
+        pipe.get(settings.keys.lease(name))
+    held = cast(list[bytes | None], await pipe.execute())
+    return {name for name, value in zip(names, held, strict=True)
+            if value is not None and not lease_lapsed(value.decode())}  # fmt: skip
+
+
 async def _provision(settings: Settings) -> None:
     """The ring's users on a running Redis: through a default user that still gets in (a test's own
     server), which then stays on, since whoever runs that server uses it; else through the ring's admin

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import typer
 from redis.asyncio import Redis
@@ -17,6 +18,7 @@ from rich.table import Table
 from services.cli.errors import read_exchange
 from services.cli.history import history
 from services.cli.readmodel import ExchangeState, replay_log
+from services.cli.replay import LiveCheck, compare_live
 from services.cli.trust import log_verifier
 from services.cli.views import conservation_problems
 from shared.config import Settings, load_settings
@@ -47,6 +49,7 @@ class Partitions:
 
     states: dict[int, ExchangeState]
     later_outs: dict[TransferRef, Transfer] = field(default_factory=dict)
+    live: dict[int, LiveCheck] = field(default_factory=dict)  # with --compare-live: each partition's
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ def partition_problems(parts: Partitions) -> Verdict:
             f"less withdrawn, across the exchange, {external} (fen)"
         )
     problems += _listed_twice(states)
+    problems += [f"partition {p}: {line}" for p, check in parts.live.items() for line in check.problems()]
     return Verdict(problems, in_flight, ahead, external)
 
 
@@ -122,13 +126,21 @@ def _listed_twice(states: Mapping[int, ExchangeState]) -> list[str]:
     ]  # fmt: skip
 
 
-async def read_partitions(settings: Settings, redis: Redis) -> Partitions:
-    """Every partition replayed in turn, then the transfers granted since in each (see Partitions)."""
+async def read_partitions(settings: Settings, redis: Redis, *, live: bool = False) -> Partitions:
+    """Every partition replayed in turn, then the transfers granted since in each (see Partitions).
+    `live`: also compare each partition's running cores with its replay, as `greenex replay
+    --compare-live` does for one (their published digests, read before the replay passes their seqs)."""
     each = [settings.in_partition(p) for p in range(1, settings.partitions + 1)]
     # Checked as `greenex replay` checks a log: chain, producer tags (each partition's own), causations.
     verifiers = {s.partition: log_verifier(s) for s in each}
-    parts = Partitions({s.partition: await replay_log(history(s, redis), verifier=verifiers[s.partition])
-                        for s in each})  # fmt: skip
+    checks = {s.partition: await compare_live(redis, s) for s in each} if live else {}
+    parts = Partitions({
+        s.partition: await replay_log(
+            history(s, redis), verifier=verifiers[s.partition],
+            checkpoints=checks[s.partition].checkpoints() if live else None,
+        )
+        for s in each
+    }, live=checks)  # fmt: skip
     for s in each:
         after = parts.states[s.partition].seq
         log = RedisEventLog(redis, s.keys)
@@ -180,11 +192,15 @@ def _cash_table(parts: Partitions, verdict: Verdict) -> Table:
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def partitions() -> None:
+    def partitions(
+        compare_live: Annotated[
+            bool, typer.Option("--compare-live", help="Also compare every partition's running cores with it.")
+        ] = False,
+    ) -> None:
         """Every partition (GREENEX_PARTITIONS of them): instruments, cash, transfers between them, and
         conservation across the exchange; exit 1 on any problem (each on its own line)."""
         settings = load_settings()
-        parts = read_exchange(settings, lambda redis: read_partitions(settings, redis))
+        parts = read_exchange(settings, lambda redis: read_partitions(settings, redis, live=compare_live))
         verdict = partition_problems(parts)
         console.print(_table(parts, settings))
         console.print(_cash_table(parts, verdict))
@@ -204,3 +220,7 @@ def register(app: typer.Typer) -> None:
             "one debit; tonnes per partition = issued there",
             highlight=False,
         )
+        if compare_live:
+            cores = sum(len(check.replayed) for check in parts.live.values())
+            console.print(f"[bold green]live state agrees[/]: {cores} core digest(s) in {len(parts.live)} "
+                          "partition(s) equal their replay")  # fmt: skip

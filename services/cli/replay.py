@@ -17,7 +17,7 @@ from rich.table import Table
 
 from services.cli.compare import first_difference, restore_core
 from services.cli.history import history
-from services.cli.local import live_copies
+from services.cli.local import running_here
 from services.cli.readmodel import Checkpoint, ExchangeState, replay_archive, replay_log
 from services.cli.trust import log_verifier
 from services.cli.views import print_book
@@ -112,7 +112,7 @@ def _run_all(calls: list[Checkpoint], state: ExchangeState) -> None:
 async def compare_live(redis: Redis, settings: Settings) -> LiveCheck:
     """Read the services' published digests and their newest snapshots (for naming a difference)."""
     # Only a running process's digests say what is live: an exited one's stay behind in the hash.
-    running = {entry.split(" ")[0] for entry in await live_copies(settings, redis)}
+    running = await running_here(settings, redis)  # this partition's: each runs its own processes
     stopped = frozenset(c.name for p in SYSTEM.processes if p.name not in running for c in p.cores)
     cores = set(SYSTEM.core_names) - stopped
     live = {k: v for k, v in (await read_digests(redis, settings.keys)).items() if k in cores}

@@ -140,6 +140,30 @@ async def test_greenex_partitions_checks_every_partition(two: Exchange) -> None:
     assert "cash by participant" in said
 
 
+async def test_greenex_partitions_compares_every_partitions_live_cores_with_its_replay(two: Exchange) -> None:
+    """`--compare-live`: each partition's running cores agree with its replay; a core of partition 2 whose
+    published state differs from its log is named, with its partition."""
+    env = service_env(two.settings)
+
+    def agrees() -> bool:  # every core publishes its digest once it has been quiet for a moment
+        return run_greenex(env, "partitions", "--compare-live").returncode == 0
+
+    await eventually(agrees, timeout=30, interval=1)
+    said = " ".join(run_greenex(env, "partitions", "--compare-live").stdout.split())
+    assert "live state agrees" in said
+    p2 = two.settings.in_partition(2).keys
+    published = await two.redis.hget(p2.digests, "matching")
+    assert isinstance(published, bytes)
+    seq, _, _ = published.decode().partition(":")
+    await two.redis.hset(p2.digests, "matching", f"{seq}:{'0' * 64}")  # a core gone astray
+    try:
+        done = run_greenex(env, "partitions", "--compare-live")
+    finally:
+        await two.redis.hset(p2.digests, "matching", published)
+    assert done.returncode == 1
+    assert f"partition 2: matching differs at seq {seq}" in " ".join(done.stdout.split())
+
+
 async def test_a_participant_reaches_its_own_streams_in_both_partitions_only(two: Exchange) -> None:
     client = await two.participant("lonely")
     other = await two.participant("other")
