@@ -21,7 +21,7 @@ from shared.config import ADMIN, OPERATOR_USER, Settings, cli_user, connect, loa
 from shared.eventlog.archive import export_log, import_archive, verify_archive
 from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.entry import Entry
-from shared.eventlog.port import LogCorrupt
+from shared.eventlog.port import LogCorrupt, LogFenced
 from shared.eventlog.redis_log import RedisEventLog
 from shared.eventlog.segments import ArchiveDir, HistoryLog
 from shared.eventlog.verify import VerifyReport, verify_log
@@ -146,6 +146,24 @@ def export(path: Path, redis_url: RedisUrl = None, prefix: Prefix = None) -> Non
             return await export_log(log, path)
 
     typer.echo(f"exported {asyncio.run(run())} entries to {path}")
+
+
+@log_app.command()
+def reindex(redis_url: RedisUrl = None, prefix: Prefix = None) -> None:
+    """Rebuild the index streams (`log:index:<type>`) from the log, after one was damaged or deleted
+    (appends of its type refused: 'ahead of the log')."""
+
+    async def run() -> dict[str, int]:
+        async with _open_log(redis_url, prefix, ADMIN) as log:  # the services' keys: admin writes them
+            return await log.rebuild_indexes()
+
+    try:
+        copies = asyncio.run(run())
+    except LogFenced as moved:
+        typer.echo(f"error: {moved}", err=True)
+        raise typer.Exit(1) from None
+    for key, count in copies.items():
+        typer.echo(f"{key}: {count} entries")
 
 
 @log_app.command("import")

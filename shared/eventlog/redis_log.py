@@ -137,8 +137,6 @@ return reply
 """
 
 
-
-
 # The first byte of a format-2 entry's content: a msgpack array of 7 (format 3 has 8, the tag added).
 _FORMAT_2_CONTENT = b"\x97"
 OLD_FORMAT = (
@@ -504,6 +502,44 @@ class RedisEventLog:
                 await pipe.execute()
             except WatchError as exc:
                 raise LogFenced(f"{self.key} moved during the import; nothing was written") from exc
+
+    async def rebuild_indexes(self, page: int = 5000) -> dict[str, int]:
+        """Rebuild the index streams of this handle's routes from the entries the stream holds, in one
+        MULTI under WATCH of the log (an append meanwhile voids it: LogFenced, run it again); the copies
+        per index. For an index damaged or deleted (appends of its type refused: 'ahead of the log').
+        Entries archived out of the stream are not copied: old debits, credited long ago."""
+        indexes = self._bells.indexes
+        async with self.redis.pipeline(transaction=True) as pipe:
+            await pipe.watch(self.key)
+            found: list[tuple[str, bytes, dict[bytes, bytes]]] = []
+            after = 0
+            while rows := cast(
+                list[Row], await pipe.xrange(self.key, _first_id_after(after), "+", count=page)
+            ):
+                found += _index_rows(rows, indexes)
+                after = int(rows[-1][0].partition(b"-")[0])
+            pipe.multi()  # type: ignore[no-untyped-call]  # untyped in redis-py 8.1
+            for key in indexes.values():
+                pipe.delete(key)
+            for key, stream_id, fields in found:
+                pipe.xadd(key, fields, id=stream_id)  # type: ignore[arg-type]
+            try:
+                await pipe.execute()
+            except WatchError as exc:
+                raise LogFenced(
+                    f"{self.key} moved during the rebuild; nothing was written: run it again"
+                ) from exc
+        return {key: sum(1 for k, _, _ in found if k == key) for key in indexes.values()}
+
+
+def _index_rows(rows: list[Row], indexes: Mapping[str, str]) -> list[tuple[str, bytes, dict[bytes, bytes]]]:
+    """(index key, stream id, fields) of each row of an indexed type."""
+    out = []
+    for stream_id, fields in rows:
+        key = indexes.get(fields.get(b"t", b"").decode())
+        if key is not None:
+            out.append((key, stream_id, dict(fields)))
+    return out
 
 
 def _first_id_after(seq: int) -> str:

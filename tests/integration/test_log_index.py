@@ -101,3 +101,19 @@ async def test_an_import_fills_the_index_as_appends_do(redis_client: Redis, resp
     with pytest.raises(LogCorrupt, match="ahead of the log"):
         await restored.import_entries(entries)
     assert await redis_client.xlen(restored_keys.log) == 0
+
+
+async def test_a_damaged_index_is_rebuilt_from_the_log(redis_client: Redis, resp: RespClient) -> None:
+    """A row ahead of the log refuses every append of the index's type; `greenex log reindex` (this)
+    rebuilds the index from the log, and appends of the type land again."""
+    writer = _writer(redis_client, resp)
+    await writer.append("w", [*new_entries(2), *new_entries(2, start=3, tag="d", kind=INDEXED)], position="a")
+    await redis_client.xadd(KEYS.index(INDEXED), {"junk": "1"}, id="999-0")
+    with pytest.raises(LogCorrupt, match="ahead of the log"):
+        await writer.append("w", new_entries(1, start=5, tag="d", kind=INDEXED), position="b")
+
+    assert await writer.rebuild_indexes(page=1) == {KEYS.index(INDEXED): 2}  # paged: one entry a read
+    index = RedisEventLog(redis_client, KEYS, resp=resp, stream=KEYS.index(INDEXED))
+    assert [e.seq for e in await index.read(0, 100)] == [3, 4]
+    await writer.append("w", new_entries(1, start=5, tag="d", kind=INDEXED), position="b")
+    assert [e.seq for e in await index.read(0, 100)] == [3, 4, 5]
