@@ -180,6 +180,15 @@ class ChainVerifier:
             self._type_names.append(entry.type)
         self._types.append(code)
 
+    def check_run(self, entries: Iterable[Entry]) -> VerifyReport:
+        """Check these entries in turn; the report, naming the first bad one if any."""
+        try:
+            for entry in entries:
+                self.check(entry)
+        except LogCorrupt as bad:
+            return self.report(bad)
+        return self.report()
+
     def report(self, bad: LogCorrupt | None = None) -> VerifyReport:
         beyond = [seq for seq in self.expected if seq > self.head_seq]
         if bad is None and beyond:
@@ -212,12 +221,7 @@ def verify_entries(
     verifier = ChainVerifier(
         start_seq=start_seq, prev_hash=prev_hash, producer_keys=producer_keys, answers=answers
     )
-    try:
-        for entry in entries:
-            verifier.check(entry)
-    except LogCorrupt as bad:
-        return verifier.report(bad)
-    return verifier.report()
+    return verifier.check_run(entries)
 
 
 class PagedReader(Protocol):

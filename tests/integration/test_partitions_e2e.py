@@ -22,9 +22,7 @@ from shared.client import ExchangeClient
 from shared.config import OPERATOR_USER
 from shared.eventlog.checkpoints import checkpoint_in
 from shared.eventlog.entry import Entry
-from shared.eventlog.port import LogCorrupt
 from shared.eventlog.redis_log import RedisEventLog
-from shared.eventlog.verify import ChainVerifier, VerifyReport
 from tests.integration.exchange import Exchange, run_greenex, running_exchange
 from tests.support import eventually
 
@@ -37,15 +35,6 @@ async def two(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> As
     keys = tmp_path_factory.mktemp("keys")
     async with running_exchange(redis_server, keys, "pt", partitions=2, checkpoint_every=4) as ex:
         yield ex
-
-
-def verify_entries_with(verifier: ChainVerifier, entries: list[Entry]) -> VerifyReport:
-    try:
-        for entry in entries:
-            verifier.check(entry)
-    except LogCorrupt as bad:
-        return verifier.report(bad)
-    return verifier.report()
 
 
 async def verdict(ex: Exchange) -> Verdict:
@@ -219,10 +208,10 @@ async def test_each_partitions_checkpoints_name_it(two: Exchange) -> None:
     await eventually(signed, timeout=30, interval=0.5)
     venues = {c.venue for e in entries if (c := checkpoint_in(e)) is not None}
     assert venues == {f"{two.settings.venue}/p2"}
-    as_itself = verify_entries_with(log_verifier(settings), entries)
+    as_itself = log_verifier(settings).check_run(entries)
     assert (as_itself.ok, as_itself.checkpoints > 0) == (True, True)
     wrong = log_verifier(settings)  # partition 2's producer keys, so only the partition can be wrong
     wrong.partition = 1
-    as_partition_1 = verify_entries_with(wrong, entries)
+    as_partition_1 = wrong.check_run(entries)
     assert not as_partition_1.ok
     assert "signed for partition 2" in as_partition_1.reason
