@@ -281,6 +281,14 @@ async def _run(cfg: RunConfig, progress: Callable[[int, int], None] | None) -> l
                 await venue.aclose()
 
 
+async def _drain(book: LatencyBook, drain_s: float) -> None:
+    """Until every order is answered or `drain_s` passed, then a moment for the settlements."""
+    deadline = time.monotonic() + drain_s
+    while book.unanswered() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # settlements trail their trades
+
+
 async def _measure(
     venue: Venue,
     cfg: RunConfig,
@@ -321,16 +329,21 @@ async def _measure(
 
     senders = [(resp, settings.keys.commands(who)) for resp, who in zip(connections, names, strict=True)]
     payloads, targets = [o.payload for o in flow], [o.client for o in flow]
-    send_s = await send_open_loop(senders, targets, payloads, offsets, clock, lag, tick)
-    cpu1, wall = {**_pids_cpu(pids), "loadgen": time.process_time()}, time.perf_counter() - t0
-    stats1 = await command_stats(admin)
-    operator = venue.redis(OPERATOR_USER)
-    head = (await RedisEventLog(operator, settings.keys).head())[0]
-    caught_up = asyncio.create_task(_caught_up(operator, settings.keys, head, cfg.drain_s + 10))
-    deadline = time.monotonic() + cfg.drain_s
-    while book.unanswered() and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.3)  # settlements trail their trades
+    caught_up: asyncio.Task[dict[str, float | None]] | None = None
+    try:
+        send_s = await send_open_loop(senders, targets, payloads, offsets, clock, lag, tick)
+        cpu1, wall = {**_pids_cpu(pids), "loadgen": time.process_time()}, time.perf_counter() - t0
+        stats1 = await command_stats(admin)
+        operator = venue.redis(OPERATOR_USER)
+        head = (await RedisEventLog(operator, settings.keys).head())[0]
+        caught_up = asyncio.create_task(_caught_up(operator, settings.keys, head, cfg.drain_s + 10))
+        await _drain(book, cfg.drain_s)
+    except asyncio.CancelledError:  # Ctrl-C or SIGTERM: the readers end before the services stop
+        stop.set()
+        if caught_up is not None:
+            caught_up.cancel()
+        await asyncio.gather(*readers, *([caught_up] if caught_up else []), return_exceptions=True)
+        raise
     stop.set()
     await asyncio.gather(*readers)
     for resp in connections:

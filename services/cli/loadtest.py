@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
+from types import FrameType
 
 import typer
 from rich.console import Console
@@ -12,6 +14,15 @@ from shared.config import load_settings
 from shared.logging import configure_logging
 
 __all__ = ["register"]
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM as Ctrl-C: asyncio.run's SIGINT handler cancels the run, whose cleanup then runs."""
+    on_sigint = signal.getsignal(signal.SIGINT)
+    if callable(on_sigint):
+        on_sigint(signum, frame)
+    else:  # SIGINT ignored (a background job of a shell): stop all the same
+        raise KeyboardInterrupt
 
 
 def register(app: typer.Typer) -> None:
@@ -57,6 +68,9 @@ def register(app: typer.Typer) -> None:
         from loadtests.runner import OUT_DIR, Options, run_session  # noqa: PLC0415
 
         configure_logging("WARNING")
+        # SIGTERM stops a run as Ctrl-C does: its services and private Redis are stopped on the way out
+        # (killed with the default handler, the Redis stayed behind).
+        signal.signal(signal.SIGTERM, _interrupt)
         settings = load_settings()
         if not start and prefix is None:
             prefix = settings.prefix  # running services use theirs

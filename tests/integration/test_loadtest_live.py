@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 from redis.asyncio import Redis
 
 from loadtests.live import RunConfig, run_load, run_partitioned
+from services.cli.supervisor import ROOT
 from shared.keys import Keys
 
 pytestmark = pytest.mark.integration
@@ -49,3 +57,64 @@ async def test_a_partitioned_run_loads_every_partition_and_leaves_no_keys(redis_
         assert {k async for k in redis.scan_iter("{greenex-lt-*")} == before
     finally:
         await redis.aclose()
+
+
+def _processes_of(home: Path) -> list[tuple[int, str]]:
+    """(pid, command line) of the live processes started for `home` (it is in their command line or
+    environment: the services and their Redis start in sessions of their own, so the tree is no guide)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if (proc / "stat").read_text().rpartition(")")[2].split()[0] == "Z":
+                continue
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = (proc / "environ").read_bytes()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if str(home) in cmdline or str(home).encode() in environ:
+            found.append((int(proc.name), cmdline))
+    return found
+
+
+def test_a_load_test_stopped_with_sigterm_stops_its_services_and_redis(tmp_path: Path) -> None:
+    """SIGTERM stops a run as Ctrl-C does (exit 130): its services and its private Redis are stopped on
+    the way out (killed with the default handler, the Redis stayed behind)."""
+    env = {
+        **os.environ,
+        "GREENEX_HOME": str(tmp_path / "home"),
+        "GREENEX_LOADTEST_HOME": str(tmp_path / "lt"),
+    }
+    env.pop("REDIS_URL", None)
+    command = [
+        "loadtest",
+        "--rate",
+        "50",
+        "--duration",
+        "120",
+        "--no-baseline",
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "services.cli.main", *command], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while not any("python -m services matching" in c for _, c in _processes_of(tmp_path)):
+            assert time.monotonic() < deadline, "the load test's services never started"
+            assert run.poll() is None, f"the load test ended early: {run.returncode}"
+            time.sleep(0.5)
+        assert any("redis-server" in c for _, c in _processes_of(tmp_path))
+        time.sleep(3)  # sending
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=60) == 130
+        deadline = time.monotonic() + 15
+        while left := [c for pid, c in _processes_of(tmp_path) if pid != run.pid]:
+            assert time.monotonic() < deadline, f"left running: {left}"
+            time.sleep(0.5)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        for pid, _ in _processes_of(tmp_path):  # whatever a failure left
+            os.kill(pid, signal.SIGKILL)
