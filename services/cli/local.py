@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import cast
 
@@ -19,6 +19,7 @@ from services.cli.supervisor import Supervisor, ensure_redis, partitioned
 from services.system import SYSTEM
 from shared.config import ADMIN, OPERATOR_USER, Settings, connect, greenex_home
 from shared.eventlog.lease import holder_of, lease_lapsed
+from shared.keys import Keys
 
 __all__ = ["AlreadyRunning", "live_copies", "local_exchange", "private_settings", "service_env"]
 
@@ -138,33 +139,36 @@ async def live_copies(settings: Settings, redis: Redis | None = None) -> list[st
     """`<process> (pid P on H)` for each process of the map whose lease a live process holds (read as
     the operator, or through `redis`)."""
     client = redis or connect(settings, OPERATOR_USER)
-    leases = [(keys, process.name) for keys in settings.partition_keys for process in SYSTEM.processes]
     try:
-        pipe = client.pipeline(transaction=False)
-        for keys, name in leases:
-            pipe.get(keys.lease(name))
-        held = cast(list[bytes | None], await pipe.execute())
+        held = await _live_leases(client, settings.partition_keys)
     finally:
         if redis is None:
             await client.aclose()
     running = []
-    for (keys, name), value in zip(leases, held, strict=True):
-        if value is not None and not lease_lapsed(value.decode()):
-            host, pid = holder_of(value.decode())
-            where = "" if keys.prefix == settings.prefix else f" in {keys.prefix}"
-            running.append(f"{name}{where} (pid {pid} on {host})")
+    for keys, name, holder in held:
+        host, pid = holder_of(holder)
+        where = "" if keys.prefix == settings.prefix else f" in {keys.prefix}"
+        running.append(f"{name}{where} (pid {pid} on {host})")
     return running
 
 
 async def running_here(settings: Settings, redis: Redis) -> set[str]:
     """The processes of this partition (settings.partition) whose lease a live process holds."""
-    names = [process.name for process in SYSTEM.processes]
-    pipe = redis.pipeline(transaction=False)  # GETs: the operator's user runs no MGET
-    for name in names:
-        pipe.get(settings.keys.lease(name))
+    return {name for _, name, _ in await _live_leases(redis, [settings.keys])}
+
+
+async def _live_leases(redis: Redis, partitions: Iterable[Keys]) -> list[tuple[Keys, str, str]]:
+    """(partition's keys, process, holder) of each process of the map whose lease a live process holds
+    in these partitions; GETs in one pipeline (the operator's user runs no MGET)."""
+    leases = [(keys, process.name) for keys in partitions for process in SYSTEM.processes]
+    pipe = redis.pipeline(transaction=False)
+    for keys, name in leases:
+        pipe.get(keys.lease(name))
     held = cast(list[bytes | None], await pipe.execute())
-    return {name for name, value in zip(names, held, strict=True)
-            if value is not None and not lease_lapsed(value.decode())}  # fmt: skip
+    return [
+        (keys, name, value.decode()) for (keys, name), value in zip(leases, held, strict=True)
+        if value is not None and not lease_lapsed(value.decode())
+    ]  # fmt: skip
 
 
 async def _provision(settings: Settings) -> None:

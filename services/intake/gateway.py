@@ -26,7 +26,7 @@ from services.intake.pending import (
     pending_of,
     read_commands,
 )
-from services.intake.reports import Delivery, delivery_effect, rejection_report
+from services.intake.reports import Delivery, rejection_report
 from services.intake.snapshot import intake_state, restore_intake
 from services.runtime.snapshots import Snapshot, SnapshotStore
 from shared.eventlog.auth import ProducerKeys
@@ -36,6 +36,7 @@ from shared.eventlog.port import LogCorrupt
 from shared.eventlog.redis_log import Effect
 from shared.eventlog.redis_wire import fields_of
 from shared.keys import Keys
+from shared.order_reports import report_effect
 from shared.resp import Command, RespClient
 
 __all__ = [
@@ -318,7 +319,7 @@ class Gateway:
         )  # fmt: skip
         if r.participant is None:
             return []  # nobody we could deliver to: an unknown sender gets no stream of ours
-        return [delivery_effect(self.keys, Delivery(r.participant, rejection_report(input_id, r)))]
+        return [report_effect(self.keys, Delivery(r.participant, rejection_report(input_id, r)))]
 
 
 def out_of_memory(exc: ResponseError) -> bool:

@@ -17,7 +17,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.intake.core import Intake
 from services.intake.gateway import NOTHING, BatchWrite, Gateway, out_of_memory
-from services.intake.reports import PUBLISHED_TYPES, REPORTED_TYPES, ReportPublisher
+from services.intake.reports import ReportPublisher
 from services.runtime.app import cancel_tasks, fail_fast, lifecycle_app
 from services.runtime.snapshots import SnapshotStore
 from services.runtime.system import Process, System
@@ -54,7 +54,7 @@ def build_app(settings: Settings, system: System, process: Process) -> FastStrea
     )  # fmt: skip
     publisher = ReportPublisher(
         redis, keys, producer_keys, snapshots, settings.snapshot_every,
-        published=PUBLISHED_TYPES if settings.reports_in_append else REPORTED_TYPES,
+        matching_reports=settings.reports_in_append,
     )  # fmt: skip
     reports_log = RedisEventLog(redis, keys, resp=resp, reader=process.name)
     app = lifecycle_app(settings, process.name)

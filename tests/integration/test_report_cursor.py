@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from redis.asyncio import Redis
 
-from services.intake.reports import PUBLISHED_TYPES, REPORTED_TYPES, ReportPublisher
+from services.intake.reports import ReportPublisher
 from shared.domain.values import Side
 from shared.eventlog.auth import IN_MEMORY_KEYS
 from shared.keys import Keys
@@ -30,9 +30,9 @@ def _ack(seq: int) -> bytes:
     ))  # fmt: skip
 
 
-@pytest.mark.parametrize(("published", "cursor"), [(PUBLISHED_TYPES, 10), (REPORTED_TYPES, 510)])
+@pytest.mark.parametrize(("matching_reports", "cursor"), [(True, 10), (False, 510)])
 async def test_a_lost_cursor_is_the_newest_report_the_publisher_wrote(
-    redis_client: Redis, published: frozenset[str], cursor: int
+    redis_client: Redis, matching_reports: bool, cursor: int
 ) -> None:
     """500 acks (matching's, written in its appends) after the publisher's last settlement report: the
     cursor is that report's seq, read back past all of them (a cursor taken from an ack would skip the
@@ -43,6 +43,6 @@ async def test_a_lost_cursor_is_the_newest_report_the_publisher_wrote(
     for seq in range(11, 511):
         await redis_client.xadd(stream, {"data": _ack(seq)})
     await redis_client.xadd(KEYS.reports("bob"), {"data": _settlement(7)})
-    publisher = ReportPublisher(redis_client, KEYS, IN_MEMORY_KEYS, published=published)
+    publisher = ReportPublisher(redis_client, KEYS, IN_MEMORY_KEYS, matching_reports=matching_reports)
     await publisher.load_cursor(["alice", "bob", "carol"])  # carol: no stream at all
     assert publisher.cursor == cursor

@@ -2,7 +2,7 @@
 
 from services.intake.reports.delivery import Delivery, rejection_report
 from services.intake.reports.execution import REPORTED_TYPES, Reporter
-from services.intake.reports.publisher import PUBLISHED_TYPES, ReportPublisher, delivery_effect
+from services.intake.reports.publisher import PUBLISHED_TYPES, ReportPublisher
 
 __all__ = [
     "PUBLISHED_TYPES",
@@ -10,6 +10,5 @@ __all__ = [
     "Delivery",
     "ReportPublisher",
     "Reporter",
-    "delivery_effect",
     "rejection_report",
 ]

@@ -10,14 +10,7 @@ from services.intake.reports.delivery import Delivery
 from services.intake.reports.registry import REGISTRY_REPORTED_TYPES, RegistryReporter
 from shared.domain.certificates import Origin
 from shared.domain.codec import Event, tags
-from shared.domain.events import (
-    OrderAccepted,
-    OrderCancelled,
-    OrderExpired,
-    OrderRejected,
-    OrderReplaced,
-    TradeExecuted,
-)
+from shared.domain.events import OrderRejected
 from shared.domain.ledger import (
     CashDeposited,
     CashTransferredIn,
@@ -44,13 +37,9 @@ from shared.reports import (
 __all__ = ["REPORTED_TYPES", "Reporter"]
 
 REPORTED_TYPES = (
-    tags(
-        OrderAccepted,
+    ORDER_REPORTED_TYPES
+    | tags(
         OrderRejected,
-        TradeExecuted,
-        OrderCancelled,
-        OrderExpired,
-        OrderReplaced,
         TradeSettled,
         CashDeposited,
         CashWithdrawn,

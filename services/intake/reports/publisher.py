@@ -9,7 +9,6 @@ from typing import cast
 import msgspec
 from redis.asyncio import Redis
 
-from services.intake.reports.delivery import Delivery
 from services.intake.reports.execution import REPORTED_TYPES, Reporter
 from services.runtime.snapshots import Snapshot, SnapshotStore, encode_record
 from shared.domain.codec import decode_event
@@ -17,12 +16,11 @@ from shared.eventlog.auth import ProducerKeys
 from shared.eventlog.entry import GENESIS_HASH, Entry
 from shared.eventlog.freshness import Freshness
 from shared.eventlog.port import LogCorrupt, LogReader
-from shared.eventlog.redis_log import Effect
 from shared.keys import Keys
 from shared.order_reports import ORDER_REPORTED_TYPES, report_effect, written_by_matching
 from shared.resp import Command
 
-__all__ = ["PUBLISHED_TYPES", "SNAPSHOT_NAME", "ReportPublisher", "delivery_effect"]
+__all__ = ["PUBLISHED_TYPES", "SNAPSHOT_NAME", "ReportPublisher"]
 
 SNAPSHOT_NAME = "intake-reports"  # its snapshots' key member (intake's Redis user writes only its own)
 
@@ -35,25 +33,20 @@ _json = msgspec.json.Decoder()
 _Rows = list[tuple[bytes, dict[bytes, bytes]]]
 
 
-def _last_seq(rows: _Rows, everything: bool) -> int:
+def _last_seq(rows: _Rows, *, matching_reports: bool) -> int:
     """The seq of the newest report this publisher wrote (rows newest first) that answers a log entry;
-    0 if none."""
+    0 if none. `matching_reports`: matching wrote its kinds, which say nothing of how far this got."""
     for _, fields in rows:
         try:
             report = _json.decode(fields.get(b"data", b"{}"))
             seq = report.get("seq")
         except (msgspec.DecodeError, AttributeError):
             continue
-        if not everything and written_by_matching(report):  # say nothing of how far this got
+        if matching_reports and written_by_matching(report):
             continue
         if isinstance(seq, int):
             return seq
     return 0
-
-
-def delivery_effect(keys: Keys, delivery: Delivery) -> Effect:
-    """The XADD that puts one report on its stream."""
-    return report_effect(keys, delivery)
 
 
 class ReportPublisher:
@@ -71,10 +64,14 @@ class ReportPublisher:
         producer_keys: ProducerKeys,
         snapshots: SnapshotStore | None = None,
         snapshot_every: int = 0,
-        published: frozenset[str] = PUBLISHED_TYPES,
+        *,
+        matching_reports: bool = True,
     ) -> None:
         self.redis, self.keys, self.producer_keys = redis, keys, producer_keys
-        self.published = published  # REPORTED_TYPES when matching writes no reports (the strict profile)
+        # Whether matching writes its events' reports (Settings.reports_in_append); when not (the strict
+        # profile), this publisher writes every report.
+        self.matching_reports = matching_reports
+        self.published = PUBLISHED_TYPES if matching_reports else REPORTED_TYPES
         self.snapshots, self.snapshot_every = snapshots, snapshot_every
         self.reporter = Reporter()
         self.freshness = Freshness()
@@ -101,17 +98,16 @@ class ReportPublisher:
         if stored is not None:
             self.cursor = int(stored)
             return
-        everything = self.published >= REPORTED_TYPES  # matching writes none: every report says how far
-        tape = [self.keys.trades] if everything else []  # otherwise the trade tape is matching's alone
+        tape = [] if self.matching_reports else [self.keys.trades]  # the trade tape is matching's, or ours
         streams = [*tape, *(self.keys.reports(p) for p in sorted(participants))]
-        self.cursor = max([await self._newest_seq(stream, everything) for stream in streams], default=0)
+        self.cursor = max([await self._newest_seq(stream) for stream in streams], default=0)
 
-    async def _newest_seq(self, stream: str, everything: bool) -> int:
+    async def _newest_seq(self, stream: str) -> int:
         """The seq of the newest report of this publisher's on `stream`, reading back page by page: an
         active participant's newest reports may all be matching's (or seq-less rejections)."""
         newest = "+"
         while rows := cast(_Rows, await self.redis.xrevrange(stream, max=newest, count=_LOOK_BACK)):
-            if seq := _last_seq(rows, everything):
+            if seq := _last_seq(rows, matching_reports=self.matching_reports):
                 return seq
             newest = "(" + rows[-1][0].decode()
         return 0
@@ -136,7 +132,7 @@ class ReportPublisher:
             deliveries = self.reporter.reports(entry.seq, decode_event(entry.body), entry.hash)
             if entry.seq <= self.cursor:
                 continue
-            writes.extend(delivery_effect(self.keys, delivery).as_command() for delivery in deliveries)
+            writes.extend(report_effect(self.keys, delivery).as_command() for delivery in deliveries)
         if not entries:
             return []
         self.folded, self.folded_hash = entries[-1].seq, entries[-1].hash
